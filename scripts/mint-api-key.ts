@@ -1,0 +1,36 @@
+/**
+ * Mints an API key for a tenant: prints the key once, its SHA-256 digest,
+ * and how to add the digest to the API_KEYS secret. Only the digest is ever
+ * stored; the key cannot be recovered from it.
+ *
+ *   npm run mint-key -- <tenant>
+ */
+import { createHash, randomBytes } from "node:crypto";
+
+const TENANT_ID = /^[a-z0-9_-]{1,64}$/;
+const tenant = process.argv[2];
+
+if (tenant === undefined || !TENANT_ID.test(tenant)) {
+  console.error("usage: npm run mint-key -- <tenant>   (tenant: 1 to 64 of a-z, 0-9, _ and -)");
+  process.exit(2);
+}
+
+const key = `olk_${randomBytes(32).toString("base64url")}`;
+const digest = createHash("sha256").update(key).digest("hex");
+
+console.log(`API key for tenant "${tenant}" (shown once; give it to the tenant, store it nowhere else):
+
+  ${key}
+
+SHA-256 digest (this is what OnceLedger stores):
+
+  ${digest}
+
+Add the digest to the API_KEYS secret, a JSON object of tenant id to digests.
+Keep a tenant's old digest in the list until its callers have switched keys.
+
+  ${JSON.stringify({ [tenant]: [digest] })}
+
+  npx wrangler secret put API_KEYS      # paste the whole JSON object when asked
+or, in the Cloudflare dashboard: Workers & Pages > onceledger > Settings >
+Variables and Secrets > API_KEYS (type Secret).`);

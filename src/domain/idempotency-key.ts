@@ -1,0 +1,109 @@
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./limits";
+import { problem, type Problem } from "./problems";
+
+export type KeyParse = { ok: true; key: string } | { ok: false; problem: Problem };
+
+const KEY_CHARS = /^[\x21-\x7e]+$/;
+const BARE_FORBIDDEN = /[",]/;
+
+/**
+ * Reads an Idempotency-Key header. A value starting with `"` is an RFC 9651
+ * sf-string Item (its parameters are parsed and ignored); any other value is
+ * the key as it stands (Stripe's bare form). So `"abc"` and `abc` are one key.
+ */
+export function parseIdempotencyKey(header: string | null): KeyParse {
+  if (header === null) {
+    return { ok: false, problem: problem("idempotency_key_missing", "Send an Idempotency-Key header on every POST.") };
+  }
+  const value = header.trim();
+  let key: string | undefined;
+  if (value.startsWith('"')) {
+    key = parseStructuredStringItem(value);
+  } else if (!BARE_FORBIDDEN.test(value)) {
+    key = value;
+  }
+  if (key === undefined) return invalid("it is neither a bare key nor a single RFC 9651 string item");
+  if (key.length === 0) return invalid("it is empty");
+  if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    return invalid(`it is longer than ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+  }
+  if (!KEY_CHARS.test(key)) return invalid("it may contain only visible ASCII characters (0x21-0x7E)");
+  return { ok: true, key };
+}
+
+function invalid(reason: string): KeyParse {
+  return {
+    ok: false,
+    problem: problem("idempotency_key_invalid", `The Idempotency-Key header is invalid: ${reason}.`),
+  };
+}
+
+/** Returns the string's content, or undefined if `input` is not one sf-string Item. */
+function parseStructuredStringItem(input: string): string | undefined {
+  const cursor = { input, at: 0 };
+  const content = readString(cursor);
+  if (content === undefined) return undefined;
+  if (!readParameters(cursor)) return undefined;
+  return cursor.at === input.length ? content : undefined;
+}
+
+interface Cursor {
+  readonly input: string;
+  at: number;
+}
+
+function readString(cursor: Cursor): string | undefined {
+  const { input } = cursor;
+  if (input[cursor.at] !== '"') return undefined;
+  cursor.at += 1;
+  let out = "";
+  while (cursor.at < input.length) {
+    const ch = input[cursor.at] as string;
+    cursor.at += 1;
+    if (ch === "\\") {
+      const next = input[cursor.at];
+      if (next !== '"' && next !== "\\") return undefined;
+      out += next;
+      cursor.at += 1;
+    } else if (ch === '"') {
+      return out;
+    } else {
+      const code = ch.charCodeAt(0);
+      if (code < 0x20 || code > 0x7e) return undefined;
+      out += ch;
+    }
+  }
+  return undefined;
+}
+
+const PARAM_KEY = /^[a-z*][a-z0-9_\-.*]*/;
+const BARE_ITEM_TOKEN =
+  /^(?:[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*|-?\d{1,15}(?:\.\d{1,3})?|\?[01]|@-?\d{1,15}|:[A-Za-z0-9+/=]*:)/;
+
+function readParameters(cursor: Cursor): boolean {
+  const { input } = cursor;
+  while (input[cursor.at] === ";") {
+    cursor.at += 1;
+    while (input[cursor.at] === " ") cursor.at += 1;
+    const key = PARAM_KEY.exec(input.slice(cursor.at));
+    if (key === null) return false;
+    cursor.at += key[0].length;
+    if (input[cursor.at] !== "=") continue;
+    cursor.at += 1;
+    if (!readBareItem(cursor)) return false;
+  }
+  return true;
+}
+
+function readBareItem(cursor: Cursor): boolean {
+  const { input } = cursor;
+  if (input[cursor.at] === '"') return readString(cursor) !== undefined;
+  if (input.startsWith('%"', cursor.at)) {
+    cursor.at += 1;
+    return readString(cursor) !== undefined;
+  }
+  const item = BARE_ITEM_TOKEN.exec(input.slice(cursor.at));
+  if (item === null) return false;
+  cursor.at += item[0].length;
+  return true;
+}

@@ -1,0 +1,42 @@
+import { MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, MAX_OVERDRAFT_LIMIT_MINOR, MIN_AMOUNT_MINOR } from "./limits";
+
+/**
+ * Balance arithmetic in integer minor units. Every input is asserted to be
+ * within its limit, so every result stays within [-10^12, 10^15] and far
+ * from 2^53.
+ */
+
+export type Debit = { ok: true; balanceAfter: number } | { ok: false; reason: "insufficient_funds" };
+export type Deposit = { ok: true; balanceAfter: number } | { ok: false; reason: "balance_limit_exceeded" };
+
+export function debit(balance: number, amount: number, overdraftLimit: number): Debit {
+  assertBalance(balance);
+  assertAmount(amount);
+  assertInRange("overdraft limit", overdraftLimit, 0, MAX_OVERDRAFT_LIMIT_MINOR);
+  const balanceAfter = balance - amount;
+  if (balanceAfter < -overdraftLimit) return { ok: false, reason: "insufficient_funds" };
+  return { ok: true, balanceAfter };
+}
+
+export function deposit(balance: number, amount: number): Deposit {
+  assertBalance(balance);
+  assertAmount(amount);
+  const balanceAfter = balance + amount;
+  if (balanceAfter > MAX_BALANCE_MINOR) return { ok: false, reason: "balance_limit_exceeded" };
+  return { ok: true, balanceAfter };
+}
+
+export function assertAmount(amount: number): void {
+  assertInRange("amount", amount, MIN_AMOUNT_MINOR, MAX_AMOUNT_MINOR);
+}
+
+/** A balance can sit below -overdraft after the limit is lowered, never below the largest limit. */
+export function assertBalance(balance: number): void {
+  assertInRange("balance", balance, -MAX_OVERDRAFT_LIMIT_MINOR, MAX_BALANCE_MINOR);
+}
+
+function assertInRange(what: string, value: number, min: number, max: number): void {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new RangeError(`invariant: ${what} ${value} outside [${min}, ${max}]`);
+  }
+}

@@ -1,0 +1,20 @@
+import { DEFAULT_IDEMPOTENCY_TTL_SECONDS, MAX_IDEMPOTENCY_TTL_SECONDS, MIN_IDEMPOTENCY_TTL_SECONDS } from "./limits";
+
+/**
+ * Reads the IDEMPOTENCY_TTL_SECONDS var. A bad value is an operator's
+ * mistake and must be loud, so it throws rather than falling back.
+ */
+export function parseIdempotencyTtlSeconds(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === "") return DEFAULT_IDEMPOTENCY_TTL_SECONDS;
+  const seconds = Number(raw);
+  if (
+    !Number.isSafeInteger(seconds) ||
+    seconds < MIN_IDEMPOTENCY_TTL_SECONDS ||
+    seconds > MAX_IDEMPOTENCY_TTL_SECONDS
+  ) {
+    throw new RangeError(
+      `IDEMPOTENCY_TTL_SECONDS must be an integer from ${MIN_IDEMPOTENCY_TTL_SECONDS} to ${MAX_IDEMPOTENCY_TTL_SECONDS}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return seconds;
+}

@@ -1,0 +1,50 @@
+import { OBJECT_CALL_BACKOFF_MS, OBJECT_CALL_MAX_ATTEMPTS } from "../domain/limits";
+import { problem } from "../domain/problems";
+import type { AccountLedger } from "../ledger/account-ledger";
+import { failure, type Outcome } from "../ledger/outcome";
+
+export type AccountStub = DurableObjectStub<AccountLedger>;
+
+/** The runtime's marks on an error thrown by a Durable Object call. */
+interface ObjectCallError {
+  readonly retryable?: boolean;
+  readonly overloaded?: boolean;
+}
+
+/**
+ * Calls one account's object. Only an error the runtime marks retryable and
+ * not overloaded is retried, on a fresh stub: the object's idempotency makes
+ * a repeated money call safe. Overload is reported as 503 so the client backs
+ * off instead of piling on; anything else is a 500.
+ */
+export async function callAccount(
+  getStub: () => AccountStub,
+  call: (stub: AccountStub) => Promise<Outcome>,
+  sleep: (ms: number) => Promise<void> = defaultSleep,
+): Promise<Outcome> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call(getStub());
+    } catch (error) {
+      const marks = (error ?? {}) as ObjectCallError;
+      if (marks.overloaded === true) {
+        return failure(problem("overloaded", "This account is handling too many requests; retry after a pause."));
+      }
+      if (marks.retryable === true && attempt < OBJECT_CALL_MAX_ATTEMPTS) {
+        await sleep(OBJECT_CALL_BACKOFF_MS * 2 ** (attempt - 1) * Math.random());
+        continue;
+      }
+      console.error("account object call failed", { attempt, error: String(error) });
+      return failure(
+        problem(
+          "internal_error",
+          "The request failed inside OnceLedger. Retrying with the same Idempotency-Key is safe.",
+        ),
+      );
+    }
+  }
+}
+
+function defaultSleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

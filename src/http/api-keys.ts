@@ -1,0 +1,41 @@
+import { hexToBytes } from "../domain/hex";
+import { MAX_TENANT_ID_LENGTH } from "../domain/limits";
+
+/**
+ * The API_KEYS secret: a JSON object mapping each tenant id to the SHA-256
+ * hex digests of its keys. Keys themselves are never stored; several digests
+ * per tenant let keys rotate without downtime.
+ */
+
+export type KeyTable = ReadonlyArray<{ readonly tenant: string; readonly digest: Uint8Array }>;
+
+export type KeyTableParse = { ok: true; table: KeyTable } | { ok: false; reason: string };
+
+const TENANT_ID = new RegExp(`^[a-z0-9_-]{1,${MAX_TENANT_ID_LENGTH}}$`);
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export function parseKeyTable(raw: string | undefined): KeyTableParse {
+  if (raw === undefined || raw.trim() === "") return { ok: false, reason: "API_KEYS is not set" };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: "API_KEYS is not JSON" };
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    return { ok: false, reason: "API_KEYS must be a JSON object of tenant id to digest list" };
+  }
+  const table: { tenant: string; digest: Uint8Array }[] = [];
+  for (const [tenant, digests] of Object.entries(parsed)) {
+    if (!TENANT_ID.test(tenant))
+      return { ok: false, reason: `API_KEYS tenant id ${JSON.stringify(tenant)} is invalid` };
+    if (!Array.isArray(digests)) return { ok: false, reason: `API_KEYS[${tenant}] must be a list` };
+    for (const digest of digests as unknown[]) {
+      if (typeof digest !== "string" || !SHA256_HEX.test(digest)) {
+        return { ok: false, reason: `API_KEYS[${tenant}] holds something that is not a lower-case SHA-256 hex digest` };
+      }
+      table.push({ tenant, digest: hexToBytes(digest) });
+    }
+  }
+  return { ok: true, table };
+}

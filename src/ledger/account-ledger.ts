@@ -1,0 +1,175 @@
+import { DurableObject } from "cloudflare:workers";
+import { EXPIRY_SWEEP_BATCH_SIZE } from "../domain/limits";
+import { problem } from "../domain/problems";
+import { parseIdempotencyTtlSeconds } from "../domain/retention";
+import type { EntryPage, MoneyRequest, OpenAccountRequest } from "./commands";
+import { deleteExpired, earliestExpiry, findRecord, saveRecord } from "./idempotency-records";
+import {
+  accountView,
+  chargeView,
+  entriesAfter,
+  entryView,
+  findEntryById,
+  findEntryByKey,
+  insertAccount,
+  readAccount,
+  readHead,
+  refundedAmount,
+  updateOverdraftLimit,
+} from "./ledger-store";
+import { auditLedger, type LedgerAudit } from "./ledger-audit";
+import { applyMoneyCommand, checkCurrency } from "./money-operations";
+import { failure, success, type Outcome } from "./outcome";
+import { migrate } from "./schema";
+
+/**
+ * One account's ledger: the only code that changes money state. Each
+ * money-moving request is one synchronous SQLite transaction that checks the
+ * Idempotency-Key, applies the change and records the response; nothing is
+ * awaited in between, so concurrent copies cannot interleave.
+ */
+export class AccountLedger extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly ttlMs: number;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.ttlMs = parseIdempotencyTtlSeconds(env.IDEMPOTENCY_TTL_SECONDS) * 1000;
+    ctx.storage.transactionSync(() => migrate(this.sql));
+  }
+
+  openAccount(request: OpenAccountRequest): Outcome {
+    return this.ctx.storage.transactionSync(() => {
+      const existing = readAccount(this.sql);
+      if (existing === null) {
+        const account = {
+          name: request.account,
+          currency: request.input.currency,
+          overdraftLimit: request.input.overdraft_limit ?? 0,
+          createdMs: Date.now(),
+        };
+        insertAccount(this.sql, account);
+        return success(201, accountView(account, readHead(this.sql)));
+      }
+      const mismatch = checkCurrency(existing, request.input.currency);
+      if (mismatch) return failure(mismatch);
+      const overdraftLimit = request.input.overdraft_limit ?? existing.overdraftLimit;
+      if (overdraftLimit !== existing.overdraftLimit) updateOverdraftLimit(this.sql, overdraftLimit);
+      return success(200, accountView({ ...existing, overdraftLimit }, readHead(this.sql)));
+    });
+  }
+
+  getAccount(): Outcome {
+    const account = readAccount(this.sql);
+    if (account === null) return failure(accountNotFound());
+    return success(200, accountView(account, readHead(this.sql)));
+  }
+
+  getCharge(chargeId: string): Outcome {
+    const account = readAccount(this.sql);
+    if (account === null) return failure(accountNotFound());
+    const charge = findEntryById(this.sql, chargeId);
+    if (charge === null || charge.type !== "charge") {
+      return failure(problem("charge_not_found", `No charge ${chargeId} on this account.`));
+    }
+    return success(200, chargeView(charge, account.currency, refundedAmount(this.sql, charge.id)));
+  }
+
+  listEntries(page: EntryPage): Outcome {
+    const account = readAccount(this.sql);
+    if (account === null) return failure(accountNotFound());
+    let afterSeq = 0;
+    if (page.startingAfter !== undefined) {
+      const cursor = findEntryById(this.sql, page.startingAfter);
+      if (cursor === null) {
+        return failure(
+          problem("invalid_request", `starting_after names no entry of this account.`, {
+            errors: [{ field: "starting_after", message: "no such entry" }],
+          }),
+        );
+      }
+      afterSeq = cursor.seq;
+    }
+    const rows = entriesAfter(this.sql, afterSeq, page.limit + 1);
+    const data = rows.slice(0, page.limit).map((row) => entryView(row, account.currency));
+    return success(200, { data, has_more: rows.length > page.limit });
+  }
+
+  moveMoney(request: MoneyRequest): Outcome {
+    return this.ctx.storage.transactionSync(() => {
+      const account = readAccount(this.sql);
+      if (account === null) return failure(accountNotFound());
+      const nowMs = Date.now();
+      const key = request.idempotencyKey;
+
+      const record = findRecord(this.sql, key);
+      if (record !== null && record.expiresMs > nowMs) {
+        if (record.fingerprint !== request.fingerprint) {
+          return failure(
+            problem(
+              "idempotency_key_reused",
+              "This Idempotency-Key was used with a different request on this account.",
+            ),
+          );
+        }
+        return { status: record.status, body: record.body, replayed: true };
+      }
+
+      // No live record: the key may still have moved money before its record expired.
+      const entry = findEntryByKey(this.sql, key);
+      if (entry !== null) {
+        return failure(
+          problem(
+            "idempotency_key_expired",
+            `This Idempotency-Key already created entry ${entry.id}; its stored response has expired. Look the entry up instead of retrying.`,
+            { entry: entry.id },
+          ),
+        );
+      }
+
+      const outcome = applyMoneyCommand({ sql: this.sql, account, idempotencyKey: key, nowMs }, request.command);
+      const expiresMs = nowMs + this.ttlMs;
+      saveRecord(this.sql, {
+        key,
+        fingerprint: request.fingerprint,
+        status: outcome.status,
+        body: outcome.body,
+        createdMs: nowMs,
+        expiresMs,
+      });
+      this.armExpiryAlarm();
+      return outcome;
+    });
+  }
+
+  /** Deletes one bounded batch of expired records, then re-arms for whatever is left. Safe to run twice. */
+  override alarm(): void {
+    this.ctx.storage.transactionSync(() => {
+      deleteExpired(this.sql, Date.now(), EXPIRY_SWEEP_BATCH_SIZE);
+      const next = earliestExpiry(this.sql);
+      if (next !== null) void this.ctx.storage.setAlarm(next);
+    });
+  }
+
+  /** Recomputes every ledger invariant from storage; for tests and audits. */
+  audit(): LedgerAudit {
+    return auditLedger(this.sql);
+  }
+
+  /**
+   * Keeps the alarm at the earliest expiry. Setting it on every write (rather
+   * than only when none is set) also re-arms an alarm that exhausted its
+   * retries. It is written inside the caller's transaction and rolls back
+   * with it.
+   */
+  private armExpiryAlarm(): void {
+    const earliest = earliestExpiry(this.sql);
+    if (earliest === null) throw new Error("invariant: a record was just saved, yet none is stored");
+    void this.ctx.storage.setAlarm(earliest);
+  }
+}
+
+function accountNotFound() {
+  return problem("account_not_found", "No such account. Open it with PUT first.");
+}

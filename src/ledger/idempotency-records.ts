@@ -1,0 +1,65 @@
+/**
+ * The stored responses of money-moving requests, keyed by Idempotency-Key.
+ * They expire; the ledger entries' own keys keep protecting money after that.
+ */
+
+export interface IdempotencyRecord {
+  readonly key: string;
+  readonly fingerprint: string;
+  readonly status: number;
+  readonly body: string;
+  readonly createdMs: number;
+  readonly expiresMs: number;
+}
+
+export function findRecord(sql: SqlStorage, key: string): IdempotencyRecord | null {
+  const row = sql
+    .exec<{ fingerprint: string; status: number; body: string; created_ms: number; expires_ms: number }>(
+      "SELECT fingerprint, status, body, created_ms, expires_ms FROM idempotency_records WHERE key = ?",
+      key,
+    )
+    .toArray()[0];
+  if (row === undefined) return null;
+  return {
+    key,
+    fingerprint: row.fingerprint,
+    status: row.status,
+    body: row.body,
+    createdMs: row.created_ms,
+    expiresMs: row.expires_ms,
+  };
+}
+
+/** Saves a record, replacing an expired one under the same key. */
+export function saveRecord(sql: SqlStorage, record: IdempotencyRecord): void {
+  sql.exec(
+    "INSERT OR REPLACE INTO idempotency_records (key, fingerprint, status, body, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    record.key,
+    record.fingerprint,
+    record.status,
+    record.body,
+    record.createdMs,
+    record.expiresMs,
+  );
+}
+
+export function earliestExpiry(sql: SqlStorage): number | null {
+  return sql.exec<{ earliest: number | null }>("SELECT MIN(expires_ms) AS earliest FROM idempotency_records").one()
+    .earliest;
+}
+
+/** Deletes at most `batchSize` records that expired at or before `nowMs`, oldest first; returns how many. */
+export function deleteExpired(sql: SqlStorage, nowMs: number, batchSize: number): number {
+  const deleted = sql.exec(
+    `DELETE FROM idempotency_records WHERE key IN
+       (SELECT key FROM idempotency_records WHERE expires_ms <= ? ORDER BY expires_ms LIMIT ?)
+     RETURNING key`,
+    nowMs,
+    batchSize,
+  );
+  return deleted.toArray().length;
+}
+
+export function countRecords(sql: SqlStorage): number {
+  return sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM idempotency_records").one().n;
+}

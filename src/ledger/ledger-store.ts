@@ -1,0 +1,222 @@
+import type { AccountView, ChargeView, EntryView, RefundView } from "../api/schemas";
+import { assertBalance } from "../domain/money";
+
+/** Reads and appends of the account row and its ledger entries. */
+
+export type EntryType = "credit" | "charge" | "refund";
+
+export interface AccountRow {
+  readonly name: string;
+  readonly currency: string;
+  readonly overdraftLimit: number;
+  readonly createdMs: number;
+}
+
+export interface EntryRow {
+  readonly seq: number;
+  readonly id: string;
+  readonly type: EntryType;
+  readonly amount: number;
+  readonly balanceAfter: number;
+  readonly createdMs: number;
+  readonly idempotencyKey: string;
+  readonly chargeId: string | null;
+  readonly description: string | null;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** The balance and entry count are not stored twice: both are read off the last entry. */
+export interface LedgerHead {
+  readonly balance: number;
+  readonly entryCount: number;
+}
+
+type EntryRecord = {
+  seq: number;
+  id: string;
+  type: string;
+  amount: number;
+  balance_after: number;
+  created_ms: number;
+  idempotency_key: string;
+  charge_id: string | null;
+  description: string | null;
+  metadata: string;
+};
+
+const ENTRY_COLUMNS =
+  "seq, id, type, amount, balance_after, created_ms, idempotency_key, charge_id, description, metadata";
+const ID_PREFIX: Record<EntryType, string> = { credit: "cr", charge: "ch", refund: "re" };
+
+export function readAccount(sql: SqlStorage): AccountRow | null {
+  const row = sql
+    .exec<{ name: string; currency: string; overdraft_limit: number; created_ms: number }>(
+      "SELECT name, currency, overdraft_limit, created_ms FROM account",
+    )
+    .toArray()[0];
+  if (row === undefined) return null;
+  return { name: row.name, currency: row.currency, overdraftLimit: row.overdraft_limit, createdMs: row.created_ms };
+}
+
+export function insertAccount(sql: SqlStorage, account: AccountRow): void {
+  sql.exec(
+    "INSERT INTO account (singleton, name, currency, overdraft_limit, created_ms) VALUES (1, ?, ?, ?, ?)",
+    account.name,
+    account.currency,
+    account.overdraftLimit,
+    account.createdMs,
+  );
+}
+
+export function updateOverdraftLimit(sql: SqlStorage, overdraftLimit: number): void {
+  sql.exec("UPDATE account SET overdraft_limit = ?", overdraftLimit);
+}
+
+export function readHead(sql: SqlStorage): LedgerHead {
+  const last = sql
+    .exec<{ seq: number; balance_after: number }>("SELECT seq, balance_after FROM entries ORDER BY seq DESC LIMIT 1")
+    .toArray()[0];
+  return last === undefined ? { balance: 0, entryCount: 0 } : { balance: last.balance_after, entryCount: last.seq };
+}
+
+export interface NewEntry {
+  readonly type: EntryType;
+  readonly amount: number;
+  readonly createdMs: number;
+  readonly idempotencyKey: string;
+  readonly chargeId: string | null;
+  readonly description: string | null;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** Appends the next entry; its seq and balance follow from the head, so the chain stays gapless. */
+export function appendEntry(sql: SqlStorage, head: LedgerHead, entry: NewEntry): EntryRow {
+  const balanceAfter = head.balance + entry.amount;
+  assertBalance(balanceAfter);
+  const row: EntryRow = {
+    ...entry,
+    seq: head.entryCount + 1,
+    id: `${ID_PREFIX[entry.type]}_${crypto.randomUUID().replaceAll("-", "")}`,
+    balanceAfter,
+  };
+  sql.exec(
+    `INSERT INTO entries (${ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    row.seq,
+    row.id,
+    row.type,
+    row.amount,
+    row.balanceAfter,
+    row.createdMs,
+    row.idempotencyKey,
+    row.chargeId,
+    row.description,
+    JSON.stringify(row.metadata),
+  );
+  return row;
+}
+
+export function findEntryById(sql: SqlStorage, id: string): EntryRow | null {
+  return firstEntry(sql.exec<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ?`, id));
+}
+
+export function findEntryByKey(sql: SqlStorage, idempotencyKey: string): EntryRow | null {
+  return firstEntry(
+    sql.exec<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE idempotency_key = ?`, idempotencyKey),
+  );
+}
+
+/** The entries after `afterSeq`, oldest first; one more than `limit` tells whether there are more. */
+export function entriesAfter(sql: SqlStorage, afterSeq: number, limit: number): EntryRow[] {
+  return sql
+    .exec<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
+    .toArray()
+    .map(toEntryRow);
+}
+
+/** Total refunded against a charge so far, as a positive amount. */
+export function refundedAmount(sql: SqlStorage, chargeId: string): number {
+  const row = sql
+    .exec<{ total: number }>("SELECT COALESCE(SUM(amount), 0) AS total FROM entries WHERE charge_id = ?", chargeId)
+    .one();
+  return row.total;
+}
+
+function firstEntry(cursor: SqlStorageCursor<EntryRecord>): EntryRow | null {
+  const row = cursor.toArray()[0];
+  return row === undefined ? null : toEntryRow(row);
+}
+
+function toEntryRow(row: EntryRecord): EntryRow {
+  return {
+    seq: row.seq,
+    id: row.id,
+    type: row.type as EntryType,
+    amount: row.amount,
+    balanceAfter: row.balance_after,
+    createdMs: row.created_ms,
+    idempotencyKey: row.idempotency_key,
+    chargeId: row.charge_id,
+    description: row.description,
+    metadata: JSON.parse(row.metadata) as Record<string, string>,
+  };
+}
+
+export function timestamp(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export function accountView(account: AccountRow, head: LedgerHead): AccountView {
+  return {
+    id: account.name,
+    currency: account.currency,
+    balance: head.balance,
+    overdraft_limit: account.overdraftLimit,
+    entry_count: head.entryCount,
+    created: timestamp(account.createdMs),
+  };
+}
+
+export function entryView(entry: EntryRow, currency: string): EntryView {
+  return {
+    id: entry.id,
+    seq: entry.seq,
+    type: entry.type,
+    amount: entry.amount,
+    currency,
+    balance_after: entry.balanceAfter,
+    created: timestamp(entry.createdMs),
+    idempotency_key: entry.idempotencyKey,
+    charge: entry.chargeId,
+    description: entry.description,
+    metadata: entry.metadata,
+  };
+}
+
+export function chargeView(entry: EntryRow, currency: string, amountRefunded: number): ChargeView {
+  return {
+    id: entry.id,
+    amount: -entry.amount,
+    currency,
+    amount_refunded: amountRefunded,
+    balance_after: entry.balanceAfter,
+    created: timestamp(entry.createdMs),
+    idempotency_key: entry.idempotencyKey,
+    description: entry.description,
+    metadata: entry.metadata,
+  };
+}
+
+export function refundView(entry: EntryRow, currency: string): RefundView {
+  if (entry.chargeId === null) throw new Error(`invariant: refund ${entry.id} names no charge`);
+  return {
+    id: entry.id,
+    charge: entry.chargeId,
+    amount: entry.amount,
+    currency,
+    balance_after: entry.balanceAfter,
+    created: timestamp(entry.createdMs),
+    idempotency_key: entry.idempotencyKey,
+    description: entry.description,
+    metadata: entry.metadata,
+  };
+}

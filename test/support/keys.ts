@@ -1,0 +1,11 @@
+/**
+ * API keys the test suite configures (vitest.config.ts puts their digests in
+ * API_KEYS). Two tenants, one of them mid-rotation with two live keys.
+ */
+export const TEST_API_KEYS = {
+  acme: ["olk_test_acme_primary", "olk_test_acme_rotated"],
+  globex: ["olk_test_globex"],
+} as const;
+
+/** The committed development key; honoured only on loopback hosts. */
+export const DEV_API_KEY = "olk_dev_local_only_do_not_deploy";

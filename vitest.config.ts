@@ -1,0 +1,24 @@
+import { createHash } from "node:crypto";
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+import { DEV_API_KEY, TEST_API_KEYS } from "./test/support/keys.ts";
+
+const sha256Hex = (key: string) => createHash("sha256").update(key).digest("hex");
+
+const apiKeys = {
+  ...Object.fromEntries(Object.entries(TEST_API_KEYS).map(([tenant, keys]) => [tenant, keys.map(sha256Hex)])),
+  dev: [sha256Hex(DEV_API_KEY)],
+};
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: { bindings: { API_KEYS: JSON.stringify(apiKeys) } },
+    }),
+  ],
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 30_000,
+  },
+});

@@ -6,7 +6,7 @@ import { DEFAULT_IDEMPOTENCY_TTL_SECONDS, MAX_IDEMPOTENCY_TTL_SECONDS, MIN_IDEMP
  */
 export function parseIdempotencyTtlSeconds(raw: string | undefined): number {
   if (raw === undefined || raw.trim() === "") return DEFAULT_IDEMPOTENCY_TTL_SECONDS;
-  const seconds = Number(raw);
+  const seconds = /^\d{1,10}$/.test(raw) ? Number(raw) : Number.NaN;
   if (
     !Number.isSafeInteger(seconds) ||
     seconds < MIN_IDEMPOTENCY_TTL_SECONDS ||

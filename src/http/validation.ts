@@ -10,9 +10,20 @@ export type Validated<T> = { ok: true; value: T } | { ok: false; errors: FieldEr
 
 /** Validates with a route's schema and names every failing field. */
 export function validate<S extends z.ZodType>(schema: S, data: unknown): Validated<z.output<S>> {
+  const reserved = reservedKeyErrors(data, []);
   const result = schema.safeParse(data);
-  if (result.success) return { ok: true, value: result.data };
-  return { ok: false, errors: result.error.issues.flatMap(fieldErrors) };
+  if (result.success && reserved.length === 0) return { ok: true, value: result.data };
+  return { ok: false, errors: [...reserved, ...(result.success ? [] : result.error.issues.flatMap(fieldErrors))] };
+}
+
+/** Zod silently drops a "__proto__" key from records; refuse it rather than store less than was sent. */
+function reservedKeyErrors(data: unknown, at: readonly string[]): FieldError[] {
+  if (data === null || typeof data !== "object") return [];
+  return Object.entries(data).flatMap(([key, value]) =>
+    key === "__proto__"
+      ? [{ field: [...at, key].join("."), message: "reserved key" }]
+      : reservedKeyErrors(value, [...at, key]),
+  );
 }
 
 function fieldErrors(issue: z.core.$ZodIssue): FieldError[] {

@@ -15,8 +15,12 @@ function flaky(...errors: unknown[]) {
   const state = { calls: 0 };
   const call = () => {
     state.calls += 1;
-    const error = errors[state.calls - 1];
-    return error === undefined ? Promise.resolve(OK) : Promise.reject(error);
+    const attempt = state.calls;
+    return Promise.resolve().then(() => {
+      // Thrown as is: the client must cope with non-Error rejections too.
+      if (attempt <= errors.length) throw errors[attempt - 1];
+      return OK;
+    });
   };
   return { state, call };
 }

@@ -60,7 +60,7 @@ describe("requestFingerprint", () => {
     expect(await requestFingerprint("post", path, body)).toBe(await requestFingerprint("POST", path, body));
   });
 
-  // The strict parser keeps "__proto__" as an ordinary key, and metadata accepts any key.
+  // The strict parser keeps "__proto__" as an ordinary own key, so these are two different bodies.
   it("differs for bodies that differ only under a __proto__ key", async () => {
     const first = parsed('{"amount":1,"currency":"USD","metadata":{"__proto__":"a"}}');
     const second = parsed('{"amount":1,"currency":"USD","metadata":{"__proto__":"b"}}');

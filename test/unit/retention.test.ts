@@ -30,6 +30,10 @@ describe("parseIdempotencyTtlSeconds", () => {
     ["a number with a unit", "3600s"],
     ["NaN", "NaN"],
     ["Infinity", "Infinity"],
+    ["hexadecimal", "0x3c"],
+    ["an exponent", "1e3"],
+    ["a trailing .0", "120.0"],
+    ["padded with spaces", " 120 "],
   ])("throws RangeError on %s", (_name, raw) => {
     expect(() => parseIdempotencyTtlSeconds(raw)).toThrow(RangeError);
   });

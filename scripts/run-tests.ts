@@ -19,9 +19,13 @@ const run = spawnSync(
 let passed = 0;
 let failed = 0;
 try {
-  const report = JSON.parse(readFileSync(reportPath, "utf8")) as { numPassedTests: number; numFailedTests: number };
+  const report = JSON.parse(readFileSync(reportPath, "utf8")) as Record<
+    "numTotalTests" | "numPassedTests" | "numPendingTests" | "numTodoTests",
+    number
+  >;
   passed = report.numPassedTests;
-  failed = report.numFailedTests;
+  // Counted this way, the tests of a file whose worker crashed are failures too, not silently missing.
+  failed = report.numTotalTests - passed - report.numPendingTests - report.numTodoTests;
 } catch {
   console.error("Vitest wrote no JSON report.");
   failed = Math.max(failed, 1);

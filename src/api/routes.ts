@@ -33,7 +33,7 @@ const jsonBody = <S extends z.ZodType>(schema: S) => ({
 });
 
 const IdempotencyHeaders = z.object({
-  "idempotency-key": z.string().openapi({
+  "Idempotency-Key": z.string().openapi({
     param: { name: "Idempotency-Key", in: "header", required: true },
     description: `1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters, bare or as an RFC 9651 string ("abc" and abc are one key).`,
   }),

@@ -125,6 +125,24 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   return app;
 }
 
+/**
+ * Hono's onError sees only Error instances; a library that throws anything
+ * else would escape as a runtime failure. This turns every escape into a
+ * problem+json 500.
+ */
+export function withLastResort(app: OpenAPIHono<AppEnv>): ExportedHandler<Env> {
+  return {
+    async fetch(request, env, ctx) {
+      try {
+        return await app.fetch(request, env, ctx);
+      } catch (error) {
+        console.error("request escaped the router", String(error));
+        return problemResponse(problem("internal_error", "The request failed inside OnceLedger."));
+      }
+    },
+  };
+}
+
 function moneyHandler(kind: MoneyCommand["kind"]): Handler<AppEnv> {
   const schema = kind === "refund" ? RefundBody : MoneyBody;
   return async (c) => {

@@ -10,20 +10,29 @@ export type Validated<T> = { ok: true; value: T } | { ok: false; errors: FieldEr
 
 /** Validates with a route's schema and names every failing field. */
 export function validate<S extends z.ZodType>(schema: S, data: unknown): Validated<z.output<S>> {
-  const reserved = reservedKeyErrors(data, []);
+  const unsafe = unsafeTextErrors(data, []);
   const result = schema.safeParse(data);
-  if (result.success && reserved.length === 0) return { ok: true, value: result.data };
-  return { ok: false, errors: [...reserved, ...(result.success ? [] : result.error.issues.flatMap(fieldErrors))] };
+  if (result.success && unsafe.length === 0) return { ok: true, value: result.data };
+  return { ok: false, errors: [...unsafe, ...(result.success ? [] : result.error.issues.flatMap(fieldErrors))] };
 }
 
-/** Zod silently drops a "__proto__" key from records; refuse it rather than store less than was sent. */
-function reservedKeyErrors(data: unknown, at: readonly string[]): FieldError[] {
+/**
+ * Text that would not survive storage as sent: a "__proto__" key, which Zod
+ * drops from records, and lone surrogates, which SQLite stores as U+FFFD. Both
+ * are refused, so what is confirmed is exactly what is stored.
+ */
+function unsafeTextErrors(data: unknown, at: readonly string[]): FieldError[] {
+  const field = (key?: string) => (key === undefined ? at : [...at, key]).join(".") || "body";
+  if (typeof data === "string") {
+    return data.isWellFormed() ? [] : [{ field: field(), message: "must be well-formed Unicode (no lone surrogates)" }];
+  }
   if (data === null || typeof data !== "object") return [];
-  return Object.entries(data).flatMap(([key, value]) =>
-    key === "__proto__"
-      ? [{ field: [...at, key].join("."), message: "reserved key" }]
-      : reservedKeyErrors(value, [...at, key]),
-  );
+  return Object.entries(data).flatMap(([key, value]) => {
+    if (key === "__proto__") return [{ field: field(key), message: "reserved key" }];
+    // Named by its parent: echoing a lone surrogate back would be no help.
+    if (!key.isWellFormed()) return [{ field: field(), message: "has a key that is not well-formed Unicode" }];
+    return unsafeTextErrors(value, [...at, key]);
+  });
 }
 
 function fieldErrors(issue: z.core.$ZodIssue): FieldError[] {

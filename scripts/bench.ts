@@ -1,0 +1,144 @@
+/**
+ * Throughput and latency of the real Worker under `wrangler dev` on this
+ * machine: first-time charges, replays of them, and concurrent copies of one
+ * key. Prints figures; asserts nothing about speed (that would flake).
+ *
+ *   npm run bench -- --requests 2000 --concurrency 16 --accounts 20
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    requests: { type: "string", default: "2000" },
+    concurrency: { type: "string", default: "16" },
+    accounts: { type: "string", default: "20" },
+  },
+});
+const REQUESTS = Number(values.requests);
+const CONCURRENCY = Number(values.concurrency);
+const ACCOUNTS = Number(values.accounts);
+const DEV_KEY = "olk_dev_local_only_do_not_deploy";
+
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const stateDir = mkdtempSync(join(tmpdir(), "onceledger-bench-"));
+const server = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", stateDir], {
+  stdio: ["ignore", "ignore", "inherit"],
+});
+
+try {
+  await waitUntilServing();
+  const runId = Date.now().toString(36);
+  const accounts = Array.from({ length: ACCOUNTS }, (_, i) => `bench_${runId}_${i}`);
+  for (const account of accounts) {
+    await send("PUT", `/v1/accounts/${account}`, { currency: "USD" });
+    await send(
+      "POST",
+      `/v1/accounts/${account}/credits`,
+      { amount: 1_000_000_000, currency: "USD" },
+      `fund-${account}`,
+    );
+  }
+  const charges = Array.from({ length: REQUESTS }, (_, i) => ({
+    account: accounts[i % ACCOUNTS] as string,
+    key: `bench-${runId}-${i}`,
+  }));
+  const charge = (c: (typeof charges)[number]) =>
+    send("POST", `/v1/accounts/${c.account}/charges`, { amount: 100, currency: "USD" }, c.key);
+
+  const rows = [
+    await phase("first-time charges", charges, charge, 201, "false"),
+    await phase("replays of those charges", charges, charge, 201, "true"),
+    await phase(
+      "concurrent copies of one key",
+      Array.from({ length: REQUESTS }, () => ({ account: accounts[0] as string, key: `hot-${runId}` })),
+      charge,
+      201,
+    ),
+  ];
+  console.log(
+    `\nOnceLedger under wrangler dev, ${REQUESTS} requests a phase, ${CONCURRENCY} in flight, ${ACCOUNTS} accounts`,
+  );
+  console.table(rows);
+} finally {
+  server.kill("SIGTERM");
+  rmSync(stateDir, { recursive: true, force: true });
+}
+
+async function phase<T>(
+  name: string,
+  items: readonly T[],
+  run: (item: T) => Promise<Response>,
+  status: number,
+  replayed?: string,
+) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < items.length) {
+        const item = items[next] as T;
+        next += 1;
+        const t0 = performance.now();
+        const response = await run(item);
+        latencies.push(performance.now() - t0);
+        await response.arrayBuffer();
+        if (response.status !== status) throw new Error(`${name}: got ${response.status}, expected ${status}`);
+        if (replayed !== undefined && response.headers.get("idempotent-replayed") !== replayed) {
+          throw new Error(`${name}: Idempotent-Replayed was not ${replayed}`);
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) =>
+    Number((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0).toFixed(1));
+  return {
+    phase: name,
+    requests: items.length,
+    "req/s": Math.round(items.length / seconds),
+    "p50 ms": pct(0.5),
+    "p95 ms": pct(0.95),
+    "p99 ms": pct(0.99),
+  };
+}
+
+function send(method: string, path: string, body: unknown, idempotencyKey?: string): Promise<Response> {
+  const headers: Record<string, string> = { authorization: `Bearer ${DEV_KEY}`, "content-type": "application/json" };
+  if (idempotencyKey !== undefined) headers["idempotency-key"] = idempotencyKey;
+  return fetch(`${base}${path}`, { method, headers, body: JSON.stringify(body) });
+}
+
+async function waitUntilServing(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`${base}/openapi.json`);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error("wrangler dev did not start within 60 s");
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() =>
+        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")),
+      );
+    });
+  });
+}

@@ -6,11 +6,11 @@
  *   npm run mint-key -- <tenant>
  */
 import { createHash, randomBytes } from "node:crypto";
+import { TENANT_ID_PATTERN } from "../src/domain/limits.ts";
 
-const TENANT_ID = /^[a-z0-9_-]{1,64}$/;
 const tenant = process.argv[2];
 
-if (tenant === undefined || !TENANT_ID.test(tenant)) {
+if (tenant === undefined || !TENANT_ID_PATTERN.test(tenant)) {
   console.error("usage: npm run mint-key -- <tenant>   (tenant: 1 to 64 of a-z, 0-9, _ and -)");
   process.exit(2);
 }
@@ -26,11 +26,15 @@ SHA-256 digest (this is what OnceLedger stores):
 
   ${digest}
 
-Add the digest to the API_KEYS secret, a JSON object of tenant id to digests.
-Keep a tenant's old digest in the list until its callers have switched keys.
+Add the digest to the API_KEYS secret, a JSON object of tenant id to digests:
 
   ${JSON.stringify({ [tenant]: [digest] })}
 
-  npx wrangler secret put API_KEYS      # paste the whole JSON object when asked
+CAUTION: setting API_KEYS replaces the whole secret, and a secret cannot be
+read back. Merge this digest into your full copy of API_KEYS (every tenant,
+and this tenant's current digest until its callers have switched keys), keep
+that copy somewhere safe, and set the merged object:
+
+  npx wrangler secret put API_KEYS      # paste the whole merged JSON object
 or, in the Cloudflare dashboard: Workers & Pages > onceledger > Settings >
 Variables and Secrets > API_KEYS (type Secret).`);

@@ -1,6 +1,12 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { MAX_AMOUNT_MINOR, MAX_BODY_BYTES, MAX_OVERDRAFT_LIMIT_MINOR, MIN_AMOUNT_MINOR } from "../src/domain/limits";
+import {
+  MAX_AMOUNT_MINOR,
+  MAX_API_KEY_LENGTH,
+  MAX_BODY_BYTES,
+  MAX_OVERDRAFT_LIMIT_MINOR,
+  MIN_AMOUNT_MINOR,
+} from "../src/domain/limits";
 import {
   ACME_KEY,
   GLOBEX_KEY,
@@ -135,6 +141,14 @@ describe("authentication", () => {
     const response = await fetchUrl(`${BASE}/v1/accounts/${account}`, { authorization });
     expect(response.status).toBe(200);
     expect(await json(response)).toMatchObject({ id: account, balance: 1000 });
+  });
+
+  it(`accepts a configured key of ${MAX_API_KEY_LENGTH} characters and refuses a configured one of ${MAX_API_KEY_LENGTH + 1}`, async () => {
+    const [longest, tooLong] = TEST_API_KEYS.edge;
+    const account = uniqueAccount();
+    // Past authentication, an unopened account is a 404; refused, it is a 401.
+    await expectProblem(await call(`/v1/accounts/${account}`, { key: longest }), 404, "account_not_found");
+    await expectProblem(await call(`/v1/accounts/${account}`, { key: tooLong }), 401, "unauthorized");
   });
 
   it("accepts both of acme's live keys, which see the same accounts", async () => {

@@ -911,6 +911,26 @@ describe("refund charge reference and charge ids", () => {
     ]);
     expect(errors).toEqual([{ field: "starting_after", message: "no such entry" }]);
   });
+
+  it("rejects ids that are not visible ASCII, counted in code points", async () => {
+    const account = await fundedAccount(1000);
+    const key = uniqueKey();
+    await expectInvalid(await post(account, "refunds", { charge: "ch_é" }, key), ["charge"]);
+    await expectInvalid(await post(account, "refunds", { charge: "ch x" }, key), ["charge"]);
+    await expectInvalid(await call(`/v1/accounts/${account}/charges/ch_%C3%A9`), ["id"]);
+    await expectUnchanged(account, { balance: 1000, entry_count: 1 }, key);
+  });
+});
+
+describe("one error a field", () => {
+  it("reports a huge amount once, without leaking internal bounds", async () => {
+    const account = await fundedAccount(1000);
+    const errors = await expectInvalid(await post(account, "charges", '{"amount": 1e21, "currency": "USD"}'), [
+      "amount",
+    ]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.message).not.toContain("9007199254740991");
+  });
 });
 
 describe("PUT /v1/accounts/{account}", () => {
@@ -1006,6 +1026,12 @@ describe("GET /v1/accounts/{account}/entries?limit=", () => {
     );
     expect(rest.data.map((entry) => entry.seq)).toEqual([MAX_PAGE_SIZE + 1]);
     expect(rest.has_more).toBe(false);
+  });
+
+  it("rejects an unknown query parameter by name, as Stripe does", async () => {
+    const account = await fundedAccount(1000);
+    const errors = await expectInvalid(await call(`/v1/accounts/${account}/entries?limt=5`), ["limt"]);
+    expect(errors[0]?.message).toBe("unknown field");
   });
 
   it.each(["0", String(MAX_PAGE_SIZE + 1), "abc", "-1", "1.5", "", "1e2", "10000"])(

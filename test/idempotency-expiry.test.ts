@@ -45,7 +45,7 @@ function seedRecords(stub: Stub, expiredCount: number, liveCount: number) {
     for (let i = 0; i < expiredCount + liveCount; i += 1) {
       const expiresMs = i < expiredCount ? now - 1000 - i : now + 60_000 + i;
       storage.sql.exec(
-        "INSERT INTO idempotency_records (key, fingerprint, status, body, created_ms, expires_ms) VALUES (?, 'f', 402, '{}', ?, ?)",
+        "INSERT INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms) VALUES (?, 'seed', 'f', 402, '{}', ?, ?)",
         `seed-${String(i).padStart(5, "0")}`,
         expiresMs - TTL_MS,
         expiresMs,

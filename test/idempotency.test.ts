@@ -1,4 +1,6 @@
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { AccountLedger } from "../src/ledger/account-ledger";
 import {
   allEntries,
   call,
@@ -8,6 +10,7 @@ import {
   getAccount,
   GLOBEX_KEY,
   json,
+  ledgerStub,
   openAccount,
   post,
   uniqueAccount,
@@ -111,6 +114,27 @@ describe("replays", () => {
     const second = await post(account, "charges", { amount: 10, currency: "USD" }, '"order-99";attempt=2');
     expect(second.headers.get("idempotent-replayed")).toBe("true");
     expect(await second.text()).toBe(await first.text());
+  });
+});
+
+describe("the Worker's own retries", () => {
+  it("a retried call of the same HTTP request is not labelled a replay; another request is", async () => {
+    const account = await fundedAccount(1000);
+    const request = (requestId: string) => ({
+      requestId,
+      idempotencyKey: "worker-retry",
+      fingerprint: "f".repeat(64),
+      command: { kind: "charge" as const, input: { amount: 10, currency: "USD" } },
+    });
+    const [first, retried, other] = await runInDurableObject(ledgerStub(account), (instance: AccountLedger) => [
+      instance.moveMoney(request("http-1")),
+      instance.moveMoney(request("http-1")),
+      instance.moveMoney(request("http-2")),
+    ]);
+    expect(first?.replayed).toBe(false);
+    expect(retried).toEqual(first);
+    expect(other).toEqual({ ...first, replayed: true });
+    expect((await getAccount(account)).balance).toBe(990);
   });
 });
 

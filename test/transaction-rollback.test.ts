@@ -35,9 +35,11 @@ describe("a fault inside the account's transaction", () => {
   it.each(["charges", "credits"] as const)(
     "rolls back a %s entry, answers 500, and a retry applies once",
     async (kind) => {
-      const account = await fundedAccount(1000);
+      // No records yet, so no alarm: the failed request's alarm must roll back too.
+      const account = await fundedAccount(0, 1000);
       const before = await getAccount(account);
-      const alarmBefore = await runInDurableObject(ledgerStub(account), (_i, state) => state.storage.getAlarm());
+      const alarm = () => runInDurableObject(ledgerStub(account), (_i, state) => state.storage.getAlarm());
+      expect(await alarm()).toBeNull();
       await failRecordWrites(account);
 
       const key = uniqueKey();
@@ -50,7 +52,7 @@ describe("a fault inside the account's transaction", () => {
         entries: state.storage.sql.exec("SELECT id FROM entries WHERE idempotency_key = ?", key).toArray().length,
       }));
       expect(traces).toEqual({ records: 0, entries: 0 });
-      expect(await runInDurableObject(ledgerStub(account), (_i, state) => state.storage.getAlarm())).toBe(alarmBefore);
+      expect(await alarm()).toBeNull();
 
       await healRecordWrites(account);
       const retry = await post(account, kind, body, key);
@@ -59,6 +61,7 @@ describe("a fault inside the account's transaction", () => {
       const again = await post(account, kind, body, key);
       expect(again.headers.get("idempotent-replayed")).toBe("true");
       expect((await allEntries(account)).filter((entry) => entry.idempotency_key === key)).toHaveLength(1);
+      expect(await alarm()).not.toBeNull();
       await expectLedgerConsistent(account);
     },
   );

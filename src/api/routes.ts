@@ -22,7 +22,7 @@ const json = <S extends z.ZodType>(schema: S, description: string) => ({
   content: { "application/json": { schema } },
 });
 
-const problemResponse = (description: string) => ({
+const problemDoc = (description: string) => ({
   description,
   content: { "application/problem+json": { schema: ProblemDocument } },
 });
@@ -42,22 +42,22 @@ const IdempotencyHeaders = z.object({
 const security = [{ bearer: [] }];
 
 const common = {
-  400: problemResponse("Invalid input: invalid_request, invalid_json"),
-  401: problemResponse("unauthorized"),
-  404: problemResponse("account_not_found"),
-  500: problemResponse("internal_error"),
-  503: problemResponse("overloaded (with Retry-After)"),
+  400: problemDoc("Invalid input: invalid_request, invalid_json"),
+  401: problemDoc("unauthorized"),
+  404: problemDoc("account_not_found"),
+  500: problemDoc("internal_error"),
+  503: problemDoc("overloaded (with Retry-After)"),
 };
 
 const moneyErrors = {
   ...common,
-  400: problemResponse("invalid_request, invalid_json, idempotency_key_missing, idempotency_key_invalid"),
-  409: problemResponse(
+  400: problemDoc("invalid_request, invalid_json, idempotency_key_missing, idempotency_key_invalid"),
+  409: problemDoc(
     "currency_mismatch, balance_limit_exceeded, idempotency_key_expired (recorded and replayed where a decline)",
   ),
-  413: problemResponse("payload_too_large"),
-  415: problemResponse("unsupported_media_type"),
-  422: problemResponse("idempotency_key_reused"),
+  413: problemDoc("payload_too_large"),
+  415: problemDoc("unsupported_media_type"),
+  422: problemDoc("idempotency_key_reused"),
 };
 
 export const openAccountRoute = createRoute({
@@ -70,9 +70,9 @@ export const openAccountRoute = createRoute({
     ...common,
     200: json(Account, "The account already existed in this currency"),
     201: json(Account, "The account was opened"),
-    409: problemResponse("currency_mismatch"),
-    413: problemResponse("payload_too_large"),
-    415: problemResponse("unsupported_media_type"),
+    409: problemDoc("currency_mismatch"),
+    413: problemDoc("payload_too_large"),
+    415: problemDoc("unsupported_media_type"),
   },
 });
 
@@ -100,7 +100,7 @@ export const chargeRoute = createRoute({
   summary: "Charge the account",
   security,
   request: { params: AccountParams, headers: IdempotencyHeaders, body: jsonBody(MoneyBody) },
-  responses: { ...moneyErrors, 201: json(Charge, "The charge"), 402: problemResponse("insufficient_funds") },
+  responses: { ...moneyErrors, 201: json(Charge, "The charge"), 402: problemDoc("insufficient_funds") },
 });
 
 export const refundRoute = createRoute({
@@ -112,8 +112,8 @@ export const refundRoute = createRoute({
   responses: {
     ...moneyErrors,
     201: json(Refund, "The refund"),
-    404: problemResponse("account_not_found, charge_not_found"),
-    409: problemResponse("currency_mismatch, refund_exceeds_charge, balance_limit_exceeded, idempotency_key_expired"),
+    404: problemDoc("account_not_found, charge_not_found"),
+    409: problemDoc("currency_mismatch, refund_exceeds_charge, balance_limit_exceeded, idempotency_key_expired"),
   },
 });
 
@@ -135,6 +135,6 @@ export const getChargeRoute = createRoute({
   responses: {
     ...common,
     200: json(Charge, "The charge"),
-    404: problemResponse("account_not_found, charge_not_found"),
+    404: problemDoc("account_not_found, charge_not_found"),
   },
 });

@@ -31,13 +31,20 @@ export const Currency = z
   .regex(/^[A-Z]{3}$/, "must be a three-letter upper-case currency code")
   .openapi({ example: "USD" });
 
+// Bounds before .int(), so a huge number is reported against our limit, not the safe-integer one.
 const AmountMinor = z
-  .int()
+  .number()
   .min(MIN_AMOUNT_MINOR)
   .max(MAX_AMOUNT_MINOR)
+  .int()
   .openapi({ description: "Integer amount in minor units (e.g. cents).", example: 5000 });
 
-const EntryId = z.string().min(1).max(MAX_ENTRY_ID_LENGTH);
+const EntryId = z
+  .string()
+  .regex(
+    new RegExp(`^[\\x21-\\x7e]{1,${MAX_ENTRY_ID_LENGTH}}$`),
+    `must be 1 to ${MAX_ENTRY_ID_LENGTH} visible ASCII characters`,
+  );
 
 const Description = z
   .string()
@@ -79,7 +86,7 @@ const Metadata = z
 export const OpenAccountBody = z
   .strictObject({
     currency: Currency,
-    overdraft_limit: z.int().min(0).max(MAX_OVERDRAFT_LIMIT_MINOR).optional().openapi({
+    overdraft_limit: z.number().min(0).max(MAX_OVERDRAFT_LIMIT_MINOR).int().optional().openapi({
       description:
         "How far below zero charges may take the balance, in minor units. Default 0; kept when omitted on an existing account.",
     }),
@@ -122,7 +129,8 @@ const PageSize = z
   .transform(Number)
   .pipe(z.int().min(1, `must be at least 1`).max(MAX_PAGE_SIZE, `must be at most ${MAX_PAGE_SIZE}`));
 
-export const ListEntriesQuery = z.object({
+// Strict, as Stripe is: a misspelt parameter is an error, not silently ignored.
+export const ListEntriesQuery = z.strictObject({
   limit: PageSize.optional().openapi({
     param: { name: "limit", in: "query" },
     type: "integer",

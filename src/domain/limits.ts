@@ -19,6 +19,9 @@ export const MAX_BALANCE_MINOR = 1_000_000_000_000_000;
 
 export const MAX_ACCOUNT_NAME_LENGTH = 64;
 export const MAX_TENANT_ID_LENGTH = 64;
+export const TENANT_ID_PATTERN = new RegExp(`^[a-z0-9_-]{1,${MAX_TENANT_ID_LENGTH}}$`);
+/** Longest bearer token worth hashing; minted keys are 47 characters. */
+export const MAX_API_KEY_LENGTH = 256;
 export const MAX_DESCRIPTION_LENGTH = 500;
 export const MAX_METADATA_PAIRS = 20;
 export const MAX_METADATA_KEY_LENGTH = 40;
@@ -32,6 +35,8 @@ export const MIN_IDEMPOTENCY_TTL_SECONDS = 60;
 export const MAX_IDEMPOTENCY_TTL_SECONDS = 30 * 86_400;
 /** Idempotency records one alarm run deletes at most; it re-arms for the rest. */
 export const EXPIRY_SWEEP_BATCH_SIZE = 500;
+/** Entries a ledger audit reads per query. */
+export const AUDIT_PAGE_SIZE = 1000;
 
 /** Attempts the Worker makes at one call into an account object. */
 export const OBJECT_CALL_MAX_ATTEMPTS = 3;

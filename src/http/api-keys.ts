@@ -1,5 +1,5 @@
 import { hexToBytes } from "../domain/hex";
-import { MAX_TENANT_ID_LENGTH } from "../domain/limits";
+import { TENANT_ID_PATTERN } from "../domain/limits";
 
 /**
  * The API_KEYS secret: a JSON object mapping each tenant id to the SHA-256
@@ -11,7 +11,6 @@ export type KeyTable = ReadonlyArray<{ readonly tenant: string; readonly digest:
 
 export type KeyTableParse = { ok: true; table: KeyTable } | { ok: false; reason: string };
 
-const TENANT_ID = new RegExp(`^[a-z0-9_-]{1,${MAX_TENANT_ID_LENGTH}}$`);
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export function parseKeyTable(raw: string | undefined): KeyTableParse {
@@ -26,14 +25,22 @@ export function parseKeyTable(raw: string | undefined): KeyTableParse {
     return { ok: false, reason: "API_KEYS must be a JSON object of tenant id to digest list" };
   }
   const table: { tenant: string; digest: Uint8Array }[] = [];
+  const owners = new Map<string, string>();
   for (const [tenant, digests] of Object.entries(parsed)) {
-    if (!TENANT_ID.test(tenant))
+    if (!TENANT_ID_PATTERN.test(tenant)) {
       return { ok: false, reason: `API_KEYS tenant id ${JSON.stringify(tenant)} is invalid` };
+    }
     if (!Array.isArray(digests)) return { ok: false, reason: `API_KEYS[${tenant}] must be a list` };
     for (const digest of digests as unknown[]) {
       if (typeof digest !== "string" || !SHA256_HEX.test(digest)) {
         return { ok: false, reason: `API_KEYS[${tenant}] holds something that is not a lower-case SHA-256 hex digest` };
       }
+      // One key under two tenants would hand one tenant's calls to the other's accounts.
+      const owner = owners.get(digest);
+      if (owner !== undefined && owner !== tenant) {
+        return { ok: false, reason: `API_KEYS lists one digest under both ${owner} and ${tenant}` };
+      }
+      owners.set(digest, tenant);
       table.push({ tenant, digest: hexToBytes(digest) });
     }
   }

@@ -9,15 +9,15 @@ import {
   openAccountRoute,
   refundRoute,
 } from "../api/routes";
-import { AccountParams, ChargeParams, ListEntriesQuery, MoneyBody, OpenAccountBody, RefundBody } from "../api/schemas";
 import { requestFingerprint } from "../domain/fingerprint";
 import { parseIdempotencyKey } from "../domain/idempotency-key";
 import { DEFAULT_PAGE_SIZE } from "../domain/limits";
 import { problem, type Problem } from "../domain/problems";
+import type { AccountParams } from "../api/schemas";
 import type { MoneyCommand } from "../ledger/commands";
 import { callAccount, type AccountStub } from "./account-client";
 import { authenticate } from "./authenticate";
-import { checkJsonContentType, decodeJsonBody, readBoundedBody } from "./request-body";
+import { decodeJsonBody, readJsonMediaBody } from "./request-body";
 import { outcomeResponse, problemResponse } from "./respond";
 import { invalidRequest, validate, type FieldError } from "./validation";
 
@@ -52,10 +52,18 @@ export function buildApp(): OpenAPIHono<AppEnv> {
     await next();
   });
 
+  // Each handler validates with the schemas its route definition declares,
+  // the same ones the OpenAPI document is generated from.
   register(openAccountRoute, async (c) => {
-    const body = await readJsonBody(c, { idempotencyKey: false });
-    if (!body.ok) return problemResponse(body.problem);
-    const input = validateAll({ params: [AccountParams, c.req.param()], body: [OpenAccountBody, body.json] });
+    const raw = await readJsonMediaBody(c.req.raw);
+    if (!raw.ok) return problemResponse(raw.problem);
+    const json = decodeJsonBody(raw.bytes);
+    if (!json.ok) return problemResponse(json.problem);
+    const { request } = openAccountRoute;
+    const input = validateAll({
+      params: [request.params, c.req.param()],
+      body: [request.body.content["application/json"].schema, json.value],
+    });
     if (!input.ok) return problemResponse(input.problem);
     const { account } = input.value.params;
     const outcome = await callAccount(stubFor(c, account), (stub) =>
@@ -65,18 +73,28 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   });
 
   register(getAccountRoute, async (c) => {
-    const input = validateAll({ params: [AccountParams, c.req.param()] });
+    const input = validateAll({ params: [getAccountRoute.request.params, c.req.param()] });
     if (!input.ok) return problemResponse(input.problem);
     const outcome = await callAccount(stubFor(c, input.value.params.account), (stub) => stub.getAccount());
     return outcomeResponse(outcome, { idempotent: false });
   });
 
-  register(creditRoute, moneyHandler("credit"));
-  register(chargeRoute, moneyHandler("charge"));
-  register(refundRoute, moneyHandler("refund"));
+  register(
+    creditRoute,
+    moneyHandler(creditRoute, "credits", (input) => ({ kind: "credit", input })),
+  );
+  register(
+    chargeRoute,
+    moneyHandler(chargeRoute, "charges", (input) => ({ kind: "charge", input })),
+  );
+  register(
+    refundRoute,
+    moneyHandler(refundRoute, "refunds", (input) => ({ kind: "refund", input })),
+  );
 
   register(listEntriesRoute, async (c) => {
-    const input = validateAll({ params: [AccountParams, c.req.param()], query: [ListEntriesQuery, c.req.query()] });
+    const { request } = listEntriesRoute;
+    const input = validateAll({ params: [request.params, c.req.param()], query: [request.query, c.req.query()] });
     if (!input.ok) return problemResponse(input.problem);
     const { limit, starting_after: startingAfter } = input.value.query;
     const outcome = await callAccount(stubFor(c, input.value.params.account), (stub) =>
@@ -86,7 +104,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   });
 
   register(getChargeRoute, async (c) => {
-    const input = validateAll({ params: [ChargeParams, c.req.param()] });
+    const input = validateAll({ params: [getChargeRoute.request.params, c.req.param()] });
     if (!input.ok) return problemResponse(input.problem);
     const { account, id } = input.value.params;
     const outcome = await callAccount(stubFor(c, account), (stub) => stub.getCharge(id));
@@ -143,42 +161,48 @@ export function withLastResort(app: OpenAPIHono<AppEnv>): ExportedHandler<Env> {
   };
 }
 
-function moneyHandler(kind: MoneyCommand["kind"]): Handler<AppEnv> {
-  const schema = kind === "refund" ? RefundBody : MoneyBody;
-  return async (c) => {
-    const body = await readJsonBody(c, { idempotencyKey: true });
-    if (!body.ok) return problemResponse(body.problem);
-    const input = validateAll({ params: [AccountParams, c.req.param()], body: [schema, body.json] });
-    if (!input.ok) return problemResponse(input.problem);
-    const { account } = input.value.params;
-    const idempotencyKey = body.idempotencyKey as string;
-    const path = `/v1/accounts/${account}/${kind}s`;
-    const fingerprint = await requestFingerprint("POST", path, body.json);
-    const command = { kind, input: input.value.body } as MoneyCommand;
-    const outcome = await callAccount(stubFor(c, account), (stub) =>
-      stub.moveMoney({ account, idempotencyKey, fingerprint, command }),
-    );
-    return outcomeResponse(outcome, { idempotent: true });
+interface MoneyRoute<S extends z.ZodType> {
+  readonly request: {
+    readonly params: typeof AccountParams;
+    readonly body: { readonly content: { readonly "application/json": { readonly schema: S } } };
   };
 }
 
-type BodyResult = { ok: true; json: unknown; idempotencyKey: string | undefined } | { ok: false; problem: Problem };
-
-/** Size, media type, Idempotency-Key, then JSON: the order the API promises. */
-async function readJsonBody(c: AppContext, options: { idempotencyKey: boolean }): Promise<BodyResult> {
-  const read = await readBoundedBody(c.req.raw);
-  if (!read.ok) return read;
-  const mediaProblem = checkJsonContentType(c.req.header("content-type") ?? null);
-  if (mediaProblem) return { ok: false, problem: mediaProblem };
-  let idempotencyKey: string | undefined;
-  if (options.idempotencyKey) {
+/**
+ * A money-moving POST: size, media type, Idempotency-Key, JSON, schema (the
+ * order the API promises), then one call into the account's object. The
+ * request id lets the object tell this request's own outcome, met again on a
+ * retried call, from a replay of an earlier request.
+ */
+function moneyHandler<S extends z.ZodType>(
+  route: MoneyRoute<S>,
+  resource: "credits" | "charges" | "refunds",
+  toCommand: (input: z.output<S>) => MoneyCommand,
+): Handler<AppEnv> {
+  return async (c) => {
+    const raw = await readJsonMediaBody(c.req.raw);
+    if (!raw.ok) return problemResponse(raw.problem);
     const key = parseIdempotencyKey(c.req.header("idempotency-key") ?? null);
-    if (!key.ok) return key;
-    idempotencyKey = key.key;
-  }
-  const json = decodeJsonBody(read.bytes);
-  if (!json.ok) return json;
-  return { ok: true, json: json.value, idempotencyKey };
+    if (!key.ok) return problemResponse(key.problem);
+    const json = decodeJsonBody(raw.bytes);
+    if (!json.ok) return problemResponse(json.problem);
+    const input = validateAll({
+      params: [route.request.params, c.req.param()],
+      body: [route.request.body.content["application/json"].schema, json.value],
+    });
+    if (!input.ok) return problemResponse(input.problem);
+
+    const { account } = input.value.params;
+    const fingerprint = await requestFingerprint("POST", `/v1/accounts/${account}/${resource}`, json.value);
+    const request = {
+      requestId: crypto.randomUUID(),
+      idempotencyKey: key.key,
+      fingerprint,
+      command: toCommand(input.value.body),
+    };
+    const outcome = await callAccount(stubFor(c, account), (stub) => stub.moveMoney(request));
+    return outcomeResponse(outcome, { idempotent: true });
+  };
 }
 
 type Parts = Record<string, readonly [z.ZodType, unknown]>;

@@ -1,5 +1,6 @@
 import { sha256 } from "../domain/fingerprint";
 import { bytesToHex } from "../domain/hex";
+import { MAX_API_KEY_LENGTH } from "../domain/limits";
 import { problem, type Problem } from "../domain/problems";
 import { parseKeyTable, type KeyTableParse } from "./api-keys";
 import { DEV_API_KEY_SHA256, isLoopbackHost } from "./dev-key";
@@ -7,8 +8,6 @@ import { DEV_API_KEY_SHA256, isLoopbackHost } from "./dev-key";
 export type Authentication =
   { ok: true; tenant: string } | { ok: false; problem: Problem } | { ok: false; misconfigured: string };
 
-/** Longest bearer token worth hashing; minted keys are 47 characters. */
-const MAX_BEARER_TOKEN_LENGTH = 256;
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
 let cachedTable: { raw: string | undefined; parse: KeyTableParse } | undefined;
@@ -30,7 +29,7 @@ export async function authenticate(
   if (!parse.ok) return { ok: false, misconfigured: parse.reason };
 
   const token = BEARER.exec(authorization ?? "")?.[1];
-  if (token === undefined || token.length > MAX_BEARER_TOKEN_LENGTH) return unauthorized();
+  if (token === undefined || token.length > MAX_API_KEY_LENGTH) return unauthorized();
   const digest = await sha256(token);
   if (bytesToHex(digest) === DEV_API_KEY_SHA256 && !isLoopbackHost(hostname)) return unauthorized();
 

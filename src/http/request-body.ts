@@ -10,6 +10,14 @@ import { parseStrictJson } from "./strict-json";
 
 export type BodyRead = { ok: true; bytes: Uint8Array } | { ok: false; problem: Problem };
 
+/** The body's bytes, once its size and media type have passed. */
+export async function readJsonMediaBody(request: Request): Promise<BodyRead> {
+  const read = await readBoundedBody(request);
+  if (!read.ok) return read;
+  const mediaProblem = checkJsonContentType(request.headers.get("content-type"));
+  return mediaProblem === null ? read : { ok: false, problem: mediaProblem };
+}
+
 /** Reads at most MAX_BODY_BYTES, counting bytes as they arrive: a chunked body has no Content-Length. */
 export async function readBoundedBody(request: Request): Promise<BodyRead> {
   const declared = request.headers.get("content-length");

@@ -13,7 +13,9 @@ export function validate<S extends z.ZodType>(schema: S, data: unknown): Validat
   const unsafe = unsafeTextErrors(data, []);
   const result = schema.safeParse(data);
   if (result.success && unsafe.length === 0) return { ok: true, value: result.data };
-  return { ok: false, errors: [...unsafe, ...(result.success ? [] : result.error.issues.flatMap(fieldErrors))] };
+  const errors = [...unsafe, ...(result.success ? [] : result.error.issues.flatMap(fieldErrors))];
+  // One error a field: later ones (e.g. zod's own safe-integer bound) only restate the first.
+  return { ok: false, errors: errors.filter((error, i) => errors.findIndex((e) => e.field === error.field) === i) };
 }
 
 /**
@@ -44,6 +46,6 @@ function fieldErrors(issue: z.core.$ZodIssue): FieldError[] {
 }
 
 export function invalidRequest(errors: readonly FieldError[]): Problem {
-  const fields = [...new Set(errors.map((error) => error.field))].join(", ");
+  const fields = errors.map((error) => error.field).join(", ");
   return problem("invalid_request", `Invalid fields: ${fields}.`, { errors });
 }

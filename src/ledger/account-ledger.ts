@@ -18,7 +18,7 @@ import {
   updateOverdraftLimit,
 } from "./ledger-store";
 import { auditLedger, type LedgerAudit } from "./ledger-audit";
-import { applyMoneyCommand, checkCurrency } from "./money-operations";
+import { applyMoneyCommand, chargeNotFound, checkCurrency } from "./money-operations";
 import { failure, success, type Outcome } from "./outcome";
 import { migrate } from "./schema";
 
@@ -70,9 +70,7 @@ export class AccountLedger extends DurableObject<Env> {
     const account = readAccount(this.sql);
     if (account === null) return failure(accountNotFound());
     const charge = findEntryById(this.sql, chargeId);
-    if (charge === null || charge.type !== "charge") {
-      return failure(problem("charge_not_found", `No charge ${chargeId} on this account.`));
-    }
+    if (charge === null || charge.type !== "charge") return failure(chargeNotFound(chargeId));
     return success(200, chargeView(charge, account.currency, refundedAmount(this.sql, charge.id)));
   }
 
@@ -113,7 +111,8 @@ export class AccountLedger extends DurableObject<Env> {
             ),
           );
         }
-        return { status: record.status, body: record.body, replayed: true };
+        // The same request id means the Worker retried a call whose answer was lost: not a replay to the client.
+        return { status: record.status, body: record.body, replayed: record.requestId !== request.requestId };
       }
 
       // No live record: the key may still have moved money before its record expired.
@@ -130,15 +129,16 @@ export class AccountLedger extends DurableObject<Env> {
 
       const outcome = applyMoneyCommand({ sql: this.sql, account, idempotencyKey: key, nowMs }, request.command);
       const expiresMs = nowMs + this.ttlMs;
+      this.armExpiryAlarm(expiresMs);
       saveRecord(this.sql, {
         key,
+        requestId: request.requestId,
         fingerprint: request.fingerprint,
         status: outcome.status,
         body: outcome.body,
         createdMs: nowMs,
         expiresMs,
       });
-      this.armExpiryAlarm();
       return outcome;
     });
   }
@@ -152,21 +152,20 @@ export class AccountLedger extends DurableObject<Env> {
     });
   }
 
-  /** Recomputes every ledger invariant from storage; for tests and audits. */
+  /** Recomputes the ledger's invariants from storage; for tests and audits. */
   audit(): LedgerAudit {
     return auditLedger(this.sql);
   }
 
   /**
-   * Keeps the alarm at the earliest expiry. Setting it on every write (rather
-   * than only when none is set) also re-arms an alarm that exhausted its
-   * retries. It is written inside the caller's transaction and rolls back
-   * with it.
+   * Keeps the alarm at the earliest expiry, counting the record about to be
+   * saved. Setting it on every write (rather than only when none is set) also
+   * re-arms an alarm that exhausted its retries. It is written inside the
+   * caller's transaction and rolls back with it.
    */
-  private armExpiryAlarm(): void {
+  private armExpiryAlarm(newExpiryMs: number): void {
     const earliest = earliestExpiry(this.sql);
-    if (earliest === null) throw new Error("invariant: a record was just saved, yet none is stored");
-    void this.ctx.storage.setAlarm(earliest);
+    void this.ctx.storage.setAlarm(earliest === null ? newExpiryMs : Math.min(earliest, newExpiryMs));
   }
 }
 

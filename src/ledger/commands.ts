@@ -8,7 +8,8 @@ export type MoneyCommand =
   | { readonly kind: "refund"; readonly input: RefundInput };
 
 export interface MoneyRequest {
-  readonly account: string;
+  /** Unique per HTTP request; the Worker sends the same one on each retried call. */
+  readonly requestId: string;
   readonly idempotencyKey: string;
   readonly fingerprint: string;
   readonly command: MoneyCommand;

@@ -5,6 +5,8 @@
 
 export interface IdempotencyRecord {
   readonly key: string;
+  /** The HTTP request that produced the outcome. */
+  readonly requestId: string;
   readonly fingerprint: string;
   readonly status: number;
   readonly body: string;
@@ -14,14 +16,22 @@ export interface IdempotencyRecord {
 
 export function findRecord(sql: SqlStorage, key: string): IdempotencyRecord | null {
   const row = sql
-    .exec<{ fingerprint: string; status: number; body: string; created_ms: number; expires_ms: number }>(
-      "SELECT fingerprint, status, body, created_ms, expires_ms FROM idempotency_records WHERE key = ?",
+    .exec<{
+      request_id: string;
+      fingerprint: string;
+      status: number;
+      body: string;
+      created_ms: number;
+      expires_ms: number;
+    }>(
+      "SELECT request_id, fingerprint, status, body, created_ms, expires_ms FROM idempotency_records WHERE key = ?",
       key,
     )
     .toArray()[0];
   if (row === undefined) return null;
   return {
     key,
+    requestId: row.request_id,
     fingerprint: row.fingerprint,
     status: row.status,
     body: row.body,
@@ -33,8 +43,9 @@ export function findRecord(sql: SqlStorage, key: string): IdempotencyRecord | nu
 /** Saves a record, replacing an expired one under the same key. */
 export function saveRecord(sql: SqlStorage, record: IdempotencyRecord): void {
   sql.exec(
-    "INSERT OR REPLACE INTO idempotency_records (key, fingerprint, status, body, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
     record.key,
+    record.requestId,
     record.fingerprint,
     record.status,
     record.body,
@@ -58,8 +69,4 @@ export function deleteExpired(sql: SqlStorage, nowMs: number, batchSize: number)
     batchSize,
   );
   return deleted.toArray().length;
-}
-
-export function countRecords(sql: SqlStorage): number {
-  return sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM idempotency_records").one().n;
 }

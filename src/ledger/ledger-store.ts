@@ -89,10 +89,16 @@ export interface NewEntry {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-/** Appends the next entry; its seq and balance follow from the head, so the chain stays gapless. */
-export function appendEntry(sql: SqlStorage, head: LedgerHead, entry: NewEntry): EntryRow {
-  const balanceAfter = head.balance + entry.amount;
+/**
+ * Appends the next entry. Its seq follows the head's, so seq stays gapless,
+ * and the caller's balance must be the head's plus the amount, so the balance
+ * stays the sum of the entries.
+ */
+export function appendEntry(sql: SqlStorage, head: LedgerHead, balanceAfter: number, entry: NewEntry): EntryRow {
   assertBalance(balanceAfter);
+  if (balanceAfter !== head.balance + entry.amount) {
+    throw new Error(`invariant: balance ${head.balance} + ${entry.amount} is not ${balanceAfter}`);
+  }
   const row: EntryRow = {
     ...entry,
     seq: head.entryCount + 1,

@@ -21,14 +21,14 @@ import { failure, success, type Outcome } from "./outcome";
  * account's storage transaction.
  */
 
-interface Context {
+interface ApplyContext {
   readonly sql: SqlStorage;
   readonly account: AccountRow;
   readonly idempotencyKey: string;
   readonly nowMs: number;
 }
 
-export function applyMoneyCommand(ctx: Context, command: MoneyCommand): Outcome {
+export function applyMoneyCommand(ctx: ApplyContext, command: MoneyCommand): Outcome {
   switch (command.kind) {
     case "credit":
       return applyCredit(ctx, command.input);
@@ -39,13 +39,13 @@ export function applyMoneyCommand(ctx: Context, command: MoneyCommand): Outcome 
   }
 }
 
-function applyCredit(ctx: Context, input: MoneyInput): Outcome {
+function applyCredit(ctx: ApplyContext, input: MoneyInput): Outcome {
   const mismatch = checkCurrency(ctx.account, input.currency);
   if (mismatch) return failure(mismatch);
   const head = readHead(ctx.sql);
   const result = deposit(head.balance, input.amount);
   if (!result.ok) return failure(balanceLimitExceeded(head.balance, input.amount));
-  const entry = appendEntry(ctx.sql, head, {
+  const entry = appendEntry(ctx.sql, head, result.balanceAfter, {
     type: "credit",
     amount: input.amount,
     createdMs: ctx.nowMs,
@@ -57,7 +57,7 @@ function applyCredit(ctx: Context, input: MoneyInput): Outcome {
   return success(201, entryView(entry, ctx.account.currency));
 }
 
-function applyCharge(ctx: Context, input: MoneyInput): Outcome {
+function applyCharge(ctx: ApplyContext, input: MoneyInput): Outcome {
   const mismatch = checkCurrency(ctx.account, input.currency);
   if (mismatch) return failure(mismatch);
   const head = readHead(ctx.sql);
@@ -70,7 +70,7 @@ function applyCharge(ctx: Context, input: MoneyInput): Outcome {
       ),
     );
   }
-  const entry = appendEntry(ctx.sql, head, {
+  const entry = appendEntry(ctx.sql, head, result.balanceAfter, {
     type: "charge",
     amount: -input.amount,
     createdMs: ctx.nowMs,
@@ -82,13 +82,11 @@ function applyCharge(ctx: Context, input: MoneyInput): Outcome {
   return success(201, chargeView(entry, ctx.account.currency, 0));
 }
 
-function applyRefund(ctx: Context, input: RefundInput): Outcome {
+function applyRefund(ctx: ApplyContext, input: RefundInput): Outcome {
   const mismatch = input.currency === undefined ? null : checkCurrency(ctx.account, input.currency);
   if (mismatch) return failure(mismatch);
   const charge = findEntryById(ctx.sql, input.charge);
-  if (charge === null || charge.type !== "charge") {
-    return failure(problem("charge_not_found", `No charge ${input.charge} on this account.`));
-  }
+  if (charge === null || charge.type !== "charge") return failure(chargeNotFound(input.charge));
   const refundable = -charge.amount - refundedAmount(ctx.sql, charge.id);
   const amount = input.amount ?? refundable;
   if (amount === 0 || amount > refundable) {
@@ -101,7 +99,7 @@ function applyRefund(ctx: Context, input: RefundInput): Outcome {
   const head = readHead(ctx.sql);
   const result = deposit(head.balance, amount);
   if (!result.ok) return failure(balanceLimitExceeded(head.balance, amount));
-  const entry = appendEntry(ctx.sql, head, {
+  const entry = appendEntry(ctx.sql, head, result.balanceAfter, {
     type: "refund",
     amount,
     createdMs: ctx.nowMs,
@@ -111,6 +109,10 @@ function applyRefund(ctx: Context, input: RefundInput): Outcome {
     metadata: input.metadata ?? {},
   });
   return success(201, refundView(entry, ctx.account.currency));
+}
+
+export function chargeNotFound(chargeId: string): Problem {
+  return problem("charge_not_found", `No charge ${chargeId} on this account.`);
 }
 
 export function checkCurrency(account: AccountRow, currency: string): Problem | null {

@@ -26,6 +26,7 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX entries_by_charge ON entries (charge_id) WHERE charge_id IS NOT NULL;
    CREATE TABLE idempotency_records (
      key TEXT PRIMARY KEY,
+     request_id TEXT NOT NULL,
      fingerprint TEXT NOT NULL,
      status INTEGER NOT NULL,
      body TEXT NOT NULL,

@@ -1,3 +1,5 @@
+import { MAX_API_KEY_LENGTH } from "../../src/domain/limits.ts";
+
 /**
  * API keys the test suite configures (vitest.config.ts puts their digests in
  * API_KEYS). Two tenants, one of them mid-rotation with two live keys.
@@ -5,6 +7,7 @@
 export const TEST_API_KEYS = {
   acme: ["olk_test_acme_primary", "olk_test_acme_rotated"],
   globex: ["olk_test_globex"],
+  edge: ["k".repeat(MAX_API_KEY_LENGTH), "k".repeat(MAX_API_KEY_LENGTH + 1)],
 } as const;
 
 /** The committed development key; honoured only on loopback hosts. */

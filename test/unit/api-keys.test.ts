@@ -12,15 +12,25 @@ function reasonFor(raw: string | undefined): string | undefined {
 
 describe("parseKeyTable", () => {
   it("reads every tenant's digests as bytes", () => {
-    const result = parseKeyTable(JSON.stringify({ acme: [DIGEST_A, DIGEST_B], "globex_2-b": [DIGEST_B] }));
+    const result = parseKeyTable(JSON.stringify({ acme: [DIGEST_A], "globex_2-b": [DIGEST_B] }));
     if (!result.ok) throw new Error(result.reason);
     const rows = result.table.map(({ tenant, digest }) => [tenant, Array.from(digest)]);
     const bytesA = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
     expect(rows).toStrictEqual([
       ["acme", [...bytesA, ...bytesA, ...bytesA, ...bytesA]],
-      ["acme", new Array<number>(32).fill(0xff)],
       ["globex_2-b", new Array<number>(32).fill(0xff)],
     ]);
+  });
+
+  it("refuses one digest listed under two tenants, which would merge their accounts", () => {
+    const result = parseKeyTable(JSON.stringify({ acme: [DIGEST_A, DIGEST_B], globex: [DIGEST_B] }));
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.reason).toContain("acme");
+  });
+
+  it("allows a digest repeated within one tenant", () => {
+    const result = parseKeyTable(JSON.stringify({ acme: [DIGEST_A, DIGEST_A] }));
+    expect(result.ok).toBe(true);
   });
 
   it("accepts a tenant id of MAX_TENANT_ID_LENGTH characters", () => {

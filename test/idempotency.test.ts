@@ -131,7 +131,7 @@ describe("the Worker's own retries", () => {
       instance.moveMoney(request("http-1")),
       instance.moveMoney(request("http-2")),
     ]);
-    expect(first?.replayed).toBe(false);
+    expect(first.replayed).toBe(false);
     expect(retried).toEqual(first);
     expect(other).toEqual({ ...first, replayed: true });
     expect((await getAccount(account)).balance).toBe(990);

@@ -1,6 +1,16 @@
+import { evictDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { allEntries, expectLedgerConsistent, fundedAccount, getAccount, json, post } from "./support/api";
+import {
+  allEntries,
+  expectLedgerConsistent,
+  fundedAccount,
+  getAccount,
+  json,
+  ledgerStub,
+  post,
+  uniqueKey,
+} from "./support/api";
 
 /**
  * Random sequences of credits, charges and refunds, with retries of earlier
@@ -107,3 +117,22 @@ function applyToModel(
     }
   }
 }
+
+describe("durability across eviction", () => {
+  it("an evicted object re-reads everything from storage: balance, entries and replays", async () => {
+    const account = await fundedAccount(1000);
+    const key = uniqueKey();
+    const charge = await post(account, "charges", { amount: 300, currency: "USD" }, key);
+    const original = await charge.text();
+    const before = await allEntries(account);
+
+    await evictDurableObject(ledgerStub(account));
+
+    expect(await allEntries(account)).toEqual(before);
+    expect((await getAccount(account)).balance).toBe(700);
+    const replay = await post(account, "charges", { amount: 300, currency: "USD" }, key);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(await replay.text()).toBe(original);
+    await expectLedgerConsistent(account);
+  });
+});

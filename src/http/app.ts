@@ -118,18 +118,18 @@ export function buildApp(): OpenAPIHono<AppEnv> {
     );
   }
 
-  app.get("/openapi.json", (c) =>
-    c.json(
-      app.getOpenAPI31Document({
-        openapi: "3.1.0",
-        info: {
-          title: "OnceLedger",
-          version: "1.0.0",
-          description: "An exactly-once account ledger. Every money-moving request carries an Idempotency-Key.",
-        },
-      }),
-    ),
-  );
+  let openApiDocument: unknown;
+  app.get("/openapi.json", (c) => {
+    openApiDocument ??= app.getOpenAPI31Document({
+      openapi: "3.1.0",
+      info: {
+        title: "OnceLedger",
+        version: "1.0.0",
+        description: "An exactly-once account ledger. Every money-moving request carries an Idempotency-Key.",
+      },
+    });
+    return c.json(openApiDocument);
+  });
   app.all("/openapi.json", () => problemResponse(problem("method_not_allowed", "Use GET."), { allow: "GET, HEAD" }));
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
 

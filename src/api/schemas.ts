@@ -21,7 +21,7 @@ import { codePointLength } from "../domain/text";
 
 const ACCOUNT_NAME = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_ACCOUNT_NAME_LENGTH}}$`);
 
-export const AccountName = z
+const AccountName = z
   .string()
   .regex(ACCOUNT_NAME, `must be 1 to ${MAX_ACCOUNT_NAME_LENGTH} characters of A-Z, a-z, 0-9, _ or -`)
   .openapi({ example: "customer_42" });

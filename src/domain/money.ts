@@ -26,7 +26,7 @@ export function deposit(balance: number, amount: number): Deposit {
   return { ok: true, balanceAfter };
 }
 
-export function assertAmount(amount: number): void {
+function assertAmount(amount: number): void {
   assertInRange("amount", amount, MIN_AMOUNT_MINOR, MAX_AMOUNT_MINOR);
 }
 

@@ -45,7 +45,7 @@ export function problemStatus(code: ProblemCode): number {
   return PROBLEMS[code].status;
 }
 
-export function problemTypeUri(code: ProblemCode): string {
+function problemTypeUri(code: ProblemCode): string {
   return `urn:onceledger:problem:${code}`;
 }
 

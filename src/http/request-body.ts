@@ -19,7 +19,7 @@ export async function readJsonMediaBody(request: Request): Promise<BodyRead> {
 }
 
 /** Reads at most MAX_BODY_BYTES, counting bytes as they arrive: a chunked body has no Content-Length. */
-export async function readBoundedBody(request: Request): Promise<BodyRead> {
+async function readBoundedBody(request: Request): Promise<BodyRead> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > MAX_BODY_BYTES) return tooLarge();
   if (request.body === null) return { ok: true, bytes: new Uint8Array(0) };
@@ -49,7 +49,7 @@ function tooLarge(): BodyRead {
   return { ok: false, problem: problem("payload_too_large", `The body may be at most ${MAX_BODY_BYTES} bytes.`) };
 }
 
-export function checkJsonContentType(header: string | null): Problem | null {
+function checkJsonContentType(header: string | null): Problem | null {
   const mediaType = header?.split(";", 1)[0]?.trim().toLowerCase();
   if (mediaType === "application/json") return null;
   return problem("unsupported_media_type", "Send the body as JSON with Content-Type: application/json.");

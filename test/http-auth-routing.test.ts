@@ -6,7 +6,7 @@ import {
   MAX_BODY_BYTES,
   MAX_OVERDRAFT_LIMIT_MINOR,
   MIN_AMOUNT_MINOR,
-} from "../src/domain/limits";
+} from "../src/domain/limits.ts";
 import {
   ACME_KEY,
   GLOBEX_KEY,
@@ -19,8 +19,8 @@ import {
   post,
   uniqueAccount,
   uniqueKey,
-} from "./support/api";
-import { DEV_API_KEY, TEST_API_KEYS } from "./support/keys";
+} from "./support/api.ts";
+import { DEV_API_KEY, TEST_API_KEYS } from "./support/keys.ts";
 
 /**
  * Authentication, tenant isolation, routing (404/405) and the OpenAPI

@@ -16,7 +16,7 @@ import {
   MAX_OVERDRAFT_LIMIT_MINOR,
   MAX_PAGE_SIZE,
   MIN_AMOUNT_MINOR,
-} from "../src/domain/limits";
+} from "../src/domain/limits.ts";
 import {
   ACME_KEY,
   BASE_URL,
@@ -31,7 +31,7 @@ import {
   post,
   uniqueAccount,
   uniqueKey,
-} from "./support/api";
+} from "./support/api.ts";
 
 /**
  * The request-validation surface: body size, media type, Idempotency-Key,

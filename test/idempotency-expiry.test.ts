@@ -1,8 +1,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { EXPIRY_SWEEP_BATCH_SIZE } from "../src/domain/limits";
-import { parseIdempotencyTtlSeconds } from "../src/domain/retention";
+import { EXPIRY_SWEEP_BATCH_SIZE } from "../src/domain/limits.ts";
+import { parseIdempotencyTtlSeconds } from "../src/domain/retention.ts";
 import {
   expectLedgerConsistent,
   expectProblem,
@@ -12,7 +12,7 @@ import {
   ledgerStub,
   post,
   uniqueKey,
-} from "./support/api";
+} from "./support/api.ts";
 
 const TTL_MS = parseIdempotencyTtlSeconds(env.IDEMPOTENCY_TTL_SECONDS) * 1000;
 

@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { AccountLedger } from "../src/ledger/account-ledger";
+import type { AccountLedger } from "../src/ledger/account-ledger.ts";
 import {
   allEntries,
   call,
@@ -15,7 +15,7 @@ import {
   post,
   uniqueAccount,
   uniqueKey,
-} from "./support/api";
+} from "./support/api.ts";
 
 async function snapshot(response: Response) {
   return {

@@ -10,7 +10,7 @@ import {
   ledgerStub,
   post,
   uniqueKey,
-} from "./support/api";
+} from "./support/api.ts";
 
 /**
  * Random sequences of credits, charges and refunds, with retries of earlier

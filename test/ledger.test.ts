@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_BALANCE_MINOR, MAX_AMOUNT_MINOR } from "../src/domain/limits";
+import { MAX_BALANCE_MINOR, MAX_AMOUNT_MINOR } from "../src/domain/limits.ts";
 import {
   allEntries,
   call,
@@ -11,7 +11,7 @@ import {
   openAccount,
   post,
   uniqueAccount,
-} from "./support/api";
+} from "./support/api.ts";
 
 const RFC3339_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 

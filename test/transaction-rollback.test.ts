@@ -9,7 +9,7 @@ import {
   ledgerStub,
   post,
   uniqueKey,
-} from "./support/api";
+} from "./support/api.ts";
 
 /**
  * Faults injected into real storage: a SQLite trigger makes the write of the

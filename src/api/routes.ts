@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { MAX_IDEMPOTENCY_KEY_LENGTH } from "../domain/limits";
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from "../domain/limits.ts";
 import {
   Account,
   AccountParams,
@@ -13,7 +13,7 @@ import {
   ProblemDocument,
   Refund,
   RefundBody,
-} from "./schemas";
+} from "./schemas.ts";
 
 /** Every route of the API, as OpenAPI route definitions the app also validates with. */
 

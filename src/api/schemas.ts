@@ -11,8 +11,8 @@ import {
   MAX_OVERDRAFT_LIMIT_MINOR,
   MAX_PAGE_SIZE,
   MIN_AMOUNT_MINOR,
-} from "../domain/limits";
-import { codePointLength } from "../domain/text";
+} from "../domain/limits.ts";
+import { codePointLength } from "../domain/text.ts";
 
 /**
  * The request and response schemas. The routes validate with these and the

@@ -1,5 +1,5 @@
-import { canonicalJson } from "./canonical-json";
-import { bytesToHex } from "./hex";
+import { canonicalJson } from "./canonical-json.ts";
+import { bytesToHex } from "./hex.ts";
 
 /**
  * What makes two requests "the same request" under one Idempotency-Key:

@@ -1,5 +1,5 @@
-import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./limits";
-import { problem, type Problem } from "./problems";
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./limits.ts";
+import { problem, type Problem } from "./problems.ts";
 
 export type KeyParse = { ok: true; key: string } | { ok: false; problem: Problem };
 

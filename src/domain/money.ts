@@ -1,4 +1,4 @@
-import { MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, MAX_OVERDRAFT_LIMIT_MINOR, MIN_AMOUNT_MINOR } from "./limits";
+import { MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, MAX_OVERDRAFT_LIMIT_MINOR, MIN_AMOUNT_MINOR } from "./limits.ts";
 
 /**
  * Balance arithmetic in integer minor units. Every input is asserted to be

@@ -1,7 +1,7 @@
-import { OBJECT_CALL_BACKOFF_MS, OBJECT_CALL_MAX_ATTEMPTS } from "../domain/limits";
-import { problem } from "../domain/problems";
-import type { AccountLedger } from "../ledger/account-ledger";
-import { failure, type Outcome } from "../ledger/outcome";
+import { OBJECT_CALL_BACKOFF_MS, OBJECT_CALL_MAX_ATTEMPTS } from "../domain/limits.ts";
+import { problem } from "../domain/problems.ts";
+import type { AccountLedger } from "../ledger/account-ledger.ts";
+import { failure, type Outcome } from "../ledger/outcome.ts";
 
 export type AccountStub = DurableObjectStub<AccountLedger>;
 

@@ -1,5 +1,5 @@
-import { hexToBytes } from "../domain/hex";
-import { TENANT_ID_PATTERN } from "../domain/limits";
+import { hexToBytes } from "../domain/hex.ts";
+import { TENANT_ID_PATTERN } from "../domain/limits.ts";
 
 /**
  * The API_KEYS secret: a JSON object mapping each tenant id to the SHA-256

@@ -8,18 +8,18 @@ import {
   listEntriesRoute,
   openAccountRoute,
   refundRoute,
-} from "../api/routes";
-import { requestFingerprint } from "../domain/fingerprint";
-import { parseIdempotencyKey } from "../domain/idempotency-key";
-import { DEFAULT_PAGE_SIZE } from "../domain/limits";
-import { problem, type Problem } from "../domain/problems";
-import type { AccountParams } from "../api/schemas";
-import type { MoneyCommand } from "../ledger/commands";
-import { callAccount, type AccountStub } from "./account-client";
-import { authenticate } from "./authenticate";
-import { decodeJsonBody, readJsonMediaBody } from "./request-body";
-import { outcomeResponse, problemResponse } from "./respond";
-import { invalidRequest, validate, type FieldError } from "./validation";
+} from "../api/routes.ts";
+import { requestFingerprint } from "../domain/fingerprint.ts";
+import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
+import { DEFAULT_PAGE_SIZE } from "../domain/limits.ts";
+import { problem, type Problem } from "../domain/problems.ts";
+import type { AccountParams } from "../api/schemas.ts";
+import type { MoneyCommand } from "../ledger/commands.ts";
+import { callAccount, type AccountStub } from "./account-client.ts";
+import { authenticate } from "./authenticate.ts";
+import { decodeJsonBody, readJsonMediaBody } from "./request-body.ts";
+import { outcomeResponse, problemResponse } from "./respond.ts";
+import { invalidRequest, validate, type FieldError } from "./validation.ts";
 
 /**
  * The Worker's HTTP surface. It authenticates, validates and routes each

@@ -1,9 +1,9 @@
-import { sha256 } from "../domain/fingerprint";
-import { bytesToHex } from "../domain/hex";
-import { MAX_API_KEY_LENGTH } from "../domain/limits";
-import { problem, type Problem } from "../domain/problems";
-import { parseKeyTable, type KeyTableParse } from "./api-keys";
-import { DEV_API_KEY_SHA256, isLoopbackHost } from "./dev-key";
+import { sha256 } from "../domain/fingerprint.ts";
+import { bytesToHex } from "../domain/hex.ts";
+import { MAX_API_KEY_LENGTH } from "../domain/limits.ts";
+import { problem, type Problem } from "../domain/problems.ts";
+import { parseKeyTable, type KeyTableParse } from "./api-keys.ts";
+import { DEV_API_KEY_SHA256, isLoopbackHost } from "./dev-key.ts";
 
 export type Authentication =
   { ok: true; tenant: string } | { ok: false; problem: Problem } | { ok: false; misconfigured: string };

@@ -1,6 +1,6 @@
-import { MAX_BODY_BYTES } from "../domain/limits";
-import { problem, type Problem } from "../domain/problems";
-import { parseStrictJson } from "./strict-json";
+import { MAX_BODY_BYTES } from "../domain/limits.ts";
+import { problem, type Problem } from "../domain/problems.ts";
+import { parseStrictJson } from "./strict-json.ts";
 
 /**
  * Reading a request body, in the order the API checks it: size (413),

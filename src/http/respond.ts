@@ -1,6 +1,6 @@
-import { OVERLOADED_RETRY_AFTER_SECONDS } from "../domain/limits";
-import { PROBLEM_CONTENT_TYPE, type Problem } from "../domain/problems";
-import { failure, type Outcome } from "../ledger/outcome";
+import { OVERLOADED_RETRY_AFTER_SECONDS } from "../domain/limits.ts";
+import { PROBLEM_CONTENT_TYPE, type Problem } from "../domain/problems.ts";
+import { failure, type Outcome } from "../ledger/outcome.ts";
 
 /** Turns an outcome into an HTTP response; the one place status-specific headers are added. */
 export function outcomeResponse(outcome: Outcome, options: { idempotent: boolean }): Response {

@@ -1,4 +1,4 @@
-import { MAX_JSON_DEPTH } from "../domain/limits";
+import { MAX_JSON_DEPTH } from "../domain/limits.ts";
 
 export type JsonParse = { ok: true; value: unknown } | { ok: false; reason: string };
 

@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { problem, type Problem } from "../domain/problems";
+import { problem, type Problem } from "../domain/problems.ts";
 
 export interface FieldError {
   readonly field: string;

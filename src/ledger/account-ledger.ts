@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
-import { EXPIRY_SWEEP_BATCH_SIZE } from "../domain/limits";
-import { problem } from "../domain/problems";
-import { parseIdempotencyTtlSeconds } from "../domain/retention";
-import type { EntryPage, MoneyRequest, OpenAccountRequest } from "./commands";
-import { deleteExpired, earliestExpiry, findRecord, saveRecord } from "./idempotency-records";
+import { EXPIRY_SWEEP_BATCH_SIZE } from "../domain/limits.ts";
+import { problem } from "../domain/problems.ts";
+import { parseIdempotencyTtlSeconds } from "../domain/retention.ts";
+import type { EntryPage, MoneyRequest, OpenAccountRequest } from "./commands.ts";
+import { deleteExpired, earliestExpiry, findRecord, saveRecord } from "./idempotency-records.ts";
 import {
   accountView,
   chargeView,
@@ -16,11 +16,11 @@ import {
   readHead,
   refundedAmount,
   updateOverdraftLimit,
-} from "./ledger-store";
-import { auditLedger, type LedgerAudit } from "./ledger-audit";
-import { applyMoneyCommand, chargeNotFound, checkCurrency } from "./money-operations";
-import { failure, success, type Outcome } from "./outcome";
-import { migrate } from "./schema";
+} from "./ledger-store.ts";
+import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
+import { applyMoneyCommand, chargeNotFound, checkCurrency } from "./money-operations.ts";
+import { failure, success, type Outcome } from "./outcome.ts";
+import { migrate } from "./schema.ts";
 
 /**
  * One account's ledger: the only code that changes money state. Each

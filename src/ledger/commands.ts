@@ -1,4 +1,4 @@
-import type { MoneyInput, OpenAccountInput, RefundInput } from "../api/schemas";
+import type { MoneyInput, OpenAccountInput, RefundInput } from "../api/schemas.ts";
 
 /** What the Worker asks of an account object: validated input, never raw HTTP. */
 

@@ -1,4 +1,4 @@
-import { AUDIT_PAGE_SIZE, MAX_BALANCE_MINOR, MAX_OVERDRAFT_LIMIT_MINOR } from "../domain/limits";
+import { AUDIT_PAGE_SIZE, MAX_BALANCE_MINOR, MAX_OVERDRAFT_LIMIT_MINOR } from "../domain/limits.ts";
 
 /** A full recomputation of the ledger's invariants from storage. */
 export interface LedgerAudit {

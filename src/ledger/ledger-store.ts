@@ -1,5 +1,5 @@
-import type { AccountView, ChargeView, EntryView, RefundView } from "../api/schemas";
-import { assertBalance } from "../domain/money";
+import type { AccountView, ChargeView, EntryView, RefundView } from "../api/schemas.ts";
+import { assertBalance } from "../domain/money.ts";
 
 /** Reads and appends of the account row and its ledger entries. */
 

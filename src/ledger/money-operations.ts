@@ -1,7 +1,7 @@
-import type { MoneyInput, RefundInput } from "../api/schemas";
-import { debit, deposit } from "../domain/money";
-import { problem, type Problem } from "../domain/problems";
-import type { MoneyCommand } from "./commands";
+import type { MoneyInput, RefundInput } from "../api/schemas.ts";
+import { debit, deposit } from "../domain/money.ts";
+import { problem, type Problem } from "../domain/problems.ts";
+import type { MoneyCommand } from "./commands.ts";
 import {
   appendEntry,
   chargeView,
@@ -11,8 +11,8 @@ import {
   refundedAmount,
   refundView,
   type AccountRow,
-} from "./ledger-store";
-import { failure, success, type Outcome } from "./outcome";
+} from "./ledger-store.ts";
+import { failure, success, type Outcome } from "./outcome.ts";
 
 /**
  * Where credits, charges and refunds are applied to the ledger. Each check

@@ -1,4 +1,4 @@
-import { problemStatus, renderProblem, type Problem } from "../domain/problems";
+import { problemStatus, renderProblem, type Problem } from "../domain/problems.ts";
 
 /**
  * What an account object answers: the HTTP status and the exact body text.

@@ -1,6 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import { TEST_API_KEYS } from "./keys";
+import { TEST_API_KEYS } from "./keys.ts";
 
 /** Helpers for driving the real Worker (and through it, real account objects) from tests. */
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { canonicalJson } from "../../src/domain/canonical-json";
-import { requestFingerprint } from "../../src/domain/fingerprint";
-import { parseStrictJson } from "../../src/http/strict-json";
+import { canonicalJson } from "../../src/domain/canonical-json.ts";
+import { requestFingerprint } from "../../src/domain/fingerprint.ts";
+import { parseStrictJson } from "../../src/http/strict-json.ts";
 
 function parsed(text: string): unknown {
   const result = parseStrictJson(text);

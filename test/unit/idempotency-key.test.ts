@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseIdempotencyKey } from "../../src/domain/idempotency-key";
-import { MAX_IDEMPOTENCY_KEY_LENGTH } from "../../src/domain/limits";
+import { parseIdempotencyKey } from "../../src/domain/idempotency-key.ts";
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from "../../src/domain/limits.ts";
 
 function keyOf(header: string | null): string {
   const result = parseIdempotencyKey(header);

@@ -4,8 +4,8 @@ import {
   MAX_BALANCE_MINOR,
   MAX_OVERDRAFT_LIMIT_MINOR,
   MIN_AMOUNT_MINOR,
-} from "../../src/domain/limits";
-import { debit, deposit } from "../../src/domain/money";
+} from "../../src/domain/limits.ts";
+import { debit, deposit } from "../../src/domain/money.ts";
 
 describe("debit", () => {
   it("subtracts the amount", () => {

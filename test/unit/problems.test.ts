@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PROBLEMS, problem, problemStatus, renderProblem, type ProblemCode } from "../../src/domain/problems";
+import { PROBLEMS, problem, problemStatus, renderProblem, type ProblemCode } from "../../src/domain/problems.ts";
 
 const codes = Object.keys(PROBLEMS) as ProblemCode[];
 

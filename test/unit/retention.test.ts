@@ -3,8 +3,8 @@ import {
   DEFAULT_IDEMPOTENCY_TTL_SECONDS,
   MAX_IDEMPOTENCY_TTL_SECONDS,
   MIN_IDEMPOTENCY_TTL_SECONDS,
-} from "../../src/domain/limits";
-import { parseIdempotencyTtlSeconds } from "../../src/domain/retention";
+} from "../../src/domain/limits.ts";
+import { parseIdempotencyTtlSeconds } from "../../src/domain/retention.ts";
 
 describe("parseIdempotencyTtlSeconds", () => {
   it.each([undefined, "", "  "])("falls back to the default for %j", (raw) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MAX_JSON_DEPTH } from "../../src/domain/limits";
-import { parseStrictJson } from "../../src/http/strict-json";
+import { MAX_JSON_DEPTH } from "../../src/domain/limits.ts";
+import { parseStrictJson } from "../../src/http/strict-json.ts";
 
 function valueOf(text: string): unknown {
   const result = parseStrictJson(text);

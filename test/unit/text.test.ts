@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { codePointLength } from "../../src/domain/text";
+import { codePointLength } from "../../src/domain/text.ts";
 
 describe("codePointLength", () => {
   it.each([

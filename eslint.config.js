@@ -2,7 +2,7 @@ import eslint from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".wrangler/", "worker-configuration.d.ts"] },
+  { ignores: ["node_modules/", ".wrangler/", "dist/", "worker-configuration.d.ts"] },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

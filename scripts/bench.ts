@@ -5,12 +5,8 @@
  *
  *   npm run bench -- --requests 2000 --concurrency 16 --accounts 20
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { DEV_API_KEY, startDevServer } from "./lib/dev-server.ts";
 
 const { values } = parseArgs({
   options: {
@@ -22,17 +18,10 @@ const { values } = parseArgs({
 const REQUESTS = Number(values.requests);
 const CONCURRENCY = Number(values.concurrency);
 const ACCOUNTS = Number(values.accounts);
-const DEV_KEY = "olk_dev_local_only_do_not_deploy";
 
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const stateDir = mkdtempSync(join(tmpdir(), "onceledger-bench-"));
-const server = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", stateDir], {
-  stdio: ["ignore", "ignore", "inherit"],
-});
-
+const server = await startDevServer("bench");
+const base = server.baseUrl;
 try {
-  await waitUntilServing();
   const runId = Date.now().toString(36);
   const accounts = Array.from({ length: ACCOUNTS }, (_, i) => `bench_${runId}_${i}`);
   for (const account of accounts) {
@@ -66,8 +55,7 @@ try {
   );
   console.table(rows);
 } finally {
-  server.kill("SIGTERM");
-  rmSync(stateDir, { recursive: true, force: true });
+  server.stop();
 }
 
 async function phase<T>(
@@ -111,34 +99,10 @@ async function phase<T>(
 }
 
 function send(method: string, path: string, body: unknown, idempotencyKey?: string): Promise<Response> {
-  const headers: Record<string, string> = { authorization: `Bearer ${DEV_KEY}`, "content-type": "application/json" };
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${DEV_API_KEY}`,
+    "content-type": "application/json",
+  };
   if (idempotencyKey !== undefined) headers["idempotency-key"] = idempotencyKey;
   return fetch(`${base}${path}`, { method, headers, body: JSON.stringify(body) });
-}
-
-async function waitUntilServing(): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(`${base}/openapi.json`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error("wrangler dev did not start within 60 s");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
 }

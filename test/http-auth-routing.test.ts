@@ -72,6 +72,7 @@ function v1Routes(account: string): ReadonlyArray<readonly [string, string, unkn
     ["POST", `/v1/accounts/${account}/refunds`, { charge: "ch_x" }],
     ["GET", `/v1/accounts/${account}/entries`, undefined],
     ["GET", `/v1/accounts/${account}/charges/ch_x`, undefined],
+    ["GET", `/v1/accounts/${account}/idempotency-keys/some-key`, undefined],
   ];
 }
 
@@ -427,6 +428,7 @@ describe("GET /openapi.json", () => {
       "/v1/accounts/{account}/refunds": ["post"],
       "/v1/accounts/{account}/entries": ["get"],
       "/v1/accounts/{account}/charges/{id}": ["get"],
+      "/v1/accounts/{account}/idempotency-keys/{key}": ["get"],
     };
     expect(Object.keys(doc.paths).sort()).toEqual(Object.keys(paths).sort());
     for (const [path, methods] of Object.entries(paths)) {

@@ -7,6 +7,8 @@ import {
   ChargeParams,
   Entry,
   EntryList,
+  IdempotencyKeyLookup,
+  IdempotencyKeyParams,
   ListEntriesQuery,
   MoneyBody,
   OpenAccountBody,
@@ -136,5 +138,21 @@ export const getChargeRoute = createRoute({
     ...common,
     200: json(Charge, "The charge"),
     404: problemDoc("account_not_found, charge_not_found"),
+  },
+});
+
+export const lookupIdempotencyKeyRoute = createRoute({
+  method: "get",
+  path: "/v1/accounts/{account}/idempotency-keys/{key}",
+  summary: "Look up what a money-moving request with this Idempotency-Key did",
+  description:
+    "For reconciliation: whether a POST with this key landed on this account, and its outcome. Read-only: it records nothing, so the key stays unused if it was.",
+  security,
+  request: { params: IdempotencyKeyParams },
+  responses: {
+    ...common,
+    200: json(IdempotencyKeyLookup, "The key's recorded response, its ledger entry, or both"),
+    400: problemDoc("invalid_request"),
+    404: problemDoc("account_not_found, idempotency_key_not_found"),
   },
 });

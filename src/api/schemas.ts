@@ -5,6 +5,7 @@ import {
   MAX_AMOUNT_MINOR,
   MAX_DESCRIPTION_LENGTH,
   MAX_ENTRY_ID_LENGTH,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
   MAX_METADATA_KEY_LENGTH,
   MAX_METADATA_PAIRS,
   MAX_METADATA_VALUE_LENGTH,
@@ -123,6 +124,40 @@ export const ChargeParams = AccountParams.extend({
   id: EntryId.openapi({ param: { name: "id", in: "path" } }),
 });
 
+/**
+ * A path segment, percent-decoded strictly. Hono's own decoding keeps a
+ * malformed escape as typed (`%ZZ%41` would read as `%ZZA`), so a client's
+ * encoding mistake could name some other key; here it is refused instead.
+ */
+const PercentEncodedSegment = z.string().transform((segment, ctx) => {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    ctx.addIssue({ code: "custom", message: "must be percent-encoded UTF-8 (write % as %25)" });
+    return z.NEVER;
+  }
+});
+
+// The Idempotency-Key header's rule (src/domain/idempotency-key.ts), for a key named in a path.
+const IDEMPOTENCY_KEY = new RegExp(`^[\\x21-\\x7e]{1,${MAX_IDEMPOTENCY_KEY_LENGTH}}$`);
+
+export const IdempotencyKeyParams = AccountParams.extend({
+  key: PercentEncodedSegment.pipe(
+    z
+      .string()
+      .regex(IDEMPOTENCY_KEY, `must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters (0x21-0x7E)`),
+  ).openapi({
+    param: { name: "key", in: "path" },
+    type: "string",
+    minLength: 1,
+    maxLength: MAX_IDEMPOTENCY_KEY_LENGTH,
+    pattern: IDEMPOTENCY_KEY.source,
+    description:
+      "The Idempotency-Key, percent-encoded (`/` as `%2F`, `%` as `%25`). The keys `.` and `..` cannot be named: URLs resolve them as dot segments.",
+    example: "order-1001",
+  }),
+});
+
 const PageSize = z
   .string()
   .regex(/^\d{1,4}$/, `must be an integer from 1 to ${MAX_PAGE_SIZE}`)
@@ -210,6 +245,31 @@ export const Refund = z
 
 export const EntryList = z.object({ data: z.array(Entry), has_more: z.boolean() }).openapi("EntryList");
 
+export const IdempotencyKeyLookup = z
+  .object({
+    key: z.string(),
+    state: z.enum(["recorded", "expired"]).openapi({
+      description:
+        "recorded: a live record holds the response. expired: the record is gone, but the key created a ledger entry.",
+    }),
+    created: Created.nullable().openapi({ description: "When the record was made; null when expired." }),
+    expires: Created.nullable().openapi({ description: "When the record expires; null when expired." }),
+    response: z
+      .object({
+        status: z.int(),
+        body: z.record(z.string(), z.unknown()).openapi({
+          description: "The recorded response body, parsed: the Entry, Charge or Refund, or the Problem of a decline.",
+        }),
+      })
+      .nullable()
+      .openapi({ description: "The recorded response; null when expired." }),
+    // A union rather than .nullable(): the generator renders a nullable reference as an allOf no null can satisfy.
+    entry: z
+      .union([Entry, z.null()])
+      .openapi({ description: "The entry the key created; null if none (e.g. a decline)." }),
+  })
+  .openapi("IdempotencyKeyLookup");
+
 export const ProblemDocument = z
   .object({
     type: z.string(),
@@ -226,3 +286,4 @@ export type AccountView = z.infer<typeof Account>;
 export type EntryView = z.infer<typeof Entry>;
 export type ChargeView = z.infer<typeof Charge>;
 export type RefundView = z.infer<typeof Refund>;
+export type IdempotencyKeyLookupView = z.infer<typeof IdempotencyKeyLookup>;

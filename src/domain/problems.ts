@@ -20,6 +20,7 @@ export const PROBLEMS = {
   balance_limit_exceeded: { status: 409, title: "Balance would exceed its limit" },
   idempotency_key_reused: { status: 422, title: "Idempotency-Key reused with a different request" },
   idempotency_key_expired: { status: 409, title: "Idempotency-Key already moved money" },
+  idempotency_key_not_found: { status: 404, title: "Idempotency-Key not found" },
   overloaded: { status: 503, title: "Account temporarily overloaded" },
   internal_error: { status: 500, title: "Internal error" },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -6,6 +6,7 @@ import {
   getAccountRoute,
   getChargeRoute,
   listEntriesRoute,
+  lookupIdempotencyKeyRoute,
   openAccountRoute,
   refundRoute,
 } from "../api/routes.ts";
@@ -33,9 +34,12 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
   const allowedMethods = new Map<string, string[]>();
 
-  const register = (route: RouteConfig & { getRoutingPath(): string }, handler: Handler<AppEnv>) => {
+  const register = (
+    route: RouteConfig & { getRoutingPath(): string },
+    handler: Handler<AppEnv>,
+    path = route.getRoutingPath(),
+  ) => {
     app.openAPIRegistry.registerPath(route);
-    const path = route.getRoutingPath();
     const method = route.method.toUpperCase();
     app.on(method, path, handler);
     allowedMethods.set(path, [...(allowedMethods.get(path) ?? []), method]);
@@ -110,6 +114,22 @@ export function buildApp(): OpenAPIHono<AppEnv> {
     const outcome = await callAccount(stubFor(c, account), (stub) => stub.getCharge(id));
     return outcomeResponse(outcome, { idempotent: false });
   });
+
+  register(
+    lookupIdempotencyKeyRoute,
+    async (c) => {
+      const input = validateAll({
+        // The schema decodes the key itself, strictly, from the segment as sent.
+        params: [lookupIdempotencyKeyRoute.request.params, { ...c.req.param(), key: lastPathSegment(c.req.url) }],
+      });
+      if (!input.ok) return problemResponse(input.problem);
+      const { account, key } = input.value.params;
+      const outcome = await callAccount(stubFor(c, account), (stub) => stub.lookupIdempotencyKey(key));
+      return outcomeResponse(outcome, { idempotent: false });
+    },
+    // The key may be an empty segment, so an empty key is refused as invalid rather than as an unknown route.
+    `${lookupIdempotencyKeyRoute.getRoutingPath()}{[^/]*}`,
+  );
 
   for (const [path, methods] of allowedMethods) {
     const allow = [...methods, ...(methods.includes("GET") ? ["HEAD"] : [])].join(", ");
@@ -219,6 +239,11 @@ function validateAll<P extends Parts>(parts: P): { ok: true; value: PartValues<P
   }
   if (errors.length > 0) return { ok: false, problem: invalidRequest(errors) };
   return { ok: true, value: value as PartValues<P> };
+}
+
+/** The URL's last path segment, still percent-encoded as the client sent it. */
+function lastPathSegment(url: string): string {
+  return new URL(url).pathname.split("/").at(-1) ?? "";
 }
 
 function stubFor(c: AppContext, account: string): () => AccountStub {

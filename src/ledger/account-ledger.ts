@@ -3,7 +3,7 @@ import { EXPIRY_SWEEP_BATCH_SIZE } from "../domain/limits.ts";
 import { problem } from "../domain/problems.ts";
 import { parseIdempotencyTtlSeconds } from "../domain/retention.ts";
 import type { EntryPage, MoneyRequest, OpenAccountRequest } from "./commands.ts";
-import { deleteExpired, earliestExpiry, findRecord, saveRecord } from "./idempotency-records.ts";
+import { deleteExpired, earliestExpiry, findLiveRecord, keyLookupView, saveRecord } from "./idempotency-records.ts";
 import {
   accountView,
   chargeView,
@@ -94,6 +94,26 @@ export class AccountLedger extends DurableObject<Env> {
     return success(200, { data, has_more: rows.length > page.limit });
   }
 
+  /**
+   * Read-only, so a lookup never uses up a key: what a money-moving request
+   * with this key did here, judged live by the same rule as moveMoney.
+   */
+  lookupIdempotencyKey(key: string): Outcome {
+    const account = readAccount(this.sql);
+    if (account === null) return failure(accountNotFound());
+    const record = findLiveRecord(this.sql, key, Date.now());
+    const entry = findEntryByKey(this.sql, key);
+    if (record === null && entry === null) {
+      return failure(
+        problem(
+          "idempotency_key_not_found",
+          "No request with this Idempotency-Key landed on this account within the retention window, or it was declined and its record has expired (declines leave no entry).",
+        ),
+      );
+    }
+    return success(200, keyLookupView(key, record, entry === null ? null : entryView(entry, account.currency)));
+  }
+
   moveMoney(request: MoneyRequest): Outcome {
     return this.ctx.storage.transactionSync(() => {
       const account = readAccount(this.sql);
@@ -101,8 +121,8 @@ export class AccountLedger extends DurableObject<Env> {
       const nowMs = Date.now();
       const key = request.idempotencyKey;
 
-      const record = findRecord(this.sql, key);
-      if (record !== null && record.expiresMs > nowMs) {
+      const record = findLiveRecord(this.sql, key, nowMs);
+      if (record !== null) {
         if (record.fingerprint !== request.fingerprint) {
           return failure(
             problem(

@@ -1,0 +1,171 @@
+/**
+ * The audit's judgements, as pure functions of what the run did and what
+ * the ledger's API returned, so each can be shown to catch what it claims to.
+ */
+import type { EntryView, IdempotencyKeyLookup } from "../../src/client/index.ts";
+import type { LogicalOp, Observation } from "./model.ts";
+
+/** Offending items kept per kind of violation; the counts are always exact. */
+export const MAX_EXAMPLES = 20;
+
+export const VIOLATION_KINDS = [
+  "doubleApplied",
+  "lost",
+  "undetermined",
+  "unexpectedProblems",
+  "unknownEntries",
+  "sequenceGaps",
+  "balanceMismatches",
+  "replayMismatches",
+  "lookupMismatches",
+] as const;
+export type ViolationKind = (typeof VIOLATION_KINDS)[number];
+
+export interface Violations {
+  readonly count: Record<ViolationKind, number>;
+  readonly examples: Record<ViolationKind, string[]>;
+}
+
+export type Flag = (kind: ViolationKind, example: string) => void;
+
+export function violationRecorder(): { violations: Violations; flag: Flag } {
+  const count = {} as Record<ViolationKind, number>;
+  const examples = {} as Record<ViolationKind, string[]>;
+  for (const kind of VIOLATION_KINDS) {
+    count[kind] = 0;
+    examples[kind] = [];
+  }
+  const flag: Flag = (kind, example) => {
+    count[kind] += 1;
+    if (examples[kind].length < MAX_EXAMPLES) examples[kind].push(example);
+  };
+  return { violations: { count, examples }, flag };
+}
+
+export function totalViolations(violations: Violations): number {
+  return VIOLATION_KINDS.reduce((sum, kind) => sum + violations.count[kind], 0);
+}
+
+/** Gapless sequence from 1, each balance_after the running sum, the account's balance and count the totals. */
+export function checkChain(
+  account: string,
+  entries: readonly EntryView[],
+  state: { readonly balance: number; readonly entry_count: number },
+  flag: Flag,
+): void {
+  let balance = 0;
+  for (const [index, entry] of entries.entries()) {
+    if (entry.seq !== index + 1) {
+      flag("sequenceGaps", `${account}: entry ${entry.id} has seq ${entry.seq}, expected ${index + 1}`);
+      return;
+    }
+    balance += entry.amount;
+    if (entry.balance_after !== balance) {
+      flag(
+        "balanceMismatches",
+        `${account}: entry ${entry.seq} says ${entry.balance_after}, entries sum to ${balance}`,
+      );
+      return;
+    }
+  }
+  if (state.balance !== balance || state.entry_count !== entries.length) {
+    flag(
+      "balanceMismatches",
+      `${account}: account says ${state.balance} over ${state.entry_count} entries; entries sum to ${balance} over ${entries.length}`,
+    );
+  }
+}
+
+/** Every entry must come from an operation this run sent to this account. */
+export function checkEntryOwners(
+  account: string,
+  entries: readonly EntryView[],
+  opsByKey: ReadonlyMap<string, LogicalOp>,
+  flag: Flag,
+): void {
+  for (const entry of entries) {
+    const owner = opsByKey.get(entry.idempotency_key);
+    if (owner?.account !== account) {
+      flag("unknownEntries", `${account}: entry ${entry.id} (key ${entry.idempotency_key}) belongs to no operation`);
+    }
+  }
+}
+
+/** Applied: exactly the one entry the client was told about. Declined: no entry at all. */
+export function checkOperation(
+  op: LogicalOp,
+  entriesByKey: ReadonlyMap<string, readonly EntryView[]>,
+  flag: Flag,
+): void {
+  const outcome = op.outcome;
+  const label = `${op.account} ${op.kind} key ${op.key ?? "(none)"}`;
+  if (outcome === null || outcome.kind === "undetermined") {
+    flag("undetermined", `${label}: ${outcome?.reason ?? "never settled"}`);
+    return;
+  }
+  if (outcome.kind === "unexpected") {
+    flag("unexpectedProblems", `${label}: ${outcome.status} ${outcome.code}: ${outcome.detail}`);
+    return;
+  }
+  const entries = op.key === null ? [] : (entriesByKey.get(op.key) ?? []);
+  if (outcome.kind === "declined") {
+    if (entries.length > 0) flag("doubleApplied", `${label}: declined (${outcome.code}) yet moved money`);
+    return;
+  }
+  if (entries.length > 1) {
+    flag("doubleApplied", `${label}: ${entries.length} entries`);
+    return;
+  }
+  const entry = entries[0];
+  const signedAmount = op.kind === "charge" ? -outcome.amount : outcome.amount;
+  if (entry?.id !== outcome.id || entry.amount !== signedAmount) {
+    flag("lost", `${label}: confirmed as ${outcome.id} (${signedAmount}), the ledger has ${entry?.id ?? "no entry"}`);
+  }
+}
+
+/**
+ * Every answer the server gave for a key, delivered or lost, must be the same
+ * bytes, and at most one (the request that did the work) may say it is not a
+ * replay. Arrival order proves nothing: concurrent copies race. Returns how
+ * many repeated answers were compared.
+ */
+export function checkAnswers(key: string, answers: readonly Observation[], flag: Flag): number {
+  const [first, ...later] = answers;
+  if (first === undefined) return 0;
+  for (const answer of later) {
+    if (answer.status !== first.status || answer.body !== first.body) {
+      flag(
+        "replayMismatches",
+        `key ${key}: ${answer.status} ${answer.body} differs from ${first.status} ${first.body}`,
+      );
+    }
+  }
+  const originals = answers.filter((answer) => !answer.replayed).length;
+  if (originals > 1) flag("replayMismatches", `key ${key}: ${originals} answers claim to be the original`);
+  return later.length;
+}
+
+/** The key-lookup endpoint must report the answer the requests got and the entry they made. */
+export function checkLookup(
+  op: LogicalOp,
+  lookup: IdempotencyKeyLookup,
+  firstAnswer: Observation | undefined,
+  flag: Flag,
+): void {
+  const key = op.key ?? "(none)";
+  const recorded =
+    lookup.response === null ? null : { status: lookup.response.status, body: JSON.stringify(lookup.response.body) };
+  if (firstAnswer !== undefined && (recorded?.status !== firstAnswer.status || recorded.body !== firstAnswer.body)) {
+    flag(
+      "lookupMismatches",
+      `key ${key}: lookup has ${JSON.stringify(recorded)}, the requests got ${firstAnswer.status}`,
+    );
+  }
+  const applied = op.outcome?.kind === "applied" ? op.outcome.id : null;
+  if ((lookup.entry?.id ?? null) !== applied) {
+    flag(
+      "lookupMismatches",
+      `key ${key}: lookup names entry ${lookup.entry?.id ?? "none"}, expected ${applied ?? "none"}`,
+    );
+  }
+}

@@ -1,0 +1,73 @@
+import type { ProblemCode } from "../domain/problems.ts";
+
+/**
+ * The two ways a call can fail. A problem is the server's definite answer;
+ * an unknown outcome means no definite answer arrived in time, so a
+ * money-moving request may or may not have landed.
+ */
+
+/** The RFC 9457 document OnceLedger answers with. Codes a newer server adds still arrive as strings. */
+export interface ProblemDocument {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+  readonly code: ProblemCode | (string & Record<never, never>);
+  readonly errors?: readonly { readonly field: string; readonly message: string }[];
+  readonly [extension: string]: unknown;
+}
+
+/** The server answered with a problem (any 4xx, or a 429/5xx that outlasted the retries). */
+export class LedgerProblemError extends Error {
+  override readonly name = "LedgerProblemError";
+  readonly code: ProblemDocument["code"];
+  readonly status: number;
+  readonly problem: ProblemDocument;
+  /** True when this answer is a recorded outcome replayed for an earlier request with the same key. */
+  readonly replayed: boolean;
+  readonly idempotencyKey: string | null;
+  readonly attempts: number;
+
+  constructor(
+    problem: ProblemDocument,
+    details: { replayed: boolean; idempotencyKey: string | null; attempts: number },
+  ) {
+    super(`${problem.code}: ${problem.detail}`);
+    this.problem = problem;
+    this.code = problem.code;
+    this.status = problem.status;
+    this.replayed = details.replayed;
+    this.idempotencyKey = details.idempotencyKey;
+    this.attempts = details.attempts;
+  }
+}
+
+export type GiveUpReason = "attempts_exhausted" | "time_exhausted" | "aborted";
+
+/**
+ * No definite answer: every attempt failed in transit, timed out or met a
+ * 429/5xx, or the caller aborted. Retry later with the same `idempotencyKey`
+ * (it is safe: at most one request with a key ever moves money), or ask
+ * `lookupIdempotencyKey` whether it landed.
+ */
+export class OutcomeUnknownError extends Error {
+  override readonly name = "OutcomeUnknownError";
+  readonly reason: GiveUpReason;
+  readonly idempotencyKey: string | null;
+  readonly attempts: number;
+  readonly elapsedMs: number;
+
+  constructor(
+    reason: GiveUpReason,
+    details: { idempotencyKey: string | null; attempts: number; elapsedMs: number; cause: unknown },
+  ) {
+    const key = details.idempotencyKey === null ? "" : ` (Idempotency-Key ${details.idempotencyKey})`;
+    super(`no definite answer after ${details.attempts} attempt(s) in ${details.elapsedMs} ms: ${reason}${key}`, {
+      cause: details.cause,
+    });
+    this.reason = reason;
+    this.idempotencyKey = details.idempotencyKey;
+    this.attempts = details.attempts;
+    this.elapsedMs = details.elapsedMs;
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * The OnceLedger client, published as the package entry `onceledger/client`.
+ * Everything a payment service needs to move money exactly once over a
+ * network that loses answers.
+ */
+export { allEntries, createLedgerClient } from "./ledger-client.ts";
+export type {
+  EntryPage,
+  IdempotencyKeyLookup,
+  LedgerClient,
+  LedgerClientOptions,
+  LedgerResult,
+  MoneyOptions,
+  RequestOptions,
+} from "./ledger-client.ts";
+export { LedgerProblemError, OutcomeUnknownError } from "./errors.ts";
+export type { GiveUpReason, ProblemDocument } from "./errors.ts";
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.ts";
+export type { Fetch } from "./send-with-retries.ts";
+export { uuidV7 } from "./uuid-v7.ts";
+export type {
+  AccountView,
+  ChargeView,
+  EntryView,
+  MoneyInput,
+  OpenAccountInput,
+  RefundInput,
+  RefundView,
+} from "../api/schemas.ts";
+export type { ProblemCode } from "../domain/problems.ts";

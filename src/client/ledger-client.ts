@@ -1,0 +1,204 @@
+import type {
+  AccountView,
+  ChargeView,
+  EntryView,
+  IdempotencyKeyLookupView,
+  MoneyInput,
+  OpenAccountInput,
+  RefundInput,
+  RefundView,
+} from "../api/schemas.ts";
+import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
+import { renderProblem } from "../domain/problems.ts";
+import { LedgerProblemError, type ProblemDocument } from "./errors.ts";
+import { resolveRetryPolicy, type RetryPolicy } from "./retry-policy.ts";
+import { sendWithRetries, sleep, type Fetch, type PreparedRequest, type Runtime } from "./send-with-retries.ts";
+import { uuidV7 } from "./uuid-v7.ts";
+
+/**
+ * A typed OnceLedger client on plain `fetch` (Workers, Node 18+, browsers).
+ * Each money-moving call is one logical operation: it gets one
+ * Idempotency-Key, and every retry of it sends that same key and body.
+ */
+
+export interface LedgerClientOptions {
+  /** E.g. "https://ledger.example.com" or "http://127.0.0.1:8787". */
+  readonly baseUrl: string;
+  readonly apiKey: string;
+  /** Defaults to the global fetch. */
+  readonly fetch?: Fetch;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Makes the key of an operation whose caller gave none. Defaults to UUIDv7. */
+  readonly newIdempotencyKey?: () => string;
+  /** For tests: the jitter source, the clock and the wait between attempts. */
+  readonly random?: () => number;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+export interface RequestOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface MoneyOptions extends RequestOptions {
+  /** Reuse the key of an operation you may have sent before (e.g. before a crash) to retry it safely. */
+  readonly idempotencyKey?: string;
+}
+
+export interface LedgerResult<T> {
+  readonly value: T;
+  readonly status: number;
+  /** From `Idempotent-Replayed`: this is the recorded outcome of an earlier request with the same key. */
+  readonly replayed: boolean;
+  readonly idempotencyKey: string | null;
+  readonly attempts: number;
+}
+
+export interface EntryPage {
+  readonly data: EntryView[];
+  readonly has_more: boolean;
+}
+
+/** What the ledger knows about a key: see GET /v1/accounts/{account}/idempotency-keys/{key}. */
+export type IdempotencyKeyLookup = IdempotencyKeyLookupView;
+
+export type LedgerClient = ReturnType<typeof createLedgerClient>;
+
+export function createLedgerClient(options: LedgerClientOptions) {
+  const runtime: Runtime = {
+    fetch: options.fetch ?? ((url, init) => fetch(url, init)),
+    policy: resolveRetryPolicy(options.retry),
+    random: options.random ?? Math.random,
+    now: options.now ?? Date.now,
+    sleep: options.sleep ?? sleep,
+  };
+  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const newKey = options.newIdempotencyKey ?? (() => uuidV7());
+  const accountPath = (account: string) => `/v1/accounts/${encodeURIComponent(account)}`;
+
+  async function request<T>(
+    method: PreparedRequest["method"],
+    path: string,
+    body: unknown,
+    idempotencyKey: string | null,
+    signal: AbortSignal | undefined,
+  ): Promise<LedgerResult<T>> {
+    const headers: Record<string, string> = { authorization: `Bearer ${options.apiKey}`, accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (idempotencyKey !== null) headers["idempotency-key"] = sfString(idempotencyKey);
+    const answer = await sendWithRetries(runtime, {
+      method,
+      url: `${baseUrl}${path}`,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      idempotencyKey,
+      ...(signal === undefined ? {} : { signal }),
+    });
+    return {
+      value: answer.value as T,
+      status: answer.status,
+      replayed: answer.replayed,
+      idempotencyKey,
+      attempts: answer.attempts,
+    };
+  }
+
+  async function moneyRequest<T>(
+    path: string,
+    body: unknown,
+    moneyOptions: MoneyOptions = {},
+  ): Promise<LedgerResult<T>> {
+    const key = moneyOptions.idempotencyKey ?? newKey();
+    checkKey(key);
+    return request<T>("POST", path, body, key, moneyOptions.signal);
+  }
+
+  return {
+    /** Opens the account, or updates its overdraft limit. Safe to repeat. */
+    openAccount: (account: string, body: OpenAccountInput, opts: RequestOptions = {}) =>
+      request<AccountView>("PUT", accountPath(account), body, null, opts.signal),
+
+    getAccount: (account: string, opts: RequestOptions = {}) =>
+      request<AccountView>("GET", accountPath(account), undefined, null, opts.signal),
+
+    credit: (account: string, body: MoneyInput, opts?: MoneyOptions) =>
+      moneyRequest<EntryView>(`${accountPath(account)}/credits`, body, opts),
+
+    charge: (account: string, body: MoneyInput, opts?: MoneyOptions) =>
+      moneyRequest<ChargeView>(`${accountPath(account)}/charges`, body, opts),
+
+    refund: (account: string, body: RefundInput, opts?: MoneyOptions) =>
+      moneyRequest<RefundView>(`${accountPath(account)}/refunds`, body, opts),
+
+    getCharge: (account: string, chargeId: string, opts: RequestOptions = {}) =>
+      request<ChargeView>(
+        "GET",
+        `${accountPath(account)}/charges/${encodeURIComponent(chargeId)}`,
+        undefined,
+        null,
+        opts.signal,
+      ),
+
+    listEntries: (
+      account: string,
+      page: { limit?: number; startingAfter?: string } = {},
+      opts: RequestOptions = {},
+    ) => {
+      const query = new URLSearchParams();
+      if (page.limit !== undefined) query.set("limit", String(page.limit));
+      if (page.startingAfter !== undefined) query.set("starting_after", page.startingAfter);
+      const search = query.size > 0 ? `?${query.toString()}` : "";
+      return request<EntryPage>("GET", `${accountPath(account)}/entries${search}`, undefined, null, opts.signal);
+    },
+
+    /** Whether a money-moving request with `key` landed on the account, and its outcome. */
+    lookupIdempotencyKey: (account: string, key: string, opts: RequestOptions = {}) =>
+      request<IdempotencyKeyLookup>(
+        "GET",
+        `${accountPath(account)}/idempotency-keys/${encodeURIComponent(key)}`,
+        undefined,
+        null,
+        opts.signal,
+      ),
+  };
+}
+
+/** Every entry of the account, oldest first, a page at a time. */
+export async function* allEntries(
+  client: LedgerClient,
+  account: string,
+  pageSize = 100,
+  opts: RequestOptions = {},
+): AsyncGenerator<EntryView> {
+  let startingAfter: string | undefined;
+  for (;;) {
+    const page = await client.listEntries(
+      account,
+      startingAfter === undefined ? { limit: pageSize } : { limit: pageSize, startingAfter },
+      opts,
+    );
+    yield* page.value.data;
+    const last = page.value.data.at(-1);
+    if (!page.value.has_more || last === undefined) return;
+    startingAfter = last.id;
+  }
+}
+
+/** The Idempotency-Key header in the IETF draft's form: an RFC 9651 sf-string. */
+function sfString(key: string): string {
+  return `"${key.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+}
+
+/** A key the server would refuse fails here, with the server's own problem, before anything is sent. */
+function checkKey(key: string): void {
+  const parsed = parseIdempotencyKey(sfString(key));
+  if (parsed.ok && parsed.key === key) return;
+  const problem = parsed.ok
+    ? { code: "idempotency_key_invalid" as const, detail: "The Idempotency-Key cannot be sent as given." }
+    : parsed.problem;
+  throw new LedgerProblemError(JSON.parse(renderProblem(problem)) as ProblemDocument, {
+    replayed: false,
+    idempotencyKey: key,
+    attempts: 0,
+  });
+}

@@ -1,0 +1,171 @@
+import { describe, expect, it } from "vitest";
+import {
+  MAX_EXAMPLES,
+  checkAnswers,
+  checkChain,
+  checkEntryOwners,
+  checkLookup,
+  checkOperation,
+  totalViolations,
+  violationRecorder,
+} from "../../scripts/chaos/checks.ts";
+import type { LogicalOp, Observation } from "../../scripts/chaos/model.ts";
+import type { EntryView, IdempotencyKeyLookup } from "../../src/client/index.ts";
+
+/** The chaos audit's checks catch each violation they name, and pass a clean ledger. */
+
+function entry(seq: number, amount: number, balanceAfter: number, key: string, id = `e${seq}`): EntryView {
+  return {
+    id,
+    seq,
+    type: amount < 0 ? "charge" : "credit",
+    amount,
+    currency: "USD",
+    balance_after: balanceAfter,
+    created: "2026-11-26T00:00:00.000Z",
+    idempotency_key: key,
+    charge: null,
+    description: null,
+    metadata: {},
+  };
+}
+
+function op(key: string, outcome: LogicalOp["outcome"], kind: LogicalOp["kind"] = "charge"): LogicalOp {
+  return { account: "a", kind, body: { amount: 5, currency: "USD" }, key, outcome, calls: 1, attempts: 1 };
+}
+
+const applied = (id: string, amount: number) => ({ kind: "applied" as const, status: 201, id, amount });
+const answer = (body: string, replayed: boolean, status = 201): Observation => ({ status, body, replayed });
+
+function check(run: (flag: ReturnType<typeof violationRecorder>["flag"]) => void) {
+  const { violations, flag } = violationRecorder();
+  run(flag);
+  return violations.count;
+}
+
+describe("checkChain", () => {
+  const chain = [entry(1, 100, 100, "k1"), entry(2, -30, 70, "k2"), entry(3, 5, 75, "k3")];
+
+  it("passes a gapless chain whose balances are running sums", () => {
+    const counts = check((flag) => checkChain("a", chain, { balance: 75, entry_count: 3 }, flag));
+    expect(Object.values(counts).every((count) => count === 0)).toBe(true);
+  });
+
+  it("flags a gap in the sequence", () => {
+    const gapped = [chain[0], { ...chain[2], seq: 3 }] as EntryView[];
+    expect(check((flag) => checkChain("a", gapped, { balance: 105, entry_count: 2 }, flag)).sequenceGaps).toBe(1);
+  });
+
+  it("flags a balance_after that is not the running sum, and an account total that disagrees", () => {
+    const wrong = [chain[0], { ...chain[1], balance_after: 71 }] as EntryView[];
+    expect(check((flag) => checkChain("a", wrong, { balance: 71, entry_count: 2 }, flag)).balanceMismatches).toBe(1);
+    expect(check((flag) => checkChain("a", chain, { balance: 76, entry_count: 3 }, flag)).balanceMismatches).toBe(1);
+    expect(check((flag) => checkChain("a", chain, { balance: 75, entry_count: 4 }, flag)).balanceMismatches).toBe(1);
+  });
+});
+
+describe("checkOperation", () => {
+  it("passes an applied operation with exactly its confirmed entry, and a decline with none", () => {
+    const counts = check((flag) => {
+      checkOperation(op("k1", applied("e1", 30)), new Map([["k1", [entry(1, -30, -30, "k1")]]]), flag);
+      checkOperation(op("k2", { kind: "declined", status: 402, code: "insufficient_funds" }), new Map(), flag);
+    });
+    expect(Object.values(counts).every((count) => count === 0)).toBe(true);
+  });
+
+  it("flags two entries for one key, and an entry for a declined operation, as double-applied", () => {
+    const twice = new Map([["k1", [entry(1, -30, -30, "k1"), entry(2, -30, -60, "k1", "e2")]]]);
+    expect(check((flag) => checkOperation(op("k1", applied("e1", 30)), twice, flag)).doubleApplied).toBe(1);
+    const declinedButMoved = new Map([["k1", [entry(1, -30, -30, "k1")]]]);
+    const declined = op("k1", { kind: "declined", status: 402, code: "insufficient_funds" });
+    expect(check((flag) => checkOperation(declined, declinedButMoved, flag)).doubleApplied).toBe(1);
+  });
+
+  it("flags a confirmed operation with no entry, another entry, or another amount, as lost", () => {
+    const confirmed = op("k1", applied("e1", 30));
+    expect(check((flag) => checkOperation(confirmed, new Map(), flag)).lost).toBe(1);
+    const other = new Map([["k1", [entry(1, -30, -30, "k1", "e9")]]]);
+    expect(check((flag) => checkOperation(confirmed, other, flag)).lost).toBe(1);
+    const amount = new Map([["k1", [entry(1, 30, 30, "k1")]]]);
+    expect(check((flag) => checkOperation(confirmed, amount, flag)).lost).toBe(1);
+  });
+
+  it("flags an operation left without a definite outcome, and an unexpected problem", () => {
+    expect(check((flag) => checkOperation(op("k1", null), new Map(), flag)).undetermined).toBe(1);
+    const unexpected = op("k1", { kind: "unexpected", status: 422, code: "idempotency_key_reused", detail: "x" });
+    expect(check((flag) => checkOperation(unexpected, new Map(), flag)).unexpectedProblems).toBe(1);
+  });
+});
+
+describe("checkEntryOwners", () => {
+  it("flags an entry no operation of this account made", () => {
+    const ops = new Map([["k1", op("k1", applied("e1", 30))]]);
+    const entries = [entry(1, -30, -30, "k1"), entry(2, -5, -35, "stranger")];
+    expect(check((flag) => checkEntryOwners("a", entries, ops, flag)).unknownEntries).toBe(1);
+    expect(check((flag) => checkEntryOwners("b", entries.slice(0, 1), ops, flag)).unknownEntries).toBe(1);
+  });
+});
+
+describe("checkAnswers", () => {
+  it("passes identical answers with one original, in any arrival order", () => {
+    const answers = [answer("x", true), answer("x", false), answer("x", true)];
+    expect(check((flag) => expect(checkAnswers("k", answers, flag)).toBe(2)).replayMismatches).toBe(0);
+  });
+
+  it("flags a replay whose bytes or status differ, and two answers claiming to be the original", () => {
+    expect(check((flag) => checkAnswers("k", [answer("x", false), answer("x ", true)], flag)).replayMismatches).toBe(1);
+    expect(
+      check((flag) => checkAnswers("k", [answer("x", false), answer("x", true, 200)], flag)).replayMismatches,
+    ).toBe(1);
+    expect(check((flag) => checkAnswers("k", [answer("x", false), answer("x", false)], flag)).replayMismatches).toBe(1);
+  });
+});
+
+describe("checkLookup", () => {
+  const created = entry(1, -30, -30, "k1");
+  const lookup = (response: IdempotencyKeyLookup["response"], found: EntryView | null): IdempotencyKeyLookup => ({
+    key: "k1",
+    state: "recorded",
+    created: null,
+    expires: null,
+    response,
+    entry: found,
+  });
+
+  it("passes a lookup that repeats the first answer and names the confirmed entry", () => {
+    const body = { id: "e1", amount: 30 };
+    const counts = check((flag) =>
+      checkLookup(
+        op("k1", applied("e1", 30)),
+        lookup({ status: 201, body }, created),
+        answer(JSON.stringify(body), false),
+        flag,
+      ),
+    );
+    expect(counts.lookupMismatches).toBe(0);
+  });
+
+  it("flags a lookup whose response or entry disagrees with what the requests got", () => {
+    const body = { id: "e1", amount: 30 };
+    const confirmed = op("k1", applied("e1", 30));
+    const first = answer(JSON.stringify(body), false);
+    expect(
+      check((flag) => checkLookup(confirmed, lookup({ status: 201, body: { id: "e2" } }, created), first, flag))
+        .lookupMismatches,
+    ).toBe(1);
+    expect(
+      check((flag) => checkLookup(confirmed, lookup({ status: 201, body }, null), first, flag)).lookupMismatches,
+    ).toBe(1);
+    expect(check((flag) => checkLookup(confirmed, lookup(null, created), first, flag)).lookupMismatches).toBe(1);
+  });
+});
+
+describe("violationRecorder", () => {
+  it(`counts every violation but keeps at most ${MAX_EXAMPLES} examples of each`, () => {
+    const { violations, flag } = violationRecorder();
+    for (let i = 0; i < MAX_EXAMPLES + 5; i += 1) flag("lost", `example ${i}`);
+    expect(violations.count.lost).toBe(MAX_EXAMPLES + 5);
+    expect(violations.examples.lost).toHaveLength(MAX_EXAMPLES);
+    expect(totalViolations(violations)).toBe(MAX_EXAMPLES + 5);
+  });
+});

@@ -26,8 +26,10 @@ const RETRY: Partial<RetryPolicy> = {
   baseDelayMs: 20,
   maxDelayMs: 1_000,
   maxElapsedMs: 60_000,
-  attemptTimeoutMs: 15_000,
+  attemptTimeoutMs: 2_000,
 };
+/** A stalled answer arrives after the client has given up on the attempt and retried. */
+const STALL_MS = 2_500;
 
 type Bounds = readonly [number, number];
 const INTEGER_FLAGS = {
@@ -39,10 +41,12 @@ const INTEGER_FLAGS = {
 } as const satisfies Record<string, readonly [number, Bounds]>;
 // A drop share of 1 would never let an operation finish.
 const SHARE_FLAGS = {
+  refuse: [0.05, [0, 0.9]],
   drop: [0.2, [0, 0.9]],
   duplicate: [0.1, [0, 1]],
   concurrent: [0.1, [0, 1]],
   delay: [0.1, [0, 1]],
+  stall: [0.005, [0, 1]],
   lookups: [0.1, [0, 1]],
 } as const satisfies Record<string, readonly [number, Bounds]>;
 
@@ -52,13 +56,16 @@ const HELP = `Usage: npm run chaos -- [options]
   --accounts N         accounts to open and fund (${INTEGER_FLAGS.accounts[0]})
   --operations N       logical operations after funding (${INTEGER_FLAGS.operations[0]})
   --concurrency N      operations in flight (${INTEGER_FLAGS.concurrency[0]})
+  --refuse SHARE       requests lost before reaching the server (${SHARE_FLAGS.refuse[0]})
   --drop SHARE         answers lost after the server answered (${SHARE_FLAGS.drop[0]})
   --duplicate SHARE    requests delivered twice (${SHARE_FLAGS.duplicate[0]})
   --concurrent SHARE   requests sent as 2-3 simultaneous copies (${SHARE_FLAGS.concurrent[0]})
   --delay SHARE        requests held back before sending (${SHARE_FLAGS.delay[0]})
   --max-delay-ms N     longest hold-back or duplicate lag (${INTEGER_FLAGS["max-delay-ms"][0]})
+  --stall SHARE        answers held ${STALL_MS} ms, past the client's ${RETRY.attemptTimeoutMs} ms attempt timeout (${SHARE_FLAGS.stall[0]})
   --lookups SHARE      operations checked through the key-lookup endpoint (${SHARE_FLAGS.lookups[0]})
-  --seed N             workload and fault seed (default: random)
+  --seed N             seed of the workload's and the faults' random choices (default: random;
+                       timing still differs between runs, so a seed narrows a failure down, not replays it)
   --json FILE          also write the report as JSON`;
 
 const settings = readSettings();
@@ -116,6 +123,7 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
     accounts,
     ops: workload.ops,
     observations: network.observations,
+    unanswered: network.unanswered,
     lookupShare: settings.lookups,
     concurrency: settings.concurrency,
     random,
@@ -199,11 +207,14 @@ function readSettings() {
     seed: text("seed") === undefined ? Math.floor(Math.random() * 2 ** 32) : integers.seed,
     lookups: shares.lookups,
     faults: {
+      refuse: shares.refuse,
       drop: shares.drop,
       duplicate: shares.duplicate,
       concurrent: shares.concurrent,
       delay: shares.delay,
       maxDelayMs: integers["max-delay-ms"],
+      stall: shares.stall,
+      stallMs: STALL_MS,
     },
   };
 }

@@ -374,4 +374,117 @@ describe("retry policy", () => {
     expect(error).toBeInstanceOf(OutcomeUnknownError);
     expect((error as Error).cause).toMatchObject({ code: "unexpected_response", status: 502 });
   });
+
+  it("does not follow redirects: a redirected POST is an unexpected answer, not a success elsewhere", async () => {
+    const seen: RequestInit[] = [];
+    const c = client((_url, init) => {
+      seen.push(init);
+      return Promise.resolve(new Response(null, { status: 302, headers: { location: "https://elsewhere.test/" } }));
+    });
+    const error = await c.charge("acct", usd(1)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LedgerProblemError);
+    expect(error).toMatchObject({ code: "unexpected_response", status: 302, attempts: 1 });
+    expect(seen.map((init) => init.redirect)).toEqual(["manual"]);
+  });
+
+  it("refuses a 2xx that is not JSON (a wrong baseUrl), and retries a JSON 2xx cut short", async () => {
+    const html = client(() =>
+      Promise.resolve(new Response("<html>ok</html>", { headers: { "content-type": "text/html" } })),
+    );
+    const error = await html.getAccount("acct").catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "unexpected_response", status: 200, attempts: 1 });
+
+    const account = await openFunded(100);
+    let calls = 0;
+    const inner = worker();
+    const truncatedOnce: Fetch = async (url, init) => {
+      calls += 1;
+      const response = await inner(url, init);
+      if (calls > 1) return response;
+      const text = await response.text();
+      return new Response(text.slice(0, 10), { status: response.status, headers: response.headers });
+    };
+    const result = await client(truncatedOnce).charge(account, usd(40));
+    expect(result).toMatchObject({ attempts: 2, replayed: true });
+    expect((await getAccount(account)).balance).toBe(60);
+  });
+
+  it("retries when the body fails mid-stream", async () => {
+    const account = await openFunded(100);
+    let calls = 0;
+    const inner = worker();
+    const brokenBodyOnce: Fetch = async (url, init) => {
+      calls += 1;
+      const response = await inner(url, init);
+      if (calls > 1) return response;
+      await response.arrayBuffer();
+      const body = new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"id":'));
+          controller.error(new TypeError("connection reset mid-body"));
+        },
+      });
+      return new Response(body, { status: response.status, headers: response.headers });
+    };
+    const result = await client(brokenBodyOnce).charge(account, usd(25));
+    expect(result).toMatchObject({ attempts: 2, replayed: true });
+    expect((await getAccount(account)).balance).toBe(75);
+  });
+
+  it("stops during the wait between attempts when the caller aborts", async () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const c = createLedgerClient({
+      baseUrl: BASE_URL,
+      apiKey: ACME_KEY,
+      fetch: () => {
+        calls += 1;
+        return Promise.reject(new TypeError("down"));
+      },
+      random: () => 0.999,
+      retry: { baseDelayMs: 60_000, maxDelayMs: 60_000, maxElapsedMs: 3_600_000 },
+    });
+    const pending = c.credit("acct", usd(1), { signal: controller.signal }).catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    controller.abort(new Error("shutting down"));
+    expect(await pending).toMatchObject({ reason: "aborted", attempts: 1 });
+    expect(calls).toBe(1);
+  });
+
+  it("passes on a failure of the caller's own sleep instead of calling it an abort", async () => {
+    const c = client(() => Promise.reject(new TypeError("down")), {
+      sleep: () => Promise.reject(new RangeError("timer broke")),
+    });
+    await expect(c.getAccount("acct")).rejects.toThrow(RangeError);
+  });
+
+  it("starts no retry with less than a second of the time budget left", async () => {
+    const time = virtualTime();
+    let calls = 0;
+    const c = client(
+      () => {
+        calls += 1;
+        return Promise.reject(new TypeError("down"));
+      },
+      {
+        now: time.now,
+        sleep: time.sleep,
+        random: () => 0.999,
+        retry: { maxElapsedMs: 2_500, baseDelayMs: 1_000, maxDelayMs: 1_000, maxAttempts: 10 },
+      },
+    );
+    const error = await c.getAccount("acct").catch((e: unknown) => e);
+    expect(error).toMatchObject({ reason: "time_exhausted" });
+    // Waits of 999 ms: the second attempt starts at 999 ms, a third would start at 1998 ms with 502 ms left.
+    expect(calls).toBe(2);
+  });
+
+  it("honours a Retry-After given as an HTTP-date", async () => {
+    const account = await openFunded(100);
+    const time = virtualTime();
+    const later = new Date(Date.now() + 30_000).toUTCString();
+    const c = client(gatewayErrors(1, 503, { "retry-after": later }, worker()), { now: time.now, sleep: time.sleep });
+    expect((await c.charge(account, usd(1))).attempts).toBe(2);
+    expect(time.state.sleeps[0]).toBeGreaterThan(25_000);
+  });
 });

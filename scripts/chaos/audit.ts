@@ -2,13 +2,14 @@
  * Reads the ledger back through its public API alone and runs every check:
  * each logical operation took effect exactly once or was declined exactly once.
  */
-import { allEntries, type EntryView, type LedgerClient } from "onceledger/client";
+import { allEntries, LedgerProblemError, type EntryView, type LedgerClient } from "onceledger/client";
 import {
   checkAnswers,
   checkChain,
   checkEntryOwners,
   checkLookup,
   checkOperation,
+  checkRules,
   violationRecorder,
   type Violations,
 } from "./checks.ts";
@@ -30,6 +31,7 @@ export async function audit(
     accounts: readonly string[];
     ops: readonly LogicalOp[];
     observations: ReadonlyMap<string, readonly Observation[]>;
+    unanswered: ReadonlySet<string>;
     lookupShare: number;
     concurrency: number;
     random: Random;
@@ -47,6 +49,7 @@ export async function audit(
     const { value: state } = await client.getAccount(account);
     entryCount += entries.length;
     checkChain(account, entries, state, flag);
+    checkRules(account, entries, state, flag);
     checkEntryOwners(account, entries, opsByKey, flag);
     for (const entry of entries) {
       entriesByKey.set(entry.idempotency_key, [...(entriesByKey.get(entry.idempotency_key) ?? []), entry]);
@@ -56,14 +59,22 @@ export async function audit(
   let comparedAnswers = 0;
   for (const op of options.ops) {
     checkOperation(op, entriesByKey, flag);
-    if (op.key !== null) comparedAnswers += checkAnswers(op.key, options.observations.get(op.key) ?? [], flag);
+    if (op.key === null) continue;
+    const answers = options.observations.get(op.key) ?? [];
+    comparedAnswers += checkAnswers(op.key, answers, options.unanswered.has(op.key), flag);
   }
 
   const sample = options.ops.filter((op) => op.key !== null && options.random() < options.lookupShare);
   await forEachConcurrently(sample, options.concurrency, async (op) => {
     if (op.key === null) return;
-    const { value } = await client.lookupIdempotencyKey(op.account, op.key);
-    checkLookup(op, value, options.observations.get(op.key)?.[0], flag);
+    const lookup = await client.lookupIdempotencyKey(op.account, op.key).then(
+      (result) => result.value,
+      (error: unknown) => {
+        if (error instanceof LedgerProblemError && error.code === "idempotency_key_not_found") return null;
+        throw error;
+      },
+    );
+    checkLookup(op, lookup, options.observations.get(op.key)?.[0], flag);
   });
 
   return {

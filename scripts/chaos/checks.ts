@@ -16,6 +16,7 @@ export const VIOLATION_KINDS = [
   "unknownEntries",
   "sequenceGaps",
   "balanceMismatches",
+  "ruleViolations",
   "replayMismatches",
   "lookupMismatches",
 ] as const;
@@ -76,6 +77,34 @@ export function checkChain(
   }
 }
 
+/** The ledger's own rules, seen from outside: no charge below the overdraft limit, no refund beyond its charge. */
+export function checkRules(
+  account: string,
+  entries: readonly EntryView[],
+  state: { readonly overdraft_limit: number },
+  flag: Flag,
+): void {
+  const refundable = new Map<string, number>();
+  for (const entry of entries) {
+    if (entry.type === "charge") {
+      refundable.set(entry.id, -entry.amount);
+      if (entry.balance_after < -state.overdraft_limit) {
+        flag("ruleViolations", `${account}: charge ${entry.id} took the balance to ${entry.balance_after}`);
+      }
+    } else if (entry.type === "refund") {
+      const left = entry.charge === null ? undefined : refundable.get(entry.charge);
+      if (left === undefined || entry.amount > left) {
+        flag(
+          "ruleViolations",
+          `${account}: refund ${entry.id} of ${entry.amount} exceeds what charge ${entry.charge ?? "(none)"} had left`,
+        );
+      } else {
+        refundable.set(entry.charge as string, left - entry.amount);
+      }
+    }
+  }
+}
+
 /** Every entry must come from an operation this run sent to this account. */
 export function checkEntryOwners(
   account: string,
@@ -124,12 +153,19 @@ export function checkOperation(
 }
 
 /**
- * Every answer the server gave for a key, delivered or lost, must be the same
- * bytes, and at most one (the request that did the work) may say it is not a
- * replay. Arrival order proves nothing: concurrent copies race. Returns how
+ * Every whole answer the server gave for a key, delivered to the client or
+ * not, must be the same bytes, and exactly one (the request that did the
+ * work) may say it is not a replay. Only "at most one" can be required when
+ * some delivery got no whole answer, since that one may have been the
+ * original. Arrival order proves nothing: concurrent copies race. Returns how
  * many repeated answers were compared.
  */
-export function checkAnswers(key: string, answers: readonly Observation[], flag: Flag): number {
+export function checkAnswers(
+  key: string,
+  answers: readonly Observation[],
+  someUnanswered: boolean,
+  flag: Flag,
+): number {
   const [first, ...later] = answers;
   if (first === undefined) return 0;
   for (const answer of later) {
@@ -141,31 +177,43 @@ export function checkAnswers(key: string, answers: readonly Observation[], flag:
     }
   }
   const originals = answers.filter((answer) => !answer.replayed).length;
-  if (originals > 1) flag("replayMismatches", `key ${key}: ${originals} answers claim to be the original`);
+  if (originals > 1 || (originals === 0 && !someUnanswered)) {
+    flag("replayMismatches", `key ${key}: ${originals} of ${answers.length} answers claim to be the original`);
+  }
   return later.length;
 }
 
-/** The key-lookup endpoint must report the answer the requests got and the entry they made. */
+/**
+ * The key-lookup endpoint must report the answer the requests got and the
+ * entry they made. `lookup` is null for a 404 idempotency_key_not_found. A
+ * target with a short retention may have expired the record: then only the
+ * entry can be checked, and a decline leaves nothing to find.
+ */
 export function checkLookup(
   op: LogicalOp,
-  lookup: IdempotencyKeyLookup,
+  lookup: IdempotencyKeyLookup | null,
   firstAnswer: Observation | undefined,
   flag: Flag,
 ): void {
   const key = op.key ?? "(none)";
-  const recorded =
-    lookup.response === null ? null : { status: lookup.response.status, body: JSON.stringify(lookup.response.body) };
-  if (firstAnswer !== undefined && (recorded?.status !== firstAnswer.status || recorded.body !== firstAnswer.body)) {
-    flag(
-      "lookupMismatches",
-      `key ${key}: lookup has ${JSON.stringify(recorded)}, the requests got ${firstAnswer.status}`,
-    );
-  }
   const applied = op.outcome?.kind === "applied" ? op.outcome.id : null;
+  if (lookup === null) {
+    if (applied !== null) flag("lookupMismatches", `key ${key}: lookup found nothing, but it made entry ${applied}`);
+    return;
+  }
   if ((lookup.entry?.id ?? null) !== applied) {
     flag(
       "lookupMismatches",
       `key ${key}: lookup names entry ${lookup.entry?.id ?? "none"}, expected ${applied ?? "none"}`,
+    );
+  }
+  if (lookup.state === "expired" || firstAnswer === undefined) return;
+  const recorded =
+    lookup.response === null ? null : { status: lookup.response.status, body: JSON.stringify(lookup.response.body) };
+  if (recorded?.status !== firstAnswer.status || recorded.body !== firstAnswer.body) {
+    flag(
+      "lookupMismatches",
+      `key ${key}: lookup has ${JSON.stringify(recorded)}, the requests got ${firstAnswer.status}`,
     );
   }
 }

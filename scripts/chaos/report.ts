@@ -39,7 +39,7 @@ export function retries(stats: WorkloadStats, operations: number): number {
 }
 
 const n = (value: number) => value.toLocaleString("en-US");
-const pct = (share: number) => `${Math.round(share * 100)}%`;
+const pct = (share: number) => `${Number((share * 100).toFixed(1))}%`;
 const list = (record: Record<string, number>) =>
   Object.entries(record)
     .map(([name, count]) => `${name} ${n(count)}`)
@@ -52,20 +52,22 @@ export function renderReport(report: ChaosReport): string {
     "",
     `OnceLedger chaos audit against ${report.target} (seed ${report.seed})`,
     `settings:   ${n(settings.accounts)} accounts, ${n(settings.operations)} operations, ${settings.concurrency} in flight; ` +
-      `drop ${pct(settings.drop)}, duplicate ${pct(settings.duplicate)}, concurrent ${pct(settings.concurrent)}, ` +
-      `delay ${pct(settings.delay)} up to ${settings.maxDelayMs} ms`,
+      `refuse ${pct(settings.refuse)}, drop ${pct(settings.drop)}, duplicate ${pct(settings.duplicate)}, ` +
+      `concurrent ${pct(settings.concurrent)}, delay ${pct(settings.delay)} up to ${settings.maxDelayMs} ms, ` +
+      `stall ${pct(settings.stall)} for ${settings.stallMs} ms`,
     `operations: ${n(operations.total)} logical (${list(operations.byKind)}), the accounts' funding included`,
     `outcomes:   applied ${n(operations.applied)}; declined ${list(operations.declined)}`,
     `requests:   ${n(requests.sentToServer)} reached the server; client attempts ${n(requests.clientAttempts)}, retries ${n(requests.retries)}`,
-    `faults:     answers dropped ${n(faults.dropped)}, requests duplicated ${n(faults.duplicated)}, ` +
-      `concurrent copies ${n(faults.concurrentCopies)}, requests delayed ${n(faults.delayed)}`,
+    `faults:     requests lost ${n(faults.refused)}, answers dropped ${n(faults.dropped)}, requests duplicated ${n(faults.duplicated)}, ` +
+      `concurrent copies ${n(faults.concurrentCopies)}, requests delayed ${n(faults.delayed)}, answers stalled ${n(faults.stalled)}`,
     `replays:    ${n(requests.replayedAnswers)} final answers were replays; ${n(audit.comparedAnswers)} repeated answers compared byte for byte`,
     `throughput: ${n(throughput.operationsPerSecond)} operations/s, ${n(throughput.requestsPerSecond)} requests/s over ${throughput.seconds.toFixed(1)} s`,
     `audit:      ${n(audit.accounts)} accounts, ${n(audit.entries)} entries, ${n(audit.lookups)} key lookups`,
     "",
     `double-applied: ${v.doubleApplied}, lost: ${v.lost}`,
     `undetermined: ${v.undetermined}, unexpected problems: ${v.unexpectedProblems}, unknown entries: ${v.unknownEntries}, ` +
-      `sequence gaps: ${v.sequenceGaps}, balance mismatches: ${v.balanceMismatches}, replay mismatches: ${v.replayMismatches}, ` +
+      `sequence gaps: ${v.sequenceGaps}, balance mismatches: ${v.balanceMismatches}, rule violations: ${v.ruleViolations}, ` +
+      `replay mismatches: ${v.replayMismatches}, ` +
       `lookup mismatches: ${v.lookupMismatches}`,
   ];
   for (const [kind, examples] of Object.entries(audit.violations.examples) as [ViolationKind, string[]][]) {

@@ -153,7 +153,7 @@ export const IdempotencyKeyParams = AccountParams.extend({
     maxLength: MAX_IDEMPOTENCY_KEY_LENGTH,
     pattern: IDEMPOTENCY_KEY.source,
     description:
-      "The Idempotency-Key, percent-encoded (`/` as `%2F`, `%` as `%25`). The keys `.` and `..` cannot be named: URLs resolve them as dot segments.",
+      "The Idempotency-Key, percent-encoded (`/` as `%2F`, `%` as `%25`). (`.` and `..` are never keys: URLs resolve them as dot segments.)",
     example: "order-1001",
   }),
 });

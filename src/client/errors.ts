@@ -17,7 +17,13 @@ export interface ProblemDocument {
   readonly [extension: string]: unknown;
 }
 
-/** The server answered with a problem (any 4xx, or a 429/5xx that outlasted the retries). */
+/**
+ * A definite answer that is not a success: any 4xx (a decline, a validation
+ * error) or a response that is not OnceLedger's (`unexpected_response`, e.g. a
+ * redirect or an HTML page). A 429 or 5xx is never thrown as this: it is
+ * retried, and if it outlasts the retries it is the `cause` of an
+ * OutcomeUnknownError.
+ */
 export class LedgerProblemError extends Error {
   override readonly name = "LedgerProblemError";
   readonly code: ProblemDocument["code"];

@@ -16,7 +16,7 @@ import { sendWithRetries, sleep, type Fetch, type PreparedRequest, type Runtime 
 import { uuidV7 } from "./uuid-v7.ts";
 
 /**
- * A typed OnceLedger client on plain `fetch` (Workers, Node 18+, browsers).
+ * A typed OnceLedger client on plain `fetch` (Workers, Node 20+, browsers).
  * Each money-moving call is one logical operation: it gets one
  * Idempotency-Key, and every retry of it sends that same key and body.
  */
@@ -69,7 +69,8 @@ export function createLedgerClient(options: LedgerClientOptions) {
     fetch: options.fetch ?? ((url, init) => fetch(url, init)),
     policy: resolveRetryPolicy(options.retry),
     random: options.random ?? Math.random,
-    now: options.now ?? Date.now,
+    // A monotonic clock, so a wall-clock step cannot stretch or cut the time budget.
+    now: options.now ?? (() => performance.now()),
     sleep: options.sleep ?? sleep,
   };
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
@@ -147,19 +148,17 @@ export function createLedgerClient(options: LedgerClientOptions) {
       const query = new URLSearchParams();
       if (page.limit !== undefined) query.set("limit", String(page.limit));
       if (page.startingAfter !== undefined) query.set("starting_after", page.startingAfter);
-      const search = query.size > 0 ? `?${query.toString()}` : "";
-      return request<EntryPage>("GET", `${accountPath(account)}/entries${search}`, undefined, null, opts.signal);
+      const search = query.toString();
+      const path = `${accountPath(account)}/entries${search === "" ? "" : `?${search}`}`;
+      return request<EntryPage>("GET", path, undefined, null, opts.signal);
     },
 
     /** Whether a money-moving request with `key` landed on the account, and its outcome. */
-    lookupIdempotencyKey: (account: string, key: string, opts: RequestOptions = {}) =>
-      request<IdempotencyKeyLookup>(
-        "GET",
-        `${accountPath(account)}/idempotency-keys/${encodeURIComponent(key)}`,
-        undefined,
-        null,
-        opts.signal,
-      ),
+    lookupIdempotencyKey: async (account: string, key: string, opts: RequestOptions = {}) => {
+      checkKey(key);
+      const path = `${accountPath(account)}/idempotency-keys/${encodeURIComponent(key)}`;
+      return request<IdempotencyKeyLookup>("GET", path, undefined, null, opts.signal);
+    },
   };
 }
 

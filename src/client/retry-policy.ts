@@ -23,10 +23,17 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   maxDelayMs: 10_000,
 };
 
+/**
+ * No retry starts with less than this left of the time budget (or of
+ * attemptTimeoutMs, if shorter): an attempt cut off at once would only turn
+ * a request that probably landed into an unknown outcome.
+ */
+export const MIN_ATTEMPT_WINDOW_MS = 1_000;
+
 /** Bounds a caller's policy must stay within; a typo must not mean "retry forever". */
 export const RETRY_POLICY_LIMITS: Record<keyof RetryPolicy, readonly [number, number]> = {
   maxAttempts: [1, 100],
-  maxElapsedMs: [0, 24 * 3_600_000],
+  maxElapsedMs: [MIN_ATTEMPT_WINDOW_MS, 24 * 3_600_000],
   attemptTimeoutMs: [1, 600_000],
   baseDelayMs: [0, 600_000],
   maxDelayMs: [0, 3_600_000],

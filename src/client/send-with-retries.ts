@@ -1,5 +1,11 @@
 import { LedgerProblemError, OutcomeUnknownError, type GiveUpReason, type ProblemDocument } from "./errors.ts";
-import { backoffDelayMs, isRetryableStatus, retryAfterMs, type RetryPolicy } from "./retry-policy.ts";
+import {
+  MIN_ATTEMPT_WINDOW_MS,
+  backoffDelayMs,
+  isRetryableStatus,
+  retryAfterMs,
+  type RetryPolicy,
+} from "./retry-policy.ts";
 
 /**
  * Sends one logical request until it has a definite answer or the policy
@@ -43,49 +49,57 @@ type AttemptResult = { ok: true; response: Response; text: string } | { ok: fals
 export async function sendWithRetries(runtime: Runtime, request: PreparedRequest): Promise<Answer> {
   const { policy } = runtime;
   const startedMs = runtime.now();
+  const elapsedMs = () => runtime.now() - startedMs;
+  // A retry is only worth sending if it has time to be answered.
+  const minAttemptMs = Math.min(policy.attemptTimeoutMs, MIN_ATTEMPT_WINDOW_MS);
   let attempts = 0;
   const giveUp = (reason: GiveUpReason, cause: unknown) =>
     new OutcomeUnknownError(reason, {
       idempotencyKey: request.idempotencyKey,
       attempts,
-      elapsedMs: runtime.now() - startedMs,
+      elapsedMs: elapsedMs(),
       cause,
     });
 
   for (;;) {
     if (request.signal?.aborted) throw giveUp("aborted", request.signal.reason);
     attempts += 1;
-    const remainingMs = policy.maxElapsedMs - (runtime.now() - startedMs);
-    const result = await attempt(runtime.fetch, request, Math.max(1, Math.min(policy.attemptTimeoutMs, remainingMs)));
-    if (request.signal?.aborted) throw giveUp("aborted", request.signal.reason);
+    const timeoutMs = Math.max(minAttemptMs, Math.min(policy.attemptTimeoutMs, policy.maxElapsedMs - elapsedMs()));
+    const result = await attempt(runtime.fetch, request, timeoutMs);
 
     let failure: unknown;
     let waitAtLeastMs = 0;
     if (result.ok) {
+      // A whole answer is definite even if the caller aborted meanwhile: report it, do not discard it.
       const { response, text } = result;
       const replayed = response.headers.get("idempotent-replayed") === "true";
       const details = { replayed, idempotencyKey: request.idempotencyKey, attempts };
       if (response.ok) {
+        if (!isJsonMediaType(response.headers.get("content-type"))) {
+          throw new LedgerProblemError(unexpectedResponse(response.status, "is not JSON; is baseUrl right?"), details);
+        }
         const value = parseJson(text);
         if (value !== undefined) return { status: response.status, value, replayed, attempts };
-        failure = new Error(`HTTP ${response.status} arrived with a body that is not JSON`);
+        failure = new Error(`HTTP ${response.status} arrived with a truncated or malformed JSON body`);
       } else if (!isRetryableStatus(response.status)) {
         throw new LedgerProblemError(readProblem(response.status, text), details);
       } else {
         failure = new LedgerProblemError(readProblem(response.status, text), details);
-        waitAtLeastMs = retryAfterMs(response.headers.get("retry-after"), runtime.now()) ?? 0;
+        waitAtLeastMs = retryAfterMs(response.headers.get("retry-after"), Date.now()) ?? 0;
       }
     } else {
+      if (request.signal?.aborted) throw giveUp("aborted", request.signal.reason);
       failure = result.error;
     }
 
     if (attempts >= policy.maxAttempts) throw giveUp("attempts_exhausted", failure);
     const delayMs = Math.max(waitAtLeastMs, backoffDelayMs(attempts, policy, runtime.random));
-    if (runtime.now() - startedMs + delayMs >= policy.maxElapsedMs) throw giveUp("time_exhausted", failure);
+    if (elapsedMs() + delayMs + minAttemptMs > policy.maxElapsedMs) throw giveUp("time_exhausted", failure);
     try {
       await runtime.sleep(delayMs, request.signal);
-    } catch {
-      throw giveUp("aborted", request.signal?.reason);
+    } catch (error) {
+      if (request.signal?.aborted) throw giveUp("aborted", request.signal.reason);
+      throw error;
     }
   }
 }
@@ -93,7 +107,9 @@ export async function sendWithRetries(runtime: Runtime, request: PreparedRequest
 /** One attempt, abandoned after `timeoutMs` or when the caller aborts; a whole body or a failure. */
 async function attempt(fetch: Fetch, request: PreparedRequest, timeoutMs: number): Promise<AttemptResult> {
   const controller = new AbortController();
-  const abandon = () => controller.abort(request.signal?.reason);
+  const abandon = () => {
+    controller.abort(request.signal?.reason);
+  };
   request.signal?.addEventListener("abort", abandon, { once: true });
   const timer = setTimeout(() => {
     controller.abort(new Error(`attempt timed out after ${timeoutMs} ms`));
@@ -105,18 +121,39 @@ async function attempt(fetch: Fetch, request: PreparedRequest, timeoutMs: number
     });
   });
   abandoned.catch(() => undefined);
+  // Redirects are not followed: a redirected POST would silently become a GET somewhere else.
+  const init: RequestInit = {
+    method: request.method,
+    headers: request.headers,
+    signal: controller.signal,
+    redirect: "manual",
+  };
+  if (request.body !== undefined) init.body = request.body;
+  let pending: Promise<Response>;
   try {
-    const init: RequestInit = { method: request.method, headers: request.headers, signal: controller.signal };
-    if (request.body !== undefined) init.body = request.body;
-    const response = await Promise.race([fetch(request.url, init), abandoned]);
+    pending = fetch(request.url, init);
+  } catch (error) {
+    pending = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+  try {
+    const response = await Promise.race([pending, abandoned]);
     const text = await Promise.race([response.text(), abandoned]);
     return { ok: true, response, text };
   } catch (error) {
+    // Release the connection of an answer that arrives after the attempt was given up.
+    void pending.then(
+      (late) => late.body?.cancel().catch(() => undefined),
+      () => undefined,
+    );
     return { ok: false, error };
   } finally {
     clearTimeout(timer);
     request.signal?.removeEventListener("abort", abandon);
   }
+}
+
+function isJsonMediaType(contentType: string | null): boolean {
+  return contentType?.split(";")[0]?.trim().toLowerCase() === "application/json";
 }
 
 function parseJson(text: string): unknown {
@@ -133,11 +170,15 @@ function readProblem(status: number, text: string): ProblemDocument {
   if (typeof value === "object" && value !== null && typeof (value as { code?: unknown }).code === "string") {
     return { ...(value as ProblemDocument), status };
   }
+  return unexpectedResponse(status, "is not a problem document");
+}
+
+function unexpectedResponse(status: number, what: string): ProblemDocument {
   return {
     type: "about:blank",
     title: "Unexpected response",
     status,
-    detail: `HTTP ${status} with a body that is not a problem document`,
+    detail: `The body of this HTTP ${status} response ${what}.`,
     code: "unexpected_response",
   };
 }

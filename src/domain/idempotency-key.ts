@@ -5,6 +5,7 @@ export type KeyParse = { ok: true; key: string } | { ok: false; problem: Problem
 
 const KEY_CHARS = /^[\x21-\x7e]+$/;
 const BARE_FORBIDDEN = /[",]/;
+const DOT_SEGMENTS = new Set([".", ".."]);
 
 /**
  * Reads an Idempotency-Key header. A value starting with `"` is an RFC 9651
@@ -28,6 +29,8 @@ export function parseIdempotencyKey(header: string | null): KeyParse {
     return invalid(`it is longer than ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
   }
   if (!KEY_CHARS.test(key)) return invalid("it may contain only visible ASCII characters (0x21-0x7E)");
+  // URLs resolve these as path segments, so the key-lookup endpoint could never name them.
+  if (DOT_SEGMENTS.has(key)) return invalid('"." and ".." are reserved');
   return { ok: true, key };
 }
 

@@ -6,6 +6,7 @@ import {
   checkEntryOwners,
   checkLookup,
   checkOperation,
+  checkRules,
   totalViolations,
   violationRecorder,
 } from "../../scripts/chaos/checks.ts";
@@ -97,6 +98,31 @@ describe("checkOperation", () => {
   });
 });
 
+describe("checkRules", () => {
+  const charge = { ...entry(2, -50, 50, "k2"), type: "charge" as const };
+  const refund = (seq: number, amount: number, balanceAfter: number, of: string | null = charge.id) => ({
+    ...entry(seq, amount, balanceAfter, `r${seq}`),
+    type: "refund" as const,
+    charge: of,
+  });
+
+  it("passes refunds up to their charge and charges down to the overdraft limit", () => {
+    const entries = [entry(1, 100, 100, "k1"), charge, refund(3, 20, 70), refund(4, 30, 100)];
+    expect(check((flag) => checkRules("a", entries, { overdraft_limit: 0 }, flag)).ruleViolations).toBe(0);
+    const deep = [{ ...entry(1, -40, -40, "k1"), type: "charge" as const }];
+    expect(check((flag) => checkRules("a", deep, { overdraft_limit: 40 }, flag)).ruleViolations).toBe(0);
+  });
+
+  it("flags refunds beyond their charge or of no charge, and a charge below the overdraft limit", () => {
+    const over = [entry(1, 100, 100, "k1"), charge, refund(3, 30, 80), refund(4, 21, 101)];
+    expect(check((flag) => checkRules("a", over, { overdraft_limit: 0 }, flag)).ruleViolations).toBe(1);
+    const orphan = [entry(1, 100, 100, "k1"), refund(2, 5, 105, "ch_elsewhere"), refund(3, 5, 110, null)];
+    expect(check((flag) => checkRules("a", orphan, { overdraft_limit: 0 }, flag)).ruleViolations).toBe(2);
+    const deep = [{ ...entry(1, -41, -41, "k1"), type: "charge" as const }];
+    expect(check((flag) => checkRules("a", deep, { overdraft_limit: 40 }, flag)).ruleViolations).toBe(1);
+  });
+});
+
 describe("checkEntryOwners", () => {
   it("flags an entry no operation of this account made", () => {
     const ops = new Map([["k1", op("k1", applied("e1", 30))]]);
@@ -109,15 +135,25 @@ describe("checkEntryOwners", () => {
 describe("checkAnswers", () => {
   it("passes identical answers with one original, in any arrival order", () => {
     const answers = [answer("x", true), answer("x", false), answer("x", true)];
-    expect(check((flag) => expect(checkAnswers("k", answers, flag)).toBe(2)).replayMismatches).toBe(0);
+    expect(check((flag) => expect(checkAnswers("k", answers, false, flag)).toBe(2)).replayMismatches).toBe(0);
   });
 
   it("flags a replay whose bytes or status differ, and two answers claiming to be the original", () => {
-    expect(check((flag) => checkAnswers("k", [answer("x", false), answer("x ", true)], flag)).replayMismatches).toBe(1);
     expect(
-      check((flag) => checkAnswers("k", [answer("x", false), answer("x", true, 200)], flag)).replayMismatches,
+      check((flag) => checkAnswers("k", [answer("x", false), answer("x ", true)], false, flag)).replayMismatches,
     ).toBe(1);
-    expect(check((flag) => checkAnswers("k", [answer("x", false), answer("x", false)], flag)).replayMismatches).toBe(1);
+    expect(
+      check((flag) => checkAnswers("k", [answer("x", false), answer("x", true, 200)], false, flag)).replayMismatches,
+    ).toBe(1);
+    expect(
+      check((flag) => checkAnswers("k", [answer("x", false), answer("x", false)], false, flag)).replayMismatches,
+    ).toBe(1);
+  });
+
+  it("requires exactly one original when every delivery was answered, at most one otherwise", () => {
+    const onlyReplays = [answer("x", true), answer("x", true)];
+    expect(check((flag) => checkAnswers("k", onlyReplays, false, flag)).replayMismatches).toBe(1);
+    expect(check((flag) => checkAnswers("k", onlyReplays, true, flag)).replayMismatches).toBe(0);
   });
 });
 
@@ -157,6 +193,17 @@ describe("checkLookup", () => {
       check((flag) => checkLookup(confirmed, lookup({ status: 201, body }, null), first, flag)).lookupMismatches,
     ).toBe(1);
     expect(check((flag) => checkLookup(confirmed, lookup(null, created), first, flag)).lookupMismatches).toBe(1);
+  });
+
+  it("after expiry, checks the entry alone, and accepts finding nothing only for a decline", () => {
+    const confirmed = op("k1", applied("e1", 30));
+    const declined = op("k2", { kind: "declined", status: 402, code: "insufficient_funds" });
+    const expired = { ...lookup(null, created), state: "expired" as const };
+    const first = answer("{}", false);
+    expect(check((flag) => checkLookup(confirmed, expired, first, flag)).lookupMismatches).toBe(0);
+    expect(check((flag) => checkLookup(confirmed, { ...expired, entry: null }, first, flag)).lookupMismatches).toBe(1);
+    expect(check((flag) => checkLookup(declined, null, first, flag)).lookupMismatches).toBe(0);
+    expect(check((flag) => checkLookup(confirmed, null, first, flag)).lookupMismatches).toBe(1);
   });
 });
 

@@ -60,6 +60,9 @@ describe("parseIdempotencyKey", () => {
     ["an upper-case parameter key", '"a";A=1'],
     ["a parameter with no value after =", '"a";a='],
     ["an integer parameter of 16 digits", '"a";a=1234567890123456'],
+    ["the dot segment .", "."],
+    ["the dot segment ..", ".."],
+    ["the dot segment .. quoted", '".."'],
   ])("rejects %s", (_name, header) => {
     expect(codeOf(header)).toBe("idempotency_key_invalid");
   });
@@ -68,7 +71,9 @@ describe("parseIdempotencyKey", () => {
     const longest = "k".repeat(MAX_IDEMPOTENCY_KEY_LENGTH);
     const tooLong = "k".repeat(MAX_IDEMPOTENCY_KEY_LENGTH + 1);
 
-    it("accepts one character", () => {
+    it("accepts one character, and dots that are not a whole dot segment", () => {
+      expect(keyOf("...")).toBe("...");
+      expect(keyOf(".a")).toBe(".a");
       expect(keyOf("k")).toBe("k");
       expect(keyOf('"k"')).toBe("k");
     });

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
-import { DEV_API_KEY, TEST_API_KEYS } from "./test/support/keys.ts";
+import { DEV_API_KEY, TEST_API_KEYS, TEST_CORS_ORIGIN } from "./test/support/keys.ts";
 
 const sha256Hex = (key: string) => createHash("sha256").update(key).digest("hex");
 
@@ -14,7 +14,7 @@ export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
-      miniflare: { bindings: { API_KEYS: JSON.stringify(apiKeys) } },
+      miniflare: { bindings: { API_KEYS: JSON.stringify(apiKeys), CORS_ALLOWED_ORIGINS: TEST_CORS_ORIGIN } },
     }),
   ],
   test: {

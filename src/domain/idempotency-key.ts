@@ -6,6 +6,7 @@ export type KeyParse = { ok: true; key: string } | { ok: false; problem: Problem
 const KEY_CHARS = /^[\x21-\x7e]+$/;
 const BARE_FORBIDDEN = /[",]/;
 const DOT_SEGMENTS = new Set([".", ".."]);
+const HTTP_WHITESPACE_AROUND = /^[ \t]+|[ \t]+$/g;
 
 /**
  * Reads an Idempotency-Key header. A value starting with `"` is an RFC 9651
@@ -16,7 +17,9 @@ export function parseIdempotencyKey(header: string | null): KeyParse {
   if (header === null) {
     return { ok: false, problem: problem("idempotency_key_missing", "Send an Idempotency-Key header on every POST.") };
   }
-  const value = header.trim();
+  // Only HTTP's own whitespace: String.prototype.trim would also strip a form
+  // feed or a no-break space, making "\fabc" the key "abc" and replaying its response.
+  const value = header.replace(HTTP_WHITESPACE_AROUND, "");
   let key: string | undefined;
   if (value.startsWith('"')) {
     key = parseStructuredStringItem(value);

@@ -44,5 +44,8 @@ export const OBJECT_CALL_BACKOFF_MS = 25;
 /** Seconds a client is told to wait when an account object is overloaded. */
 export const OVERLOADED_RETRY_AFTER_SECONDS = 1;
 
+/** Origins CORS_ALLOWED_ORIGINS may list. */
+export const MAX_CORS_ORIGINS = 20;
+
 /** Longest ledger entry id accepted anywhere (ids we mint are 35 characters). */
 export const MAX_ENTRY_ID_LENGTH = 64;

@@ -18,6 +18,7 @@ import type { AccountParams } from "../api/schemas.ts";
 import type { MoneyCommand } from "../ledger/commands.ts";
 import { callAccount, type AccountStub } from "./account-client.ts";
 import { authenticate } from "./authenticate.ts";
+import { corsMiddleware } from "./cors.ts";
 import { decodeJsonBody, readJsonMediaBody } from "./request-body.ts";
 import { outcomeResponse, problemResponse } from "./respond.ts";
 import { invalidRequest, validate, type FieldError } from "./validation.ts";
@@ -44,6 +45,9 @@ export function buildApp(): OpenAPIHono<AppEnv> {
     app.on(method, path, handler);
     allowedMethods.set(path, [...(allowedMethods.get(path) ?? []), method]);
   };
+
+  // Before authentication, so a browser's preflight (which carries no key) is answered.
+  app.use("*", corsMiddleware());
 
   app.use("/v1/*", async (c, next) => {
     const auth = await authenticate(c.req.header("authorization") ?? null, c.env.API_KEYS, new URL(c.req.url).hostname);

@@ -12,3 +12,6 @@ export const TEST_API_KEYS = {
 
 /** The committed development key; honoured only on loopback hosts. */
 export const DEV_API_KEY = "olk_dev_local_only_do_not_deploy";
+
+/** The one browser origin the test suite allows (CORS_ALLOWED_ORIGINS). */
+export const TEST_CORS_ORIGIN = "https://admin.example.com";

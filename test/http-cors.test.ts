@@ -89,7 +89,7 @@ describe("CORS for anyone else", () => {
         new Request(`${BASE_URL}/v1/accounts/acct/charges`, {
           method: "OPTIONS",
           headers: { origin: TEST_CORS_ORIGIN, "access-control-request-method": "POST" },
-        }) as Request<unknown, IncomingRequestCfProperties>,
+        }),
         { ...env, CORS_ALLOWED_ORIGINS: setting },
         ctx,
       );

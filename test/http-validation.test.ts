@@ -1034,6 +1034,15 @@ describe("GET /v1/accounts/{account}/entries?limit=", () => {
     expect(errors[0]?.message).toBe("unknown field");
   });
 
+  it.each(["limit=5&limit=abc", "limit=5&limit=5", "starting_after=x&starting_after=y"])(
+    "rejects a parameter given twice (%s) instead of reading one of them",
+    async (query) => {
+      const account = await fundedAccount(1000);
+      const name = query.split("=")[0] ?? "";
+      await expectInvalid(await call(`/v1/accounts/${account}/entries?${query}`), [name]);
+    },
+  );
+
   it.each(["0", String(MAX_PAGE_SIZE + 1), "abc", "-1", "1.5", "", "1e2", "10000"])(
     "rejects limit=%s",
     async (limit) => {

@@ -102,7 +102,7 @@ export function buildApp(): OpenAPIHono<AppEnv> {
 
   register(listEntriesRoute, async (c) => {
     const { request } = listEntriesRoute;
-    const input = validateAll({ params: [request.params, c.req.param()], query: [request.query, c.req.query()] });
+    const input = validateAll({ params: [request.params, c.req.param()], query: [request.query, singleValued(c)] });
     if (!input.ok) return problemResponse(input.problem);
     const { limit, starting_after: startingAfter } = input.value.query;
     const outcome = await callAccount(stubFor(c, input.value.params.account), (stub) =>
@@ -243,6 +243,18 @@ function validateAll<P extends Parts>(parts: P): { ok: true; value: PartValues<P
   }
   if (errors.length > 0) return { ok: false, problem: invalidRequest(errors) };
   return { ok: true, value: value as PartValues<P> };
+}
+
+/**
+ * The query with each parameter's value, or all of its values if it was
+ * given more than once, so `?limit=5&limit=abc` fails validation instead of
+ * silently meaning `?limit=5`.
+ */
+function singleValued(c: AppContext): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  for (const [name, values] of Object.entries(c.req.queries()))
+    query[name] = values.length === 1 ? (values[0] ?? "") : values;
+  return query;
 }
 
 /** The URL's last path segment, still percent-encoded as the client sent it. */

@@ -13,7 +13,7 @@ import {
   records,
   type Fault,
   type RecordRow,
-} from "./support/fuzz.ts";
+} from "./support/storage.ts";
 
 /**
  * The expiry alarm under failures and at-least-once delivery. Records are

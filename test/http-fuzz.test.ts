@@ -26,7 +26,7 @@ import {
   post,
   uniqueKey,
 } from "./support/api.ts";
-import { alarmOf, countRows, inLedger, printable } from "./support/fuzz.ts";
+import { alarmOf, countRows, inLedger, printable } from "./support/storage.ts";
 
 /**
  * Fuzzing the HTTP surface. Every request generated here is malformed in at

@@ -22,6 +22,7 @@ import {
   BASE_URL,
   allEntries,
   call,
+  expectInvalid,
   expectProblem,
   fundedAccount,
   getAccount,
@@ -88,25 +89,6 @@ function jsonOfSize(value: unknown, size: number): string {
   const padded = text + " ".repeat(size - bytes);
   expect(encoder.encode(padded).byteLength).toBe(size);
   return padded;
-}
-
-interface FieldError {
-  field: string;
-  message: string;
-}
-
-/** Asserts a 400 invalid_request naming exactly `fields`, each with a message. */
-async function expectInvalid(response: Response, fields: readonly string[]): Promise<FieldError[]> {
-  const body = await expectProblem(response, 400, "invalid_request");
-  expect(Array.isArray(body.errors)).toBe(true);
-  const errors = body.errors as FieldError[];
-  for (const error of errors) {
-    expect(typeof error.field).toBe("string");
-    expect(typeof error.message).toBe("string");
-    expect(error.message.length).toBeGreaterThan(0);
-  }
-  expect([...new Set(errors.map((error) => error.field))].sort()).toEqual([...fields].sort());
-  return errors;
 }
 
 const credit = (amount = 100) => ({ amount, currency: "USD" });

@@ -13,24 +13,12 @@ import {
   post,
   uniqueKey,
 } from "./support/api.ts";
+import { expireRecord, inLedger } from "./support/storage.ts";
 
 const TTL_MS = parseIdempotencyTtlSeconds(env.IDEMPOTENCY_TTL_SECONDS) * 1000;
 
-type Stub = ReturnType<typeof ledgerStub>;
-
-function inLedger<R>(stub: Stub, fn: (storage: DurableObjectStorage) => R | Promise<R>): Promise<R> {
-  return runInDurableObject(stub, (_instance, state) => fn(state.storage));
-}
-
-/** Moves a record's expiry into the past, as if its TTL had run out. */
-function expireRecord(stub: Stub, key: string) {
-  return inLedger(stub, (storage) => {
-    storage.sql.exec("UPDATE idempotency_records SET expires_ms = ? WHERE key = ?", Date.now() - 1, key);
-  });
-}
-
-function recordKeys(stub: Stub) {
-  return inLedger(stub, (storage) =>
+function recordKeys(account: string) {
+  return inLedger(account, (storage) =>
     storage.sql
       .exec<{ key: string }>("SELECT key FROM idempotency_records ORDER BY key")
       .toArray()
@@ -39,8 +27,8 @@ function recordKeys(stub: Stub) {
 }
 
 /** Stores records directly, `expiredCount` in the past and `liveCount` in the future. */
-function seedRecords(stub: Stub, expiredCount: number, liveCount: number) {
-  return inLedger(stub, (storage) => {
+function seedRecords(account: string, expiredCount: number, liveCount: number) {
+  return inLedger(account, (storage) => {
     const now = Date.now();
     for (let i = 0; i < expiredCount + liveCount; i += 1) {
       const expiresMs = i < expiredCount ? now - 1000 - i : now + 60_000 + i;
@@ -54,9 +42,9 @@ function seedRecords(stub: Stub, expiredCount: number, liveCount: number) {
   });
 }
 
-function countExpired(stub: Stub) {
+function countExpired(account: string) {
   return inLedger(
-    stub,
+    account,
     (storage) =>
       storage.sql
         .exec<{ n: number }>("SELECT COUNT(*) AS n FROM idempotency_records WHERE expires_ms <= ?", Date.now())
@@ -67,15 +55,14 @@ function countExpired(stub: Stub) {
 describe("retention", () => {
   it("keeps a record IDEMPOTENCY_TTL_SECONDS and sets the alarm for the earliest expiry", async () => {
     const account = await fundedAccount(100);
-    const stub = ledgerStub(account);
-    const rows = await inLedger(stub, (storage) =>
+    const rows = await inLedger(account, (storage) =>
       storage.sql
         .exec<{ created_ms: number; expires_ms: number }>("SELECT created_ms, expires_ms FROM idempotency_records")
         .toArray(),
     );
     expect(rows).toHaveLength(1);
     expect((rows[0]?.expires_ms ?? 0) - (rows[0]?.created_ms ?? 0)).toBe(TTL_MS);
-    expect(await inLedger(stub, (storage) => storage.getAlarm())).toBe(rows[0]?.expires_ms);
+    expect(await inLedger(account, (storage) => storage.getAlarm())).toBe(rows[0]?.expires_ms);
   });
 
   it("a key that moved money is refused after its record expires, whatever the body, and moves nothing", async () => {
@@ -83,7 +70,7 @@ describe("retention", () => {
     const stub = ledgerStub(account);
     const key = uniqueKey();
     const charge = await json<{ id: string }>(await post(account, "charges", { amount: 100, currency: "USD" }, key));
-    await expireRecord(stub, key);
+    await expireRecord(account, key);
 
     for (const body of [
       { amount: 100, currency: "USD" },
@@ -101,7 +88,7 @@ describe("retention", () => {
 
     // Also once the sweep has deleted the record.
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await recordKeys(stub)).not.toContain(key);
+    expect(await recordKeys(account)).not.toContain(key);
     const afterSweep = await expectProblem(
       await post(account, "charges", { amount: 100, currency: "USD" }, key),
       409,
@@ -113,7 +100,6 @@ describe("retention", () => {
 
   it("a key whose outcome was a decline runs afresh after expiry", async () => {
     const account = await fundedAccount(100);
-    const stub = ledgerStub(account);
     const key = uniqueKey();
     await expectProblem(
       await post(account, "charges", { amount: 500, currency: "USD" }, key),
@@ -121,7 +107,7 @@ describe("retention", () => {
       "insufficient_funds",
     );
     expect((await post(account, "credits", { amount: 1000, currency: "USD" })).status).toBe(201);
-    await expireRecord(stub, key);
+    await expireRecord(account, key);
 
     const fresh = await post(account, "charges", { amount: 500, currency: "USD" }, key);
     expect(fresh.status).toBe(201);
@@ -139,7 +125,7 @@ describe("expiry alarm", () => {
     const account = await fundedAccount(100);
     const stub = ledgerStub(account);
     const extra = 7;
-    await seedRecords(stub, EXPIRY_SWEEP_BATCH_SIZE + extra, 3);
+    await seedRecords(account, EXPIRY_SWEEP_BATCH_SIZE + extra, 3);
 
     // Run one sweep and count in the same synchronous turn, so the re-armed
     // alarm (due now) cannot fire in between.
@@ -155,55 +141,54 @@ describe("expiry alarm", () => {
     expect(firstRun.alarm).toBeLessThanOrEqual(Date.now());
 
     await runDurableObjectAlarm(stub);
-    expect(await countExpired(stub)).toBe(0);
-    const live = await recordKeys(stub);
+    expect(await countExpired(account)).toBe(0);
+    const live = await recordKeys(account);
     expect(live).toHaveLength(4); // the funding credit's record and 3 seeded live ones
 
     const earliestLive = await inLedger(
-      stub,
+      account,
       (storage) => storage.sql.exec<{ e: number }>("SELECT MIN(expires_ms) AS e FROM idempotency_records").one().e,
     );
-    expect(await inLedger(stub, (storage) => storage.getAlarm())).toBe(earliestLive);
+    expect(await inLedger(account, (storage) => storage.getAlarm())).toBe(earliestLive);
 
     // At-least-once delivery: running again early deletes nothing unexpired.
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await recordKeys(stub)).toEqual(live);
+    expect(await recordKeys(account)).toEqual(live);
     await expectLedgerConsistent(account);
   });
 
   it("leaves no alarm once every record is gone", async () => {
     const account = await fundedAccount(100);
     const stub = ledgerStub(account);
-    await inLedger(stub, (storage) => {
+    await inLedger(account, (storage) => {
       storage.sql.exec("UPDATE idempotency_records SET expires_ms = ?", Date.now() - 1);
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await recordKeys(stub)).toEqual([]);
-    expect(await inLedger(stub, (storage) => storage.getAlarm())).toBeNull();
+    expect(await recordKeys(account)).toEqual([]);
+    expect(await inLedger(account, (storage) => storage.getAlarm())).toBeNull();
     expect(await runDurableObjectAlarm(stub)).toBe(false);
   });
 
   it("re-arms a lost alarm on the next money request, at the oldest unswept expiry", async () => {
     const account = await fundedAccount(100);
     const stub = ledgerStub(account);
-    await seedRecords(stub, 2, 0);
-    await inLedger(stub, (storage) => storage.deleteAlarm());
+    await seedRecords(account, 2, 0);
+    await inLedger(account, (storage) => storage.deleteAlarm());
 
     expect((await post(account, "credits", { amount: 1, currency: "USD" })).status).toBe(201);
-    const alarm = await inLedger(stub, (storage) => storage.getAlarm());
+    const alarm = await inLedger(account, (storage) => storage.getAlarm());
     expect(alarm).not.toBeNull();
     expect(alarm).toBeLessThanOrEqual(Date.now());
     await runDurableObjectAlarm(stub);
-    expect(await countExpired(stub)).toBe(0);
+    expect(await countExpired(account)).toBe(0);
   });
 
   it("a record expired but not yet swept already counts as expired", async () => {
     const account = await fundedAccount(100);
-    const stub = ledgerStub(account);
     const key = uniqueKey();
     await post(account, "charges", { amount: 10, currency: "USD" }, key);
-    await expireRecord(stub, key);
-    expect(await recordKeys(stub)).toContain(key);
+    await expireRecord(account, key);
+    expect(await recordKeys(account)).toContain(key);
     await expectProblem(
       await post(account, "charges", { amount: 10, currency: "USD" }, key),
       409,

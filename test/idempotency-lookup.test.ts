@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from "../src/domain/limits.ts";
@@ -8,6 +8,7 @@ import {
   allEntries,
   call,
   expectLedgerConsistent,
+  expectInvalid,
   expectProblem,
   fundedAccount,
   getAccount,
@@ -19,6 +20,7 @@ import {
   uniqueKey,
   type EntryJson,
 } from "./support/api.ts";
+import { expireRecord, inLedger } from "./support/storage.ts";
 
 /**
  * GET /v1/accounts/{account}/idempotency-keys/{key}: what a money-moving
@@ -37,11 +39,6 @@ interface Lookup {
   entry: EntryJson | null;
 }
 
-interface FieldError {
-  field: string;
-  message: string;
-}
-
 /** The lookup path for `key`, encoded as a client should. */
 function lookupPath(account: string, key: string): string {
   return `/v1/accounts/${account}/idempotency-keys/${encodeURIComponent(key)}`;
@@ -58,35 +55,14 @@ async function expectLookup(response: Response): Promise<Lookup> {
   return json<Lookup>(response);
 }
 
-/** Asserts a 400 invalid_request naming only the given fields. */
-async function expectInvalid(response: Response, fields: readonly string[]): Promise<FieldError[]> {
-  const body = await expectProblem(response, 400, "invalid_request");
-  const errors = body.errors as FieldError[];
-  expect([...new Set(errors.map((error) => error.field))].sort()).toEqual([...fields].sort());
-  return errors;
-}
-
 /** The Idempotency-Key header for any valid key: an RFC 9651 string, which may hold `"` and `,`. */
 function keyHeader(key: string): string {
   return `"${key.replace(/[\\"]/g, (ch) => `\\${ch}`)}"`;
 }
 
-type Stub = ReturnType<typeof ledgerStub>;
-
-function inLedger<R>(stub: Stub, fn: (storage: DurableObjectStorage) => R | Promise<R>): Promise<R> {
-  return runInDurableObject(stub, (_instance, state) => fn(state.storage));
-}
-
-/** Moves a record's expiry into the past, as if its TTL had run out (the sweep has not run yet). */
-function expireRecord(stub: Stub, key: string) {
-  return inLedger(stub, (storage) => {
-    storage.sql.exec("UPDATE idempotency_records SET expires_ms = ? WHERE key = ?", Date.now() - 1, key);
-  });
-}
-
 /** Everything a lookup could conceivably change inside the object. */
-function objectState(stub: Stub) {
-  return inLedger(stub, async (storage) => ({
+function objectState(account: string) {
+  return inLedger(account, async (storage) => ({
     records: storage.sql.exec("SELECT * FROM idempotency_records ORDER BY key").toArray(),
     entries: storage.sql.exec("SELECT * FROM entries ORDER BY seq").toArray(),
     account: storage.sql.exec("SELECT * FROM account").toArray(),
@@ -166,7 +142,7 @@ describe("a key whose request was declined", () => {
     expect((await post(account, "charges", usd(500), key)).status).toBe(402);
     expect((await lookup(account, key)).status).toBe(200);
 
-    await expireRecord(ledgerStub(account), key);
+    await expireRecord(account, key);
     const missing = await expectProblem(await lookup(account, key), 404, "idempotency_key_not_found");
     expect(missing.detail).toMatch(/retention window/);
     expect(missing.detail).toMatch(/declined/);
@@ -176,7 +152,7 @@ describe("a key whose request was declined", () => {
     const account = await fundedAccount(100);
     const key = uniqueKey();
     expect((await post(account, "charges", usd(500), key)).status).toBe(402);
-    await expireRecord(ledgerStub(account), key);
+    await expireRecord(account, key);
     expect((await post(account, "credits", usd(1000))).status).toBe(201);
     const fresh = await post(account, "charges", usd(500), key);
     expect(fresh.status).toBe(201);
@@ -195,7 +171,7 @@ describe("a key whose record has expired", () => {
     const stub = ledgerStub(account);
     const key = uniqueKey();
     const charge = await json<{ id: string }>(await post(account, "charges", usd(100), key));
-    await expireRecord(stub, key);
+    await expireRecord(account, key);
 
     const expected = { key, state: "expired", created: null, expires: null, response: null };
     const unswept = await expectLookup(await lookup(account, key));
@@ -203,7 +179,7 @@ describe("a key whose record has expired", () => {
     expect(unswept.entry).toEqual(await entryById(account, charge.id));
 
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    const swept = await inLedger(stub, (storage) =>
+    const swept = await inLedger(account, (storage) =>
       storage.sql.exec("SELECT key FROM idempotency_records WHERE key = ?", key).toArray(),
     );
     expect(swept).toEqual([]);
@@ -342,11 +318,10 @@ describe("the key in the path", () => {
 describe("read-only", () => {
   it("changes nothing: no record, entry, alarm or balance, so an unused key stays unused", async () => {
     const account = await fundedAccount(1000);
-    const stub = ledgerStub(account);
     const used = uniqueKey();
     expect((await post(account, "charges", usd(100), used)).status).toBe(201);
     const unused = uniqueKey();
-    const before = await objectState(stub);
+    const before = await objectState(account);
     const accountBefore = await getAccount(account);
 
     expect((await lookup(account, used)).status).toBe(200);
@@ -355,7 +330,7 @@ describe("read-only", () => {
     expect((await call(lookupPath(account, unused), { method: "HEAD" })).status).toBe(404);
     await expectInvalid(await call(`/v1/accounts/${account}/idempotency-keys/%ZZ`), ["key"]);
 
-    expect(await objectState(stub)).toEqual(before);
+    expect(await objectState(account)).toEqual(before);
     expect(await getAccount(account)).toEqual(accountBefore);
     const first = await post(account, "charges", usd(100), unused);
     expect(first.status).toBe(201);
@@ -366,13 +341,12 @@ describe("read-only", () => {
 
   it("does not revive an expired record", async () => {
     const account = await fundedAccount(1000);
-    const stub = ledgerStub(account);
     const key = uniqueKey();
     expect((await post(account, "charges", usd(100), key)).status).toBe(201);
-    await expireRecord(stub, key);
-    const before = await objectState(stub);
+    await expireRecord(account, key);
+    const before = await objectState(account);
     expect((await expectLookup(await lookup(account, key))).state).toBe("expired");
-    expect(await objectState(stub)).toEqual(before);
+    expect(await objectState(account)).toEqual(before);
     await expectProblem(await post(account, "charges", usd(100), key), 409, "idempotency_key_expired");
   });
 });

@@ -10,7 +10,7 @@ import {
   post,
   uniqueAccount,
 } from "./support/api.ts";
-import { records } from "./support/fuzz.ts";
+import { records } from "./support/storage.ts";
 
 /**
  * Concurrency against one account: batches of requests run at once (new

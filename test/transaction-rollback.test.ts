@@ -22,7 +22,7 @@ import {
   readRecords,
   records,
   type Fault,
-} from "./support/fuzz.ts";
+} from "./support/storage.ts";
 
 /**
  * Faults injected into real storage: a SQLite trigger makes one of the

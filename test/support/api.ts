@@ -127,3 +127,22 @@ export async function expectLedgerConsistent(account: string, tenant = "acme") {
   expect(audit.balance).toBe(audit.sumOfEntries);
   return audit;
 }
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** Asserts a 400 invalid_request naming exactly `fields`, each with a message. */
+export async function expectInvalid(response: Response, fields: readonly string[]): Promise<FieldError[]> {
+  const body = await expectProblem(response, 400, "invalid_request");
+  expect(Array.isArray(body.errors)).toBe(true);
+  const errors = body.errors as FieldError[];
+  for (const error of errors) {
+    expect(typeof error.field).toBe("string");
+    expect(typeof error.message).toBe("string");
+    expect(error.message.length).toBeGreaterThan(0);
+  }
+  expect([...new Set(errors.map((error) => error.field))].sort()).toEqual([...fields].sort());
+  return errors;
+}

@@ -3,9 +3,9 @@ import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
 import { ledgerStub } from "./api.ts";
 
 /**
- * Helpers for the adversarial tests: reaching into an account object's real
- * SQLite storage (reading records, injecting faults with triggers) and
- * rendering fuzzed text safely in assertion messages.
+ * Reaching into an account object's real SQLite storage from tests: reading
+ * records, expiring them, injecting faults with triggers; and rendering
+ * fuzzed text safely in assertion messages.
  */
 
 /** Runs `fn` inside the account's object, in one turn of its event loop. */
@@ -42,6 +42,13 @@ export function records(account: string): Promise<RecordRow[]> {
 
 export function countRows(storage: DurableObjectStorage, table: "entries" | "idempotency_records"): number {
   return storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
+}
+
+/** Moves a record's expiry into the past, as if its TTL had run out; the sweep has not run yet. */
+export function expireRecord(account: string, key: string): Promise<void> {
+  return inLedger(account, (storage) => {
+    storage.sql.exec("UPDATE idempotency_records SET expires_ms = ? WHERE key = ?", Date.now() - 1, key);
+  });
 }
 
 export function alarmOf(account: string): Promise<number | null> {

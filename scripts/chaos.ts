@@ -164,7 +164,12 @@ function readSettings() {
     help: { type: "boolean" },
   };
   for (const name of [...Object.keys(INTEGER_FLAGS), ...Object.keys(SHARE_FLAGS)]) options[name] = { type: "string" };
-  const { values } = parseArgs({ options, strict: true });
+  let values: ReturnType<typeof parseArgs<{ options: typeof options; strict: true }>>["values"];
+  try {
+    ({ values } = parseArgs({ options, strict: true }));
+  } catch (error) {
+    usage(error instanceof Error ? error.message : String(error));
+  }
   if (values.help === true) {
     process.stdout.write(`${HELP}\n`);
     process.exit(0);

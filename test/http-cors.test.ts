@@ -62,6 +62,14 @@ describe("CORS for an allowed origin", () => {
     });
     expect(unauthorized.status).toBe(401);
     expect(unauthorized.headers.get("access-control-allow-origin")).toBe(TEST_CORS_ORIGIN);
+    expect(listed(unauthorized.headers.get("access-control-expose-headers"))).toContain("www-authenticate");
+
+    const wrongMethod = await exports.default.fetch(`${BASE_URL}/v1/accounts/${account}/charges`, {
+      headers: { origin: TEST_CORS_ORIGIN, authorization: `Bearer ${ACME_KEY}` },
+    });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get("access-control-allow-origin")).toBe(TEST_CORS_ORIGIN);
+    expect(listed(wrongMethod.headers.get("access-control-expose-headers"))).toContain("allow");
   });
 });
 

@@ -705,6 +705,20 @@ describe("description", () => {
 });
 
 describe("metadata", () => {
+  it("refuses a __proto__ metadata key, which would otherwise be dropped silently, and changes nothing", async () => {
+    const account = await fundedAccount(1000);
+    const key = uniqueKey();
+    const errors = await expectInvalid(
+      await send(`/v1/accounts/${account}/credits`, {
+        idempotencyKey: key,
+        body: '{"amount": 100, "currency": "USD", "metadata": {"order": "A-1", "__proto__": "x"}}',
+      }),
+      ["metadata.__proto__"],
+    );
+    expect(errors[0]?.message).toBe("reserved key");
+    await expectUnchanged(account, { balance: 1000, entry_count: 1 }, key);
+  });
+
   const pairs = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`key${i}`, `v${i}`]));
 
   it(`accepts ${MAX_METADATA_PAIRS} pairs and rejects ${MAX_METADATA_PAIRS + 1}`, async () => {

@@ -53,7 +53,7 @@ describe("checkChain", () => {
   });
 
   it("flags a gap in the sequence", () => {
-    const gapped = [chain[0], { ...chain[2], seq: 3 }] as EntryView[];
+    const gapped = [chain[0], chain[2]] as EntryView[];
     expect(check((flag) => checkChain("a", gapped, { balance: 105, entry_count: 2 }, flag)).sequenceGaps).toBe(1);
   });
 
@@ -80,6 +80,29 @@ describe("checkOperation", () => {
     const declinedButMoved = new Map([["k1", [entry(1, -30, -30, "k1")]]]);
     const declined = op("k1", { kind: "declined", status: 402, code: "insufficient_funds" });
     expect(check((flag) => checkOperation(declined, declinedButMoved, flag)).doubleApplied).toBe(1);
+  });
+
+  it("expects credits and refunds as positive entries and charges as negative ones", () => {
+    const credit = op("k1", applied("e1", 30), "credit");
+    const refund = op("k2", applied("e2", 30), "refund");
+    const right = new Map([
+      ["k1", [entry(1, 30, 30, "k1", "e1")]],
+      ["k2", [entry(2, 30, 60, "k2", "e2")]],
+    ]);
+    const counts = check((flag) => {
+      checkOperation(credit, right, flag);
+      checkOperation(refund, right, flag);
+    });
+    expect(counts.lost).toBe(0);
+    const wrongSign = new Map([
+      ["k1", [entry(1, -30, -30, "k1", "e1")]],
+      ["k2", [entry(2, -30, -60, "k2", "e2")]],
+    ]);
+    const flagged = check((flag) => {
+      checkOperation(credit, wrongSign, flag);
+      checkOperation(refund, wrongSign, flag);
+    });
+    expect(flagged.lost).toBe(2);
   });
 
   it("flags a confirmed operation with no entry, another entry, or another amount, as lost", () => {

@@ -252,8 +252,9 @@ function validateAll<P extends Parts>(parts: P): { ok: true; value: PartValues<P
  */
 function singleValued(c: AppContext): Record<string, string | string[]> {
   const query: Record<string, string | string[]> = {};
-  for (const [name, values] of Object.entries(c.req.queries()))
+  for (const [name, values] of Object.entries(c.req.queries())) {
     query[name] = values.length === 1 ? (values[0] ?? "") : values;
+  }
   return query;
 }
 

@@ -1024,6 +1024,21 @@ describe("GET /v1/accounts/{account}/entries?limit=", () => {
     expect(rest.has_more).toBe(false);
   });
 
+  it("rejects an unknown query parameter on every other GET route too, and changes nothing", async () => {
+    const account = await fundedAccount(1000);
+    const charge = await json<{ id: string }>(await post(account, "charges", credit(5), "lookup-me"));
+    for (const path of [
+      `/v1/accounts/${account}?expand=all`,
+      `/v1/accounts/${account}/charges/${charge.id}?expand=all`,
+      `/v1/accounts/${account}/idempotency-keys/lookup-me?expand=all`,
+    ]) {
+      const errors = await expectInvalid(await call(path), ["expand"]);
+      expect(errors[0]?.message).toBe("unknown field");
+    }
+    expect((await call(`/v1/accounts/${account}/idempotency-keys/lookup-me`)).status).toBe(200);
+    expect((await getAccount(account)).entry_count).toBe(2);
+  });
+
   it("rejects an unknown query parameter by name, as Stripe does", async () => {
     const account = await fundedAccount(1000);
     const errors = await expectInvalid(await call(`/v1/accounts/${account}/entries?limt=5`), ["limt"]);

@@ -11,6 +11,7 @@ import {
   IdempotencyKeyParams,
   ListEntriesQuery,
   MoneyBody,
+  NoQuery,
   OpenAccountBody,
   ProblemDocument,
   Refund,
@@ -83,7 +84,7 @@ export const getAccountRoute = createRoute({
   path: "/v1/accounts/{account}",
   summary: "Read an account",
   security,
-  request: { params: AccountParams },
+  request: { params: AccountParams, query: NoQuery },
   responses: { ...common, 200: json(Account, "The account") },
 });
 
@@ -133,7 +134,7 @@ export const getChargeRoute = createRoute({
   path: "/v1/accounts/{account}/charges/{id}",
   summary: "Read a charge as it is now",
   security,
-  request: { params: ChargeParams },
+  request: { params: ChargeParams, query: NoQuery },
   responses: {
     ...common,
     200: json(Charge, "The charge"),
@@ -148,7 +149,7 @@ export const lookupIdempotencyKeyRoute = createRoute({
   description:
     "For reconciliation: whether a POST with this key landed on this account, and its outcome. Read-only: it records nothing, so the key stays unused if it was.",
   security,
-  request: { params: IdempotencyKeyParams },
+  request: { params: IdempotencyKeyParams, query: NoQuery },
   responses: {
     ...common,
     200: json(IdempotencyKeyLookup, "The key's recorded response, its ledger entry, or both"),

@@ -165,6 +165,9 @@ const PageSize = z
   .pipe(z.int().min(1, `must be at least 1`).max(MAX_PAGE_SIZE, `must be at most ${MAX_PAGE_SIZE}`));
 
 // Strict, as Stripe is: a misspelt parameter is an error, not silently ignored.
+export const NoQuery = z.strictObject({});
+
+// Strict, as Stripe is: a misspelt parameter is an error, not silently ignored.
 export const ListEntriesQuery = z.strictObject({
   limit: PageSize.optional().openapi({
     param: { name: "limit", in: "query" },

@@ -81,7 +81,8 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   });
 
   register(getAccountRoute, async (c) => {
-    const input = validateAll({ params: [getAccountRoute.request.params, c.req.param()] });
+    const { request } = getAccountRoute;
+    const input = validateAll({ params: [request.params, c.req.param()], query: [request.query, singleValued(c)] });
     if (!input.ok) return problemResponse(input.problem);
     const outcome = await callAccount(stubFor(c, input.value.params.account), (stub) => stub.getAccount());
     return outcomeResponse(outcome, { idempotent: false });
@@ -112,7 +113,8 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   });
 
   register(getChargeRoute, async (c) => {
-    const input = validateAll({ params: [getChargeRoute.request.params, c.req.param()] });
+    const { request } = getChargeRoute;
+    const input = validateAll({ params: [request.params, c.req.param()], query: [request.query, singleValued(c)] });
     if (!input.ok) return problemResponse(input.problem);
     const { account, id } = input.value.params;
     const outcome = await callAccount(stubFor(c, account), (stub) => stub.getCharge(id));
@@ -122,9 +124,11 @@ export function buildApp(): OpenAPIHono<AppEnv> {
   register(
     lookupIdempotencyKeyRoute,
     async (c) => {
+      const { request } = lookupIdempotencyKeyRoute;
       const input = validateAll({
         // The schema decodes the key itself, strictly, from the segment as sent.
-        params: [lookupIdempotencyKeyRoute.request.params, { ...c.req.param(), key: lastPathSegment(c.req.url) }],
+        params: [request.params, { ...c.req.param(), key: lastPathSegment(c.req.url) }],
+        query: [request.query, singleValued(c)],
       });
       if (!input.ok) return problemResponse(input.problem);
       const { account, key } = input.value.params;

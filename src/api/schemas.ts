@@ -13,6 +13,7 @@ import {
   MAX_PAGE_SIZE,
   MIN_AMOUNT_MINOR,
 } from "../domain/limits.ts";
+import { keyInvalidReason } from "../domain/idempotency-key.ts";
 import { codePointLength } from "../domain/text.ts";
 
 /**
@@ -138,22 +139,19 @@ const PercentEncodedSegment = z.string().transform((segment, ctx) => {
   }
 });
 
-// The Idempotency-Key header's rule (src/domain/idempotency-key.ts), for a key named in a path.
-const IDEMPOTENCY_KEY = new RegExp(`^[\\x21-\\x7e]{1,${MAX_IDEMPOTENCY_KEY_LENGTH}}$`);
-
 export const IdempotencyKeyParams = AccountParams.extend({
   key: PercentEncodedSegment.pipe(
-    z
-      .string()
-      .regex(IDEMPOTENCY_KEY, `must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters (0x21-0x7E)`),
+    z.string().superRefine((key, ctx) => {
+      const reason = keyInvalidReason(key);
+      if (reason !== null) ctx.addIssue({ code: "custom", message: reason });
+    }),
   ).openapi({
     param: { name: "key", in: "path" },
     type: "string",
     minLength: 1,
     maxLength: MAX_IDEMPOTENCY_KEY_LENGTH,
-    pattern: IDEMPOTENCY_KEY.source,
     description:
-      "The Idempotency-Key, percent-encoded (`/` as `%2F`, `%` as `%25`). (`.` and `..` are never keys: URLs resolve them as dot segments.)",
+      "The Idempotency-Key, percent-encoded (`/` as `%2F`, `%` as `%25`): visible ASCII (0x21-0x7E), never `.` or `..`.",
     example: "order-1001",
   }),
 });

@@ -27,14 +27,21 @@ export function parseIdempotencyKey(header: string | null): KeyParse {
     key = value;
   }
   if (key === undefined) return invalid("it is neither a bare key nor a single RFC 9651 string item");
-  if (key.length === 0) return invalid("it is empty");
-  if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
-    return invalid(`it is longer than ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
-  }
-  if (!KEY_CHARS.test(key)) return invalid("it may contain only visible ASCII characters (0x21-0x7E)");
+  const reason = keyInvalidReason(key);
+  return reason === null ? { ok: true, key } : invalid(reason);
+}
+
+/**
+ * Why `key` cannot be an Idempotency-Key, or null if it can. The one rule for
+ * a key, however it arrives: in the header or named in a lookup's path.
+ */
+export function keyInvalidReason(key: string): string | null {
+  if (key.length === 0) return "it is empty";
+  if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) return `it is longer than ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`;
+  if (!KEY_CHARS.test(key)) return "it may contain only visible ASCII characters (0x21-0x7E)";
   // URLs resolve these as path segments, so the key-lookup endpoint could never name them.
-  if (DOT_SEGMENTS.has(key)) return invalid('"." and ".." are reserved');
-  return { ok: true, key };
+  if (DOT_SEGMENTS.has(key)) return '"." and ".." are reserved';
+  return null;
 }
 
 function invalid(reason: string): KeyParse {

@@ -6,6 +6,7 @@
  *   npm run bench -- --requests 2000 --concurrency 16 --accounts 20
  */
 import { parseArgs } from "node:util";
+import { forEachConcurrently } from "./lib/concurrency.ts";
 import { DEV_API_KEY, startDevServer } from "./lib/dev-server.ts";
 
 const { values } = parseArgs({
@@ -66,24 +67,17 @@ async function phase<T>(
   replayed?: string,
 ) {
   const latencies: number[] = [];
-  let next = 0;
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < items.length) {
-        const item = items[next] as T;
-        next += 1;
-        const t0 = performance.now();
-        const response = await run(item);
-        latencies.push(performance.now() - t0);
-        await response.arrayBuffer();
-        if (response.status !== status) throw new Error(`${name}: got ${response.status}, expected ${status}`);
-        if (replayed !== undefined && response.headers.get("idempotent-replayed") !== replayed) {
-          throw new Error(`${name}: Idempotent-Replayed was not ${replayed}`);
-        }
-      }
-    }),
-  );
+  await forEachConcurrently(items, CONCURRENCY, async (item) => {
+    const t0 = performance.now();
+    const response = await run(item);
+    latencies.push(performance.now() - t0);
+    await response.arrayBuffer();
+    if (response.status !== status) throw new Error(`${name}: got ${response.status}, expected ${status}`);
+    if (replayed !== undefined && response.headers.get("idempotent-replayed") !== replayed) {
+      throw new Error(`${name}: Idempotent-Replayed was not ${replayed}`);
+    }
+  });
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const pct = (p: number) =>

@@ -15,7 +15,7 @@ import {
 } from "./checks.ts";
 import type { LogicalOp, Observation } from "./model.ts";
 import type { Random } from "./random.ts";
-import { forEachConcurrently } from "./workload.ts";
+import { forEachConcurrently } from "../lib/concurrency.ts";
 
 export interface AuditResult {
   readonly accounts: number;

@@ -11,6 +11,7 @@ import {
   type MoneyInput,
   type RefundInput,
 } from "onceledger/client";
+import { forEachConcurrently } from "../lib/concurrency.ts";
 import type { LogicalOp } from "./model.ts";
 import { integerBetween, pick, type Random } from "./random.ts";
 
@@ -156,20 +157,4 @@ function send(client: LedgerClient, op: LogicalOp): Promise<LedgerResult<{ id: s
   if (op.kind === "refund") return client.refund(op.account, op.body as RefundInput, options);
   const body = op.body as MoneyInput;
   return op.kind === "credit" ? client.credit(op.account, body, options) : client.charge(op.account, body, options);
-}
-
-export async function forEachConcurrently<T>(
-  items: readonly T[],
-  concurrency: number,
-  run: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next] as T;
-      next += 1;
-      await run(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }

@@ -1,3 +1,4 @@
+import { isJsonMediaType } from "../domain/media-type.ts";
 import { LedgerProblemError, OutcomeUnknownError, type GiveUpReason, type ProblemDocument } from "./errors.ts";
 import {
   MIN_ATTEMPT_WINDOW_MS,
@@ -150,10 +151,6 @@ async function attempt(fetch: Fetch, request: PreparedRequest, timeoutMs: number
     clearTimeout(timer);
     request.signal?.removeEventListener("abort", abandon);
   }
-}
-
-function isJsonMediaType(contentType: string | null): boolean {
-  return contentType?.split(";")[0]?.trim().toLowerCase() === "application/json";
 }
 
 function parseJson(text: string): unknown {

@@ -1,4 +1,5 @@
 import { MAX_BODY_BYTES } from "../domain/limits.ts";
+import { isJsonMediaType } from "../domain/media-type.ts";
 import { problem, type Problem } from "../domain/problems.ts";
 import { parseStrictJson } from "./strict-json.ts";
 
@@ -50,8 +51,7 @@ function tooLarge(): BodyRead {
 }
 
 function checkJsonContentType(header: string | null): Problem | null {
-  const mediaType = header?.split(";", 1)[0]?.trim().toLowerCase();
-  if (mediaType === "application/json") return null;
+  if (isJsonMediaType(header)) return null;
   return problem("unsupported_media_type", "Send the body as JSON with Content-Type: application/json.");
 }
 

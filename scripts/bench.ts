@@ -5,20 +5,18 @@
  *
  *   npm run bench -- --requests 2000 --concurrency 16 --accounts 20
  */
-import { parseArgs } from "node:util";
 import { forEachConcurrently } from "./lib/concurrency.ts";
 import { DEV_API_KEY, startDevServer } from "./lib/dev-server.ts";
+import { integer, readFlags } from "./lib/flags.ts";
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: "string", default: "2000" },
-    concurrency: { type: "string", default: "16" },
-    accounts: { type: "string", default: "20" },
-  },
+const flags = readFlags("Usage: npm run bench -- [options]", {
+  requests: integer(2000, 1, 1_000_000, "requests a phase"),
+  concurrency: integer(16, 1, 1024, "requests in flight"),
+  accounts: integer(20, 1, 10_000, "accounts the charges are spread over"),
 });
-const REQUESTS = Number(values.requests);
-const CONCURRENCY = Number(values.concurrency);
-const ACCOUNTS = Number(values.accounts);
+const REQUESTS = flags.requests;
+const CONCURRENCY = flags.concurrency;
+const ACCOUNTS = flags.accounts;
 
 const server = await startDevServer("bench");
 const base = server.baseUrl;

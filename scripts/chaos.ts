@@ -10,8 +10,7 @@
  *   npm run chaos -- --url https://ledger.example.com --key olk_... --json report.json
  */
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
-import { createLedgerClient, type RetryPolicy } from "onceledger/client";
+import { createLedgerClient, type RetryPolicy } from "../src/client/index.ts";
 import { audit } from "./chaos/audit.ts";
 import { totalViolations } from "./chaos/checks.ts";
 import { faultyNetwork } from "./chaos/faulty-network.ts";
@@ -20,6 +19,7 @@ import { seededRandom } from "./chaos/random.ts";
 import { renderReport, retries, summarize, type ChaosReport } from "./chaos/report.ts";
 import { newWorkload, openAccounts, runOperations } from "./chaos/workload.ts";
 import { DEV_API_KEY, startDevServer, type DevServer } from "./lib/dev-server.ts";
+import { integer, readFlags, share, usage, type FlagSpec } from "./lib/flags.ts";
 
 const RETRY: Partial<RetryPolicy> = {
   maxAttempts: 10,
@@ -31,42 +31,29 @@ const RETRY: Partial<RetryPolicy> = {
 /** A stalled answer arrives after the client has given up on the attempt and retried. */
 const STALL_MS = 2_500;
 
-type Bounds = readonly [number, number];
-const INTEGER_FLAGS = {
-  accounts: [200, [1, 10_000]],
-  operations: [20_000, [1, 1_000_000]],
-  concurrency: [32, [1, 512]],
-  "max-delay-ms": [50, [0, 10_000]],
-  seed: [0, [0, 2 ** 32 - 1]],
-} as const satisfies Record<string, readonly [number, Bounds]>;
-// A drop share of 1 would never let an operation finish.
-const SHARE_FLAGS = {
-  refuse: [0.05, [0, 0.9]],
-  drop: [0.2, [0, 0.9]],
-  duplicate: [0.1, [0, 1]],
-  concurrent: [0.1, [0, 1]],
-  delay: [0.1, [0, 1]],
-  stall: [0.005, [0, 1]],
-  lookups: [0.1, [0, 1]],
-} as const satisfies Record<string, readonly [number, Bounds]>;
-
-const HELP = `Usage: npm run chaos -- [options]
-  --url URL            ledger to test (default: start wrangler dev on a free loopback port)
-  --key KEY            API key for --url (or ONCELEDGER_API_KEY)
-  --accounts N         accounts to open and fund (${INTEGER_FLAGS.accounts[0]})
-  --operations N       logical operations after funding (${INTEGER_FLAGS.operations[0]})
-  --concurrency N      operations in flight (${INTEGER_FLAGS.concurrency[0]})
-  --refuse SHARE       requests lost before reaching the server (${SHARE_FLAGS.refuse[0]})
-  --drop SHARE         answers lost after the server answered (${SHARE_FLAGS.drop[0]})
-  --duplicate SHARE    requests delivered twice (${SHARE_FLAGS.duplicate[0]})
-  --concurrent SHARE   requests sent as 2-3 simultaneous copies (${SHARE_FLAGS.concurrent[0]})
-  --delay SHARE        requests held back before sending (${SHARE_FLAGS.delay[0]})
-  --max-delay-ms N     longest hold-back or duplicate lag (${INTEGER_FLAGS["max-delay-ms"][0]})
-  --stall SHARE        answers held ${STALL_MS} ms, past the client's ${RETRY.attemptTimeoutMs} ms attempt timeout (${SHARE_FLAGS.stall[0]})
-  --lookups SHARE      operations checked through the key-lookup endpoint (${SHARE_FLAGS.lookups[0]})
-  --seed N             seed of the workload's and the faults' random choices (default: random;
-                       timing still differs between runs, so a seed narrows a failure down, not replays it)
-  --json FILE          also write the report as JSON`;
+const FLAGS = {
+  url: { kind: "string", help: "ledger to test (default: start wrangler dev on a free loopback port)" },
+  key: { kind: "string", help: "API key for --url (or ONCELEDGER_API_KEY)" },
+  accounts: integer(200, 1, 10_000, "accounts to open and fund"),
+  operations: integer(20_000, 1, 1_000_000, "logical operations after funding"),
+  concurrency: integer(32, 1, 512, "operations in flight"),
+  refuse: share(0.05, 0, 0.9, "share of requests lost before reaching the server"),
+  // A drop share of 1 would never let an operation finish.
+  drop: share(0.2, 0, 0.9, "share of answers lost after the server answered"),
+  duplicate: share(0.1, 0, 1, "share of requests delivered twice"),
+  concurrent: share(0.1, 0, 1, "share of requests sent as 2-3 simultaneous copies"),
+  delay: share(0.1, 0, 1, "share of requests held back before sending"),
+  "max-delay-ms": integer(50, 0, 10_000, "longest hold-back or duplicate lag"),
+  stall: share(
+    0.005,
+    0,
+    1,
+    `share of answers held ${STALL_MS} ms, past the client's ${RETRY.attemptTimeoutMs} ms attempt timeout`,
+  ),
+  lookups: share(0.1, 0, 1, "share of operations checked through the key-lookup endpoint"),
+  seed: integer(0, 0, 2 ** 32 - 1, "seed of the workload's and the faults' random choices (default: random)"),
+  json: { kind: "string", help: "also write the report as JSON to this file" },
+} as const satisfies Record<string, FlagSpec>;
 
 const settings = readSettings();
 let server: DevServer | null = null;
@@ -157,74 +144,33 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
 }
 
 function readSettings() {
-  const options: Record<string, { type: "string" | "boolean" }> = {
-    url: { type: "string" },
-    key: { type: "string" },
-    json: { type: "string" },
-    help: { type: "boolean" },
-  };
-  for (const name of [...Object.keys(INTEGER_FLAGS), ...Object.keys(SHARE_FLAGS)]) options[name] = { type: "string" };
-  let values: ReturnType<typeof parseArgs<{ options: typeof options; strict: true }>>["values"];
-  try {
-    ({ values } = parseArgs({ options, strict: true }));
-  } catch (error) {
-    usage(error instanceof Error ? error.message : String(error));
+  const usageLine =
+    "Usage: npm run chaos -- [options]   (a seed narrows a failure down; timing still differs between runs)";
+  const flags = readFlags(usageLine, FLAGS);
+  const seedGiven = process.argv.some((arg) => arg === "--seed" || arg.startsWith("--seed="));
+  const key = flags.key ?? process.env.ONCELEDGER_API_KEY;
+  if (flags.url !== undefined && key === undefined) usage("--url needs --key (or ONCELEDGER_API_KEY)", usageLine);
+  if (flags.url === undefined && flags.key !== undefined) {
+    usage("--key is for a --url target; a local run uses the dev key", usageLine);
   }
-  if (values.help === true) {
-    process.stdout.write(`${HELP}\n`);
-    process.exit(0);
-  }
-  const text = (name: string) => (typeof values[name] === "string" ? values[name] : undefined);
-  const number = (name: string, [fallback, [min, max]]: readonly [number, Bounds], integer: boolean) => {
-    const raw = text(name);
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (
-      raw.trim() === "" ||
-      !Number.isFinite(value) ||
-      (integer && !Number.isInteger(value)) ||
-      value < min ||
-      value > max
-    ) {
-      usage(`--${name} must be ${integer ? "an integer" : "a number"} from ${min} to ${max}, not "${raw}"`);
-    }
-    return value;
-  };
-  const integers = Object.fromEntries(
-    Object.entries(INTEGER_FLAGS).map(([name, spec]) => [name, number(name, spec, true)]),
-  ) as Record<keyof typeof INTEGER_FLAGS, number>;
-  const shares = Object.fromEntries(
-    Object.entries(SHARE_FLAGS).map(([name, spec]) => [name, number(name, spec, false)]),
-  ) as Record<keyof typeof SHARE_FLAGS, number>;
-
-  const url = text("url");
-  const key = text("key") ?? process.env.ONCELEDGER_API_KEY;
-  if (url !== undefined && key === undefined) usage("--url needs --key (or ONCELEDGER_API_KEY)");
-  if (url === undefined && text("key") !== undefined)
-    usage("--key is for a --url target; a local run uses the dev key");
   return {
-    url,
+    url: flags.url,
     key,
-    json: text("json"),
-    accounts: integers.accounts,
-    operations: integers.operations,
-    concurrency: integers.concurrency,
-    seed: text("seed") === undefined ? Math.floor(Math.random() * 2 ** 32) : integers.seed,
-    lookups: shares.lookups,
+    json: flags.json,
+    accounts: flags.accounts,
+    operations: flags.operations,
+    concurrency: flags.concurrency,
+    seed: seedGiven ? flags.seed : Math.floor(Math.random() * 2 ** 32),
+    lookups: flags.lookups,
     faults: {
-      refuse: shares.refuse,
-      drop: shares.drop,
-      duplicate: shares.duplicate,
-      concurrent: shares.concurrent,
-      delay: shares.delay,
-      maxDelayMs: integers["max-delay-ms"],
-      stall: shares.stall,
+      refuse: flags.refuse,
+      drop: flags.drop,
+      duplicate: flags.duplicate,
+      concurrent: flags.concurrent,
+      delay: flags.delay,
+      maxDelayMs: flags["max-delay-ms"],
+      stall: flags.stall,
       stallMs: STALL_MS,
     },
   };
-}
-
-function usage(message: string): never {
-  process.stderr.write(`${message}\n\n${HELP}\n`);
-  process.exit(2);
 }

@@ -6,7 +6,7 @@
  * client's patience. It keeps every answer the server gave to a money-moving
  * request, delivered to the client or not, so the audit can compare them.
  */
-import type { Fetch } from "onceledger/client";
+import type { Fetch } from "../../src/client/index.ts";
 import { parseIdempotencyKey } from "../../src/domain/idempotency-key.ts";
 import type { Observation } from "./model.ts";
 import { integerBetween, type Random } from "./random.ts";
@@ -84,7 +84,7 @@ export function faultyNetwork(inner: Fetch, rates: FaultRates, random: Random): 
   function deliver(url: string, init: RequestInit): Promise<{ response: Response; body: string }> {
     const header = new Headers(init.headers).get("idempotency-key");
     const parsed = header === null ? null : parseIdempotencyKey(header);
-    const key = parsed?.ok === true ? parsed.key : null;
+    const key = parsed?.ok === true ? parsed.value : null;
     counts.requests += 1;
     const delivery = (async () => {
       try {

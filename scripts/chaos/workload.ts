@@ -10,7 +10,7 @@ import {
   type LedgerResult,
   type MoneyInput,
   type RefundInput,
-} from "onceledger/client";
+} from "../../src/client/index.ts";
 import { forEachConcurrently } from "../lib/concurrency.ts";
 import type { LogicalOp } from "./model.ts";
 import { integerBetween, pick, type Random } from "./random.ts";

@@ -8,8 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** The committed development key; the Worker honours it on loopback hosts only. */
-export const DEV_API_KEY = "olk_dev_local_only_do_not_deploy";
+export { DEV_API_KEY } from "../../src/domain/dev-key.ts";
 const STARTUP_TIMEOUT_MS = 60_000;
 
 export interface DevServer {

@@ -1,6 +1,8 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod/mini";
+import type { MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
+import { ENTRY_TYPES } from "../domain/entry-types.ts";
+import { keyInvalidReason } from "../domain/idempotency-key.ts";
 import {
-  DEFAULT_PAGE_SIZE,
   MAX_ACCOUNT_NAME_LENGTH,
   MAX_AMOUNT_MINOR,
   MAX_DESCRIPTION_LENGTH,
@@ -11,118 +13,160 @@ import {
   MAX_METADATA_VALUE_LENGTH,
   MAX_OVERDRAFT_LIMIT_MINOR,
   MAX_PAGE_SIZE,
+  DEFAULT_PAGE_SIZE,
   MIN_AMOUNT_MINOR,
 } from "../domain/limits.ts";
-import { keyInvalidReason } from "../domain/idempotency-key.ts";
+import type { ProblemDocument } from "../domain/problems.ts";
 import { codePointLength } from "../domain/text.ts";
+import type {
+  AccountView,
+  ChargeView,
+  EntryList,
+  EntryView,
+  IdempotencyKeyLookupView,
+  RefundView,
+} from "../domain/views.ts";
 
 /**
- * The request and response schemas. The routes validate with these and the
- * OpenAPI document is generated from these: one definition for both.
+ * The request and response schemas (zod/mini). The Worker validates with
+ * these, and the OpenAPI document is generated from these at build time:
+ * one definition for both. Each schema is checked at compile time against
+ * the domain type it describes (bottom of this file). Documentation lives in
+ * the global registry; JSON Schema keywords there (maxLength, pattern...)
+ * state what a custom check enforces, so the document is as strict as the
+ * server, and `jsonSchema` replaces what zod would write.
  */
 
-const ACCOUNT_NAME = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_ACCOUNT_NAME_LENGTH}}$`);
+function doc<S extends z.ZodMiniType>(schema: S, meta: z.core.GlobalMeta): S {
+  z.globalRegistry.add(schema, meta);
+  return schema;
+}
 
-const AccountName = z
-  .string()
-  .regex(ACCOUNT_NAME, `must be 1 to ${MAX_ACCOUNT_NAME_LENGTH} characters of A-Z, a-z, 0-9, _ or -`)
-  .openapi({ example: "customer_42" });
+export const ACCOUNT_NAME_PATTERN = `^[A-Za-z0-9_-]{1,${MAX_ACCOUNT_NAME_LENGTH}}$`;
+const ENTRY_ID_PATTERN = `^[\\x21-\\x7e]{1,${MAX_ENTRY_ID_LENGTH}}$`;
+const CURRENCY_PATTERN = "^[A-Z]{3}$";
 
-export const Currency = z
-  .string()
-  .regex(/^[A-Z]{3}$/, "must be a three-letter upper-case currency code")
-  .openapi({ example: "USD" });
+const AccountName = doc(
+  z
+    .string()
+    .check(
+      z.regex(
+        new RegExp(ACCOUNT_NAME_PATTERN),
+        `must be 1 to ${MAX_ACCOUNT_NAME_LENGTH} characters of A-Z, a-z, 0-9, _ or -`,
+      ),
+    ),
+  { example: "customer_42" },
+);
 
-// Bounds before .int(), so a huge number is reported against our limit, not the safe-integer one.
-const AmountMinor = z
-  .number()
-  .min(MIN_AMOUNT_MINOR)
-  .max(MAX_AMOUNT_MINOR)
-  .int()
-  .openapi({ description: "Integer amount in minor units (e.g. cents).", example: 5000 });
+export const Currency = doc(
+  z.string().check(z.regex(new RegExp(CURRENCY_PATTERN), "must be a three-letter upper-case currency code")),
+  { description: "ISO 4217 code, upper case.", example: "USD" },
+);
 
-const EntryId = z
-  .string()
-  .regex(
-    new RegExp(`^[\\x21-\\x7e]{1,${MAX_ENTRY_ID_LENGTH}}$`),
-    `must be 1 to ${MAX_ENTRY_ID_LENGTH} visible ASCII characters`,
-  );
+// Bounds before the integer check, so a huge number is reported against our limit, not the safe-integer one.
+const AmountMinor = doc(z.number().check(z.minimum(MIN_AMOUNT_MINOR), z.maximum(MAX_AMOUNT_MINOR), z.int()), {
+  type: "integer",
+  description: "Integer amount in minor units (e.g. cents).",
+  example: 5000,
+});
 
-const Description = z
-  .string()
-  .refine((text) => codePointLength(text) <= MAX_DESCRIPTION_LENGTH, {
-    error: `must be at most ${MAX_DESCRIPTION_LENGTH} characters`,
-  })
-  .openapi({ maxLength: MAX_DESCRIPTION_LENGTH });
+const EntryId = doc(
+  z
+    .string()
+    .check(z.regex(new RegExp(ENTRY_ID_PATTERN), `must be 1 to ${MAX_ENTRY_ID_LENGTH} visible ASCII characters`)),
+  {},
+);
 
-const Metadata = z
-  .record(z.string(), z.string())
-  .superRefine((metadata, ctx) => {
-    const keys = Object.keys(metadata);
-    if (keys.length > MAX_METADATA_PAIRS) {
-      ctx.addIssue({ code: "custom", message: `must have at most ${MAX_METADATA_PAIRS} keys` });
-    }
-    for (const key of keys) {
-      const keyLength = codePointLength(key);
-      if (keyLength === 0 || keyLength > MAX_METADATA_KEY_LENGTH) {
-        ctx.addIssue({
-          code: "custom",
-          path: [key],
-          message: `key must be 1 to ${MAX_METADATA_KEY_LENGTH} characters`,
-        });
-      }
-      if (codePointLength(metadata[key] as string) > MAX_METADATA_VALUE_LENGTH) {
-        ctx.addIssue({
-          code: "custom",
-          path: [key],
-          message: `value must be at most ${MAX_METADATA_VALUE_LENGTH} characters`,
-        });
-      }
-    }
-  })
-  .openapi({
-    description: `Up to ${MAX_METADATA_PAIRS} string pairs; keys up to ${MAX_METADATA_KEY_LENGTH} characters, values up to ${MAX_METADATA_VALUE_LENGTH}.`,
-    example: { order: "A-1001" },
-  });
-
-export const OpenAccountBody = z
-  .strictObject({
-    currency: Currency,
-    overdraft_limit: z.number().min(0).max(MAX_OVERDRAFT_LIMIT_MINOR).int().optional().openapi({
-      description:
-        "How far below zero charges may take the balance, in minor units. Default 0; kept when omitted on an existing account.",
+const Description = doc(
+  z.string().check(
+    z.refine((text) => codePointLength(text) <= MAX_DESCRIPTION_LENGTH, {
+      error: `must be at most ${MAX_DESCRIPTION_LENGTH} characters`,
     }),
-  })
-  .openapi("OpenAccountRequest");
+  ),
+  { maxLength: MAX_DESCRIPTION_LENGTH, description: "Free text, counted in Unicode code points." },
+);
 
-export const MoneyBody = z
-  .strictObject({
+const Metadata = doc(
+  z.record(z.string(), z.string()).check(
+    z.superRefine((metadata, ctx) => {
+      const keys = Object.keys(metadata);
+      if (keys.length > MAX_METADATA_PAIRS) {
+        ctx.addIssue({ code: "custom", message: `must have at most ${MAX_METADATA_PAIRS} keys` });
+      }
+      for (const key of keys) {
+        const keyLength = codePointLength(key);
+        if (keyLength === 0 || keyLength > MAX_METADATA_KEY_LENGTH) {
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: `key must be 1 to ${MAX_METADATA_KEY_LENGTH} characters`,
+          });
+        }
+        if (codePointLength(metadata[key] as string) > MAX_METADATA_VALUE_LENGTH) {
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: `value must be at most ${MAX_METADATA_VALUE_LENGTH} characters`,
+          });
+        }
+      }
+    }),
+  ),
+  {
+    description: `Up to ${MAX_METADATA_PAIRS} string pairs; keys 1 to ${MAX_METADATA_KEY_LENGTH} characters, values up to ${MAX_METADATA_VALUE_LENGTH} (Unicode code points). A key may not be \`__proto__\`.`,
+    maxProperties: MAX_METADATA_PAIRS,
+    propertyNames: { minLength: 1, maxLength: MAX_METADATA_KEY_LENGTH, not: { const: "__proto__" } },
+    additionalProperties: { type: "string", maxLength: MAX_METADATA_VALUE_LENGTH },
+    example: { order: "A-1001" },
+  },
+);
+
+export const OpenAccountBody = doc(
+  z.strictObject({
+    currency: Currency,
+    overdraft_limit: z.optional(
+      doc(z.number().check(z.minimum(0), z.maximum(MAX_OVERDRAFT_LIMIT_MINOR), z.int()), {
+        type: "integer",
+        description:
+          "How far below zero charges may take the balance, in minor units. Default 0; kept when omitted on an existing account.",
+      }),
+    ),
+  }),
+  { id: "OpenAccountRequest" },
+);
+
+export const MoneyBody = doc(
+  z.strictObject({
     amount: AmountMinor,
     currency: Currency,
-    description: Description.optional(),
-    metadata: Metadata.optional(),
-  })
-  .openapi("MoneyRequest");
+    description: z.optional(Description),
+    metadata: z.optional(Metadata),
+  }),
+  { id: "MoneyRequest" },
+);
 
-export const RefundBody = z
-  .strictObject({
-    charge: EntryId.openapi({
+export const RefundBody = doc(
+  z.strictObject({
+    charge: doc(EntryId.clone(), {
       description: "The id of the charge to refund.",
       example: "ch_0123456789abcdef0123456789abcdef",
     }),
-    amount: AmountMinor.optional().openapi({ description: "Defaults to the unrefunded rest of the charge." }),
-    currency: Currency.optional().openapi({ description: "If given, must be the account's currency." }),
-    description: Description.optional(),
-    metadata: Metadata.optional(),
-  })
-  .openapi("RefundRequest");
+    amount: z.optional(doc(AmountMinor.clone(), { description: "Defaults to the unrefunded rest of the charge." })),
+    currency: z.optional(doc(Currency.clone(), { description: "If given, must be the account's currency." })),
+    description: z.optional(Description),
+    metadata: z.optional(Metadata),
+  }),
+  { id: "RefundRequest" },
+);
 
-export const AccountParams = z.object({
-  account: AccountName.openapi({ param: { name: "account", in: "path" } }),
-});
+/** The body each entry type's route takes. */
+export const MONEY_BODIES = { credit: MoneyBody, charge: MoneyBody, refund: RefundBody } as const;
 
-export const ChargeParams = AccountParams.extend({
-  id: EntryId.openapi({ param: { name: "id", in: "path" } }),
+export const AccountParams = z.strictObject({ account: AccountName });
+
+export const ChargeParams = z.strictObject({
+  account: AccountName,
+  id: doc(EntryId.clone(), { description: "A charge id." }),
 });
 
 /**
@@ -130,161 +174,187 @@ export const ChargeParams = AccountParams.extend({
  * malformed escape as typed (`%ZZ%41` would read as `%ZZA`), so a client's
  * encoding mistake could name some other key; here it is refused instead.
  */
-const PercentEncodedSegment = z.string().transform((segment, ctx) => {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    ctx.addIssue({ code: "custom", message: "must be percent-encoded UTF-8 (write % as %25)" });
-    return z.NEVER;
-  }
-});
-
-export const IdempotencyKeyParams = AccountParams.extend({
-  key: PercentEncodedSegment.pipe(
-    z.string().superRefine((key, ctx) => {
-      const reason = keyInvalidReason(key);
-      if (reason !== null) ctx.addIssue({ code: "custom", message: reason });
-    }),
-  ).openapi({
-    param: { name: "key", in: "path" },
-    type: "string",
-    minLength: 1,
-    maxLength: MAX_IDEMPOTENCY_KEY_LENGTH,
-    description:
-      "The Idempotency-Key, percent-encoded (`/` as `%2F`, `%` as `%25`): visible ASCII (0x21-0x7E), never `.` or `..`.",
-    example: "order-1001",
+const PercentEncodedSegment = z.pipe(
+  z.string(),
+  z.transform((segment: string, ctx) => {
+    try {
+      return decodeURIComponent(segment);
+    } catch {
+      ctx.issues.push({ code: "custom", message: "must be percent-encoded UTF-8 (write % as %25)", input: segment });
+      return z.NEVER;
+    }
   }),
+);
+
+/** One character of a key in a path segment: a visible ASCII pchar as it stands, or any visible ASCII byte escaped. */
+const KEY_SEGMENT_UNIT = "(?:[A-Za-z0-9\\-._~!$&'()*+,;=:@]|%(?:2[1-9A-Fa-f]|[3-6][0-9A-Fa-f]|7[0-9A-Ea-e]))";
+/** `.` and `..`, as they stand or escaped. */
+const DOT_SEGMENT = "(?:\\.|%2[Ee]){1,2}$";
+
+export const IdempotencyKeyParams = z.strictObject({
+  account: AccountName,
+  key: doc(
+    z.pipe(
+      PercentEncodedSegment,
+      z.string().check(
+        z.superRefine((key, ctx) => {
+          const reason = keyInvalidReason(key);
+          if (reason !== null) ctx.addIssue({ code: "custom", message: reason });
+        }),
+      ),
+    ),
+    {
+      type: "string",
+      // Each character may arrive escaped as %XX: three characters.
+      minLength: 1,
+      maxLength: 3 * MAX_IDEMPOTENCY_KEY_LENGTH,
+      pattern: `^(?!${DOT_SEGMENT})${KEY_SEGMENT_UNIT}{1,${MAX_IDEMPOTENCY_KEY_LENGTH}}$`,
+      description:
+        "The Idempotency-Key, percent-encoded (`/` as `%2F`, `%` as `%25`): visible ASCII (0x21-0x7E), never `.` or `..`.",
+      example: "order-1001",
+    },
+  ),
 });
 
-const PageSize = z
-  .string()
-  .regex(/^\d{1,4}$/, `must be an integer from 1 to ${MAX_PAGE_SIZE}`)
-  .transform(Number)
-  .pipe(z.int().min(1, `must be at least 1`).max(MAX_PAGE_SIZE, `must be at most ${MAX_PAGE_SIZE}`));
+const PageSize = doc(
+  z.pipe(
+    z.string().check(z.regex(/^\d{1,4}$/, `must be an integer from 1 to ${MAX_PAGE_SIZE}`)),
+    z.pipe(
+      z.transform(Number),
+      z.int().check(z.minimum(1, "must be at least 1"), z.maximum(MAX_PAGE_SIZE, `must be at most ${MAX_PAGE_SIZE}`)),
+    ),
+  ),
+  { jsonSchema: { type: "integer", minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE } },
+);
 
 // Strict, as Stripe is: a misspelt parameter is an error, not silently ignored.
 export const NoQuery = z.strictObject({});
 
-// Strict, as Stripe is: a misspelt parameter is an error, not silently ignored.
 export const ListEntriesQuery = z.strictObject({
-  limit: PageSize.optional().openapi({
-    param: { name: "limit", in: "query" },
-    type: "integer",
-    minimum: 1,
-    maximum: MAX_PAGE_SIZE,
-    default: DEFAULT_PAGE_SIZE,
-  }),
-  starting_after: EntryId.optional().openapi({
-    param: { name: "starting_after", in: "query" },
-    description: "An entry id: the page starts after it.",
-  }),
+  limit: z.optional(PageSize),
+  starting_after: z.optional(doc(EntryId.clone(), { description: "An entry id: the page starts after it." })),
 });
 
-export type OpenAccountInput = z.infer<typeof OpenAccountBody>;
-export type MoneyInput = z.infer<typeof MoneyBody>;
-export type RefundInput = z.infer<typeof RefundBody>;
+const Timestamp = doc(z.string(), {
+  format: "date-time",
+  description: "RFC 3339 UTC timestamp with milliseconds.",
+  example: "2026-11-26T16:03:36.123Z",
+});
+const SignedMinor = doc(z.int(), { description: "Signed integer in minor units." });
+const Count = z.int();
+const MetadataOut = doc(z.record(z.string(), z.string()), { maxProperties: MAX_METADATA_PAIRS });
 
-const Created = z
-  .string()
-  .openapi({ description: "RFC 3339 UTC timestamp with milliseconds.", example: "2026-11-26T16:03:36.123Z" });
-const SignedMinor = z.int().openapi({ description: "Signed integer in minor units." });
-
-export const Account = z
-  .object({
+export const Account = doc(
+  z.object({
     id: AccountName,
     currency: Currency,
     balance: SignedMinor,
-    overdraft_limit: z.int(),
-    entry_count: z.int(),
-    created: Created,
-  })
-  .openapi("Account");
+    overdraft_limit: Count,
+    entry_count: Count,
+    created: Timestamp,
+  }),
+  { id: "Account" },
+);
 
-export const Entry = z
-  .object({
+export const Entry = doc(
+  z.object({
     id: z.string(),
-    seq: z.int().openapi({ description: "Per-account, gapless, from 1." }),
-    type: z.enum(["credit", "charge", "refund"]),
-    amount: SignedMinor.openapi({ description: "Credits and refunds positive, charges negative." }),
+    seq: doc(z.int(), { description: "Per-account, gapless, from 1." }),
+    type: z.enum(ENTRY_TYPES),
+    amount: doc(z.int(), { description: "Credits and refunds positive, charges negative." }),
     currency: Currency,
     balance_after: SignedMinor,
-    created: Created,
+    created: Timestamp,
     idempotency_key: z.string(),
-    charge: z.string().nullable().openapi({ description: "For a refund, the charge it refunds." }),
-    description: z.string().nullable(),
-    metadata: z.record(z.string(), z.string()),
-  })
-  .openapi("Entry");
+    charge: doc(z.nullable(z.string()), { description: "For a refund, the charge it refunds." }),
+    description: z.nullable(z.string()),
+    metadata: MetadataOut,
+  }),
+  { id: "Entry" },
+);
 
-export const Charge = z
-  .object({
+export const Charge = doc(
+  z.object({
     id: z.string(),
-    amount: z.int().openapi({ description: "Positive; the ledger entry holds -amount." }),
+    amount: doc(z.int(), { description: "Positive; the ledger entry holds -amount." }),
     currency: Currency,
-    amount_refunded: z.int(),
+    amount_refunded: Count,
     balance_after: SignedMinor,
-    created: Created,
+    created: Timestamp,
     idempotency_key: z.string(),
-    description: z.string().nullable(),
-    metadata: z.record(z.string(), z.string()),
-  })
-  .openapi("Charge");
+    description: z.nullable(z.string()),
+    metadata: MetadataOut,
+  }),
+  { id: "Charge" },
+);
 
-export const Refund = z
-  .object({
+export const Refund = doc(
+  z.object({
     id: z.string(),
     charge: z.string(),
-    amount: z.int(),
+    amount: Count,
     currency: Currency,
     balance_after: SignedMinor,
-    created: Created,
+    created: Timestamp,
     idempotency_key: z.string(),
-    description: z.string().nullable(),
-    metadata: z.record(z.string(), z.string()),
-  })
-  .openapi("Refund");
+    description: z.nullable(z.string()),
+    metadata: MetadataOut,
+  }),
+  { id: "Refund" },
+);
 
-export const EntryList = z.object({ data: z.array(Entry), has_more: z.boolean() }).openapi("EntryList");
+export const EntryListSchema = doc(z.object({ data: z.array(Entry), has_more: z.boolean() }), { id: "EntryList" });
 
-export const IdempotencyKeyLookup = z
-  .object({
+export const IdempotencyKeyLookup = doc(
+  z.object({
     key: z.string(),
-    state: z.enum(["recorded", "expired"]).openapi({
+    state: doc(z.enum(["recorded", "expired"]), {
       description:
         "recorded: a live record holds the response. expired: the record is gone, but the key created a ledger entry.",
     }),
-    created: Created.nullable().openapi({ description: "When the record was made; null when expired." }),
-    expires: Created.nullable().openapi({ description: "When the record expires; null when expired." }),
-    response: z
-      .object({
-        status: z.int(),
-        body: z.record(z.string(), z.unknown()).openapi({
-          description: "The recorded response body, parsed: the Entry, Charge or Refund, or the Problem of a decline.",
+    created: doc(z.nullable(Timestamp), { description: "When the record was made; null when expired." }),
+    expires: doc(z.nullable(Timestamp), { description: "When the record expires; null when expired." }),
+    response: doc(
+      z.nullable(
+        z.object({
+          status: z.int(),
+          body: doc(z.record(z.string(), z.unknown()), {
+            description:
+              "The recorded response body, parsed: the Entry, Charge or Refund, or the Problem of a decline.",
+          }),
         }),
-      })
-      .nullable()
-      .openapi({ description: "The recorded response; null when expired." }),
-    // A union rather than .nullable(): the generator renders a nullable reference as an allOf no null can satisfy.
-    entry: z
-      .union([Entry, z.null()])
-      .openapi({ description: "The entry the key created; null if none (e.g. a decline)." }),
-  })
-  .openapi("IdempotencyKeyLookup");
+      ),
+      { description: "The recorded response; null when expired." },
+    ),
+    entry: doc(z.nullable(Entry), { description: "The entry the key created; null if none (e.g. a decline)." }),
+  }),
+  { id: "IdempotencyKeyLookup" },
+);
 
-export const ProblemDocument = z
-  .object({
+export const ProblemSchema = doc(
+  z.looseObject({
     type: z.string(),
     title: z.string(),
     status: z.int(),
     detail: z.string(),
-    code: z.string().openapi({ description: "Stable machine-readable code." }),
-    errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
-    entry: z.string().optional().openapi({ description: "With idempotency_key_expired: the entry the key created." }),
-  })
-  .openapi("Problem");
+    code: doc(z.string(), { description: "Stable machine-readable code." }),
+    errors: z.optional(z.array(z.object({ field: z.string(), message: z.string() }))),
+    entry: z.optional(doc(z.string(), { description: "With idempotency_key_expired: the entry the key created." })),
+    amount_refundable: z.optional(doc(z.int(), { description: "With refund_exceeds_charge: what is left to refund." })),
+  }),
+  { id: "Problem" },
+);
 
-export type AccountView = z.infer<typeof Account>;
-export type EntryView = z.infer<typeof Entry>;
-export type ChargeView = z.infer<typeof Charge>;
-export type RefundView = z.infer<typeof Refund>;
-export type IdempotencyKeyLookupView = z.infer<typeof IdempotencyKeyLookup>;
+/** Whether two types are assignable to each other (readonly aside): a schema and the domain type it describes. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+true satisfies Same<z.output<typeof OpenAccountBody>, OpenAccountInput>;
+true satisfies Same<z.output<typeof MoneyBody>, MoneyInput>;
+true satisfies Same<z.output<typeof RefundBody>, RefundInput>;
+true satisfies Same<z.output<typeof Account>, AccountView>;
+true satisfies Same<z.output<typeof Entry>, EntryView>;
+true satisfies Same<z.output<typeof Charge>, ChargeView>;
+true satisfies Same<z.output<typeof Refund>, RefundView>;
+true satisfies Same<z.output<typeof EntryListSchema>, EntryList>;
+true satisfies Same<z.output<typeof IdempotencyKeyLookup>, IdempotencyKeyLookupView>;
+true satisfies Same<z.output<typeof ProblemSchema>, ProblemDocument>;

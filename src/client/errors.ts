@@ -1,21 +1,10 @@
-import type { ProblemCode } from "../domain/problems.ts";
+import type { ProblemDocument } from "../domain/problems.ts";
 
 /**
  * The two ways a call can fail. A problem is the server's definite answer;
  * an unknown outcome means no definite answer arrived in time, so a
  * money-moving request may or may not have landed.
  */
-
-/** The RFC 9457 document OnceLedger answers with. Codes a newer server adds still arrive as strings. */
-export interface ProblemDocument {
-  readonly type: string;
-  readonly title: string;
-  readonly status: number;
-  readonly detail: string;
-  readonly code: ProblemCode | (string & Record<never, never>);
-  readonly errors?: readonly { readonly field: string; readonly message: string }[];
-  readonly [extension: string]: unknown;
-}
 
 /**
  * A definite answer that is not a success: any 4xx (a decline, a validation
@@ -68,9 +57,12 @@ export class OutcomeUnknownError extends Error {
     details: { idempotencyKey: string | null; attempts: number; elapsedMs: number; cause: unknown },
   ) {
     const key = details.idempotencyKey === null ? "" : ` (Idempotency-Key ${details.idempotencyKey})`;
-    super(`no definite answer after ${details.attempts} attempt(s) in ${details.elapsedMs} ms: ${reason}${key}`, {
-      cause: details.cause,
-    });
+    super(
+      `no definite answer after ${details.attempts} attempt(s) in ${Math.round(details.elapsedMs)} ms: ${reason}${key}`,
+      {
+        cause: details.cause,
+      },
+    );
     this.reason = reason;
     this.idempotencyKey = details.idempotencyKey;
     this.attempts = details.attempts;

@@ -5,7 +5,6 @@
  */
 export { allEntries, createLedgerClient } from "./ledger-client.ts";
 export type {
-  EntryPage,
   IdempotencyKeyLookup,
   LedgerClient,
   LedgerClientOptions,
@@ -14,17 +13,10 @@ export type {
   RequestOptions,
 } from "./ledger-client.ts";
 export { LedgerProblemError, OutcomeUnknownError } from "./errors.ts";
-export type { GiveUpReason, ProblemDocument } from "./errors.ts";
+export type { GiveUpReason } from "./errors.ts";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.ts";
 export type { Fetch } from "./send-with-retries.ts";
 export { uuidV7 } from "./uuid-v7.ts";
-export type {
-  AccountView,
-  ChargeView,
-  EntryView,
-  MoneyInput,
-  OpenAccountInput,
-  RefundInput,
-  RefundView,
-} from "../api/schemas.ts";
-export type { ProblemCode } from "../domain/problems.ts";
+export type { MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
+export type { ProblemCode, ProblemDocument } from "../domain/problems.ts";
+export type { AccountView, ChargeView, EntryList, EntryView, RefundView } from "../domain/views.ts";

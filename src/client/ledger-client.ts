@@ -1,16 +1,15 @@
+import type { MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
+import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
+import { renderProblem, toProblem, type ProblemDocument } from "../domain/problems.ts";
 import type {
   AccountView,
   ChargeView,
+  EntryList,
   EntryView,
   IdempotencyKeyLookupView,
-  MoneyInput,
-  OpenAccountInput,
-  RefundInput,
   RefundView,
-} from "../api/schemas.ts";
-import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
-import { renderProblem } from "../domain/problems.ts";
-import { LedgerProblemError, type ProblemDocument } from "./errors.ts";
+} from "../domain/views.ts";
+import { LedgerProblemError } from "./errors.ts";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry-policy.ts";
 import { sendWithRetries, sleep, type Fetch, type PreparedRequest, type Runtime } from "./send-with-retries.ts";
 import { uuidV7 } from "./uuid-v7.ts";
@@ -52,11 +51,6 @@ export interface LedgerResult<T> {
   readonly replayed: boolean;
   readonly idempotencyKey: string | null;
   readonly attempts: number;
-}
-
-export interface EntryPage {
-  readonly data: EntryView[];
-  readonly has_more: boolean;
 }
 
 /** What the ledger knows about a key: see GET /v1/accounts/{account}/idempotency-keys/{key}. */
@@ -150,7 +144,7 @@ export function createLedgerClient(options: LedgerClientOptions) {
       if (page.startingAfter !== undefined) query.set("starting_after", page.startingAfter);
       const search = query.toString();
       const path = `${accountPath(account)}/entries${search === "" ? "" : `?${search}`}`;
-      return request<EntryPage>("GET", path, undefined, null, opts.signal);
+      return request<EntryList>("GET", path, undefined, null, opts.signal);
     },
 
     /** Whether a money-moving request with `key` landed on the account, and its outcome. */
@@ -191,10 +185,10 @@ function sfString(key: string): string {
 /** A key the server would refuse fails here, with the server's own problem, before anything is sent. */
 function checkKey(key: string): void {
   const parsed = parseIdempotencyKey(sfString(key));
-  if (parsed.ok && parsed.key === key) return;
-  const problem = parsed.ok
-    ? { code: "idempotency_key_invalid" as const, detail: "The Idempotency-Key cannot be sent as given." }
-    : parsed.problem;
+  if (parsed.ok && parsed.value === key) return;
+  const problem = toProblem(
+    parsed.ok ? { code: "idempotency_key_invalid", reason: "it cannot be sent as given" } : parsed.error,
+  );
   throw new LedgerProblemError(JSON.parse(renderProblem(problem)) as ProblemDocument, {
     replayed: false,
     idempotencyKey: key,

@@ -1,5 +1,7 @@
 import { isJsonMediaType } from "../domain/media-type.ts";
-import { LedgerProblemError, OutcomeUnknownError, type GiveUpReason, type ProblemDocument } from "./errors.ts";
+import type { ProblemDocument } from "../domain/problems.ts";
+import { err, ok, type Result } from "../domain/result.ts";
+import { LedgerProblemError, OutcomeUnknownError, type GiveUpReason } from "./errors.ts";
 import {
   MIN_ATTEMPT_WINDOW_MS,
   backoffDelayMs,
@@ -45,7 +47,8 @@ export interface Answer {
   readonly attempts: number;
 }
 
-type AttemptResult = { ok: true; response: Response; text: string } | { ok: false; error: unknown };
+/** A whole answer, or why the attempt got none. */
+type AttemptResult = Result<{ response: Response; text: string }, unknown>;
 
 export async function sendWithRetries(runtime: Runtime, request: PreparedRequest): Promise<Answer> {
   const { policy } = runtime;
@@ -72,7 +75,7 @@ export async function sendWithRetries(runtime: Runtime, request: PreparedRequest
     let waitAtLeastMs = 0;
     if (result.ok) {
       // A whole answer is definite even if the caller aborted meanwhile: report it, do not discard it.
-      const { response, text } = result;
+      const { response, text } = result.value;
       const replayed = response.headers.get("idempotent-replayed") === "true";
       const details = { replayed, idempotencyKey: request.idempotencyKey, attempts };
       if (response.ok) {
@@ -139,14 +142,14 @@ async function attempt(fetch: Fetch, request: PreparedRequest, timeoutMs: number
   try {
     const response = await Promise.race([pending, abandoned]);
     const text = await Promise.race([response.text(), abandoned]);
-    return { ok: true, response, text };
+    return ok({ response, text });
   } catch (error) {
     // Release the connection of an answer that arrives after the attempt was given up.
     void pending.then(
       (late) => late.body?.cancel().catch(() => undefined),
       () => undefined,
     );
-    return { ok: false, error };
+    return err(error);
   } finally {
     clearTimeout(timer);
     request.signal?.removeEventListener("abort", abandon);

@@ -1,9 +1,22 @@
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./limits.ts";
-import { problem, type Problem } from "./problems.ts";
+import type { FailureOf } from "./problems.ts";
+import { err, ok, type Result } from "./result.ts";
 
-export type KeyParse = { ok: true; key: string } | { ok: false; problem: Problem };
+export type KeyParse = Result<string, FailureOf<"idempotency_key_missing" | "idempotency_key_invalid">>;
 
 const KEY_CHARS = /^[\x21-\x7e]+$/;
+
+/**
+ * The header's two forms as JSON Schema patterns, for the OpenAPI document:
+ * a bare key, and a quoted RFC 9651 string without parameters (the parser
+ * also takes and ignores parameters). A unit test checks that the parser
+ * accepts what these match.
+ */
+export const IDEMPOTENCY_KEY_HEADER_PATTERNS = {
+  bare: `^(?!\\.{1,2}$)[\\x21\\x23-\\x2B\\x2D-\\x7E]{1,${MAX_IDEMPOTENCY_KEY_LENGTH}}$`,
+  quoted: `^"(?!\\.{1,2}")(?:[\\x21\\x23-\\x5B\\x5D-\\x7E]|\\\\["\\\\]){1,${MAX_IDEMPOTENCY_KEY_LENGTH}}"$`,
+} as const;
+
 const BARE_FORBIDDEN = /[",]/;
 const DOT_SEGMENTS = new Set([".", ".."]);
 const HTTP_WHITESPACE_AROUND = /^[ \t]+|[ \t]+$/g;
@@ -14,9 +27,7 @@ const HTTP_WHITESPACE_AROUND = /^[ \t]+|[ \t]+$/g;
  * the key as it stands (Stripe's bare form). So `"abc"` and `abc` are one key.
  */
 export function parseIdempotencyKey(header: string | null): KeyParse {
-  if (header === null) {
-    return { ok: false, problem: problem("idempotency_key_missing", "Send an Idempotency-Key header on every POST.") };
-  }
+  if (header === null) return err({ code: "idempotency_key_missing" });
   // Only HTTP's own whitespace: String.prototype.trim would also strip a form
   // feed or a no-break space, making "\fabc" the key "abc" and replaying its response.
   const value = header.replace(HTTP_WHITESPACE_AROUND, "");
@@ -28,7 +39,7 @@ export function parseIdempotencyKey(header: string | null): KeyParse {
   }
   if (key === undefined) return invalid("it is neither a bare key nor a single RFC 9651 string item");
   const reason = keyInvalidReason(key);
-  return reason === null ? { ok: true, key } : invalid(reason);
+  return reason === null ? ok(key) : invalid(reason);
 }
 
 /**
@@ -45,10 +56,7 @@ export function keyInvalidReason(key: string): string | null {
 }
 
 function invalid(reason: string): KeyParse {
-  return {
-    ok: false,
-    problem: problem("idempotency_key_invalid", `The Idempotency-Key header is invalid: ${reason}.`),
-  };
+  return err({ code: "idempotency_key_invalid", reason });
 }
 
 /** Returns the string's content, or undefined if `input` is not one sf-string Item. */

@@ -1,29 +1,32 @@
 import { MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, MAX_OVERDRAFT_LIMIT_MINOR, MIN_AMOUNT_MINOR } from "./limits.ts";
+import type { FailureOf } from "./problems.ts";
+import { err, ok, type Result } from "./result.ts";
 
 /**
  * Balance arithmetic in integer minor units. Every input is asserted to be
  * within its limit, so every result stays within [-10^12, 10^15] and far
- * from 2^53.
+ * from 2^53. A result's value is the balance after the movement.
  */
 
-export type Debit = { ok: true; balanceAfter: number } | { ok: false; reason: "insufficient_funds" };
-export type Deposit = { ok: true; balanceAfter: number } | { ok: false; reason: "balance_limit_exceeded" };
-
-export function debit(balance: number, amount: number, overdraftLimit: number): Debit {
+export function debit(
+  balance: number,
+  amount: number,
+  overdraftLimit: number,
+): Result<number, FailureOf<"insufficient_funds">> {
   assertBalance(balance);
   assertAmount(amount);
   assertInRange("overdraft limit", overdraftLimit, 0, MAX_OVERDRAFT_LIMIT_MINOR);
   const balanceAfter = balance - amount;
-  if (balanceAfter < -overdraftLimit) return { ok: false, reason: "insufficient_funds" };
-  return { ok: true, balanceAfter };
+  if (balanceAfter < -overdraftLimit) return err({ code: "insufficient_funds", amount, balance, overdraftLimit });
+  return ok(balanceAfter);
 }
 
-export function deposit(balance: number, amount: number): Deposit {
+export function deposit(balance: number, amount: number): Result<number, FailureOf<"balance_limit_exceeded">> {
   assertBalance(balance);
   assertAmount(amount);
   const balanceAfter = balance + amount;
-  if (balanceAfter > MAX_BALANCE_MINOR) return { ok: false, reason: "balance_limit_exceeded" };
-  return { ok: true, balanceAfter };
+  if (balanceAfter > MAX_BALANCE_MINOR) return err({ code: "balance_limit_exceeded", balance, amount });
+  return ok(balanceAfter);
 }
 
 function assertAmount(amount: number): void {

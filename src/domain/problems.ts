@@ -1,39 +1,155 @@
+import type { FieldError } from "./field-error.ts";
+
 /**
  * The catalogue of problems (RFC 9457). A code is stable API: clients
- * branch on it. Its HTTP status and title are decided here and nowhere else.
+ * branch on it. Its HTTP status, title and documented meaning are decided
+ * here and nowhere else; docs/api.md's errors table is generated from it.
  */
 export const PROBLEMS = {
-  unauthorized: { status: 401, title: "Missing or invalid API key" },
-  not_found: { status: 404, title: "No such route" },
-  method_not_allowed: { status: 405, title: "Method not allowed on this route" },
-  payload_too_large: { status: 413, title: "Request body too large" },
-  unsupported_media_type: { status: 415, title: "Body must be application/json" },
-  idempotency_key_missing: { status: 400, title: "Idempotency-Key header required" },
-  idempotency_key_invalid: { status: 400, title: "Idempotency-Key header malformed" },
-  invalid_json: { status: 400, title: "Body is not valid JSON" },
-  invalid_request: { status: 400, title: "Request failed validation" },
-  account_not_found: { status: 404, title: "Account not found" },
-  charge_not_found: { status: 404, title: "Charge not found" },
-  insufficient_funds: { status: 402, title: "Insufficient funds" },
-  currency_mismatch: { status: 409, title: "Currency does not match the account" },
-  refund_exceeds_charge: { status: 409, title: "Refund exceeds the unrefunded amount" },
-  balance_limit_exceeded: { status: 409, title: "Balance would exceed its limit" },
-  idempotency_key_reused: { status: 422, title: "Idempotency-Key reused with a different request" },
-  idempotency_key_expired: { status: 409, title: "Idempotency-Key already moved money" },
-  idempotency_key_not_found: { status: 404, title: "Idempotency-Key not found" },
-  overloaded: { status: 503, title: "Account temporarily overloaded" },
-  internal_error: { status: 500, title: "Internal error" },
-} as const satisfies Record<string, { status: number; title: string }>;
+  invalid_request: {
+    status: 400,
+    title: "Request failed validation",
+    when: "schema errors, unknown fields and unknown query parameters included; `errors` lists each `{field, message}`, one per field. Also a bad `limit` or unknown `starting_after`, a query parameter given twice, a `__proto__` key, or a string with a lone surrogate (storage could not keep it as sent).",
+  },
+  invalid_json: {
+    status: 400,
+    title: "Body is not valid JSON",
+    when: "empty body, malformed JSON, duplicate object keys, not UTF-8, nesting deeper than the limit",
+  },
+  idempotency_key_missing: {
+    status: 400,
+    title: "Idempotency-Key header required",
+    when: "a `POST` without `Idempotency-Key`",
+  },
+  idempotency_key_invalid: {
+    status: 400,
+    title: "Idempotency-Key header malformed",
+    when: "empty, too long, spaces or control characters, `.` or `..`, a broken quoted string, two keys joined by a comma",
+  },
+  unauthorized: {
+    status: 401,
+    title: "Missing or invalid API key",
+    when: "missing or unknown API key (`WWW-Authenticate: Bearer`)",
+  },
+  insufficient_funds: {
+    status: 402,
+    title: "Insufficient funds",
+    when: "a charge would take the balance below `-overdraft_limit`",
+  },
+  account_not_found: {
+    status: 404,
+    title: "Account not found",
+    when: "the account was never opened (probing creates nothing)",
+  },
+  charge_not_found: { status: 404, title: "Charge not found", when: "no such charge on this account" },
+  idempotency_key_not_found: {
+    status: 404,
+    title: "Idempotency-Key not found",
+    when: "no request with this key landed within the retention window, or its declined outcome's record expired",
+  },
+  not_found: { status: 404, title: "No such route", when: "no such route" },
+  method_not_allowed: {
+    status: 405,
+    title: "Method not allowed on this route",
+    when: "the route exists, the method does not (`Allow` lists them)",
+  },
+  currency_mismatch: {
+    status: 409,
+    title: "Currency does not match the account",
+    when: "the request's currency is not the account's",
+  },
+  refund_exceeds_charge: {
+    status: 409,
+    title: "Refund exceeds the unrefunded amount",
+    when: "more than the unrefunded rest (`amount_refundable` says how much is left)",
+  },
+  balance_limit_exceeded: {
+    status: 409,
+    title: "Balance would exceed its limit",
+    when: "a credit or refund would take the balance above the balance limit",
+  },
+  idempotency_key_expired: {
+    status: 409,
+    title: "Idempotency-Key already moved money",
+    when: "the key moved money and its record has expired (`entry` names the entry)",
+  },
+  payload_too_large: {
+    status: 413,
+    title: "Request body too large",
+    when: "body over the size limit, counted in bytes as it arrives",
+  },
+  unsupported_media_type: {
+    status: 415,
+    title: "Body must be application/json",
+    when: "a body without `Content-Type: application/json`",
+  },
+  idempotency_key_reused: {
+    status: 422,
+    title: "Idempotency-Key reused with a different request",
+    when: "the key was used with a different request on this account",
+  },
+  internal_error: {
+    status: 500,
+    title: "Internal error",
+    when: "a fault inside OnceLedger; retrying with the same key is safe",
+  },
+  overloaded: {
+    status: 503,
+    title: "Account temporarily overloaded",
+    when: "the account object is overloaded; retry after `Retry-After`",
+  },
+} as const satisfies Record<string, { status: number; title: string; when: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;
+
+/** What each failure carries besides its code: the facts its problem document is written from. */
+interface FailureFacts {
+  invalid_request: { readonly errors: readonly FieldError[] };
+  invalid_json: { readonly reason: string };
+  idempotency_key_missing: object;
+  idempotency_key_invalid: { readonly reason: string };
+  unauthorized: object;
+  insufficient_funds: { readonly amount: number; readonly balance: number; readonly overdraftLimit: number };
+  account_not_found: object;
+  charge_not_found: { readonly chargeId: string };
+  idempotency_key_not_found: object;
+  not_found: { readonly method: string; readonly path: string };
+  method_not_allowed: { readonly method: string; readonly allow: readonly string[] };
+  currency_mismatch: { readonly accountCurrency: string; readonly requestCurrency: string };
+  refund_exceeds_charge: { readonly chargeId: string; readonly refundable: number; readonly requested: number };
+  balance_limit_exceeded: { readonly balance: number; readonly amount: number };
+  idempotency_key_expired: { readonly entry: string };
+  payload_too_large: { readonly limitBytes: number };
+  unsupported_media_type: object;
+  idempotency_key_reused: object;
+  internal_error: { readonly cause: "misconfigured" | "object_call" | "unhandled" };
+  overloaded: object;
+}
+
+/** A failure as tagged data: its code and the facts behind it. */
+export type Failure = { [C in ProblemCode]: { readonly code: C } & Readonly<FailureFacts[C]> }[ProblemCode];
+
+export type FailureOf<C extends ProblemCode> = Extract<Failure, { code: C }>;
 
 /** Extra members a problem may carry beyond the RFC 9457 ones. */
 export type ProblemExtensions = Readonly<Record<string, unknown>>;
 
+/** A failure in words: what goes into its problem document. */
 export interface Problem {
   readonly code: ProblemCode;
   readonly detail: string;
   readonly extensions?: ProblemExtensions;
+}
+
+/** The RFC 9457 document OnceLedger answers with. Codes a newer server adds still arrive as strings. */
+export interface ProblemDocument {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+  readonly code: ProblemCode | (string & Record<never, never>);
+  readonly errors?: FieldError[];
+  readonly [extension: string]: unknown;
 }
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
@@ -41,6 +157,83 @@ export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 export function problem(code: ProblemCode, detail: string, extensions?: ProblemExtensions): Problem {
   return extensions === undefined ? { code, detail } : { code, detail, extensions };
 }
+
+/** The one mapping from failures to problems; exhaustive, so a new failure cannot go unworded. */
+export function toProblem(failure: Failure): Problem {
+  switch (failure.code) {
+    case "invalid_request": {
+      const fields = failure.errors.map((error) => error.field).join(", ");
+      return problem("invalid_request", `Invalid fields: ${fields}.`, { errors: failure.errors });
+    }
+    case "invalid_json":
+      return problem("invalid_json", `The body is not valid JSON: ${failure.reason}.`);
+    case "idempotency_key_missing":
+      return problem("idempotency_key_missing", "Send an Idempotency-Key header on every POST.");
+    case "idempotency_key_invalid":
+      return problem("idempotency_key_invalid", `The Idempotency-Key header is invalid: ${failure.reason}.`);
+    case "unauthorized":
+      return problem("unauthorized", "Send Authorization: Bearer <api key> with a valid key.");
+    case "insufficient_funds":
+      return problem(
+        "insufficient_funds",
+        `A charge of ${failure.amount} would take the balance of ${failure.balance} below the overdraft limit of ${failure.overdraftLimit}.`,
+      );
+    case "account_not_found":
+      return problem("account_not_found", "No such account. Open it with PUT first.");
+    case "charge_not_found":
+      return problem("charge_not_found", `No charge ${failure.chargeId} on this account.`);
+    case "idempotency_key_not_found":
+      return problem(
+        "idempotency_key_not_found",
+        "No request with this Idempotency-Key landed on this account within the retention window, or it was declined and its record has expired (declines leave no entry).",
+      );
+    case "not_found":
+      return problem("not_found", `No route ${failure.method} ${failure.path}.`);
+    case "method_not_allowed":
+      return problem("method_not_allowed", `${failure.method} is not allowed here; use ${failure.allow.join(", ")}.`);
+    case "currency_mismatch":
+      return problem(
+        "currency_mismatch",
+        `The account is in ${failure.accountCurrency}; the request is in ${failure.requestCurrency}.`,
+      );
+    case "refund_exceeds_charge":
+      return problem(
+        "refund_exceeds_charge",
+        `Charge ${failure.chargeId} has ${failure.refundable} left to refund; asked for ${failure.requested}.`,
+        { amount_refundable: failure.refundable },
+      );
+    case "balance_limit_exceeded":
+      return problem(
+        "balance_limit_exceeded",
+        `Adding ${failure.amount} to the balance of ${failure.balance} would exceed the balance limit.`,
+      );
+    case "idempotency_key_expired":
+      return problem(
+        "idempotency_key_expired",
+        `This Idempotency-Key already created entry ${failure.entry}; its stored response has expired. Look the entry up instead of retrying.`,
+        { entry: failure.entry },
+      );
+    case "payload_too_large":
+      return problem("payload_too_large", `The body may be at most ${failure.limitBytes} bytes.`);
+    case "unsupported_media_type":
+      return problem("unsupported_media_type", "Send the body as JSON with Content-Type: application/json.");
+    case "idempotency_key_reused":
+      return problem(
+        "idempotency_key_reused",
+        "This Idempotency-Key was used with a different request on this account.",
+      );
+    case "internal_error":
+      return problem("internal_error", INTERNAL_ERROR_DETAIL[failure.cause]);
+    case "overloaded":
+      return problem("overloaded", "This account is handling too many requests; retry after a pause.");
+  }
+}
+
+const INTERNAL_ERROR_DETAIL: Record<FailureOf<"internal_error">["cause"], string> = {
+  misconfigured: "OnceLedger's API keys are misconfigured.",
+  object_call: "The request failed inside OnceLedger. Retrying with the same Idempotency-Key is safe.",
+  unhandled: "The request failed inside OnceLedger.",
+};
 
 export function problemStatus(code: ProblemCode): number {
   return PROBLEMS[code].status;

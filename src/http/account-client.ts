@@ -1,5 +1,4 @@
 import { OBJECT_CALL_BACKOFF_MS, OBJECT_CALL_MAX_ATTEMPTS } from "../domain/limits.ts";
-import { problem } from "../domain/problems.ts";
 import type { AccountLedger } from "../ledger/account-ledger.ts";
 import { failure, type Outcome } from "../ledger/outcome.ts";
 
@@ -28,19 +27,14 @@ export async function callAccount(
     } catch (error) {
       const marks = (error ?? {}) as ObjectCallError;
       if (marks.overloaded === true) {
-        return failure(problem("overloaded", "This account is handling too many requests; retry after a pause."));
+        return failure({ code: "overloaded" });
       }
       if (marks.retryable === true && attempt < OBJECT_CALL_MAX_ATTEMPTS) {
         await sleep(OBJECT_CALL_BACKOFF_MS * 2 ** (attempt - 1) * Math.random());
         continue;
       }
       console.error("account object call failed", { attempt, error: String(error) });
-      return failure(
-        problem(
-          "internal_error",
-          "The request failed inside OnceLedger. Retrying with the same Idempotency-Key is safe.",
-        ),
-      );
+      return failure({ code: "internal_error", cause: "object_call" });
     }
   }
 }

@@ -1,5 +1,6 @@
 import { hexToBytes } from "../domain/hex.ts";
 import { TENANT_ID_PATTERN } from "../domain/limits.ts";
+import { err, ok, type Result } from "../domain/result.ts";
 
 /**
  * The API_KEYS secret: a JSON object mapping each tenant id to the SHA-256
@@ -9,40 +10,41 @@ import { TENANT_ID_PATTERN } from "../domain/limits.ts";
 
 export type KeyTable = ReadonlyArray<{ readonly tenant: string; readonly digest: Uint8Array }>;
 
-export type KeyTableParse = { ok: true; table: KeyTable } | { ok: false; reason: string };
+/** The table, or why API_KEYS is unusable. */
+export type KeyTableParse = Result<KeyTable, string>;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export function parseKeyTable(raw: string | undefined): KeyTableParse {
-  if (raw === undefined || raw.trim() === "") return { ok: false, reason: "API_KEYS is not set" };
+  if (raw === undefined || raw.trim() === "") return err("API_KEYS is not set");
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch {
-    return { ok: false, reason: "API_KEYS is not JSON" };
+    return err("API_KEYS is not JSON");
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    return { ok: false, reason: "API_KEYS must be a JSON object of tenant id to digest list" };
+    return err("API_KEYS must be a JSON object of tenant id to digest list");
   }
   const table: { tenant: string; digest: Uint8Array }[] = [];
   const owners = new Map<string, string>();
   for (const [tenant, digests] of Object.entries(parsed)) {
     if (!TENANT_ID_PATTERN.test(tenant)) {
-      return { ok: false, reason: `API_KEYS tenant id ${JSON.stringify(tenant)} is invalid` };
+      return err(`API_KEYS tenant id ${JSON.stringify(tenant)} is invalid`);
     }
-    if (!Array.isArray(digests)) return { ok: false, reason: `API_KEYS[${tenant}] must be a list` };
+    if (!Array.isArray(digests)) return err(`API_KEYS[${tenant}] must be a list`);
     for (const digest of digests as unknown[]) {
       if (typeof digest !== "string" || !SHA256_HEX.test(digest)) {
-        return { ok: false, reason: `API_KEYS[${tenant}] holds something that is not a lower-case SHA-256 hex digest` };
+        return err(`API_KEYS[${tenant}] holds something that is not a lower-case SHA-256 hex digest`);
       }
       // One key under two tenants would hand one tenant's calls to the other's accounts.
       const owner = owners.get(digest);
       if (owner !== undefined && owner !== tenant) {
-        return { ok: false, reason: `API_KEYS lists one digest under both ${owner} and ${tenant}` };
+        return err(`API_KEYS lists one digest under both ${owner} and ${tenant}`);
       }
       owners.set(digest, tenant);
       table.push({ tenant, digest: hexToBytes(digest) });
     }
   }
-  return { ok: true, table };
+  return ok(table);
 }

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { MAX_CORS_ORIGINS } from "../domain/limits.ts";
+import { err, ok, type Result } from "../domain/result.ts";
 
 /**
  * Cross-origin access for browsers, off unless CORS_ALLOWED_ORIGINS lists
@@ -8,7 +9,8 @@ import { MAX_CORS_ORIGINS } from "../domain/limits.ts";
  * this is for trusted internal tools, never for customers' browsers.
  */
 
-export type AllowedOrigins = { ok: true; origins: readonly string[] } | { ok: false; reason: string };
+/** The listed origins, or why the setting is unusable. */
+export type AllowedOrigins = Result<readonly string[], string>;
 
 /** Comma-separated exact origins (`https://admin.example.com`); empty means none. No wildcard. */
 export function parseAllowedOrigins(value: string | undefined): AllowedOrigins {
@@ -17,14 +19,14 @@ export function parseAllowedOrigins(value: string | undefined): AllowedOrigins {
     .map((entry) => entry.trim())
     .filter((entry) => entry !== "");
   if (entries.length > MAX_CORS_ORIGINS) {
-    return { ok: false, reason: `CORS_ALLOWED_ORIGINS lists more than ${MAX_CORS_ORIGINS} origins` };
+    return err(`CORS_ALLOWED_ORIGINS lists more than ${MAX_CORS_ORIGINS} origins`);
   }
   for (const entry of entries) {
     if (!isOrigin(entry)) {
-      return { ok: false, reason: `CORS_ALLOWED_ORIGINS entry "${entry}" is not an origin like https://host[:port]` };
+      return err(`CORS_ALLOWED_ORIGINS entry "${entry}" is not an origin like https://host[:port]`);
     }
   }
-  return { ok: true, origins: entries };
+  return ok(entries);
 }
 
 function isOrigin(entry: string): boolean {
@@ -44,9 +46,9 @@ function isOrigin(entry: string): boolean {
 export function corsMiddleware(): MiddlewareHandler<{ Bindings: Env }> {
   return async (c, next) => {
     const allowed = parseAllowedOrigins(c.env.CORS_ALLOWED_ORIGINS);
-    if (!allowed.ok) console.error(`CORS is off: ${allowed.reason}`);
+    if (!allowed.ok) console.error(`CORS is off: ${allowed.error}`);
     const origin = c.req.header("origin");
-    if (!allowed.ok || origin === undefined || !allowed.origins.includes(origin)) return next();
+    if (!allowed.ok || origin === undefined || !allowed.value.includes(origin)) return next();
     if (c.req.method === "OPTIONS" && c.req.header("access-control-request-method") === undefined) return next();
     return cors({
       origin,

@@ -1,8 +1,9 @@
 import { OVERLOADED_RETRY_AFTER_SECONDS } from "../domain/limits.ts";
-import { PROBLEM_CONTENT_TYPE, type Problem } from "../domain/problems.ts";
+import { PROBLEM_CONTENT_TYPE, type Failure } from "../domain/problems.ts";
 import { failure, type Outcome } from "../ledger/outcome.ts";
 
-/** Turns an outcome into an HTTP response; the one place status-specific headers are added. */
+/** Outcomes and failures as HTTP responses: the one place status-specific headers are added. */
+
 export function outcomeResponse(outcome: Outcome, options: { idempotent: boolean }): Response {
   const headers = new Headers({
     "content-type": outcome.status >= 400 ? PROBLEM_CONTENT_TYPE : "application/json",
@@ -13,8 +14,8 @@ export function outcomeResponse(outcome: Outcome, options: { idempotent: boolean
   return new Response(outcome.body, { status: outcome.status, headers });
 }
 
-export function problemResponse(p: Problem, extraHeaders?: Record<string, string>): Response {
-  const response = outcomeResponse(failure(p), { idempotent: false });
-  for (const [name, value] of Object.entries(extraHeaders ?? {})) response.headers.set(name, value);
+export function failureResponse(f: Failure): Response {
+  const response = outcomeResponse(failure(f), { idempotent: false });
+  if (f.code === "method_not_allowed") response.headers.set("allow", f.allow.join(", "));
   return response;
 }

@@ -1,14 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { EXPIRY_SWEEP_BATCH_SIZE } from "../domain/limits.ts";
-import { problem } from "../domain/problems.ts";
+import type { PageRequest } from "../domain/commands.ts";
 import { parseIdempotencyTtlSeconds } from "../domain/retention.ts";
-import type { EntryPage, MoneyRequest, OpenAccountRequest } from "./commands.ts";
-import { deleteExpired, earliestExpiry, findLiveRecord, keyLookupView, saveRecord } from "./idempotency-records.ts";
+import type { MoneyRequest, OpenAccountRequest } from "./commands.ts";
+import { deleteExpired, earliestExpiry, findLiveRecord, saveRecord } from "./idempotency-records.ts";
 import {
-  accountView,
-  chargeView,
   entriesAfter,
-  entryView,
   findEntryById,
   findEntryByKey,
   insertAccount,
@@ -21,6 +18,7 @@ import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
 import { applyMoneyCommand, chargeNotFound, checkCurrency } from "./money-operations.ts";
 import { failure, success, type Outcome } from "./outcome.ts";
 import { migrate } from "./schema.ts";
+import { accountView, chargeView, entryView, keyLookupView } from "./views.ts";
 
 /**
  * One account's ledger: the only code that changes money state. Each
@@ -53,7 +51,7 @@ export class AccountLedger extends DurableObject<Env> {
         return success(201, accountView(account, readHead(this.sql)));
       }
       const mismatch = checkCurrency(existing, request.input.currency);
-      if (mismatch) return failure(mismatch);
+      if (mismatch !== null) return failure(mismatch);
       const overdraftLimit = request.input.overdraft_limit ?? existing.overdraftLimit;
       if (overdraftLimit !== existing.overdraftLimit) updateOverdraftLimit(this.sql, overdraftLimit);
       return success(200, accountView({ ...existing, overdraftLimit }, readHead(this.sql)));
@@ -62,30 +60,26 @@ export class AccountLedger extends DurableObject<Env> {
 
   getAccount(): Outcome {
     const account = readAccount(this.sql);
-    if (account === null) return failure(accountNotFound());
+    if (account === null) return failure(ACCOUNT_NOT_FOUND);
     return success(200, accountView(account, readHead(this.sql)));
   }
 
   getCharge(chargeId: string): Outcome {
     const account = readAccount(this.sql);
-    if (account === null) return failure(accountNotFound());
+    if (account === null) return failure(ACCOUNT_NOT_FOUND);
     const charge = findEntryById(this.sql, chargeId);
     if (charge === null || charge.type !== "charge") return failure(chargeNotFound(chargeId));
     return success(200, chargeView(charge, account.currency, refundedAmount(this.sql, charge.id)));
   }
 
-  listEntries(page: EntryPage): Outcome {
+  listEntries(page: PageRequest): Outcome {
     const account = readAccount(this.sql);
-    if (account === null) return failure(accountNotFound());
+    if (account === null) return failure(ACCOUNT_NOT_FOUND);
     let afterSeq = 0;
     if (page.startingAfter !== undefined) {
       const cursor = findEntryById(this.sql, page.startingAfter);
       if (cursor === null) {
-        return failure(
-          problem("invalid_request", `starting_after names no entry of this account.`, {
-            errors: [{ field: "starting_after", message: "no such entry" }],
-          }),
-        );
+        return failure({ code: "invalid_request", errors: [{ field: "starting_after", message: "no such entry" }] });
       }
       afterSeq = cursor.seq;
     }
@@ -100,52 +94,30 @@ export class AccountLedger extends DurableObject<Env> {
    */
   lookupIdempotencyKey(key: string): Outcome {
     const account = readAccount(this.sql);
-    if (account === null) return failure(accountNotFound());
+    if (account === null) return failure(ACCOUNT_NOT_FOUND);
     const record = findLiveRecord(this.sql, key, Date.now());
     const entry = findEntryByKey(this.sql, key);
-    if (record === null && entry === null) {
-      return failure(
-        problem(
-          "idempotency_key_not_found",
-          "No request with this Idempotency-Key landed on this account within the retention window, or it was declined and its record has expired (declines leave no entry).",
-        ),
-      );
-    }
+    if (record === null && entry === null) return failure({ code: "idempotency_key_not_found" });
     return success(200, keyLookupView(key, record, entry === null ? null : entryView(entry, account.currency)));
   }
 
   moveMoney(request: MoneyRequest): Outcome {
     return this.ctx.storage.transactionSync(() => {
       const account = readAccount(this.sql);
-      if (account === null) return failure(accountNotFound());
+      if (account === null) return failure(ACCOUNT_NOT_FOUND);
       const nowMs = Date.now();
       const key = request.idempotencyKey;
 
       const record = findLiveRecord(this.sql, key, nowMs);
       if (record !== null) {
-        if (record.fingerprint !== request.fingerprint) {
-          return failure(
-            problem(
-              "idempotency_key_reused",
-              "This Idempotency-Key was used with a different request on this account.",
-            ),
-          );
-        }
+        if (record.fingerprint !== request.fingerprint) return failure({ code: "idempotency_key_reused" });
         // The same request id means the Worker retried a call whose answer was lost: not a replay to the client.
         return { status: record.status, body: record.body, replayed: record.requestId !== request.requestId };
       }
 
       // No live record: the key may still have moved money before its record expired.
       const entry = findEntryByKey(this.sql, key);
-      if (entry !== null) {
-        return failure(
-          problem(
-            "idempotency_key_expired",
-            `This Idempotency-Key already created entry ${entry.id}; its stored response has expired. Look the entry up instead of retrying.`,
-            { entry: entry.id },
-          ),
-        );
-      }
+      if (entry !== null) return failure({ code: "idempotency_key_expired", entry: entry.id });
 
       const outcome = applyMoneyCommand({ sql: this.sql, account, idempotencyKey: key, nowMs }, request.command);
       const expiresMs = nowMs + this.ttlMs;
@@ -189,6 +161,4 @@ export class AccountLedger extends DurableObject<Env> {
   }
 }
 
-function accountNotFound() {
-  return problem("account_not_found", "No such account. Open it with PUT first.");
-}
+const ACCOUNT_NOT_FOUND = { code: "account_not_found" } as const;

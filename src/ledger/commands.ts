@@ -1,14 +1,9 @@
-import type { MoneyInput, OpenAccountInput, RefundInput } from "../api/schemas.ts";
+import type { MoneyCommand, OpenAccountInput } from "../domain/commands.ts";
 
-/** What the Worker asks of an account object: validated input, never raw HTTP. */
-
-export type MoneyCommand =
-  | { readonly kind: "credit"; readonly input: MoneyInput }
-  | { readonly kind: "charge"; readonly input: MoneyInput }
-  | { readonly kind: "refund"; readonly input: RefundInput };
+/** What a caller asks of an account object: validated input, never raw HTTP. */
 
 export interface MoneyRequest {
-  /** Unique per HTTP request; the Worker sends the same one on each retried call. */
+  /** Unique per request a caller received; the caller sends the same one on each retried call. */
   readonly requestId: string;
   readonly idempotencyKey: string;
   readonly fingerprint: string;
@@ -18,9 +13,4 @@ export interface MoneyRequest {
 export interface OpenAccountRequest {
   readonly account: string;
   readonly input: OpenAccountInput;
-}
-
-export interface EntryPage {
-  readonly limit: number;
-  readonly startingAfter: string | undefined;
 }

@@ -1,6 +1,3 @@
-import type { EntryView, IdempotencyKeyLookupView } from "../api/schemas.ts";
-import { timestamp } from "./ledger-store.ts";
-
 /**
  * The stored responses of money-moving requests, keyed by Idempotency-Key.
  * They expire; the ledger entries' own keys keep protecting money after that.
@@ -78,24 +75,4 @@ export function deleteExpired(sql: SqlStorage, nowMs: number, batchSize: number)
     batchSize,
   );
   return deleted.toArray().length;
-}
-
-type RecordedBody = NonNullable<IdempotencyKeyLookupView["response"]>["body"];
-
-/** What a key is known to have done: its live record, the entry it created, or both; the caller has one. */
-export function keyLookupView(
-  key: string,
-  record: IdempotencyRecord | null,
-  entry: EntryView | null,
-): IdempotencyKeyLookupView {
-  if (record === null) return { key, state: "expired", created: null, expires: null, response: null, entry };
-  return {
-    key,
-    state: "recorded",
-    created: timestamp(record.createdMs),
-    expires: timestamp(record.expiresMs),
-    // The body was stored as JSON text; parsed here so the lookup is one JSON document.
-    response: { status: record.status, body: JSON.parse(record.body) as RecordedBody },
-    entry,
-  };
 }

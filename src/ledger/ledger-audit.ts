@@ -1,3 +1,4 @@
+import { ENTRY_TYPE_RULES, isEntryType } from "../domain/entry-types.ts";
 import { AUDIT_PAGE_SIZE, MAX_BALANCE_MINOR, MAX_OVERDRAFT_LIMIT_MINOR } from "../domain/limits.ts";
 
 /** A full recomputation of the ledger's invariants from storage. */
@@ -7,8 +8,6 @@ export interface LedgerAudit {
   readonly sumOfEntries: number;
   readonly violations: readonly string[];
 }
-
-const SIGN: Record<string, 1 | -1> = { credit: 1, charge: -1, refund: 1 };
 
 type Row = { seq: number; id: string; type: string; amount: number; balance_after: number };
 
@@ -36,7 +35,8 @@ export function auditLedger(sql: SqlStorage): LedgerAudit {
     for (const row of rows) {
       if (row.seq !== expectedSeq) violations.push(`seq ${expectedSeq} missing; found ${row.seq}`);
       expectedSeq = row.seq + 1;
-      if (Math.sign(row.amount) !== SIGN[row.type]) violations.push(`entry ${row.id}: ${row.type} of ${row.amount}`);
+      if (!isEntryType(row.type) || Math.sign(row.amount) !== ENTRY_TYPE_RULES[row.type].sign)
+        violations.push(`entry ${row.id}: ${row.type} of ${row.amount}`);
       sum += row.amount;
       balance = row.balance_after;
       if (balance !== sum) violations.push(`entry ${row.id}: balance_after ${balance}, sum ${sum}`);

@@ -1,9 +1,8 @@
-import type { AccountView, ChargeView, EntryView, RefundView } from "../api/schemas.ts";
+import type { Metadata } from "../domain/commands.ts";
+import { ENTRY_TYPE_RULES, type EntryType } from "../domain/entry-types.ts";
 import { assertBalance } from "../domain/money.ts";
 
-/** Reads and appends of the account row and its ledger entries. */
-
-export type EntryType = "credit" | "charge" | "refund";
+/** Reads and appends of the account row and its ledger entries: SQL only; views.ts shapes them for the API. */
 
 export interface AccountRow {
   readonly name: string;
@@ -22,7 +21,7 @@ export interface EntryRow {
   readonly idempotencyKey: string;
   readonly chargeId: string | null;
   readonly description: string | null;
-  readonly metadata: Readonly<Record<string, string>>;
+  readonly metadata: Metadata;
 }
 
 /** The balance and entry count are not stored twice: both are read off the last entry. */
@@ -46,7 +45,6 @@ type EntryRecord = {
 
 const ENTRY_COLUMNS =
   "seq, id, type, amount, balance_after, created_ms, idempotency_key, charge_id, description, metadata";
-const ID_PREFIX: Record<EntryType, string> = { credit: "cr", charge: "ch", refund: "re" };
 
 export function readAccount(sql: SqlStorage): AccountRow | null {
   const row = sql
@@ -86,7 +84,7 @@ export interface NewEntry {
   readonly idempotencyKey: string;
   readonly chargeId: string | null;
   readonly description: string | null;
-  readonly metadata: Readonly<Record<string, string>>;
+  readonly metadata: Metadata;
 }
 
 /**
@@ -99,10 +97,13 @@ export function appendEntry(sql: SqlStorage, head: LedgerHead, balanceAfter: num
   if (balanceAfter !== head.balance + entry.amount) {
     throw new Error(`invariant: balance ${head.balance} + ${entry.amount} is not ${balanceAfter}`);
   }
+  if (Math.sign(entry.amount) !== ENTRY_TYPE_RULES[entry.type].sign) {
+    throw new Error(`invariant: a ${entry.type} of ${entry.amount} has the wrong sign`);
+  }
   const row: EntryRow = {
     ...entry,
     seq: head.entryCount + 1,
-    id: `${ID_PREFIX[entry.type]}_${crypto.randomUUID().replaceAll("-", "")}`,
+    id: `${ENTRY_TYPE_RULES[entry.type].idPrefix}_${crypto.randomUUID().replaceAll("-", "")}`,
     balanceAfter,
   };
   sql.exec(
@@ -163,66 +164,6 @@ function toEntryRow(row: EntryRecord): EntryRow {
     idempotencyKey: row.idempotency_key,
     chargeId: row.charge_id,
     description: row.description,
-    metadata: JSON.parse(row.metadata) as Record<string, string>,
-  };
-}
-
-export function timestamp(ms: number): string {
-  return new Date(ms).toISOString();
-}
-
-export function accountView(account: AccountRow, head: LedgerHead): AccountView {
-  return {
-    id: account.name,
-    currency: account.currency,
-    balance: head.balance,
-    overdraft_limit: account.overdraftLimit,
-    entry_count: head.entryCount,
-    created: timestamp(account.createdMs),
-  };
-}
-
-export function entryView(entry: EntryRow, currency: string): EntryView {
-  return {
-    id: entry.id,
-    seq: entry.seq,
-    type: entry.type,
-    amount: entry.amount,
-    currency,
-    balance_after: entry.balanceAfter,
-    created: timestamp(entry.createdMs),
-    idempotency_key: entry.idempotencyKey,
-    charge: entry.chargeId,
-    description: entry.description,
-    metadata: entry.metadata,
-  };
-}
-
-export function chargeView(entry: EntryRow, currency: string, amountRefunded: number): ChargeView {
-  return {
-    id: entry.id,
-    amount: -entry.amount,
-    currency,
-    amount_refunded: amountRefunded,
-    balance_after: entry.balanceAfter,
-    created: timestamp(entry.createdMs),
-    idempotency_key: entry.idempotencyKey,
-    description: entry.description,
-    metadata: entry.metadata,
-  };
-}
-
-export function refundView(entry: EntryRow, currency: string): RefundView {
-  if (entry.chargeId === null) throw new Error(`invariant: refund ${entry.id} names no charge`);
-  return {
-    id: entry.id,
-    charge: entry.chargeId,
-    amount: entry.amount,
-    currency,
-    balance_after: entry.balanceAfter,
-    created: timestamp(entry.createdMs),
-    idempotency_key: entry.idempotencyKey,
-    description: entry.description,
-    metadata: entry.metadata,
+    metadata: JSON.parse(row.metadata) as Metadata,
   };
 }

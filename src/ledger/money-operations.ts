@@ -1,18 +1,9 @@
-import type { MoneyInput, RefundInput } from "../api/schemas.ts";
+import type { MoneyCommand, MoneyInput, RefundInput } from "../domain/commands.ts";
 import { debit, deposit } from "../domain/money.ts";
-import { problem, type Problem } from "../domain/problems.ts";
-import type { MoneyCommand } from "./commands.ts";
-import {
-  appendEntry,
-  chargeView,
-  entryView,
-  findEntryById,
-  readHead,
-  refundedAmount,
-  refundView,
-  type AccountRow,
-} from "./ledger-store.ts";
+import type { Failure, FailureOf } from "../domain/problems.ts";
+import { appendEntry, findEntryById, readHead, refundedAmount, type AccountRow } from "./ledger-store.ts";
 import { failure, success, type Outcome } from "./outcome.ts";
+import { chargeView, entryView, refundView } from "./views.ts";
 
 /**
  * Where credits, charges and refunds are applied to the ledger. Each check
@@ -29,7 +20,7 @@ interface ApplyContext {
 }
 
 export function applyMoneyCommand(ctx: ApplyContext, command: MoneyCommand): Outcome {
-  switch (command.kind) {
+  switch (command.type) {
     case "credit":
       return applyCredit(ctx, command.input);
     case "charge":
@@ -44,8 +35,8 @@ function applyCredit(ctx: ApplyContext, input: MoneyInput): Outcome {
   if (mismatch) return failure(mismatch);
   const head = readHead(ctx.sql);
   const result = deposit(head.balance, input.amount);
-  if (!result.ok) return failure(balanceLimitExceeded(head.balance, input.amount));
-  const entry = appendEntry(ctx.sql, head, result.balanceAfter, {
+  if (!result.ok) return failure(result.error);
+  const entry = appendEntry(ctx.sql, head, result.value, {
     type: "credit",
     amount: input.amount,
     createdMs: ctx.nowMs,
@@ -62,15 +53,8 @@ function applyCharge(ctx: ApplyContext, input: MoneyInput): Outcome {
   if (mismatch) return failure(mismatch);
   const head = readHead(ctx.sql);
   const result = debit(head.balance, input.amount, ctx.account.overdraftLimit);
-  if (!result.ok) {
-    return failure(
-      problem(
-        "insufficient_funds",
-        `A charge of ${input.amount} would take the balance of ${head.balance} below the overdraft limit of ${ctx.account.overdraftLimit}.`,
-      ),
-    );
-  }
-  const entry = appendEntry(ctx.sql, head, result.balanceAfter, {
+  if (!result.ok) return failure(result.error);
+  const entry = appendEntry(ctx.sql, head, result.value, {
     type: "charge",
     amount: -input.amount,
     createdMs: ctx.nowMs,
@@ -90,16 +74,12 @@ function applyRefund(ctx: ApplyContext, input: RefundInput): Outcome {
   const refundable = -charge.amount - refundedAmount(ctx.sql, charge.id);
   const amount = input.amount ?? refundable;
   if (amount === 0 || amount > refundable) {
-    return failure(
-      problem("refund_exceeds_charge", `Charge ${charge.id} has ${refundable} left to refund; asked for ${amount}.`, {
-        amount_refundable: refundable,
-      }),
-    );
+    return failure({ code: "refund_exceeds_charge", chargeId: charge.id, refundable, requested: amount });
   }
   const head = readHead(ctx.sql);
   const result = deposit(head.balance, amount);
-  if (!result.ok) return failure(balanceLimitExceeded(head.balance, amount));
-  const entry = appendEntry(ctx.sql, head, result.balanceAfter, {
+  if (!result.ok) return failure(result.error);
+  const entry = appendEntry(ctx.sql, head, result.value, {
     type: "refund",
     amount,
     createdMs: ctx.nowMs,
@@ -111,18 +91,11 @@ function applyRefund(ctx: ApplyContext, input: RefundInput): Outcome {
   return success(201, refundView(entry, ctx.account.currency));
 }
 
-export function chargeNotFound(chargeId: string): Problem {
-  return problem("charge_not_found", `No charge ${chargeId} on this account.`);
+export function chargeNotFound(chargeId: string): FailureOf<"charge_not_found"> {
+  return { code: "charge_not_found", chargeId };
 }
 
-export function checkCurrency(account: AccountRow, currency: string): Problem | null {
+export function checkCurrency(account: AccountRow, currency: string): Failure | null {
   if (currency === account.currency) return null;
-  return problem("currency_mismatch", `The account is in ${account.currency}; the request is in ${currency}.`);
-}
-
-function balanceLimitExceeded(balance: number, amount: number): Problem {
-  return problem(
-    "balance_limit_exceeded",
-    `Adding ${amount} to the balance of ${balance} would exceed the balance limit.`,
-  );
+  return { code: "currency_mismatch", accountCurrency: account.currency, requestCurrency: currency };
 }

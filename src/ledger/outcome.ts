@@ -1,4 +1,4 @@
-import { problemStatus, renderProblem, type Problem } from "../domain/problems.ts";
+import { problemStatus, renderProblem, toProblem, type Failure } from "../domain/problems.ts";
 
 /**
  * What an account object answers: the HTTP status and the exact body text.
@@ -14,6 +14,7 @@ export function success(status: 200 | 201, view: unknown): Outcome {
   return { status, body: JSON.stringify(view), replayed: false };
 }
 
-export function failure(p: Problem): Outcome {
+export function failure(f: Failure): Outcome {
+  const p = toProblem(f);
   return { status: problemStatus(p.code), body: renderProblem(p), replayed: false };
 }

@@ -1,51 +1,110 @@
+import { ENTRY_TYPES } from "../domain/entry-types.ts";
+
 /**
  * The account object's SQLite schema; docs/storage.md describes it.
- * Migrations only ever append: each runs once, in order, and its index + 1
- * is stored as the schema version.
+ *
+ * Migrations only ever append, and each is additive (new tables, columns,
+ * indexes), so code that predates a migration can still read what it
+ * migrated. Each migration names the oldest schema version whose code can
+ * read the result (`readableFrom`); the stored schema keeps that number, and
+ * code refuses, loudly, only a schema whose oldest reader is newer than
+ * itself. So a Worker rolled back by one release keeps working on objects
+ * the newer release migrated.
  */
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE account (
-     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-     name TEXT NOT NULL,
-     currency TEXT NOT NULL,
-     overdraft_limit INTEGER NOT NULL,
-     created_ms INTEGER NOT NULL
-   );
-   CREATE TABLE entries (
-     seq INTEGER PRIMARY KEY,
-     id TEXT NOT NULL UNIQUE,
-     type TEXT NOT NULL CHECK (type IN ('credit', 'charge', 'refund')),
-     amount INTEGER NOT NULL,
-     balance_after INTEGER NOT NULL,
-     created_ms INTEGER NOT NULL,
-     idempotency_key TEXT NOT NULL UNIQUE,
-     charge_id TEXT,
-     description TEXT,
-     metadata TEXT NOT NULL
-   );
-   CREATE INDEX entries_by_charge ON entries (charge_id) WHERE charge_id IS NOT NULL;
-   CREATE TABLE idempotency_records (
-     key TEXT PRIMARY KEY,
-     request_id TEXT NOT NULL,
-     fingerprint TEXT NOT NULL,
-     status INTEGER NOT NULL,
-     body TEXT NOT NULL,
-     created_ms INTEGER NOT NULL,
-     expires_ms INTEGER NOT NULL
-   );
-   CREATE INDEX idempotency_records_by_expiry ON idempotency_records (expires_ms);`,
+interface Migration {
+  readonly sql: string;
+  /** The oldest schema version (1-based) whose code can read a schema with this migration applied. */
+  readonly readableFrom: number;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    readableFrom: 1,
+    sql: `CREATE TABLE account (
+       singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+       name TEXT NOT NULL,
+       currency TEXT NOT NULL,
+       overdraft_limit INTEGER NOT NULL,
+       created_ms INTEGER NOT NULL
+     );
+     CREATE TABLE entries (
+       seq INTEGER PRIMARY KEY,
+       id TEXT NOT NULL UNIQUE,
+       type TEXT NOT NULL CHECK (type IN (${ENTRY_TYPES.map((type) => `'${type}'`).join(", ")})),
+       amount INTEGER NOT NULL,
+       balance_after INTEGER NOT NULL,
+       created_ms INTEGER NOT NULL,
+       idempotency_key TEXT NOT NULL UNIQUE,
+       charge_id TEXT,
+       description TEXT,
+       metadata TEXT NOT NULL
+     );
+     CREATE INDEX entries_by_charge ON entries (charge_id) WHERE charge_id IS NOT NULL;
+     CREATE TABLE idempotency_records (
+       key TEXT PRIMARY KEY,
+       request_id TEXT NOT NULL,
+       fingerprint TEXT NOT NULL,
+       status INTEGER NOT NULL,
+       body TEXT NOT NULL,
+       created_ms INTEGER NOT NULL,
+       expires_ms INTEGER NOT NULL
+     );
+     CREATE INDEX idempotency_records_by_expiry ON idempotency_records (expires_ms);`,
+  },
+  {
+    // Version 1 stored only `version`; from here the oldest reader is stored beside it.
+    readableFrom: 1,
+    sql: "ALTER TABLE schema_version ADD COLUMN readable_from INTEGER NOT NULL DEFAULT 1",
+  },
 ];
 
-export function migrate(sql: SqlStorage): void {
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface StoredSchema {
+  readonly version: number;
+  readonly readableFrom: number;
+}
+
+/** Thrown when storage holds a schema this code is too old to read. */
+export class UnreadableSchemaError extends Error {
+  override readonly name = "UnreadableSchemaError";
+}
+
+/**
+ * Brings storage up to SCHEMA_VERSION. A newer schema is left as it is when
+ * this code can read it; one it cannot read is refused with an error.
+ */
+export function migrate(sql: SqlStorage): StoredSchema {
   sql.exec(
     "CREATE TABLE IF NOT EXISTS schema_version (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), version INTEGER NOT NULL)",
   );
-  const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
-  const current = row?.version ?? 0;
-  for (let version = current; version < MIGRATIONS.length; version += 1) {
-    sql.exec(MIGRATIONS[version] as string);
+  const stored = readStoredSchema(sql);
+  if (stored.readableFrom > SCHEMA_VERSION) {
+    throw new UnreadableSchemaError(
+      `storage holds schema ${stored.version}, readable only by code of schema ${stored.readableFrom} or later; this code writes schema ${SCHEMA_VERSION}`,
+    );
   }
-  if (current < MIGRATIONS.length) {
-    sql.exec("INSERT OR REPLACE INTO schema_version (singleton, version) VALUES (1, ?)", MIGRATIONS.length);
+  if (stored.version >= SCHEMA_VERSION) return stored;
+  let readableFrom = stored.readableFrom;
+  for (let version = stored.version; version < SCHEMA_VERSION; version += 1) {
+    const migration = MIGRATIONS[version] as Migration;
+    sql.exec(migration.sql);
+    readableFrom = Math.max(readableFrom, migration.readableFrom);
   }
+  sql.exec("INSERT OR REPLACE INTO schema_version (singleton, version) VALUES (1, ?)", SCHEMA_VERSION);
+  sql.exec("UPDATE schema_version SET readable_from = ?", readableFrom);
+  return { version: SCHEMA_VERSION, readableFrom };
+}
+
+function readStoredSchema(sql: SqlStorage): StoredSchema {
+  const hasReadableFrom = sql
+    .exec<{ n: number }>("SELECT COUNT(*) AS n FROM pragma_table_info('schema_version') WHERE name = 'readable_from'")
+    .one().n;
+  const row = sql
+    .exec<{ version: number; readable_from: number }>(
+      `SELECT version, ${hasReadableFrom === 1 ? "readable_from" : "1 AS readable_from"} FROM schema_version`,
+    )
+    .toArray()[0];
+  return { version: row?.version ?? 0, readableFrom: row?.readable_from ?? 1 };
 }

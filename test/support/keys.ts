@@ -10,8 +10,7 @@ export const TEST_API_KEYS = {
   edge: ["k".repeat(MAX_API_KEY_LENGTH), "k".repeat(MAX_API_KEY_LENGTH + 1)],
 } as const;
 
-/** The committed development key; honoured only on loopback hosts. */
-export const DEV_API_KEY = "olk_dev_local_only_do_not_deploy";
+export { DEV_API_KEY } from "../../src/domain/dev-key.ts";
 
 /** The one browser origin the test suite allows (CORS_ALLOWED_ORIGINS). */
 export const TEST_CORS_ORIGIN = "https://admin.example.com";

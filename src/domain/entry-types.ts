@@ -1,0 +1,25 @@
+/**
+ * The one list of ledger entry types. Everything that names them (the
+ * TypeScript type, entry id prefixes, the audit's sign table, the schema
+ * enum, the single-operation routes) is derived from this table.
+ */
+export const ENTRY_TYPES = ["credit", "charge", "refund"] as const;
+
+export type EntryType = (typeof ENTRY_TYPES)[number];
+
+interface EntryTypeRule {
+  /** Entry ids are `<prefix>_<32 hex>`. */
+  readonly idPrefix: string;
+  /** The sign every stored amount of this type has. */
+  readonly sign: 1 | -1;
+}
+
+export const ENTRY_TYPE_RULES: Readonly<Record<EntryType, EntryTypeRule>> = {
+  credit: { idPrefix: "cr", sign: 1 },
+  charge: { idPrefix: "ch", sign: -1 },
+  refund: { idPrefix: "re", sign: 1 },
+};
+
+export function isEntryType(value: unknown): value is EntryType {
+  return typeof value === "string" && (ENTRY_TYPES as readonly string[]).includes(value);
+}

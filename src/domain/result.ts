@@ -1,0 +1,13 @@
+/**
+ * The one result type: a value, or a failure as tagged data. Every fallible
+ * step (parsing, validation, reading a body, authenticating) returns one.
+ */
+export type Result<T, E> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
+
+export function ok<T>(value: T): { readonly ok: true; readonly value: T } {
+  return { ok: true, value };
+}
+
+export function err<E>(error: E): { readonly ok: false; readonly error: E } {
+  return { ok: false, error };
+}

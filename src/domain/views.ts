@@ -1,0 +1,79 @@
+import type { Metadata } from "./commands.ts";
+import type { EntryType } from "./entry-types.ts";
+
+/**
+ * The JSON shapes the API answers with. Server and client share these
+ * definitions; the response schemas in the OpenAPI document are checked
+ * against them.
+ */
+
+/** RFC 3339 UTC with milliseconds, e.g. 2026-11-26T16:03:36.123Z. */
+export type Timestamp = string;
+
+export interface AccountView {
+  readonly id: string;
+  readonly currency: string;
+  readonly balance: number;
+  readonly overdraft_limit: number;
+  readonly entry_count: number;
+  readonly created: Timestamp;
+}
+
+export interface EntryView {
+  readonly id: string;
+  readonly seq: number;
+  readonly type: EntryType;
+  readonly amount: number;
+  readonly currency: string;
+  readonly balance_after: number;
+  readonly created: Timestamp;
+  readonly idempotency_key: string;
+  readonly charge: string | null;
+  readonly description: string | null;
+  readonly metadata: Metadata;
+}
+
+export interface ChargeView {
+  readonly id: string;
+  readonly amount: number;
+  readonly currency: string;
+  readonly amount_refunded: number;
+  readonly balance_after: number;
+  readonly created: Timestamp;
+  readonly idempotency_key: string;
+  readonly description: string | null;
+  readonly metadata: Metadata;
+}
+
+export interface RefundView {
+  readonly id: string;
+  readonly charge: string;
+  readonly amount: number;
+  readonly currency: string;
+  readonly balance_after: number;
+  readonly created: Timestamp;
+  readonly idempotency_key: string;
+  readonly description: string | null;
+  readonly metadata: Metadata;
+}
+
+/** One page of a ledger, oldest first. */
+export interface EntryList {
+  readonly data: EntryView[];
+  readonly has_more: boolean;
+}
+
+export interface RecordedResponse {
+  readonly status: number;
+  /** The recorded body, parsed: the entry, charge or refund, or the problem of a decline. */
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+export interface IdempotencyKeyLookupView {
+  readonly key: string;
+  readonly state: "recorded" | "expired";
+  readonly created: Timestamp | null;
+  readonly expires: Timestamp | null;
+  readonly response: RecordedResponse | null;
+  readonly entry: EntryView | null;
+}

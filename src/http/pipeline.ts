@@ -1,0 +1,124 @@
+import type { Context, Handler } from "hono";
+import type * as z from "zod/mini";
+import { concretePath, type RouteDef } from "../api/routes.ts";
+import type { FieldError } from "../domain/field-error.ts";
+import { requestFingerprint } from "../domain/fingerprint.ts";
+import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
+import type { Failure } from "../domain/problems.ts";
+import { err, ok, type Result } from "../domain/result.ts";
+import type { Outcome } from "../ledger/outcome.ts";
+import { callAccount, type AccountStub } from "./account-client.ts";
+import { decodeJsonBody, readJsonMediaBody } from "./request-body.ts";
+import { failureResponse, outcomeResponse } from "./respond.ts";
+import { validate } from "./validation.ts";
+
+/**
+ * The one request pipeline. It owns the order in which a request is
+ * checked, after authentication and routing: body size (413), media type
+ * (415), Idempotency-Key (400, money POSTs only), JSON syntax (400), then
+ * every part against the route's schemas at once (400, naming every bad
+ * field). A request that passes is handed to the route as validated input,
+ * with its fingerprint if it moves money.
+ */
+
+export type AppEnv = { Bindings: Env; Variables: { tenant: string } };
+export type AppContext = Context<AppEnv>;
+
+type Output<S> = S extends z.ZodMiniType ? z.output<S> : undefined;
+
+/** A request that passed every check. */
+export interface ValidRequest<R extends RouteDef> {
+  readonly params: Output<R["params"]>;
+  readonly query: Output<R["query"]>;
+  readonly body: Output<R["body"]>;
+  /** Money POSTs: the Idempotency-Key and what makes two requests "the same request" under it. */
+  readonly idempotencyKey: string;
+  readonly fingerprint: string;
+}
+
+/** Calls into the objects of the request's tenant. */
+export type AccountCaller = (account: string, call: (stub: AccountStub) => Promise<Outcome>) => Promise<Outcome>;
+
+export type RouteAction<R extends RouteDef> = (
+  input: ValidRequest<R>,
+  callAccountOf: AccountCaller,
+) => Promise<Outcome>;
+
+/** The handler for a route: the pipeline, then the route's action, then the response. */
+export function handle<R extends RouteDef>(route: R, action: RouteAction<R>): Handler<AppEnv> {
+  return async (c) => {
+    const input = await readRequest(c, route);
+    if (!input.ok) return failureResponse(input.error);
+    const outcome = await action(input.value, (account, call) => callAccount(stubFor(c, account), call));
+    return outcomeResponse(outcome, { idempotent: route.idempotent });
+  };
+}
+
+async function readRequest<R extends RouteDef>(c: AppContext, route: R): Promise<Result<ValidRequest<R>, Failure>> {
+  let bytes: Uint8Array | undefined;
+  if (route.body !== undefined) {
+    const read = await readJsonMediaBody(c.req.raw);
+    if (!read.ok) return read;
+    bytes = read.value;
+  }
+  let idempotencyKey = "";
+  if (route.idempotent) {
+    const key = parseIdempotencyKey(c.req.header("idempotency-key") ?? null);
+    if (!key.ok) return key;
+    idempotencyKey = key.value;
+  }
+  let json: unknown;
+  if (bytes !== undefined) {
+    const decoded = decodeJsonBody(bytes);
+    if (!decoded.ok) return decoded;
+    json = decoded.value;
+  }
+
+  const errors: FieldError[] = [];
+  const part = <S extends z.ZodMiniType | undefined>(schema: S, data: unknown): Output<S> => {
+    if (schema === undefined) return undefined as Output<S>;
+    const result = validate(schema, data);
+    if (result.ok) return result.value as Output<S>;
+    errors.push(...result.error);
+    return undefined as Output<S>;
+  };
+  const params = part(route.params, pathParams(c, route));
+  // POST and PUT ignore the query string; GET routes refuse anything they do not name.
+  const query = part(route.query, route.query === undefined ? undefined : singleValued(c));
+  const body = part(route.body, json);
+  if (errors.length > 0) return err({ code: "invalid_request", errors });
+
+  const fingerprint = route.idempotent
+    ? await requestFingerprint(route.method, concretePath(route, params as Record<string, string>), json)
+    : "";
+  return ok({ params, query, body, idempotencyKey, fingerprint } as ValidRequest<R>);
+}
+
+/**
+ * The path parameters. A key parameter is taken from the URL as the client
+ * sent it, still percent-encoded, so its schema decodes it strictly.
+ */
+function pathParams(c: AppContext, route: RouteDef): Record<string, string> {
+  const params = c.req.param();
+  if (!route.path.endsWith("/{key}")) return params;
+  return { ...params, key: new URL(c.req.url).pathname.split("/").at(-1) ?? "" };
+}
+
+/**
+ * The query with each parameter's value, or all of its values if it was
+ * given more than once, so `?limit=5&limit=abc` fails validation instead of
+ * silently meaning `?limit=5`.
+ */
+function singleValued(c: AppContext): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  for (const [name, values] of Object.entries(c.req.queries())) {
+    query[name] = values.length === 1 ? (values[0] ?? "") : values;
+  }
+  return query;
+}
+
+/** A fresh stub on each call. Tenant ids cannot contain ":", so two tenants never share an object. */
+function stubFor(c: AppContext, account: string): () => AccountStub {
+  const name = `${c.get("tenant")}:${account}`;
+  return () => c.env.ACCOUNTS.getByName(name);
+}

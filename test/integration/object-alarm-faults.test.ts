@@ -1,0 +1,331 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
+import fc from "fast-check";
+import { describe, expect, it, vi } from "vitest";
+import { EXPIRY_SWEEP_BATCH_SIZE } from "../../src/domain/limits.ts";
+import type { MoneyRequest } from "../../src/ledger/commands.ts";
+import { expectLedgerConsistent, fundedAccount, ledgerStub, post, uniqueKey } from "../support/api.ts";
+import {
+  FAULT_MESSAGE,
+  faultSql,
+  healSql,
+  inLedger,
+  readRecords,
+  records,
+  type Fault,
+  type RecordRow,
+} from "../support/storage.ts";
+
+/**
+ * The expiry alarm under failures and at-least-once delivery. Records are
+ * real (made by POSTs), their expiries rewritten inside the object. A
+ * trigger makes every DELETE of a record fail, as a storage fault would.
+ * Whatever happens, the sweep never deletes a record that has not expired,
+ * a failed run deletes nothing, the alarm survives (or the next write
+ * re-arms it), and once healed, repeated runs leave no expired record and
+ * the alarm at the earliest remaining expiry.
+ */
+
+const DELETE_FAULT: Fault = { timing: "BEFORE", event: "DELETE", table: "idempotency_records" };
+/** Live records expire at least this far ahead, so none can expire during a test. */
+const LIVE_MARGIN_MS = 10 * 60_000;
+
+type Expiries = ReadonlyMap<string, number>;
+
+/**
+ * Real records made by POSTs, `parallel` at a time: credits (201, with an
+ * entry) at even indexes and, with `declines`, declined charges (402) at odd ones.
+ */
+async function seedRecords(account: string, count: number, declines = true, parallel = 50): Promise<string[]> {
+  const keys: string[] = [];
+  for (let start = 0; start < count; start += parallel) {
+    const size = Math.min(parallel, count - start);
+    const statuses = await Promise.all(
+      Array.from({ length: size }, async (_, i) => {
+        const index = start + i;
+        const key = `r${index}-${uniqueKey()}`;
+        keys[index] = key;
+        const response =
+          index % 2 === 0 || !declines
+            ? await post(account, "credits", { amount: 1, currency: "USD" }, key)
+            : await post(account, "charges", { amount: 10 ** 9, currency: "USD" }, key);
+        await response.arrayBuffer();
+        return response.status;
+      }),
+    );
+    for (const [i, status] of statuses.entries()) {
+      expect(status).toBe((start + i) % 2 === 0 || !declines ? 201 : 402);
+    }
+  }
+  return keys;
+}
+
+function expiriesOf(rows: readonly RecordRow[]): Map<string, number> {
+  return new Map(rows.map((row) => [row.key, row.expires_ms]));
+}
+
+function earliest(expiries: Expiries): number | null {
+  return expiries.size === 0 ? null : Math.min(...expiries.values());
+}
+
+/**
+ * What one or more sweeps at `nowMs` may have done to `planned`: only
+ * expired records gone, and always the oldest first (ties aside).
+ */
+function checkSweep(planned: Expiries, remaining: Expiries, nowMs: number, expectedDeleted?: number) {
+  const deleted = [...planned.keys()].filter((key) => !remaining.has(key));
+  const deletedExpiries = deleted.map((key) => planned.get(key) ?? Number.NaN);
+  const unexpiredDeleted = deletedExpiries.filter((expires) => !(expires <= nowMs));
+  expect({ unexpiredDeleted: unexpiredDeleted.length }).toEqual({ unexpiredDeleted: 0 });
+  const expiredLeft = [...remaining.values()].filter((expires) => expires <= nowMs);
+  if (deleted.length > 0 && expiredLeft.length > 0) {
+    expect(Math.max(...deletedExpiries)).toBeLessThanOrEqual(Math.min(...expiredLeft));
+  }
+  for (const [key, expires] of remaining) {
+    if (planned.has(key)) expect(expires).toBe(planned.get(key));
+  }
+  if (expectedDeleted !== undefined) expect(deleted).toHaveLength(expectedDeleted);
+  return { deleted: deleted.length, expiredLeft: expiredLeft.length };
+}
+
+/**
+ * The alarm is at the earliest expiry. The runtime keeps an alarm set in the
+ * past as "due now" (it stores the time it was set), so a past expiry can
+ * only be checked as due: at or after the expiry and no later than the check.
+ */
+function expectAlarmAt(alarm: number | null, earliestExpiry: number | null, checkedAtMs = Date.now()) {
+  if (earliestExpiry === null || earliestExpiry > checkedAtMs) {
+    expect(alarm).toBe(earliestExpiry);
+    return;
+  }
+  expect(alarm).not.toBeNull();
+  expect(alarm).toBeGreaterThanOrEqual(earliestExpiry);
+  expect(alarm).toBeLessThanOrEqual(checkedAtMs);
+}
+
+function creditRequest(key: string): MoneyRequest {
+  return {
+    requestId: crypto.randomUUID(),
+    idempotencyKey: key,
+    fingerprint: "direct-call",
+    command: { type: "credit", input: { amount: 1, currency: "USD" } },
+  };
+}
+
+/**
+ * The whole story for one set of records: `expiredAges` records expired that
+ * many ms ago, `liveLeads` records expiring that many ms after LIVE_MARGIN_MS.
+ */
+async function sweepStory(expiredAges: readonly number[], liveLeads: readonly number[], redeliveries: number) {
+  // A delete must be attempted for the fault to bite.
+  expect(expiredAges.length).toBeGreaterThan(0);
+  const account = await fundedAccount(0);
+  const stub = ledgerStub(account);
+  const keys = await seedRecords(account, expiredAges.length + liveLeads.length);
+
+  // Delivered early, before anything expired: deletes nothing, keeps the alarm at the earliest expiry.
+  const fresh = expiriesOf(await records(account));
+  expect(await runDurableObjectAlarm(stub)).toBe(keys.length > 0);
+  const afterEarly = await inLedger(account, async (storage) => ({
+    expiries: expiriesOf(readRecords(storage)),
+    alarm: await storage.getAlarm(),
+  }));
+  expect(afterEarly.expiries).toEqual(fresh);
+  expect(afterEarly.alarm).toBe(earliest(fresh));
+
+  // Time passes: rewrite the expiries, and storage starts failing every delete.
+  const planned = await inLedger(account, (storage) => {
+    const now = Date.now();
+    for (const [i, key] of keys.entries()) {
+      const expires =
+        i < expiredAges.length
+          ? now - (expiredAges[i] ?? 0)
+          : now + LIVE_MARGIN_MS + (liveLeads[i - expiredAges.length] ?? 0);
+      storage.sql.exec("UPDATE idempotency_records SET expires_ms = ? WHERE key = ?", expires, key);
+    }
+    storage.sql.exec(faultSql(DELETE_FAULT));
+    return expiriesOf(readRecords(storage));
+  });
+  const expiredKeys = new Set(keys.slice(0, expiredAges.length));
+
+  // A delivery that fails: throws, deletes nothing, and the scheduled alarm stays as it was.
+  const failed = await inLedger(account, async (storage, instance) => {
+    const alarmBefore = await storage.getAlarm();
+    let error = "no error";
+    try {
+      instance.alarm();
+    } catch (e) {
+      error = String(e);
+    }
+    return { error, alarmBefore, alarmAfter: await storage.getAlarm(), expiries: expiriesOf(readRecords(storage)) };
+  });
+  expect(failed.error).toContain(FAULT_MESSAGE);
+  expect(failed.alarmAfter).toBe(failed.alarmBefore);
+  expect(failed.alarmAfter).not.toBeNull();
+  expect(failed.expiries).toEqual(planned);
+
+  // The test harness's delivery removes the alarm before running it, like an
+  // alarm whose retries ran out: it rejects, deletes nothing, and no alarm is left.
+  await expect(runDurableObjectAlarm(stub)).rejects.toThrow(FAULT_MESSAGE);
+  expect(expiriesOf(await records(account))).toEqual(planned);
+  expect(await inLedger(account, (storage) => storage.getAlarm())).toBeNull();
+
+  // The next write re-arms the alarm at the earliest unswept expiry (still
+  // faulty storage: writes work, deletes fail). Healed in the same turn, the
+  // first delivery deletes one bounded batch, oldest first, and re-arms.
+  const writeKey = uniqueKey();
+  const rearmed = await inLedger(account, async (storage, instance) => {
+    const outcome = instance.moveMoney(creditRequest(writeKey));
+    const alarm = await storage.getAlarm();
+    const withWrite = expiriesOf(readRecords(storage));
+    storage.sql.exec(healSql(DELETE_FAULT));
+    instance.alarm();
+    const nowMs = Date.now();
+    return {
+      status: outcome.status,
+      alarm,
+      withWrite,
+      nowMs,
+      swept: expiriesOf(readRecords(storage)),
+      alarmAfterSweep: await storage.getAlarm(),
+    };
+  });
+  expect(rearmed.status).toBe(201);
+  expect(rearmed.withWrite.size).toBe(planned.size + 1);
+  expectAlarmAt(rearmed.alarm, earliest(rearmed.withWrite));
+  const firstSweep = checkSweep(
+    rearmed.withWrite,
+    rearmed.swept,
+    rearmed.nowMs,
+    Math.min(expiredKeys.size, EXPIRY_SWEEP_BATCH_SIZE),
+  );
+  expect(firstSweep.expiredLeft).toBe(Math.max(0, expiredKeys.size - EXPIRY_SWEEP_BATCH_SIZE));
+  expectAlarmAt(rearmed.alarmAfterSweep, earliest(rearmed.swept));
+
+  // Redelivered at least once more, twice in a row or more: never an unexpired record.
+  for (let run = 0; run < redeliveries; run += 1) {
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const now = Date.now();
+    checkSweep(rearmed.withWrite, expiriesOf(await records(account)), now);
+  }
+  const final = await inLedger(account, async (storage) => ({
+    expiries: expiriesOf(readRecords(storage)),
+    alarm: await storage.getAlarm(),
+  }));
+  const expectedLeft = new Map([...rearmed.withWrite].filter(([key]) => !expiredKeys.has(key)));
+  expect(final.expiries).toEqual(expectedLeft);
+  expectAlarmAt(final.alarm, earliest(expectedLeft));
+  await expectLedgerConsistent(account);
+}
+
+describe("expiry alarm under faults and redelivery", () => {
+  it("deletes exactly the expired records, whatever fails and however often it runs", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 10_000_000 }), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.integer({ min: 0, max: 10_000_000 }), { maxLength: 12 }),
+        fc.integer({ min: 2, max: 3 }),
+        sweepStory,
+      ),
+      { numRuns: 8 },
+    );
+  }, 120_000);
+
+  it(`needs more than one run for more than ${EXPIRY_SWEEP_BATCH_SIZE} expired records, with ties at the batch edge`, async () => {
+    // Many records share an expiry, so the batch boundary falls inside a tie.
+    const ages = Array.from({ length: EXPIRY_SWEEP_BATCH_SIZE + 7 }, (_, i) => (i % 40) * 1000);
+    await sweepStory(ages, [0, 5_000, 5_000], 2);
+  }, 60_000);
+
+  it("sweeps at the exact millisecond the money path stops replaying", async () => {
+    const account = await fundedAccount(1000);
+    // Credits only: an expired decline would run afresh and be recorded again.
+    const keys = await seedRecords(account, 4, false);
+    // Pin the clock so one turn sees one instant; storage and alarms stay real.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now());
+    try {
+      const seen = await inLedger(account, async (storage, instance) => {
+        const now = Date.now();
+        const offsets = [-1, 0, 1, 2];
+        for (const [i, key] of keys.entries()) {
+          storage.sql.exec("UPDATE idempotency_records SET expires_ms = ? WHERE key = ?", now + (offsets[i] ?? 0), key);
+        }
+        const byKey = new Map(readRecords(storage).map((row) => [row.key, row]));
+        // Replaying key i with its own fingerprint: live records replay, expired ones do not.
+        const replayed = keys.map((key) => {
+          const row = byKey.get(key);
+          const outcome = instance.moveMoney({
+            requestId: "another-request",
+            idempotencyKey: key,
+            fingerprint: row?.fingerprint ?? "",
+            command: { type: "credit", input: { amount: 1, currency: "USD" } },
+          });
+          return outcome.replayed;
+        });
+        instance.alarm();
+        return {
+          now,
+          replayed,
+          kept: keys.filter((key) => readRecords(storage).some((row) => row.key === key)),
+          alarm: await storage.getAlarm(),
+        };
+      });
+      // Offsets -1 and 0 are expired (expires_ms <= now): not replayed, and swept.
+      expect(seen.replayed).toEqual([false, false, true, true]);
+      expect(seen.kept).toEqual([keys[2], keys[3]]);
+      expectAlarmAt(seen.alarm, seen.now + 1, vi.getRealSystemTime());
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a real alarm that fails is retried by the runtime, and the retry sweeps once storage heals", async () => {
+    const account = await fundedAccount(0);
+    const keys = await seedRecords(account, 6);
+    const deliveries: string[] = [];
+    const planned = await inLedger(account, async (storage, instance) => {
+      // Count deliveries; the object's own alarm() still does all the work.
+      const alarm = instance.alarm.bind(instance);
+      instance.alarm = () => {
+        try {
+          alarm();
+          deliveries.push("ok");
+        } catch (error) {
+          deliveries.push(String(error).includes(FAULT_MESSAGE) ? "fault" : String(error));
+          throw error;
+        }
+      };
+      const now = Date.now();
+      for (const [i, key] of keys.entries()) {
+        const expires = i < 4 ? now - 1000 * (i + 1) : now + LIVE_MARGIN_MS + i;
+        storage.sql.exec("UPDATE idempotency_records SET expires_ms = ? WHERE key = ?", expires, key);
+      }
+      storage.sql.exec(faultSql(DELETE_FAULT));
+      // As the write that made the oldest of them would have set it: due now.
+      await storage.setAlarm(now - 4000);
+      return expiriesOf(readRecords(storage));
+    });
+
+    await waitFor(() => deliveries.length >= 1, 10_000);
+    expect(deliveries[0]).toBe("fault");
+    expect(expiriesOf(await records(account))).toEqual(planned);
+    expect(await inLedger(account, (storage) => storage.getAlarm())).not.toBeNull();
+
+    await inLedger(account, (storage) => {
+      storage.sql.exec(healSql(DELETE_FAULT));
+    });
+    await waitFor(() => deliveries.includes("ok"), 20_000);
+    const left = new Map([...planned].filter(([key]) => !keys.slice(0, 4).includes(key)));
+    expect(expiriesOf(await records(account))).toEqual(left);
+    expect(await inLedger(account, (storage) => storage.getAlarm())).toBe(earliest(left));
+    await expectLedgerConsistent(account);
+  }, 40_000);
+});
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

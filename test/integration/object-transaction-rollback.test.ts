@@ -1,0 +1,206 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { parseIdempotencyTtlSeconds } from "../../src/domain/retention.ts";
+import {
+  allEntries,
+  call,
+  expectLedgerConsistent,
+  expectProblem,
+  fundedAccount,
+  getAccount,
+  json,
+  post,
+  uniqueKey,
+} from "../support/api.ts";
+import {
+  FAULT_MESSAGE,
+  alarmOf,
+  describeFault,
+  healFault,
+  inLedger,
+  injectFault,
+  readRecords,
+  records,
+  type Fault,
+} from "../support/storage.ts";
+
+/**
+ * Faults injected into real storage: a SQLite trigger makes one of the
+ * statements the account's transaction writes fail (before or after the
+ * ledger entry, before or after the idempotency record). Whatever fails,
+ * the transaction leaves no trace: no entry, no record, the balance and the
+ * alarm as they were, and an answer that leaks nothing. Once the fault is
+ * gone, a retry with the same key applies exactly once.
+ */
+
+const TTL_MS = parseIdempotencyTtlSeconds(env.IDEMPOTENCY_TTL_SECONDS) * 1000;
+
+type Scenario = "credit" | "charge" | "refund" | "declined charge";
+
+interface Prepared {
+  readonly account: string;
+  readonly kind: "credits" | "charges" | "refunds";
+  readonly body: Record<string, unknown>;
+  /** What the request answers once the fault is healed. */
+  readonly status: 201 | 402;
+  /** How the balance moves when it succeeds. */
+  readonly delta: number;
+  readonly chargeId?: string;
+}
+
+/** An account with some history (so "unchanged" means something), and the request to fault. */
+async function prepare(scenario: Scenario): Promise<Prepared> {
+  switch (scenario) {
+    case "credit":
+      return { account: await fundedAccount(1000, 500), kind: "credits", body: usd(250), status: 201, delta: 250 };
+    case "charge":
+      return { account: await fundedAccount(1000, 500), kind: "charges", body: usd(1200), status: 201, delta: -1200 };
+    case "declined charge":
+      return { account: await fundedAccount(100, 50), kind: "charges", body: usd(500), status: 402, delta: 0 };
+    case "refund": {
+      const account = await fundedAccount(1000);
+      const charge = await post(account, "charges", usd(400));
+      expect(charge.status).toBe(201);
+      const { id } = await json<{ id: string }>(charge);
+      return {
+        account,
+        kind: "refunds",
+        body: { charge: id, amount: 150 },
+        status: 201,
+        delta: 150,
+        chargeId: id,
+      };
+    }
+  }
+}
+
+function usd(amount: number) {
+  return { amount, currency: "USD" };
+}
+
+/**
+ * Moves every existing record's expiry (and so the alarm) far past the one
+ * the faulted request would set, so a leaked setAlarm would show.
+ */
+async function pushAlarmOut(account: string): Promise<number> {
+  return inLedger(account, async (storage) => {
+    const far = Date.now() + 10 * TTL_MS;
+    storage.sql.exec("UPDATE idempotency_records SET expires_ms = ?", far);
+    await storage.setAlarm(far);
+    return far;
+  });
+}
+
+async function snapshot(account: string, chargeId?: string) {
+  return {
+    account: await getAccount(account),
+    entries: await allEntries(account),
+    records: await records(account),
+    alarm: await alarmOf(account),
+    charge: chargeId === undefined ? null : await json(await call(`/v1/accounts/${account}/charges/${chargeId}`)),
+  };
+}
+
+function keyTraces(account: string, key: string) {
+  return inLedger(account, (storage) => ({
+    records: storage.sql
+      .exec<{ status: number; expires_ms: number }>(
+        "SELECT status, expires_ms FROM idempotency_records WHERE key = ?",
+        key,
+      )
+      .toArray(),
+    entries: storage.sql.exec("SELECT id FROM entries WHERE idempotency_key = ?", key).toArray().length,
+  }));
+}
+
+const FAULTS: readonly Fault[] = (["BEFORE", "AFTER"] as const).flatMap((timing) =>
+  (["entries", "idempotency_records"] as const).map((table) => ({ timing, event: "INSERT" as const, table })),
+);
+
+/** A decline writes only its record, so only the record's faults apply to it. */
+const CASES: ReadonlyArray<readonly [string, Scenario, Fault]> = (
+  ["credit", "charge", "refund", "declined charge"] as const
+).flatMap((scenario) =>
+  FAULTS.filter((fault) => scenario !== "declined charge" || fault.table === "idempotency_records").map(
+    (fault) => [`${scenario}, ${describeFault(fault)}`, scenario, fault] as const,
+  ),
+);
+
+describe("a fault inside the account's transaction", () => {
+  it.each(CASES)("%s: answers 500, leaves no trace, and a retry applies once", async (_, scenario, fault) => {
+    const prepared = await prepare(scenario);
+    const { account, kind, body } = prepared;
+    const far = await pushAlarmOut(account);
+    const before = await snapshot(account, prepared.chargeId);
+    expect(before.alarm).toBe(far);
+    await injectFault(account, fault);
+
+    const key = uniqueKey();
+    const failed = await post(account, kind, body, key);
+    const text = await failed.clone().text();
+    await expectProblem(failed, 500, "internal_error");
+    expect(text).not.toContain(FAULT_MESSAGE);
+    expect(text).not.toMatch(/sqlite|trigger|constraint/i);
+    expect(failed.headers.get("idempotent-replayed")).not.toBe("true");
+
+    expect(await snapshot(account, prepared.chargeId)).toEqual(before);
+    expect(await keyTraces(account, key)).toEqual({ records: [], entries: 0 });
+
+    // The same fault again: still nothing, so nothing half-done accumulates.
+    await expectProblem(await post(account, kind, body, key), 500, "internal_error");
+    expect(await snapshot(account, prepared.chargeId)).toEqual(before);
+
+    await healFault(account, fault);
+    const retry = await post(account, kind, body, key);
+    expect(retry.status).toBe(prepared.status);
+    expect(retry.headers.get("idempotent-replayed")).toBe("false");
+    const original = await retry.text();
+    const again = await post(account, kind, body, key);
+    expect(again.status).toBe(prepared.status);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(await again.text()).toBe(original);
+
+    const traces = await keyTraces(account, key);
+    expect(traces.entries).toBe(prepared.status === 201 ? 1 : 0);
+    expect(traces.records.map((record) => record.status)).toEqual([prepared.status]);
+    // The retry's record is now the earliest to expire, and its alarm was set.
+    expect(await alarmOf(account)).toBe(traces.records[0]?.expires_ms);
+    const after = await getAccount(account);
+    expect(after.balance).toBe(before.account.balance + prepared.delta);
+    expect(after.entry_count).toBe(before.account.entry_count + traces.entries);
+    await expectLedgerConsistent(account);
+  });
+
+  it("a fault while replacing an expired decline's record restores the old record", async () => {
+    const account = await fundedAccount(100);
+    const key = uniqueKey();
+    const body = usd(500);
+    const declined = await post(account, "charges", body, key);
+    expect(declined.status).toBe(402);
+    expect((await post(account, "credits", usd(1000))).status).toBe(201);
+    await pushAlarmOut(account);
+    // The decline's record expires, so the key runs afresh: INSERT OR REPLACE deletes the old record.
+    await inLedger(account, (storage) => {
+      storage.sql.exec("UPDATE idempotency_records SET expires_ms = ? WHERE key = ?", Date.now() - 1, key);
+    });
+    const before = await snapshot(account);
+    const fault: Fault = { timing: "AFTER", event: "INSERT", table: "idempotency_records" };
+    await injectFault(account, fault);
+
+    await expectProblem(await post(account, "charges", body, key), 500, "internal_error");
+    expect(await snapshot(account)).toEqual(before);
+    const kept = await inLedger(account, (storage) => readRecords(storage).filter((r) => r.key === key));
+    expect(kept.map((record) => record.status)).toEqual([402]);
+
+    await healFault(account, fault);
+    const retry = await post(account, "charges", body, key);
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("idempotent-replayed")).toBe("false");
+    const again = await post(account, "charges", body, key);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(await again.text()).toBe(await retry.text());
+    expect(await keyTraces(account, key)).toMatchObject({ entries: 1 });
+    expect((await getAccount(account)).balance).toBe(600);
+    await expectLedgerConsistent(account);
+  });
+});

@@ -166,7 +166,11 @@ export const AccountParams = z.strictObject({ account: AccountName });
 
 export const ChargeParams = z.strictObject({
   account: AccountName,
-  id: doc(EntryId.clone(), { description: "A charge id." }),
+  id: doc(EntryId.clone(), {
+    description: "A charge id.",
+    // URLs resolve `.` and `..` as path segments, so no request can name them here.
+    pattern: `^(?!\\.{1,2}$)[\\x21-\\x7e]{1,${MAX_ENTRY_ID_LENGTH}}$`,
+  }),
 });
 
 /**
@@ -186,11 +190,6 @@ const PercentEncodedSegment = z.pipe(
   }),
 );
 
-/** One character of a key in a path segment: a visible ASCII pchar as it stands, or any visible ASCII byte escaped. */
-const KEY_SEGMENT_UNIT = "(?:[A-Za-z0-9\\-._~!$&'()*+,;=:@]|%(?:2[1-9A-Fa-f]|[3-6][0-9A-Fa-f]|7[0-9A-Ea-e]))";
-/** `.` and `..`, as they stand or escaped. */
-const DOT_SEGMENT = "(?:\\.|%2[Ee]){1,2}$";
-
 export const IdempotencyKeyParams = z.strictObject({
   account: AccountName,
   key: doc(
@@ -205,12 +204,11 @@ export const IdempotencyKeyParams = z.strictObject({
     ),
     {
       type: "string",
-      // Each character may arrive escaped as %XX: three characters.
       minLength: 1,
-      maxLength: 3 * MAX_IDEMPOTENCY_KEY_LENGTH,
-      pattern: `^(?!${DOT_SEGMENT})${KEY_SEGMENT_UNIT}{1,${MAX_IDEMPOTENCY_KEY_LENGTH}}$`,
+      maxLength: MAX_IDEMPOTENCY_KEY_LENGTH,
+      pattern: `^(?!\\.{1,2}$)[\\x21-\\x7e]{1,${MAX_IDEMPOTENCY_KEY_LENGTH}}$`,
       description:
-        "The Idempotency-Key, percent-encoded (`/` as `%2F`, `%` as `%25`): visible ASCII (0x21-0x7E), never `.` or `..`.",
+        "The Idempotency-Key: visible ASCII (0x21-0x7E), never `.` or `..`. Percent-encode it in the path as any path parameter (`/` as `%2F`, `%` as `%25`); the server decodes it strictly and refuses a malformed escape.",
       example: "order-1001",
     },
   ),

@@ -49,3 +49,36 @@ export const MAX_CORS_ORIGINS = 20;
 
 /** Longest ledger entry id accepted anywhere (ids we mint are 35 characters). */
 export const MAX_ENTRY_ID_LENGTH = 64;
+
+/** 10^k, written as such. */
+function tenTo(value: number): string {
+  return `10^${Math.round(Math.log10(value))}`;
+}
+
+/** The limits as docs/api.md lists them; the table there is generated from this list. */
+export const DOCUMENTED_LIMITS: ReadonlyArray<readonly [what: string, limit: string]> = [
+  ["body", `${MAX_BODY_BYTES / 1024} KiB (${MAX_BODY_BYTES} bytes), counted as the bytes arrive`],
+  ["JSON nesting", `${MAX_JSON_DEPTH} levels`],
+  ["amount", `integer ${MIN_AMOUNT_MINOR} to ${tenTo(MAX_AMOUNT_MINOR)}`],
+  ["balance", `at most ${tenTo(MAX_BALANCE_MINOR)}; at least \`-overdraft_limit\` for charges`],
+  ["`overdraft_limit`", `0 to ${tenTo(MAX_OVERDRAFT_LIMIT_MINOR)}`],
+  ["currency", "three upper-case letters"],
+  ["account name", `1 to ${MAX_ACCOUNT_NAME_LENGTH} of \`A-Z a-z 0-9 _ -\``],
+  ["tenant id", `1 to ${MAX_TENANT_ID_LENGTH} of \`a-z 0-9 _ -\``],
+  ["`Idempotency-Key`", `1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters of \`0x21\`-\`0x7E\`, not \`.\` or \`..\``],
+  ["API key", `at most ${MAX_API_KEY_LENGTH} characters`],
+  ["entry and charge ids", `1 to ${MAX_ENTRY_ID_LENGTH} visible ASCII characters`],
+  ["`description`", `${MAX_DESCRIPTION_LENGTH} characters (Unicode code points)`],
+  [
+    "`metadata`",
+    `${MAX_METADATA_PAIRS} string pairs; keys 1 to ${MAX_METADATA_KEY_LENGTH} characters, values up to ${MAX_METADATA_VALUE_LENGTH}`,
+  ],
+  ["page size", `1 to ${MAX_PAGE_SIZE}, default ${DEFAULT_PAGE_SIZE}`],
+  ["CORS origins", `${MAX_CORS_ORIGINS}`],
+  [
+    "idempotency retention",
+    `${MIN_IDEMPOTENCY_TTL_SECONDS} s to ${MAX_IDEMPOTENCY_TTL_SECONDS / 86_400} days, default ${DEFAULT_IDEMPOTENCY_TTL_SECONDS / 3_600} h`,
+  ],
+  ["expiry sweep", `${EXPIRY_SWEEP_BATCH_SIZE} records per alarm run`],
+  ["Worker-to-object attempts", `${OBJECT_CALL_MAX_ATTEMPTS}`],
+];

@@ -17,6 +17,8 @@ export default defineConfig({
       miniflare: { bindings: { API_KEYS: JSON.stringify(apiKeys), CORS_ALLOWED_ORIGINS: TEST_CORS_ORIGIN } },
     }),
   ],
+  // The README's client example imports the client as a consumer would; here it is the source.
+  resolve: { alias: { "onceledger/client": new URL("./src/client/index.ts", import.meta.url).pathname } },
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 30_000,

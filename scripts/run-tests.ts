@@ -21,7 +21,10 @@ const EXPECTED_NOISE: ReadonlyArray<readonly [label: string, pattern: RegExp]> =
   ["injected storage faults", /^uncaught exception;.*injected fault/],
   ["refused schemas", /^uncaught exception;.*UnreadableSchemaError/],
   ["non-ASCII header warnings", /^A header value for ".*" contains non-ASCII characters/],
-  ["connections the client tests abort", /^exception = kj\/async-io\.c\+\+:\d+: disconnected: read end of pipe was aborted/],
+  [
+    "connections the client tests abort",
+    /^exception = kj\/async-io\.c\+\+:\d+: disconnected: read end of pipe was aborted/,
+  ],
 ];
 /** The stack of a noisy line continues on lines like these. */
 const CONTINUATION = /^(\s+at |stack: )/;

@@ -22,14 +22,14 @@ const GENERATORS: Readonly<Record<string, () => string>> = {
   limits: () => table(["what", "limit"], DOCUMENTED_LIMITS),
 };
 
-const BLOCK = /(<!-- generated: (\w+) \(npm run docs\) -->\n)[\s\S]*?(\n<!-- end of generated \2 -->)/g;
+const BLOCK = /(<!-- generated: (\w+) \(npm run docs\) -->)[\s\S]*?(<!-- end of generated \2 -->)/g;
 
 /** `markdown` with every generated block rewritten from the code. */
 export function withGeneratedTables(markdown: string): string {
   return markdown.replace(BLOCK, (_, open: string, name: string, close: string) => {
     const generate = GENERATORS[name];
     if (generate === undefined) throw new Error(`no generator for the block "${name}"`);
-    return `${open}${generate()}${close}`;
+    return `${open}\n${generate()}\n${close}`;
   });
 }
 

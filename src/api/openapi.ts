@@ -15,6 +15,11 @@ type JsonSchema = Record<string, unknown>;
 
 const COMPONENT_REF = (id: string) => `#/components/schemas/${id}`;
 
+const ALLOW_HEADER = {
+  description: "The methods the path takes (with a 405 `method_not_allowed`, for any method not listed here).",
+  schema: { type: "string", example: "GET, HEAD, PUT" },
+};
+
 const RESPONSE_HEADERS: Readonly<Record<ResponseHeader, { description: string; schema: JsonSchema }>> = {
   "Idempotent-Replayed": {
     description:
@@ -87,6 +92,15 @@ export function buildOpenApiDocument(): JsonSchema {
     paths,
     components: {
       schemas,
+      headers: { Allow: ALLOW_HEADER },
+      responses: {
+        MethodNotAllowed: {
+          description:
+            "Any method a path does not list gets `405 method_not_allowed`, with `Allow` naming the methods it takes.",
+          headers: { Allow: { $ref: "#/components/headers/Allow" } },
+          content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: COMPONENT_REF("Problem") } } },
+        },
+      },
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An API key: `olk_...`." } },
     },
   };

@@ -38,6 +38,16 @@ export const EXPIRY_SWEEP_BATCH_SIZE = 500;
 /** Entries a ledger audit reads per query. */
 export const AUDIT_PAGE_SIZE = 1000;
 
+/** Operations in one batch request. */
+export const MAX_BATCH_OPERATIONS = 1000;
+/** Largest batch request body, counted in bytes as they arrive. */
+export const MAX_BATCH_BODY_BYTES = 1024 * 1024;
+
+/** Operations one account object decides in one storage transaction (group commit) before starting another. */
+export const MAX_GROUP_OPERATIONS = 1000;
+/** Writes that may wait for an account object's next commit; more are refused as overloaded. */
+export const MAX_PENDING_WRITES = 5000;
+
 /** Attempts the Worker makes at one call into an account object. */
 export const OBJECT_CALL_MAX_ATTEMPTS = 3;
 export const OBJECT_CALL_BACKOFF_MS = 25;
@@ -58,6 +68,8 @@ function tenTo(value: number): string {
 /** The limits as docs/api.md lists them; the table there is generated from this list. */
 export const DOCUMENTED_LIMITS: ReadonlyArray<readonly [what: string, limit: string]> = [
   ["body", `${MAX_BODY_BYTES / 1024} KiB (${MAX_BODY_BYTES} bytes), counted as the bytes arrive`],
+  ["batch body", `${MAX_BATCH_BODY_BYTES / 1024 / 1024} MiB (${MAX_BATCH_BODY_BYTES} bytes)`],
+  ["operations in a batch", `1 to ${MAX_BATCH_OPERATIONS}`],
   ["JSON nesting", `${MAX_JSON_DEPTH} levels`],
   ["amount", `integer ${MIN_AMOUNT_MINOR} to ${tenTo(MAX_AMOUNT_MINOR)}`],
   ["balance", `at most ${tenTo(MAX_BALANCE_MINOR)}; at least \`-overdraft_limit\` for charges`],
@@ -81,4 +93,6 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<readonly [what: string, limit: str
   ],
   ["expiry sweep", `${EXPIRY_SWEEP_BATCH_SIZE} records per alarm run`],
   ["Worker-to-object attempts", `${OBJECT_CALL_MAX_ATTEMPTS}`],
+  ["operations decided in one commit (group commit)", `${MAX_GROUP_OPERATIONS}`],
+  ["writes waiting for an account's next commit", `${MAX_PENDING_WRITES}, then \`503 overloaded\``],
 ];

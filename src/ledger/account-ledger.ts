@@ -1,9 +1,13 @@
 import { DurableObject } from "cloudflare:workers";
-import { EXPIRY_SWEEP_BATCH_SIZE } from "../domain/limits.ts";
 import type { PageRequest } from "../domain/commands.ts";
+import { EXPIRY_SWEEP_BATCH_SIZE, MAX_GROUP_OPERATIONS, MAX_PENDING_WRITES } from "../domain/limits.ts";
+import { err, ok, type Result } from "../domain/result.ts";
 import { parseIdempotencyTtlSeconds } from "../domain/retention.ts";
 import type { MoneyRequest, OpenAccountRequest } from "./commands.ts";
-import { deleteExpired, earliestExpiry, findLiveRecord, saveRecord } from "./idempotency-records.ts";
+import { answerForUsedKey, decide } from "./decide.ts";
+import { GroupCommit } from "./group-commit.ts";
+import { deleteExpired, earliestExpiry, findLiveRecord } from "./idempotency-records.ts";
+import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
 import {
   entriesAfter,
   findEntryById,
@@ -13,32 +17,58 @@ import {
   readHead,
   refundedAmount,
   updateOverdraftLimit,
+  type AccountRow,
+  type LedgerHead,
 } from "./ledger-store.ts";
-import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
-import { applyMoneyCommand, chargeNotFound, checkCurrency } from "./money-operations.ts";
-import { failure, success, type Outcome } from "./outcome.ts";
-import { migrate } from "./schema.ts";
+import { chargeNotFound, checkCurrency } from "./money-operations.ts";
+import { failure, success, withFacts, type Outcome } from "./outcome.ts";
+import { hasSchema, migrate } from "./schema.ts";
+import { CountedSql, workSince } from "./sql.ts";
 import { accountView, chargeView, entryView, keyLookupView } from "./views.ts";
+
+/** A unit of work for the group commit: one request, or a batch decided as one. */
+type Write =
+  | { readonly kind: "one"; readonly request: MoneyRequest }
+  | { readonly kind: "batch"; readonly requests: readonly MoneyRequest[] };
+type Written = Outcome | readonly Outcome[];
 
 /**
  * One account's ledger: the only code that changes money state. Each
- * money-moving request is one synchronous SQLite transaction that checks the
- * Idempotency-Key, applies the change and records the response; nothing is
- * awaited in between, so concurrent copies cannot interleave.
+ * money-moving request is decided in a synchronous SQLite transaction that
+ * checks the Idempotency-Key, applies the change and records the response;
+ * nothing is awaited in between, so concurrent copies cannot interleave.
+ * Writes that arrive together share one transaction and one durable commit
+ * (group commit), each in its own savepoint; answers that need no write
+ * (replays, reused or expired keys) are read without waiting for one.
  */
 export class AccountLedger extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
+  private readonly sql: CountedSql;
   private readonly ttlMs: number;
+  private readonly writes: GroupCommit<Write, Written>;
+  /** The committed account and ledger head, kept in memory; undefined until read, and after a failed group. */
+  private state: { account: AccountRow; head: LedgerHead } | undefined;
+  /** The alarm as read before the group being decided (null: none), and as that group set it. */
+  private alarmAtMs: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
+    this.sql = new CountedSql(ctx.storage.sql);
     this.ttlMs = parseIdempotencyTtlSeconds(env.IDEMPOTENCY_TTL_SECONDS) * 1000;
-    ctx.storage.transactionSync(() => migrate(this.sql));
+    this.writes = new GroupCommit({
+      prepare: async () => {
+        this.alarmAtMs = await ctx.storage.getAlarm();
+      },
+      decideGroup: (items) => this.decideGroup(items),
+      weight: (write) => (write.kind === "one" ? 1 : write.requests.length),
+      maxGroupWeight: MAX_GROUP_OPERATIONS,
+    });
+    // An object that was never opened has no schema and gets none here: probing a name stores nothing.
+    if (hasSchema(ctx.storage.sql)) ctx.storage.transactionSync(() => migrate(ctx.storage.sql));
   }
 
   openAccount(request: OpenAccountRequest): Outcome {
     return this.ctx.storage.transactionSync(() => {
+      migrate(this.ctx.storage.sql);
       const existing = readAccount(this.sql);
       if (existing === null) {
         const account = {
@@ -48,33 +78,35 @@ export class AccountLedger extends DurableObject<Env> {
           createdMs: Date.now(),
         };
         insertAccount(this.sql, account);
+        this.state = undefined;
         return success(201, accountView(account, readHead(this.sql)));
       }
       const mismatch = checkCurrency(existing, request.input.currency);
       if (mismatch !== null) return failure(mismatch);
       const overdraftLimit = request.input.overdraft_limit ?? existing.overdraftLimit;
       if (overdraftLimit !== existing.overdraftLimit) updateOverdraftLimit(this.sql, overdraftLimit);
+      this.state = undefined;
       return success(200, accountView({ ...existing, overdraftLimit }, readHead(this.sql)));
     });
   }
 
   getAccount(): Outcome {
-    const account = readAccount(this.sql);
-    if (account === null) return failure(ACCOUNT_NOT_FOUND);
-    return success(200, accountView(account, readHead(this.sql)));
+    const state = this.committedState();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
+    return success(200, accountView(state.account, state.head));
   }
 
   getCharge(chargeId: string): Outcome {
-    const account = readAccount(this.sql);
-    if (account === null) return failure(ACCOUNT_NOT_FOUND);
+    const state = this.committedState();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
     const charge = findEntryById(this.sql, chargeId);
     if (charge === null || charge.type !== "charge") return failure(chargeNotFound(chargeId));
-    return success(200, chargeView(charge, account.currency, refundedAmount(this.sql, charge.id)));
+    return success(200, chargeView(charge, state.account.currency, refundedAmount(this.sql, charge.id)));
   }
 
   listEntries(page: PageRequest): Outcome {
-    const account = readAccount(this.sql);
-    if (account === null) return failure(ACCOUNT_NOT_FOUND);
+    const state = this.committedState();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
     let afterSeq = 0;
     if (page.startingAfter !== undefined) {
       const cursor = findEntryById(this.sql, page.startingAfter);
@@ -84,7 +116,7 @@ export class AccountLedger extends DurableObject<Env> {
       afterSeq = cursor.seq;
     }
     const rows = entriesAfter(this.sql, afterSeq, page.limit + 1);
-    const data = rows.slice(0, page.limit).map((row) => entryView(row, account.currency));
+    const data = rows.slice(0, page.limit).map((row) => entryView(row, state.account.currency));
     return success(200, { data, has_more: rows.length > page.limit });
   }
 
@@ -93,46 +125,36 @@ export class AccountLedger extends DurableObject<Env> {
    * with this key did here, judged live by the same rule as moveMoney.
    */
   lookupIdempotencyKey(key: string): Outcome {
-    const account = readAccount(this.sql);
-    if (account === null) return failure(ACCOUNT_NOT_FOUND);
+    const state = this.committedState();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
     const record = findLiveRecord(this.sql, key, Date.now());
     const entry = findEntryByKey(this.sql, key);
     if (record === null && entry === null) return failure({ code: "idempotency_key_not_found" });
-    return success(200, keyLookupView(key, record, entry === null ? null : entryView(entry, account.currency)));
+    return success(200, keyLookupView(key, record, entry === null ? null : entryView(entry, state.account.currency)));
   }
 
-  moveMoney(request: MoneyRequest): Outcome {
-    return this.ctx.storage.transactionSync(() => {
-      const account = readAccount(this.sql);
-      if (account === null) return failure(ACCOUNT_NOT_FOUND);
-      const nowMs = Date.now();
-      const key = request.idempotencyKey;
+  /**
+   * Decides one money-moving request. A key already used is answered at once
+   * from what is stored; a new one waits for the next group commit.
+   */
+  async moveMoney(request: MoneyRequest): Promise<Outcome> {
+    const before = this.sql.work();
+    if (this.committedState() === null) return failure(ACCOUNT_NOT_FOUND);
+    const used = answerForUsedKey(this.sql, request, Date.now());
+    if (used !== null) return withFacts(used, { work: workSince(this.sql, before) });
+    if (this.writes.waiting >= MAX_PENDING_WRITES) return failure({ code: "overloaded" });
+    return (await this.writes.submit({ kind: "one", request })) as Outcome;
+  }
 
-      const record = findLiveRecord(this.sql, key, nowMs);
-      if (record !== null) {
-        if (record.fingerprint !== request.fingerprint) return failure({ code: "idempotency_key_reused" });
-        // The same request id means the Worker retried a call whose answer was lost: not a replay to the client.
-        return { status: record.status, body: record.body, replayed: record.requestId !== request.requestId };
-      }
-
-      // No live record: the key may still have moved money before its record expired.
-      const entry = findEntryByKey(this.sql, key);
-      if (entry !== null) return failure({ code: "idempotency_key_expired", entry: entry.id });
-
-      const outcome = applyMoneyCommand({ sql: this.sql, account, idempotencyKey: key, nowMs }, request.command);
-      const expiresMs = nowMs + this.ttlMs;
-      this.armExpiryAlarm(expiresMs);
-      saveRecord(this.sql, {
-        key,
-        requestId: request.requestId,
-        fingerprint: request.fingerprint,
-        status: outcome.status,
-        body: outcome.body,
-        createdMs: nowMs,
-        expiresMs,
-      });
-      return outcome;
-    });
+  /**
+   * Decides every operation of a batch, in order, in one transaction, each
+   * exactly as if it had been sent alone. An unexpected error in any of them
+   * rolls the whole batch back and is thrown; nothing is applied.
+   */
+  async moveMoneyInBatch(requests: readonly MoneyRequest[]): Promise<readonly Outcome[]> {
+    if (this.committedState() === null) return requests.map(() => failure(ACCOUNT_NOT_FOUND));
+    if (this.writes.waiting >= MAX_PENDING_WRITES) return requests.map(() => failure({ code: "overloaded" }));
+    return (await this.writes.submit({ kind: "batch", requests })) as readonly Outcome[];
   }
 
   /** Deletes one bounded batch of expired records, then re-arms for whatever is left. Safe to run twice. */
@@ -149,15 +171,80 @@ export class AccountLedger extends DurableObject<Env> {
     return auditLedger(this.sql);
   }
 
+  /** The committed account and head, from memory or storage; null if the account was never opened. */
+  private committedState(): { account: AccountRow; head: LedgerHead } | null {
+    if (this.state !== undefined) return this.state;
+    if (!hasSchema(this.ctx.storage.sql)) return null;
+    const account = readAccount(this.sql);
+    if (account === null) return null;
+    this.state = { account, head: readHead(this.sql) };
+    return this.state;
+  }
+
   /**
-   * Keeps the alarm at the earliest expiry, counting the record about to be
-   * saved. Setting it on every write (rather than only when none is set) also
-   * re-arms an alarm that exhausted its retries. It is written inside the
-   * caller's transaction and rolls back with it.
+   * One group commit: every write in its own savepoint inside one
+   * transaction. The in-memory head moves only once a write's savepoint has
+   * held; if the transaction itself fails, every write in it fails and the
+   * memory of committed state is dropped, to be read again from storage.
+   */
+  private decideGroup(writes: readonly Write[]): Result<Written, unknown>[] {
+    const results: Result<Written, unknown>[] = [];
+    try {
+      this.ctx.storage.transactionSync(() => {
+        const state = this.committedState();
+        if (state === null) throw new Error("invariant: a write was queued for an account that does not exist");
+        const nowMs = Date.now();
+        let earliestNewExpiryMs: number | null = null;
+        for (const write of writes) {
+          try {
+            const requests = write.kind === "one" ? [write.request] : write.requests;
+            const decided = this.ctx.storage.transactionSync(() => {
+              let head = state.head;
+              const outcomes: Outcome[] = [];
+              for (const request of requests) {
+                const before = this.sql.work();
+                const decision = decide(
+                  { sql: this.sql, account: state.account, head, nowMs, ttlMs: this.ttlMs },
+                  request,
+                );
+                head = decision.head;
+                if (decision.recordExpiresMs !== null) {
+                  earliestNewExpiryMs = Math.min(
+                    earliestNewExpiryMs ?? decision.recordExpiresMs,
+                    decision.recordExpiresMs,
+                  );
+                }
+                outcomes.push(withFacts(decision.outcome, { work: workSince(this.sql, before) }));
+              }
+              return { head, outcomes };
+            });
+            state.head = decided.head;
+            results.push(ok(write.kind === "one" ? (decided.outcomes[0] as Outcome) : decided.outcomes));
+          } catch (error) {
+            results.push(err(error));
+          }
+        }
+        if (earliestNewExpiryMs !== null) this.armExpiryAlarm(earliestNewExpiryMs);
+      });
+    } catch (error) {
+      this.state = undefined;
+      return writes.map(() => err(error));
+    }
+    return results;
+  }
+
+  /**
+   * Keeps the alarm at the earliest expiry, writing it only when that
+   * changes: records expire in the order they are written, so a new one
+   * rarely moves it. An alarm that used up its retries is gone, so the next
+   * write sets it again. Written inside the caller's transaction, it rolls
+   * back with it.
    */
   private armExpiryAlarm(newExpiryMs: number): void {
-    const earliest = earliestExpiry(this.sql);
-    void this.ctx.storage.setAlarm(earliest === null ? newExpiryMs : Math.min(earliest, newExpiryMs));
+    if (this.alarmAtMs !== null && this.alarmAtMs <= newExpiryMs) return;
+    const at = Math.min(earliestExpiry(this.sql) ?? newExpiryMs, newExpiryMs);
+    void this.ctx.storage.setAlarm(at);
+    this.alarmAtMs = at;
   }
 }
 

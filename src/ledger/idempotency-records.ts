@@ -1,3 +1,5 @@
+import type { CountedSql } from "./sql.ts";
+
 /**
  * The stored responses of money-moving requests, keyed by Idempotency-Key.
  * They expire; the ledger entries' own keys keep protecting money after that.
@@ -15,25 +17,23 @@ export interface IdempotencyRecord {
 }
 
 /** The record for `key` while it is live at `nowMs`: one expired but not yet swept counts as absent. */
-export function findLiveRecord(sql: SqlStorage, key: string, nowMs: number): IdempotencyRecord | null {
+export function findLiveRecord(sql: CountedSql, key: string, nowMs: number): IdempotencyRecord | null {
   const record = findRecord(sql, key);
   return record !== null && record.expiresMs > nowMs ? record : null;
 }
 
-function findRecord(sql: SqlStorage, key: string): IdempotencyRecord | null {
-  const row = sql
-    .exec<{
-      request_id: string;
-      fingerprint: string;
-      status: number;
-      body: string;
-      created_ms: number;
-      expires_ms: number;
-    }>(
-      "SELECT request_id, fingerprint, status, body, created_ms, expires_ms FROM idempotency_records WHERE key = ?",
-      key,
-    )
-    .toArray()[0];
+function findRecord(sql: CountedSql, key: string): IdempotencyRecord | null {
+  const row = sql.first<{
+    request_id: string;
+    fingerprint: string;
+    status: number;
+    body: string;
+    created_ms: number;
+    expires_ms: number;
+  }>(
+    "SELECT request_id, fingerprint, status, body, created_ms, expires_ms FROM idempotency_records WHERE key = ?",
+    key,
+  );
   if (row === undefined) return null;
   return {
     key,
@@ -47,8 +47,8 @@ function findRecord(sql: SqlStorage, key: string): IdempotencyRecord | null {
 }
 
 /** Saves a record, replacing an expired one under the same key. */
-export function saveRecord(sql: SqlStorage, record: IdempotencyRecord): void {
-  sql.exec(
+export function saveRecord(sql: CountedSql, record: IdempotencyRecord): void {
+  sql.run(
     "INSERT OR REPLACE INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
     record.key,
     record.requestId,
@@ -60,19 +60,20 @@ export function saveRecord(sql: SqlStorage, record: IdempotencyRecord): void {
   );
 }
 
-export function earliestExpiry(sql: SqlStorage): number | null {
-  return sql.exec<{ earliest: number | null }>("SELECT MIN(expires_ms) AS earliest FROM idempotency_records").one()
-    .earliest;
+export function earliestExpiry(sql: CountedSql): number | null {
+  return (
+    sql.first<{ earliest: number | null }>("SELECT MIN(expires_ms) AS earliest FROM idempotency_records")?.earliest ??
+    null
+  );
 }
 
 /** Deletes at most `batchSize` records that expired at or before `nowMs`, oldest first; returns how many. */
-export function deleteExpired(sql: SqlStorage, nowMs: number, batchSize: number): number {
-  const deleted = sql.exec(
+export function deleteExpired(sql: CountedSql, nowMs: number, batchSize: number): number {
+  return sql.rows(
     `DELETE FROM idempotency_records WHERE key IN
        (SELECT key FROM idempotency_records WHERE expires_ms <= ? ORDER BY expires_ms LIMIT ?)
      RETURNING key`,
     nowMs,
     batchSize,
-  );
-  return deleted.toArray().length;
+  ).length;
 }

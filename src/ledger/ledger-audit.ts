@@ -1,5 +1,6 @@
 import { ENTRY_TYPE_RULES, isEntryType } from "../domain/entry-types.ts";
 import { AUDIT_PAGE_SIZE, MAX_BALANCE_MINOR, MAX_OVERDRAFT_LIMIT_MINOR } from "../domain/limits.ts";
+import type { CountedSql } from "./sql.ts";
 
 /** A full recomputation of the ledger's invariants from storage. */
 export interface LedgerAudit {
@@ -19,19 +20,17 @@ type Row = { seq: number; id: string; type: string; amount: number; balance_afte
  * something other than a charge, any charge is refunded beyond its amount,
  * any recorded success lacks its entry or any recorded decline has one.
  */
-export function auditLedger(sql: SqlStorage): LedgerAudit {
+export function auditLedger(sql: CountedSql): LedgerAudit {
   const violations: string[] = [];
   let expectedSeq = 1;
   let sum = 0;
   let balance = 0;
   for (;;) {
-    const rows = sql
-      .exec<Row>(
-        "SELECT seq, id, type, amount, balance_after FROM entries WHERE seq >= ? ORDER BY seq LIMIT ?",
-        expectedSeq,
-        AUDIT_PAGE_SIZE,
-      )
-      .toArray();
+    const rows = sql.rows<Row>(
+      "SELECT seq, id, type, amount, balance_after FROM entries WHERE seq >= ? ORDER BY seq LIMIT ?",
+      expectedSeq,
+      AUDIT_PAGE_SIZE,
+    );
     for (const row of rows) {
       if (row.seq !== expectedSeq) violations.push(`seq ${expectedSeq} missing; found ${row.seq}`);
       expectedSeq = row.seq + 1;
@@ -47,32 +46,26 @@ export function auditLedger(sql: SqlStorage): LedgerAudit {
     if (rows.length < AUDIT_PAGE_SIZE) break;
   }
 
-  const orphanRefunds = sql
-    .exec<{ id: string }>(
-      `SELECT r.id FROM entries r LEFT JOIN entries c ON c.id = r.charge_id
+  const orphanRefunds = sql.rows<{ id: string }>(
+    `SELECT r.id FROM entries r LEFT JOIN entries c ON c.id = r.charge_id
        WHERE r.type = 'refund' AND (c.id IS NULL OR c.type != 'charge') LIMIT ?`,
-      AUDIT_PAGE_SIZE,
-    )
-    .toArray();
+    AUDIT_PAGE_SIZE,
+  );
   for (const { id } of orphanRefunds) violations.push(`refund ${id} names no charge`);
 
-  const overRefunded = sql
-    .exec<{ id: string; charged: number; refunded: number }>(
-      `SELECT c.id, -c.amount AS charged, SUM(r.amount) AS refunded
+  const overRefunded = sql.rows<{ id: string; charged: number; refunded: number }>(
+    `SELECT c.id, -c.amount AS charged, SUM(r.amount) AS refunded
        FROM entries c JOIN entries r ON r.charge_id = c.id
        GROUP BY c.id HAVING SUM(r.amount) > -c.amount LIMIT ?`,
-      AUDIT_PAGE_SIZE,
-    )
-    .toArray();
+    AUDIT_PAGE_SIZE,
+  );
   for (const c of overRefunded) violations.push(`charge ${c.id}: refunded ${c.refunded} of ${c.charged}`);
 
-  const mismatchedRecords = sql
-    .exec<{ key: string; status: number }>(
-      `SELECT key, status FROM idempotency_records
+  const mismatchedRecords = sql.rows<{ key: string; status: number }>(
+    `SELECT key, status FROM idempotency_records
        WHERE (status = 201) != (key IN (SELECT idempotency_key FROM entries)) LIMIT ?`,
-      AUDIT_PAGE_SIZE,
-    )
-    .toArray();
+    AUDIT_PAGE_SIZE,
+  );
   for (const r of mismatchedRecords) {
     violations.push(`record ${r.key} (status ${r.status}) ${r.status === 201 ? "has no entry" : "has an entry"}`);
   }

@@ -1,6 +1,7 @@
 import type { Metadata } from "../domain/commands.ts";
 import { ENTRY_TYPE_RULES, type EntryType } from "../domain/entry-types.ts";
 import { assertBalance } from "../domain/money.ts";
+import type { CountedSql } from "./sql.ts";
 
 /** Reads and appends of the account row and its ledger entries: SQL only; views.ts shapes them for the API. */
 
@@ -24,7 +25,7 @@ export interface EntryRow {
   readonly metadata: Metadata;
 }
 
-/** The balance and entry count are not stored twice: both are read off the last entry. */
+/** The balance and entry count are not stored twice: both are read off the last entry (and kept in memory). */
 export interface LedgerHead {
   readonly balance: number;
   readonly entryCount: number;
@@ -46,18 +47,16 @@ type EntryRecord = {
 const ENTRY_COLUMNS =
   "seq, id, type, amount, balance_after, created_ms, idempotency_key, charge_id, description, metadata";
 
-export function readAccount(sql: SqlStorage): AccountRow | null {
-  const row = sql
-    .exec<{ name: string; currency: string; overdraft_limit: number; created_ms: number }>(
-      "SELECT name, currency, overdraft_limit, created_ms FROM account",
-    )
-    .toArray()[0];
+export function readAccount(sql: CountedSql): AccountRow | null {
+  const row = sql.first<{ name: string; currency: string; overdraft_limit: number; created_ms: number }>(
+    "SELECT name, currency, overdraft_limit, created_ms FROM account",
+  );
   if (row === undefined) return null;
   return { name: row.name, currency: row.currency, overdraftLimit: row.overdraft_limit, createdMs: row.created_ms };
 }
 
-export function insertAccount(sql: SqlStorage, account: AccountRow): void {
-  sql.exec(
+export function insertAccount(sql: CountedSql, account: AccountRow): void {
+  sql.run(
     "INSERT INTO account (singleton, name, currency, overdraft_limit, created_ms) VALUES (1, ?, ?, ?, ?)",
     account.name,
     account.currency,
@@ -66,14 +65,14 @@ export function insertAccount(sql: SqlStorage, account: AccountRow): void {
   );
 }
 
-export function updateOverdraftLimit(sql: SqlStorage, overdraftLimit: number): void {
-  sql.exec("UPDATE account SET overdraft_limit = ?", overdraftLimit);
+export function updateOverdraftLimit(sql: CountedSql, overdraftLimit: number): void {
+  sql.run("UPDATE account SET overdraft_limit = ?", overdraftLimit);
 }
 
-export function readHead(sql: SqlStorage): LedgerHead {
-  const last = sql
-    .exec<{ seq: number; balance_after: number }>("SELECT seq, balance_after FROM entries ORDER BY seq DESC LIMIT 1")
-    .toArray()[0];
+export function readHead(sql: CountedSql): LedgerHead {
+  const last = sql.first<{ seq: number; balance_after: number }>(
+    "SELECT seq, balance_after FROM entries ORDER BY seq DESC LIMIT 1",
+  );
   return last === undefined ? { balance: 0, entryCount: 0 } : { balance: last.balance_after, entryCount: last.seq };
 }
 
@@ -92,7 +91,7 @@ export interface NewEntry {
  * and the caller's balance must be the head's plus the amount, so the balance
  * stays the sum of the entries.
  */
-export function appendEntry(sql: SqlStorage, head: LedgerHead, balanceAfter: number, entry: NewEntry): EntryRow {
+export function appendEntry(sql: CountedSql, head: LedgerHead, balanceAfter: number, entry: NewEntry): EntryRow {
   assertBalance(balanceAfter);
   if (balanceAfter !== head.balance + entry.amount) {
     throw new Error(`invariant: balance ${head.balance} + ${entry.amount} is not ${balanceAfter}`);
@@ -106,7 +105,7 @@ export function appendEntry(sql: SqlStorage, head: LedgerHead, balanceAfter: num
     id: `${ENTRY_TYPE_RULES[entry.type].idPrefix}_${crypto.randomUUID().replaceAll("-", "")}`,
     balanceAfter,
   };
-  sql.exec(
+  sql.run(
     `INSERT INTO entries (${ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     row.seq,
     row.id,
@@ -122,34 +121,33 @@ export function appendEntry(sql: SqlStorage, head: LedgerHead, balanceAfter: num
   return row;
 }
 
-export function findEntryById(sql: SqlStorage, id: string): EntryRow | null {
-  return firstEntry(sql.exec<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ?`, id));
+export function findEntryById(sql: CountedSql, id: string): EntryRow | null {
+  return toEntryRowOrNull(sql.first<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ?`, id));
 }
 
-export function findEntryByKey(sql: SqlStorage, idempotencyKey: string): EntryRow | null {
-  return firstEntry(
-    sql.exec<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE idempotency_key = ?`, idempotencyKey),
+export function findEntryByKey(sql: CountedSql, idempotencyKey: string): EntryRow | null {
+  return toEntryRowOrNull(
+    sql.first<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE idempotency_key = ?`, idempotencyKey),
   );
 }
 
 /** The entries after `afterSeq`, oldest first; one more than `limit` tells whether there are more. */
-export function entriesAfter(sql: SqlStorage, afterSeq: number, limit: number): EntryRow[] {
+export function entriesAfter(sql: CountedSql, afterSeq: number, limit: number): EntryRow[] {
   return sql
-    .exec<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
-    .toArray()
+    .rows<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
     .map(toEntryRow);
 }
 
 /** Total refunded against a charge so far, as a positive amount. */
-export function refundedAmount(sql: SqlStorage, chargeId: string): number {
-  const row = sql
-    .exec<{ total: number }>("SELECT COALESCE(SUM(amount), 0) AS total FROM entries WHERE charge_id = ?", chargeId)
-    .one();
-  return row.total;
+export function refundedAmount(sql: CountedSql, chargeId: string): number {
+  const row = sql.first<{ total: number }>(
+    "SELECT COALESCE(SUM(amount), 0) AS total FROM entries WHERE charge_id = ?",
+    chargeId,
+  );
+  return row?.total ?? 0;
 }
 
-function firstEntry(cursor: SqlStorageCursor<EntryRecord>): EntryRow | null {
-  const row = cursor.toArray()[0];
+function toEntryRowOrNull(row: EntryRecord | undefined): EntryRow | null {
   return row === undefined ? null : toEntryRow(row);
 }
 

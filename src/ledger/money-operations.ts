@@ -1,8 +1,16 @@
 import type { MoneyCommand, MoneyInput, RefundInput } from "../domain/commands.ts";
 import { debit, deposit } from "../domain/money.ts";
 import type { Failure, FailureOf } from "../domain/problems.ts";
-import { appendEntry, findEntryById, readHead, refundedAmount, type AccountRow } from "./ledger-store.ts";
+import {
+  appendEntry,
+  findEntryById,
+  refundedAmount,
+  type AccountRow,
+  type EntryRow,
+  type LedgerHead,
+} from "./ledger-store.ts";
 import { failure, success, type Outcome } from "./outcome.ts";
+import type { CountedSql } from "./sql.ts";
 import { chargeView, entryView, refundView } from "./views.ts";
 
 /**
@@ -13,13 +21,21 @@ import { chargeView, entryView, refundView } from "./views.ts";
  */
 
 interface ApplyContext {
-  readonly sql: SqlStorage;
+  readonly sql: CountedSql;
   readonly account: AccountRow;
+  /** The ledger's last entry as it stands, kept in memory by the caller. */
+  readonly head: LedgerHead;
   readonly idempotencyKey: string;
   readonly nowMs: number;
 }
 
-export function applyMoneyCommand(ctx: ApplyContext, command: MoneyCommand): Outcome {
+/** The answer, and the entry appended when money moved (a decline appends none). */
+export interface Applied {
+  readonly outcome: Outcome;
+  readonly entry: EntryRow | null;
+}
+
+export function applyMoneyCommand(ctx: ApplyContext, command: MoneyCommand): Applied {
   switch (command.type) {
     case "credit":
       return applyCredit(ctx, command.input);
@@ -30,13 +46,12 @@ export function applyMoneyCommand(ctx: ApplyContext, command: MoneyCommand): Out
   }
 }
 
-function applyCredit(ctx: ApplyContext, input: MoneyInput): Outcome {
+function applyCredit(ctx: ApplyContext, input: MoneyInput): Applied {
   const mismatch = checkCurrency(ctx.account, input.currency);
-  if (mismatch) return failure(mismatch);
-  const head = readHead(ctx.sql);
-  const result = deposit(head.balance, input.amount);
-  if (!result.ok) return failure(result.error);
-  const entry = appendEntry(ctx.sql, head, result.value, {
+  if (mismatch) return declined(mismatch);
+  const result = deposit(ctx.head.balance, input.amount);
+  if (!result.ok) return declined(result.error);
+  const entry = appendEntry(ctx.sql, ctx.head, result.value, {
     type: "credit",
     amount: input.amount,
     createdMs: ctx.nowMs,
@@ -45,16 +60,15 @@ function applyCredit(ctx: ApplyContext, input: MoneyInput): Outcome {
     description: input.description ?? null,
     metadata: input.metadata ?? {},
   });
-  return success(201, entryView(entry, ctx.account.currency));
+  return { outcome: success(201, entryView(entry, ctx.account.currency)), entry };
 }
 
-function applyCharge(ctx: ApplyContext, input: MoneyInput): Outcome {
+function applyCharge(ctx: ApplyContext, input: MoneyInput): Applied {
   const mismatch = checkCurrency(ctx.account, input.currency);
-  if (mismatch) return failure(mismatch);
-  const head = readHead(ctx.sql);
-  const result = debit(head.balance, input.amount, ctx.account.overdraftLimit);
-  if (!result.ok) return failure(result.error);
-  const entry = appendEntry(ctx.sql, head, result.value, {
+  if (mismatch) return declined(mismatch);
+  const result = debit(ctx.head.balance, input.amount, ctx.account.overdraftLimit);
+  if (!result.ok) return declined(result.error);
+  const entry = appendEntry(ctx.sql, ctx.head, result.value, {
     type: "charge",
     amount: -input.amount,
     createdMs: ctx.nowMs,
@@ -63,23 +77,22 @@ function applyCharge(ctx: ApplyContext, input: MoneyInput): Outcome {
     description: input.description ?? null,
     metadata: input.metadata ?? {},
   });
-  return success(201, chargeView(entry, ctx.account.currency, 0));
+  return { outcome: success(201, chargeView(entry, ctx.account.currency, 0)), entry };
 }
 
-function applyRefund(ctx: ApplyContext, input: RefundInput): Outcome {
+function applyRefund(ctx: ApplyContext, input: RefundInput): Applied {
   const mismatch = input.currency === undefined ? null : checkCurrency(ctx.account, input.currency);
-  if (mismatch) return failure(mismatch);
+  if (mismatch) return declined(mismatch);
   const charge = findEntryById(ctx.sql, input.charge);
-  if (charge === null || charge.type !== "charge") return failure(chargeNotFound(input.charge));
+  if (charge === null || charge.type !== "charge") return declined(chargeNotFound(input.charge));
   const refundable = -charge.amount - refundedAmount(ctx.sql, charge.id);
   const amount = input.amount ?? refundable;
   if (amount === 0 || amount > refundable) {
-    return failure({ code: "refund_exceeds_charge", chargeId: charge.id, refundable, requested: amount });
+    return declined({ code: "refund_exceeds_charge", chargeId: charge.id, refundable, requested: amount });
   }
-  const head = readHead(ctx.sql);
-  const result = deposit(head.balance, amount);
-  if (!result.ok) return failure(result.error);
-  const entry = appendEntry(ctx.sql, head, result.value, {
+  const result = deposit(ctx.head.balance, amount);
+  if (!result.ok) return declined(result.error);
+  const entry = appendEntry(ctx.sql, ctx.head, result.value, {
     type: "refund",
     amount,
     createdMs: ctx.nowMs,
@@ -88,7 +101,11 @@ function applyRefund(ctx: ApplyContext, input: RefundInput): Outcome {
     description: input.description ?? null,
     metadata: input.metadata ?? {},
   });
-  return success(201, refundView(entry, ctx.account.currency));
+  return { outcome: success(201, refundView(entry, ctx.account.currency)), entry };
+}
+
+function declined(f: Failure): Applied {
+  return { outcome: failure(f), entry: null };
 }
 
 export function chargeNotFound(chargeId: string): FailureOf<"charge_not_found"> {

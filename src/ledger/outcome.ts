@@ -1,4 +1,5 @@
 import { problemStatus, renderProblem, toProblem, type Failure } from "../domain/problems.ts";
+import type { StorageWork } from "./sql.ts";
 
 /**
  * What an account object answers: the HTTP status and the exact body text.
@@ -8,13 +9,29 @@ export interface Outcome {
   readonly status: number;
   readonly body: string;
   readonly replayed: boolean;
+  /** What logs and metrics say of the outcome; never sent to the client. */
+  readonly facts?: OutcomeFacts;
+}
+
+export interface OutcomeFacts {
+  /** The problem's code, or null for a success. */
+  readonly code: string | null;
+  /** The entry the request appended, when it moved money. */
+  readonly entry?: { readonly id: string; readonly seq: number };
+  /** The storage work deciding it took. */
+  readonly work?: StorageWork;
 }
 
 export function success(status: 200 | 201, view: unknown): Outcome {
-  return { status, body: JSON.stringify(view), replayed: false };
+  return { status, body: JSON.stringify(view), replayed: false, facts: { code: null } };
 }
 
 export function failure(f: Failure): Outcome {
   const p = toProblem(f);
-  return { status: problemStatus(p.code), body: renderProblem(p), replayed: false };
+  return { status: problemStatus(p.code), body: renderProblem(p), replayed: false, facts: { code: p.code } };
+}
+
+/** The outcome with facts added (they never change status, body or replayed). */
+export function withFacts(outcome: Outcome, facts: Partial<OutcomeFacts>): Outcome {
+  return { ...outcome, facts: { code: outcome.facts?.code ?? null, ...outcome.facts, ...facts } };
 }

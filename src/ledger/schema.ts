@@ -72,13 +72,24 @@ export class UnreadableSchemaError extends Error {
 }
 
 /**
- * Brings storage up to SCHEMA_VERSION. A newer schema is left as it is when
- * this code can read it; one it cannot read is refused with an error.
+ * Whether this object has any schema yet. An account's tables are created
+ * when it is opened, so probing a name that was never opened writes nothing.
+ */
+export function hasSchema(sql: SqlStorage): boolean {
+  return sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").toArray().length > 0;
+}
+
+/**
+ * Brings storage up to SCHEMA_VERSION, creating it on first use. A newer
+ * schema is left as it is when this code can read it; one it cannot read is
+ * refused with an error. Writes nothing when storage is current.
  */
 export function migrate(sql: SqlStorage): StoredSchema {
-  sql.exec(
-    "CREATE TABLE IF NOT EXISTS schema_version (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), version INTEGER NOT NULL)",
-  );
+  if (!hasSchema(sql)) {
+    sql.exec(
+      "CREATE TABLE schema_version (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), version INTEGER NOT NULL)",
+    );
+  }
   const stored = readStoredSchema(sql);
   if (stored.readableFrom > SCHEMA_VERSION) {
     throw new UnreadableSchemaError(

@@ -126,14 +126,22 @@ describe("the Worker's own retries", () => {
       fingerprint: "f".repeat(64),
       command: { type: "charge" as const, input: { amount: 10, currency: "USD" } },
     });
-    const [first, retried, other] = await runInDurableObject(ledgerStub(account), (instance: AccountLedger) => [
-      instance.moveMoney(request("http-1")),
-      instance.moveMoney(request("http-1")),
-      instance.moveMoney(request("http-2")),
-    ]);
+    const [first, retried, other] = await runInDurableObject(ledgerStub(account), (instance: AccountLedger) =>
+      Promise.all([
+        instance.moveMoney(request("http-1")),
+        instance.moveMoney(request("http-1")),
+        instance.moveMoney(request("http-2")),
+      ]),
+    );
+    // What the client sees; the facts beside it (storage work, the entry) are for the logs.
+    const seen = ({ status, body, replayed }: { status: number; body: string; replayed: boolean }) => ({
+      status,
+      body,
+      replayed,
+    });
     expect(first.replayed).toBe(false);
-    expect(retried).toEqual(first);
-    expect(other).toEqual({ ...first, replayed: true });
+    expect(seen(retried)).toEqual(seen(first));
+    expect(seen(other)).toEqual({ ...seen(first), replayed: true });
     expect((await getAccount(account)).balance).toBe(990);
   });
 });

@@ -174,7 +174,7 @@ async function sweepStory(expiredAges: readonly number[], liveLeads: readonly nu
   // first delivery deletes one bounded batch, oldest first, and re-arms.
   const writeKey = uniqueKey();
   const rearmed = await inLedger(account, async (storage, instance) => {
-    const outcome = instance.moveMoney(creditRequest(writeKey));
+    const outcome = await instance.moveMoney(creditRequest(writeKey));
     const alarm = await storage.getAlarm();
     const withWrite = expiriesOf(readRecords(storage));
     storage.sql.exec(healSql(DELETE_FAULT));
@@ -252,17 +252,18 @@ describe("expiry alarm under faults and redelivery", () => {
         }
         const byKey = new Map(readRecords(storage).map((row) => [row.key, row]));
         // Replaying key i with its own fingerprint: live records replay, expired ones do not.
-        const replayed = keys.map((key) => {
+        // An answer from stored state is decided as the call is made, before the sweep below runs.
+        const outcomes = keys.map((key) => {
           const row = byKey.get(key);
-          const outcome = instance.moveMoney({
+          return instance.moveMoney({
             requestId: "another-request",
             idempotencyKey: key,
             fingerprint: row?.fingerprint ?? "",
             command: { type: "credit", input: { amount: 1, currency: "USD" } },
           });
-          return outcome.replayed;
         });
         instance.alarm();
+        const replayed = (await Promise.all(outcomes)).map((outcome) => outcome.replayed);
         return {
           now,
           replayed,

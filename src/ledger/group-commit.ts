@@ -1,0 +1,92 @@
+import type { Result } from "../domain/result.ts";
+
+/**
+ * Group commit. Writes that reach the object while it is busy wait here and
+ * are decided together, in order, in one storage transaction, so N
+ * concurrent writes pay one durable commit instead of N. Each write is
+ * decided in its own savepoint by the caller's `decideGroup`, so one that
+ * fails leaves the others' outcomes standing.
+ *
+ * The flush runs on a timer, not a microtask: a microtask would run at the
+ * end of the event that submitted the write, before the runtime delivers the
+ * next request, and every group would be one write. A timer fires after the
+ * runtime has taken in the requests that arrived meanwhile. No answer leaves
+ * the object before its commit is durable: the runtime's output gate holds it.
+ */
+export class GroupCommit<T, R> {
+  private readonly pending: { item: T; resolve: (value: R) => void; reject: (reason: unknown) => void }[] = [];
+  private scheduled = false;
+  private readonly prepare: () => Promise<void>;
+  private readonly decideGroup: (items: readonly T[]) => Result<R, unknown>[];
+  private readonly weight: (item: T) => number;
+  private readonly maxGroupWeight: number;
+
+  /**
+   * `prepare` runs before each group (e.g. reads what the group will need
+   * asynchronously); `decideGroup` then decides its items in order,
+   * synchronously, and answers one result each. A group takes items until
+   * their weight reaches `maxGroupWeight` (at least one item), bounding the
+   * work done in one transaction.
+   */
+  constructor(options: {
+    prepare: () => Promise<void>;
+    decideGroup: (items: readonly T[]) => Result<R, unknown>[];
+    weight: (item: T) => number;
+    maxGroupWeight: number;
+  }) {
+    this.prepare = options.prepare;
+    this.decideGroup = options.decideGroup;
+    this.weight = options.weight;
+    this.maxGroupWeight = options.maxGroupWeight;
+  }
+
+  /** Items waiting for the next flush. */
+  get waiting(): number {
+    return this.pending.length;
+  }
+
+  submit(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.pending.push({ item, resolve, reject });
+      if (this.scheduled) return;
+      this.scheduled = true;
+      setTimeout(() => {
+        void this.flush();
+      }, 0);
+    });
+  }
+
+  /** One flush at a time, so groups are decided in the order their writes arrived. */
+  private async flush(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        try {
+          await this.prepare();
+        } catch (error) {
+          for (const waiting of this.pending.splice(0)) waiting.reject(error);
+          return;
+        }
+        this.decideNextGroup();
+      }
+    } finally {
+      this.scheduled = false;
+    }
+  }
+
+  private decideNextGroup(): void {
+    let weight = 0;
+    let size = 0;
+    while (size < this.pending.length && (size === 0 || weight < this.maxGroupWeight)) {
+      weight += this.weight((this.pending[size] as (typeof this.pending)[number]).item);
+      size += 1;
+    }
+    const group = this.pending.splice(0, size);
+    const results = this.decideGroup(group.map((waiting) => waiting.item));
+    group.forEach((waiting, i) => {
+      const result = results[i];
+      if (result === undefined) waiting.reject(new Error("invariant: a group answered fewer results than items"));
+      else if (result.ok) waiting.resolve(result.value);
+      else waiting.reject(result.error);
+    });
+  }
+}

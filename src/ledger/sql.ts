@@ -1,0 +1,51 @@
+/**
+ * The account object's SQL, counted: every statement adds the rows its
+ * cursor read and wrote (Cloudflare bills both, index entries included) to
+ * `work`, so a caller can tell what a request cost.
+ */
+
+/** Rows read and written, as the platform bills them. */
+export interface StorageWork {
+  readonly rowsRead: number;
+  readonly rowsWritten: number;
+}
+
+type Row = Record<string, SqlStorageValue>;
+
+export class CountedSql {
+  private readonly storage: SqlStorage;
+  private read = 0;
+  private written = 0;
+
+  constructor(storage: SqlStorage) {
+    this.storage = storage;
+  }
+
+  /** Every row of a statement's result. */
+  rows<T extends Row>(query: string, ...bindings: SqlStorageValue[]): T[] {
+    const cursor = this.storage.exec<T>(query, ...bindings);
+    const rows = cursor.toArray();
+    this.read += cursor.rowsRead;
+    this.written += cursor.rowsWritten;
+    return rows;
+  }
+
+  /** The first row, or undefined. */
+  first<T extends Row>(query: string, ...bindings: SqlStorageValue[]): T | undefined {
+    return this.rows<T>(query, ...bindings)[0];
+  }
+
+  run(query: string, ...bindings: SqlStorageValue[]): void {
+    this.rows(query, ...bindings);
+  }
+
+  /** The work done so far; subtract two readings to get what happened in between. */
+  work(): StorageWork {
+    return { rowsRead: this.read, rowsWritten: this.written };
+  }
+}
+
+export function workSince(sql: CountedSql, before: StorageWork): StorageWork {
+  const now = sql.work();
+  return { rowsRead: now.rowsRead - before.rowsRead, rowsWritten: now.rowsWritten - before.rowsWritten };
+}

@@ -194,12 +194,13 @@ export class AccountLedger extends DurableObject<Env> {
         const state = this.committedState();
         if (state === null) throw new Error("invariant: a write was queued for an account that does not exist");
         const nowMs = Date.now();
-        let earliestNewExpiryMs: number | null = null;
+        let earliestNewExpiryMs = Number.POSITIVE_INFINITY;
         for (const write of writes) {
           try {
             const requests = write.kind === "one" ? [write.request] : write.requests;
             const decided = this.ctx.storage.transactionSync(() => {
               let head = state.head;
+              let expiresMs = Number.POSITIVE_INFINITY;
               const outcomes: Outcome[] = [];
               for (const request of requests) {
                 const before = this.sql.work();
@@ -208,23 +209,19 @@ export class AccountLedger extends DurableObject<Env> {
                   request,
                 );
                 head = decision.head;
-                if (decision.recordExpiresMs !== null) {
-                  earliestNewExpiryMs = Math.min(
-                    earliestNewExpiryMs ?? decision.recordExpiresMs,
-                    decision.recordExpiresMs,
-                  );
-                }
+                expiresMs = Math.min(expiresMs, decision.recordExpiresMs ?? expiresMs);
                 outcomes.push(withFacts(decision.outcome, { work: workSince(this.sql, before) }));
               }
-              return { head, outcomes };
+              return { head, outcomes, expiresMs };
             });
             state.head = decided.head;
+            earliestNewExpiryMs = Math.min(earliestNewExpiryMs, decided.expiresMs);
             results.push(ok(write.kind === "one" ? (decided.outcomes[0] as Outcome) : decided.outcomes));
           } catch (error) {
             results.push(err(error));
           }
         }
-        if (earliestNewExpiryMs !== null) this.armExpiryAlarm(earliestNewExpiryMs);
+        if (Number.isFinite(earliestNewExpiryMs)) this.armExpiryAlarm(earliestNewExpiryMs);
       });
     } catch (error) {
       this.state = undefined;

@@ -30,7 +30,8 @@ export class CountedSql {
     return rows;
   }
 
-  /** The first row, or undefined. */
+  /** The first row, or undefined. `T` is the caller's statement of the query's columns, as with `exec`. */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
   first<T extends Row>(query: string, ...bindings: SqlStorageValue[]): T | undefined {
     return this.rows<T>(query, ...bindings)[0];
   }

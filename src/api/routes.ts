@@ -1,9 +1,12 @@
 import type * as z from "zod/mini";
 import type { EntryType } from "../domain/entry-types.ts";
 import type { ProblemCode } from "../domain/problems.ts";
+import { MAX_BATCH_BODY_BYTES, MAX_BATCH_OPERATIONS } from "../domain/limits.ts";
 import {
   Account,
   AccountParams,
+  BatchBody,
+  BatchResponseSchema,
   Charge,
   ChargeParams,
   Entry,
@@ -46,6 +49,8 @@ export interface RouteDef {
   readonly body?: z.ZodMiniType;
   /** A money-moving POST: needs an Idempotency-Key, and its outcome is recorded and replayed. */
   readonly idempotent: boolean;
+  /** The body's size limit, when not the default MAX_BODY_BYTES. */
+  readonly bodyLimitBytes?: number;
   readonly responses: Readonly<Record<number, ResponseDef>>;
 }
 
@@ -236,6 +241,27 @@ export const lookupIdempotencyKeyRoute = {
   },
 } as const satisfies RouteDef;
 
+export const batchRoute = {
+  method: "post" as const,
+  path: "/v1/accounts/{account}/batches",
+  operationId: "createBatch",
+  tags: ["Money"],
+  summary: "Apply up to 1,000 credits, charges and refunds in order, in one transaction",
+  description: `For hot accounts. Each operation carries its own \`idempotency_key\` and is decided exactly as if it had been sent alone to its single route: the same checks, fingerprint, recorded response and replay, so it can later be replayed alone with the same key. A key repeated inside one batch is decided in order like a retry. One result per operation, in order; a malformed operation gets its own 400 there and the others still run. The batch itself needs no key: resending it is safe, since every operation carries its own. At most ${MAX_BATCH_OPERATIONS} operations and ${MAX_BATCH_BODY_BYTES} bytes.`,
+  params: AccountParams,
+  body: BatchBody,
+  idempotent: false,
+  bodyLimitBytes: MAX_BATCH_BODY_BYTES,
+  responses: {
+    ...COMMON,
+    ...BODY_ERRORS,
+    200: { description: "One result per operation, in order", schema: BatchResponseSchema },
+    400: { description: "A malformed envelope, or an empty list", problems: ["invalid_request", "invalid_json"] },
+    404: { description: "The account was never opened: nothing is recorded", problems: ["account_not_found"] },
+    500: { description: "An unexpected error: nothing was applied", problems: ["internal_error"] },
+  },
+} as const satisfies RouteDef;
+
 /** Every route, in the order the document lists them. */
 export const ROUTES: readonly RouteDef[] = [
   openAccountRoute,
@@ -243,6 +269,7 @@ export const ROUTES: readonly RouteDef[] = [
   MONEY_ROUTES.credit,
   MONEY_ROUTES.charge,
   MONEY_ROUTES.refund,
+  batchRoute,
   getChargeRoute,
   listEntriesRoute,
   lookupIdempotencyKeyRoute,

@@ -1,7 +1,7 @@
 import * as z from "zod/mini";
-import type { MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
+import type { BatchOperation, MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
 import { ENTRY_TYPES } from "../domain/entry-types.ts";
-import { keyInvalidReason } from "../domain/idempotency-key.ts";
+import { IDEMPOTENCY_KEY_HEADER_PATTERNS, keyInvalidReason } from "../domain/idempotency-key.ts";
 import {
   MAX_ACCOUNT_NAME_LENGTH,
   MAX_AMOUNT_MINOR,
@@ -12,6 +12,7 @@ import {
   MAX_METADATA_PAIRS,
   MAX_METADATA_VALUE_LENGTH,
   MAX_OVERDRAFT_LIMIT_MINOR,
+  MAX_BATCH_OPERATIONS,
   MAX_PAGE_SIZE,
   DEFAULT_PAGE_SIZE,
   MIN_AMOUNT_MINOR,
@@ -20,6 +21,7 @@ import type { ProblemDocument } from "../domain/problems.ts";
 import { codePointLength } from "../domain/text.ts";
 import type {
   AccountView,
+  BatchResponse,
   ChargeView,
   EntryList,
   EntryView,
@@ -161,6 +163,63 @@ export const RefundBody = doc(
 
 /** The body each entry type's route takes. */
 export const MONEY_BODIES = { credit: MoneyBody, charge: MoneyBody, refund: RefundBody } as const;
+
+const BatchIdempotencyKey = doc(z.string(), {
+  description: `The operation's Idempotency-Key, with the header's rules and forms: 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters, bare or as an RFC 9651 string (\`k1\` and \`"k1"\` are one key).`,
+  anyOf: [{ pattern: IDEMPOTENCY_KEY_HEADER_PATTERNS.bare }, { pattern: IDEMPOTENCY_KEY_HEADER_PATTERNS.quoted }],
+  example: "order-1001",
+});
+
+/**
+ * One operation of a batch, for the document and the client's types: the
+ * single route's body plus `type` and `idempotency_key`. The server checks
+ * each operation on its own (a bad one gets its own 400 and the others run),
+ * with the single route's schema and the header's key rules.
+ */
+export const BatchOperationSchema = doc(
+  z.union([
+    z.strictObject({
+      ...MoneyBody.def.shape,
+      type: z.literal("credit"),
+      idempotency_key: BatchIdempotencyKey,
+    }),
+    z.strictObject({
+      ...MoneyBody.def.shape,
+      type: z.literal("charge"),
+      idempotency_key: BatchIdempotencyKey,
+    }),
+    z.strictObject({
+      ...RefundBody.def.shape,
+      type: z.literal("refund"),
+      idempotency_key: BatchIdempotencyKey,
+    }),
+  ]),
+  { id: "BatchOperation" },
+);
+
+/** The batch's envelope; its operations are checked one by one. */
+export const BatchBody = doc(
+  z.strictObject({
+    operations: doc(
+      z
+        .array(z.unknown())
+        .check(
+          z.minLength(1, "must list at least one operation"),
+          z.maxLength(MAX_BATCH_OPERATIONS, `must list at most ${MAX_BATCH_OPERATIONS} operations`),
+        ),
+      {
+        jsonSchema: {
+          type: "array",
+          minItems: 1,
+          maxItems: MAX_BATCH_OPERATIONS,
+          items: { $ref: "#/components/schemas/BatchOperation" },
+          description: "Applied in order, in one transaction.",
+        },
+      },
+    ),
+  }),
+  { id: "BatchRequest" },
+);
 
 export const AccountParams = z.strictObject({ account: AccountName });
 
@@ -329,6 +388,23 @@ export const IdempotencyKeyLookup = doc(
   { id: "IdempotencyKeyLookup" },
 );
 
+export const BatchResponseSchema = doc(
+  z.object({
+    results: z.array(
+      z.object({
+        status: doc(z.int(), { description: "What the single route would have answered." }),
+        replayed: doc(z.boolean(), {
+          description: "Whether this is the recorded outcome of an earlier request with the same key.",
+        }),
+        body: doc(z.record(z.string(), z.unknown()), {
+          description: "The single route's body: the Entry, Charge or Refund, or a Problem.",
+        }),
+      }),
+    ),
+  }),
+  { id: "BatchResponse" },
+);
+
 export const ProblemSchema = doc(
   z.looseObject({
     type: z.string(),
@@ -356,3 +432,5 @@ true satisfies Same<z.output<typeof Refund>, RefundView>;
 true satisfies Same<z.output<typeof EntryListSchema>, EntryList>;
 true satisfies Same<z.output<typeof IdempotencyKeyLookup>, IdempotencyKeyLookupView>;
 true satisfies Same<z.output<typeof ProblemSchema>, ProblemDocument>;
+true satisfies Same<z.output<typeof BatchOperationSchema>, BatchOperation>;
+true satisfies Same<z.output<typeof BatchResponseSchema>, BatchResponse>;

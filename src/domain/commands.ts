@@ -40,6 +40,15 @@ export interface MoneyInputs {
 
 export type MoneyCommand = { [T in EntryType]: { readonly type: T; readonly input: MoneyInputs[T] } }[EntryType];
 
+/** One operation of a batch: the single route's body, its entry type and its own Idempotency-Key. */
+export type BatchOperation = {
+  [T in EntryType]: MoneyInputs[T] & { readonly type: T; readonly idempotency_key: string };
+}[EntryType];
+
+export interface BatchInput {
+  readonly operations: readonly BatchOperation[];
+}
+
 /** A page of a list: at most `limit` items after the cursor. */
 export interface PageRequest {
   readonly limit: number;

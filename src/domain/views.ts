@@ -63,6 +63,17 @@ export interface EntryList {
   readonly has_more: boolean;
 }
 
+/** What one operation of a batch got: exactly what the single route would have answered. */
+export interface BatchResult {
+  readonly status: number;
+  readonly replayed: boolean;
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+export interface BatchResponse {
+  readonly results: BatchResult[];
+}
+
 export interface RecordedResponse {
   readonly status: number;
   /** The recorded body, parsed: the entry, charge or refund, or the problem of a decline. */

@@ -16,11 +16,11 @@ interface ObjectCallError {
  * a repeated money call safe. Overload is reported as 503 so the client backs
  * off instead of piling on; anything else is a 500.
  */
-export async function callAccount(
+export async function callAccount<T>(
   getStub: () => AccountStub,
-  call: (stub: AccountStub) => Promise<Outcome>,
+  call: (stub: AccountStub) => Promise<T>,
   sleep: (ms: number) => Promise<void> = defaultSleep,
-): Promise<Outcome> {
+): Promise<T | Outcome> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await call(getStub());

@@ -5,6 +5,7 @@ import { authenticate } from "./authenticate.ts";
 import { corsMiddleware } from "./cors.ts";
 import type { AppEnv } from "./pipeline.ts";
 import { failureResponse } from "./respond.ts";
+import { batchRoutes } from "./routes/batch.ts";
 import { readRoutes } from "./routes/reads.ts";
 import { writeRoutes } from "./routes/writes.ts";
 
@@ -31,7 +32,7 @@ export function buildApp(): Hono<AppEnv> {
   });
 
   const allowedMethods = new Map<string, string[]>();
-  for (const [route, handler] of [...writeRoutes(), ...readRoutes()]) {
+  for (const [route, handler] of [...writeRoutes(), ...batchRoutes(), ...readRoutes()]) {
     const path = honoPath(route);
     const method = route.method.toUpperCase();
     app.on(method, path, handler);

@@ -10,7 +10,7 @@ import type { Outcome } from "../ledger/outcome.ts";
 import { callAccount, type AccountStub } from "./account-client.ts";
 import { decodeJsonBody, readJsonMediaBody } from "./request-body.ts";
 import { failureResponse, outcomeResponse } from "./respond.ts";
-import { validate } from "./validation.ts";
+import { validate } from "../api/validation.ts";
 
 /**
  * The one request pipeline. It owns the order in which a request is
@@ -36,8 +36,8 @@ export interface ValidRequest<R extends RouteDef> {
   readonly fingerprint: string;
 }
 
-/** Calls into the objects of the request's tenant. */
-export type AccountCaller = (account: string, call: (stub: AccountStub) => Promise<Outcome>) => Promise<Outcome>;
+/** Calls into the objects of the request's tenant; a failed call is answered as an outcome (500 or 503). */
+export type AccountCaller = <T>(account: string, call: (stub: AccountStub) => Promise<T>) => Promise<T | Outcome>;
 
 export type RouteAction<R extends RouteDef> = (
   input: ValidRequest<R>,
@@ -57,7 +57,7 @@ export function handle<R extends RouteDef>(route: R, action: RouteAction<R>): Ha
 async function readRequest<R extends RouteDef>(c: AppContext, route: R): Promise<Result<ValidRequest<R>, Failure>> {
   let bytes: Uint8Array | undefined;
   if (route.body !== undefined) {
-    const read = await readJsonMediaBody(c.req.raw);
+    const read = await readJsonMediaBody(c.req.raw, route.bodyLimitBytes);
     if (!read.ok) return read;
     bytes = read.value;
   }

@@ -148,13 +148,16 @@ export class AccountLedger extends DurableObject<Env> {
 
   /**
    * Decides every operation of a batch, in order, in one transaction, each
-   * exactly as if it had been sent alone. An unexpected error in any of them
-   * rolls the whole batch back and is thrown; nothing is applied.
+   * exactly as if it had been sent alone. An account that does not exist (or
+   * an object too busy to queue it) is one answer for the whole batch, and
+   * records nothing. An unexpected error in any operation rolls the whole
+   * batch back and is thrown; nothing is applied.
    */
-  async moveMoneyInBatch(requests: readonly MoneyRequest[]): Promise<readonly Outcome[]> {
-    if (this.committedState() === null) return requests.map(() => failure(ACCOUNT_NOT_FOUND));
-    if (this.writes.waiting >= MAX_PENDING_WRITES) return requests.map(() => failure({ code: "overloaded" }));
-    return (await this.writes.submit({ kind: "batch", requests })) as readonly Outcome[];
+  async moveMoneyInBatch(requests: readonly MoneyRequest[]): Promise<Result<readonly Outcome[], Outcome>> {
+    if (this.committedState() === null) return err(failure(ACCOUNT_NOT_FOUND));
+    if (requests.length === 0) return ok([]);
+    if (this.writes.waiting >= MAX_PENDING_WRITES) return err(failure({ code: "overloaded" }));
+    return ok((await this.writes.submit({ kind: "batch", requests })) as readonly Outcome[]);
   }
 
   /** Deletes one bounded batch of expired records, then re-arms for whatever is left. Safe to run twice. */

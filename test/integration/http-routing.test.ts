@@ -164,6 +164,7 @@ describe("GET /openapi.json", () => {
       "/v1/accounts/{account}/credits": ["post"],
       "/v1/accounts/{account}/charges": ["post"],
       "/v1/accounts/{account}/refunds": ["post"],
+      "/v1/accounts/{account}/batches": ["post"],
       "/v1/accounts/{account}/entries": ["get"],
       "/v1/accounts/{account}/charges/{id}": ["get"],
       "/v1/accounts/{account}/idempotency-keys/{key}": ["get"],

@@ -30,6 +30,7 @@ export function arbitraryFor(schema: JsonSchema, ctx: SchemaContext, name?: stri
     return fc.oneof(...(anyOf as JsonSchema[]).map((option) => arbitraryFor({ ...shared, ...option }, ctx, name)));
   }
   if (Array.isArray(schema.enum)) return fc.constantFrom(...(schema.enum as unknown[]));
+  if ("const" in schema) return fc.constant(schema.const);
   if (Array.isArray(schema.type)) {
     return fc.oneof(...(schema.type as string[]).map((type) => arbitraryFor({ ...schema, type }, ctx, name)));
   }
@@ -44,8 +45,11 @@ export function arbitraryFor(schema: JsonSchema, ctx: SchemaContext, name?: stri
       return string(schema);
     case "object":
       return object(schema, ctx);
-    case "array":
-      return fc.array(arbitraryFor(schema.items as JsonSchema, ctx), { maxLength: 3 });
+    case "array": {
+      const minLength = typeof schema.minItems === "number" ? schema.minItems : 0;
+      const maxLength = Math.max(minLength, Math.min(typeof schema.maxItems === "number" ? schema.maxItems : 3, 3));
+      return fc.array(arbitraryFor(schema.items as JsonSchema, ctx), { minLength, maxLength });
+    }
     default:
       throw new Error(`no arbitrary for ${JSON.stringify(schema)}`);
   }

@@ -1,0 +1,58 @@
+import type { MoneyCommand } from "../domain/commands.ts";
+import { isEntryType, type EntryType } from "../domain/entry-types.ts";
+import { requestFingerprint } from "../domain/fingerprint.ts";
+import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
+import type { Failure } from "../domain/problems.ts";
+import { err, ok, type Result } from "../domain/result.ts";
+import { concretePath, MONEY_ROUTES } from "./routes.ts";
+import { MONEY_BODIES } from "./schemas.ts";
+import { validate } from "./validation.ts";
+
+/**
+ * A money operation that did not come as its own HTTP request (an operation
+ * of a batch, a queue message) checked exactly as its single route checks
+ * one: the key by the header's rules, the body by the route's schema, and
+ * the fingerprint over the route's own path, so the same operation is the
+ * same request whichever way it arrives.
+ */
+
+export interface CheckedOperation {
+  readonly idempotencyKey: string;
+  readonly fingerprint: string;
+  readonly command: MoneyCommand;
+}
+
+/** What makes two money requests on `account` "the same request": the single route's fingerprint. */
+export function moneyFingerprint(type: EntryType, account: string, body: unknown): Promise<string> {
+  const route = MONEY_ROUTES[type];
+  return requestFingerprint(route.method, concretePath(route, { account }), body);
+}
+
+/**
+ * Checks one operation given as `{type, idempotency_key, ...body}`, in the
+ * single route's order: the key (missing or malformed), then the body.
+ */
+export async function checkOperation(account: string, operation: unknown): Promise<Result<CheckedOperation, Failure>> {
+  if (operation === null || typeof operation !== "object" || Array.isArray(operation)) {
+    return err({ code: "invalid_request", errors: [{ field: "body", message: "must be a JSON object" }] });
+  }
+  const { type, idempotency_key: rawKey, ...body } = operation as Record<string, unknown>;
+  if (!isEntryType(type)) {
+    return err({
+      code: "invalid_request",
+      errors: [{ field: "type", message: 'must be one of "credit", "charge", "refund"' }],
+    });
+  }
+  if (rawKey !== undefined && typeof rawKey !== "string") {
+    return err({ code: "idempotency_key_invalid", reason: "it is not a string" });
+  }
+  const key = parseIdempotencyKey(rawKey ?? null);
+  if (!key.ok) return key;
+  const input = validate(MONEY_BODIES[type], body);
+  if (!input.ok) return err({ code: "invalid_request", errors: input.error });
+  return ok({
+    idempotencyKey: key.value,
+    fingerprint: await moneyFingerprint(type, account, body),
+    command: { type, input: input.value } as MoneyCommand,
+  });
+}

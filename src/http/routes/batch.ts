@@ -1,0 +1,60 @@
+import { checkOperation } from "../../api/money-operation.ts";
+import { batchRoute } from "../../api/routes.ts";
+import type { MoneyRequest } from "../../ledger/commands.ts";
+import { failure, withFacts, type Outcome } from "../../ledger/outcome.ts";
+import { handle } from "../pipeline.ts";
+import type { Result } from "../../domain/result.ts";
+import type { RouteTable } from "./route-table.ts";
+
+type BatchAnswer = Result<readonly Outcome[], Outcome>;
+
+/**
+ * POST /v1/accounts/{account}/batches: every operation checked on its own,
+ * as its single route would check it; the well-formed ones decided in order
+ * in one transaction by the account object; one result per operation.
+ */
+export function batchRoutes(): RouteTable {
+  return [
+    [
+      batchRoute,
+      handle(batchRoute, async ({ params, body }, callAccountOf) => {
+        const checked = await Promise.all(
+          body.operations.map((operation) => checkOperation(params.account, operation)),
+        );
+        // One id for the batch, one per operation: a repeated key in the batch is a replay, a retried call is not.
+        const batchId = crypto.randomUUID();
+        const requests: MoneyRequest[] = [];
+        for (const [index, operation] of checked.entries()) {
+          if (operation.ok) requests.push({ requestId: `${batchId}.${index}`, ...operation.value });
+        }
+        const answer = await callAccountOf<BatchAnswer>(params.account, (stub) => stub.moveMoneyInBatch(requests));
+        // A failed call, or an account that does not exist or is overloaded, is the whole batch's answer.
+        if (!("ok" in answer)) return answer;
+        if (!answer.ok) return answer.error;
+        const decided = answer.value;
+        let next = 0;
+        const results = checked.map((operation) =>
+          operation.ok ? (decided[next++] as Outcome) : failure(operation.error),
+        );
+        return batchOutcome(results);
+      }),
+    ],
+  ];
+}
+
+/** 200 with one `{status, replayed, body}` per operation; each body is spliced in as the exact text recorded. */
+function batchOutcome(results: readonly Outcome[]): Outcome {
+  const parts = results.map(
+    (result) => `{"status":${result.status},"replayed":${result.replayed},"body":${result.body}}`,
+  );
+  let rowsRead = 0;
+  let rowsWritten = 0;
+  for (const result of results) {
+    rowsRead += result.facts?.work?.rowsRead ?? 0;
+    rowsWritten += result.facts?.work?.rowsWritten ?? 0;
+  }
+  return withFacts(
+    { status: 200, body: `{"results":[${parts.join(",")}]}`, replayed: false },
+    { code: null, work: { rowsRead, rowsWritten } },
+  );
+}

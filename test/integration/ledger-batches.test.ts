@@ -1,0 +1,281 @@
+import { describe, expect, it } from "vitest";
+import { MAX_BATCH_BODY_BYTES, MAX_BATCH_OPERATIONS } from "../../src/domain/limits.ts";
+import {
+  allEntries,
+  call,
+  expectLedgerConsistent,
+  expectProblem,
+  fundedAccount,
+  getAccount,
+  json,
+  openAccount,
+  post,
+  uniqueAccount,
+  uniqueKey,
+} from "../support/api.ts";
+import { countRows, FAULT_MESSAGE, inLedger, records } from "../support/storage.ts";
+
+/** POST /v1/accounts/{account}/batches: each operation decided exactly as if it had been sent alone. */
+
+interface BatchResult {
+  status: number;
+  replayed: boolean;
+  body: Record<string, unknown>;
+}
+
+function batch(account: string, operations: unknown) {
+  return call(`/v1/accounts/${account}/batches`, {
+    method: "POST",
+    body: Array.isArray(operations) ? { operations } : operations,
+  });
+}
+
+async function results(response: Response): Promise<BatchResult[]> {
+  expect(response.status).toBe(200);
+  expect(response.headers.get("content-type")).toBe("application/json");
+  return (await json<{ results: BatchResult[] }>(response)).results;
+}
+
+const charge = (key: string, amount = 1, extra: Record<string, unknown> = {}) => ({
+  type: "charge",
+  idempotency_key: key,
+  amount,
+  currency: "USD",
+  ...extra,
+});
+
+describe("a batch", () => {
+  it(`applies ${MAX_BATCH_OPERATIONS} charges in order, in one request, each answered as alone`, async () => {
+    const account = await fundedAccount(1_000_000);
+    const operations = Array.from({ length: MAX_BATCH_OPERATIONS }, (_, i) => charge(`k-${i}`, i + 1));
+    const answered = await results(await batch(account, operations));
+    expect(answered).toHaveLength(MAX_BATCH_OPERATIONS);
+    let balance = 1_000_000;
+    for (const [i, result] of answered.entries()) {
+      balance -= i + 1;
+      expect(result).toMatchObject({ status: 201, replayed: false, body: { amount: i + 1, balance_after: balance } });
+      expect(result.body.idempotency_key).toBe(`k-${i}`);
+    }
+    expect(await getAccount(account)).toMatchObject({ balance, entry_count: MAX_BATCH_OPERATIONS + 1 });
+    await expectLedgerConsistent(account);
+  });
+
+  it("records each operation so it replays alone through its single route, byte for byte", async () => {
+    const account = await fundedAccount(10_000);
+    const operations = [
+      charge("single-1", 300, { description: "order 1", metadata: { b: "2", a: "1" } }),
+      { type: "credit", idempotency_key: "single-2", amount: 50, currency: "USD" },
+    ];
+    const [first, second] = await results(await batch(account, operations));
+    const chargeId = first?.body.id as string;
+    const refundOp = { type: "refund", idempotency_key: "single-3", charge: chargeId, amount: 100 };
+    const [refund] = await results(await batch(account, [refundOp]));
+
+    const singles = [
+      await post(
+        account,
+        "charges",
+        { amount: 300, currency: "USD", metadata: { a: "1", b: "2" }, description: "order 1" },
+        "single-1",
+      ),
+      await post(account, "credits", { amount: 50, currency: "USD" }, "single-2"),
+      await post(account, "refunds", { charge: chargeId, amount: 100 }, "single-3"),
+    ];
+    for (const [i, single] of singles.entries()) {
+      expect(single.headers.get("idempotent-replayed")).toBe("true");
+      expect(await single.json()).toEqual([first, second, refund][i]?.body);
+    }
+    expect(await getAccount(account)).toMatchObject({ balance: 10_000 - 300 + 50 + 100, entry_count: 4 });
+  });
+
+  it("replays a key already used by a single request, and refuses it for another body", async () => {
+    const account = await fundedAccount(1000);
+    const original = await post(account, "charges", { amount: 10, currency: "USD" }, "used");
+    const originalBody = await original.json();
+    const [same, other] = await results(await batch(account, [charge("used", 10), charge("used", 11)]));
+    expect(same).toEqual({ status: 201, replayed: true, body: originalBody });
+    expect(other?.status).toBe(422);
+    expect(other?.body.code).toBe("idempotency_key_reused");
+    expect((await getAccount(account)).balance).toBe(990);
+  });
+
+  it("decides a key repeated inside one batch in order, like a retry", async () => {
+    const account = await fundedAccount(1000);
+    const [first, again, different] = await results(
+      await batch(account, [charge("twice", 5), charge('"twice"', 5), charge("twice", 6)]),
+    );
+    expect(first).toMatchObject({ status: 201, replayed: false });
+    expect(again).toEqual({ ...first, replayed: true });
+    expect(different?.body.code).toBe("idempotency_key_reused");
+    expect((await getAccount(account)).balance).toBe(995);
+  });
+
+  it("decides in order: a charge after the credit that funds it succeeds, one before it is declined for good", async () => {
+    const account = await fundedAccount(0);
+    const [early, credit, late] = await results(
+      await batch(account, [
+        charge("early", 500),
+        { type: "credit", idempotency_key: "fund", amount: 500, currency: "USD" },
+        charge("late", 500),
+      ]),
+    );
+    expect(early?.status).toBe(402);
+    expect(early?.body.code).toBe("insufficient_funds");
+    expect(credit?.status).toBe(201);
+    expect(late?.status).toBe(201);
+    // The decline was recorded like any other: replaying it alone declines again.
+    const replay = await post(account, "charges", { amount: 500, currency: "USD" }, "early");
+    expect(replay.status).toBe(402);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+  });
+
+  it("answers a malformed operation with its own 400, as the single route would, and runs the others", async () => {
+    const account = await fundedAccount(1000);
+    const answered = await results(
+      await batch(account, [
+        charge("ok-1", 1),
+        { type: "charge", amount: 1, currency: "USD" },
+        charge("bad key", 1),
+        charge("ok-2", 1.5),
+        { type: "transfer", idempotency_key: "t", amount: 1, currency: "USD" },
+        "not an object",
+        charge("ok-3", 1, { surprise: true }),
+        { type: "charge", idempotency_key: 7, amount: 1, currency: "USD" },
+        charge("ok-4", 2),
+      ]),
+    );
+    expect(answered.map((result) => [result.status, result.body.code ?? null])).toEqual([
+      [201, null],
+      [400, "idempotency_key_missing"],
+      [400, "idempotency_key_invalid"],
+      [400, "invalid_request"],
+      [400, "invalid_request"],
+      [400, "invalid_request"],
+      [400, "invalid_request"],
+      [400, "idempotency_key_invalid"],
+      [201, null],
+    ]);
+    expect(answered[3]?.body.errors).toEqual([{ field: "amount", message: expect.any(String) }]);
+    expect(answered[4]?.body.errors).toEqual([{ field: "type", message: expect.any(String) }]);
+    expect(answered[6]?.body.errors).toEqual([{ field: "surprise", message: "unknown field" }]);
+    expect((await getAccount(account)).balance).toBe(997);
+    // Nothing was recorded for the malformed ones: each key is still free.
+    expect((await records(account)).map((record) => record.key).sort()).toEqual(
+      ["ok-1", "ok-4", expect.any(String)].sort(),
+    );
+  });
+
+  it("refuses a malformed envelope, an empty list or too many operations as a whole, changing nothing", async () => {
+    const account = await fundedAccount(1000);
+    const tooMany = Array.from({ length: MAX_BATCH_OPERATIONS + 1 }, (_, i) => charge(`k${i}`));
+    for (const body of [{ operations: [] }, { operations: tooMany }, { operations: [charge("x")], extra: 1 }, {}]) {
+      await expectProblem(await batch(account, body), 400, "invalid_request");
+    }
+    for (const text of ["[1]", '"operations"', '{"operations": {"type": "charge"}}']) {
+      const response = await call(`/v1/accounts/${account}/batches`, { method: "POST", body: text });
+      await expectProblem(response, 400, "invalid_request");
+    }
+    await expectProblem(
+      await call(`/v1/accounts/${account}/batches`, { method: "POST", body: '{"operations": [' }),
+      400,
+      "invalid_json",
+    );
+    expect(await getAccount(account)).toMatchObject({ balance: 1000, entry_count: 1 });
+  });
+
+  it(`takes a body of up to ${MAX_BATCH_BODY_BYTES} bytes and refuses one byte more`, async () => {
+    const account = await fundedAccount(1000);
+    const base = JSON.stringify({ operations: [charge("big", 1, { description: "" })] });
+    const fit = base.replace('"description":""', `"description":"${" ".repeat(MAX_BATCH_BODY_BYTES - base.length)}"`);
+    expect(fit.length).toBe(MAX_BATCH_BODY_BYTES);
+    // Too long a description, but not too large a body: the operation's own 400.
+    const [fitted] = await results(await call(`/v1/accounts/${account}/batches`, { method: "POST", body: fit }));
+    expect(fitted?.body.code).toBe("invalid_request");
+    await expectProblem(
+      await call(`/v1/accounts/${account}/batches`, { method: "POST", body: `${fit} ` }),
+      413,
+      "payload_too_large",
+    );
+  });
+
+  it("is one 404 for an account that does not exist, recording nothing", async () => {
+    const account = uniqueAccount();
+    await expectProblem(await batch(account, [charge("a"), "malformed"]), 404, "account_not_found");
+    await expectProblem(await batch(account, ["malformed"]), 404, "account_not_found");
+    await openAccount(account);
+    expect(await records(account)).toEqual([]);
+  });
+
+  it("applies nothing when any operation fails unexpectedly: a 500, and a retry applies once", async () => {
+    const account = await fundedAccount(10_000);
+    await inLedger(account, (storage) => {
+      storage.sql.exec(
+        `CREATE TRIGGER fault_777 BEFORE INSERT ON entries WHEN NEW.amount = -777 BEGIN SELECT RAISE(ABORT, '${FAULT_MESSAGE}'); END`,
+      );
+    });
+    const operations = [charge("a", 1), charge("b", 777), charge("c", 2)];
+    const failed = await batch(account, operations);
+    await expectProblem(failed, 500, "internal_error");
+    expect(await getAccount(account)).toMatchObject({ balance: 10_000, entry_count: 1 });
+    expect(await records(account)).toHaveLength(1);
+
+    await inLedger(account, (storage) => {
+      storage.sql.exec("DROP TRIGGER fault_777");
+    });
+    const answered = await results(await batch(account, operations));
+    expect(answered.map((result) => [result.status, result.replayed])).toEqual([
+      [201, false],
+      [201, false],
+      [201, false],
+    ]);
+    expect((await getAccount(account)).balance).toBe(10_000 - 780);
+    await expectLedgerConsistent(account);
+  });
+
+  it("shows its operations to the key lookup like any other", async () => {
+    const account = await fundedAccount(1000);
+    const [result] = await results(await batch(account, [charge("looked-up", 3)]));
+    const lookup = await json(await call(`/v1/accounts/${account}/idempotency-keys/looked-up`));
+    expect(lookup).toMatchObject({ state: "recorded", response: { status: 201, body: result?.body } });
+  });
+});
+
+describe("group commit", () => {
+  it("decides concurrent singles and batches on one account as one serial history", async () => {
+    const account = await fundedAccount(100_000);
+    const singles = Array.from({ length: 40 }, (_, i) =>
+      post(account, "charges", { amount: 1, currency: "USD" }, `s-${i}`),
+    );
+    const batches = Array.from({ length: 5 }, (_, b) =>
+      batch(
+        account,
+        Array.from({ length: 20 }, (_, i) => charge(`b-${b}-${i}`, 2)),
+      ),
+    );
+    const copies = Array.from({ length: 10 }, () => post(account, "charges", { amount: 1, currency: "USD" }, "s-0"));
+    const answers = await Promise.all([...singles, ...batches, ...copies]);
+    expect(answers.every((answer) => answer.status === 201 || answer.status === 200)).toBe(true);
+    const entries = await allEntries(account);
+    expect(entries).toHaveLength(1 + 40 + 100);
+    expect(new Set(entries.map((entry) => entry.idempotency_key)).size).toBe(entries.length);
+    expect((await getAccount(account)).balance).toBe(100_000 - 40 - 200);
+    await expectLedgerConsistent(account);
+  });
+
+  it("isolates a write that fails from the others decided in the same group", async () => {
+    const account = await fundedAccount(10_000);
+    await inLedger(account, (storage) => {
+      storage.sql.exec(
+        `CREATE TRIGGER fault_13 BEFORE INSERT ON entries WHEN NEW.amount = -13 BEGIN SELECT RAISE(ABORT, '${FAULT_MESSAGE}'); END`,
+      );
+    });
+    const amounts = [1, 2, 13, 3, 4, 13, 5];
+    const answers = await Promise.all(
+      amounts.map((amount) => post(account, "charges", { amount, currency: "USD" }, uniqueKey())),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(amounts.map((amount) => (amount === 13 ? 500 : 201)));
+    expect((await getAccount(account)).balance).toBe(10_000 - 15);
+    expect(await inLedger(account, (storage) => countRows(storage, "idempotency_records"))).toBe(1 + 5);
+    await expectLedgerConsistent(account);
+  });
+});

@@ -6,7 +6,7 @@ import { requestFingerprint } from "../domain/fingerprint.ts";
 import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
 import type { Failure } from "../domain/problems.ts";
 import { err, ok, type Result } from "../domain/result.ts";
-import type { Outcome } from "../ledger/outcome.ts";
+import { failure, type Outcome } from "../ledger/outcome.ts";
 import { callAccount, type AccountStub } from "./account-client.ts";
 import { decodeJsonBody, readJsonMediaBody } from "./request-body.ts";
 import { failureResponse, outcomeResponse } from "./respond.ts";
@@ -46,12 +46,38 @@ export type RouteAction<R extends RouteDef> = (
 
 /** The handler for a route: the pipeline, then the route's action, then the response. */
 export function handle<R extends RouteDef>(route: R, action: RouteAction<R>): Handler<AppEnv> {
+  const template = `${route.method.toUpperCase()} ${route.path}`;
   return async (c) => {
+    const startedMs = Date.now();
     const input = await readRequest(c, route);
-    if (!input.ok) return failureResponse(input.error);
-    const outcome = await action(input.value, (account, call) => callAccount(stubFor(c, account), call));
-    return outcomeResponse(outcome, { idempotent: route.idempotent });
+    const outcome = input.ok
+      ? await action(input.value, (account, call) => callAccount(stubFor(c, account), call))
+      : failure(input.error);
+    logRequest(template, c, outcome, Date.now() - startedMs);
+    return input.ok ? outcomeResponse(outcome, { idempotent: route.idempotent }) : failureResponse(input.error);
   };
+}
+
+/** One structured line per request: what an operator searches and what the benchmark sums. */
+function logRequest(route: string, c: AppContext, outcome: Outcome, durationMs: number): void {
+  const facts = outcome.facts;
+  console.log(
+    JSON.stringify({
+      msg: "request",
+      route,
+      tenant: c.get("tenant"),
+      account: c.req.param("account") ?? null,
+      status: outcome.status,
+      code: facts?.code ?? null,
+      replayed: outcome.replayed,
+      duration_ms: durationMs,
+      entry: facts?.entry?.id ?? null,
+      seq: facts?.entry?.seq ?? null,
+      operations: facts?.operations ?? null,
+      rows_read: facts?.work?.rowsRead ?? 0,
+      rows_written: facts?.work?.rowsWritten ?? 0,
+    }),
+  );
 }
 
 async function readRequest<R extends RouteDef>(c: AppContext, route: R): Promise<Result<ValidRequest<R>, Failure>> {

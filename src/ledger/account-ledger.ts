@@ -162,11 +162,27 @@ export class AccountLedger extends DurableObject<Env> {
 
   /** Deletes one bounded batch of expired records, then re-arms for whatever is left. Safe to run twice. */
   override alarm(): void {
-    this.ctx.storage.transactionSync(() => {
-      deleteExpired(this.sql, Date.now(), EXPIRY_SWEEP_BATCH_SIZE);
+    const nowMs = Date.now();
+    const before = this.sql.work();
+    const sweep = this.ctx.storage.transactionSync(() => {
+      const oldest = earliestExpiry(this.sql);
+      const deleted = deleteExpired(this.sql, nowMs, EXPIRY_SWEEP_BATCH_SIZE);
       const next = earliestExpiry(this.sql);
       if (next !== null) void this.ctx.storage.setAlarm(next);
+      return { deleted, next, lagMs: oldest === null ? 0 : Math.max(0, nowMs - oldest) };
     });
+    const work = workSince(this.sql, before);
+    console.log(
+      JSON.stringify({
+        msg: "expiry sweep",
+        deleted: sweep.deleted,
+        more: sweep.next !== null && sweep.next <= nowMs,
+        next_alarm: sweep.next === null ? null : new Date(sweep.next).toISOString(),
+        lag_ms: sweep.lagMs,
+        rows_read: work.rowsRead,
+        rows_written: work.rowsWritten,
+      }),
+    );
   }
 
   /** Recomputes the ledger's invariants from storage; for tests and audits. */

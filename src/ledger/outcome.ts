@@ -20,6 +20,8 @@ export interface OutcomeFacts {
   readonly entry?: { readonly id: string; readonly seq: number };
   /** The storage work deciding it took. */
   readonly work?: StorageWork;
+  /** For a batch, how many operations it carried. */
+  readonly operations?: number;
 }
 
 export function success(status: 200 | 201, view: unknown): Outcome {

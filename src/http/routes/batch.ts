@@ -55,6 +55,6 @@ function batchOutcome(results: readonly Outcome[]): Outcome {
   }
   return withFacts(
     { status: 200, body: `{"results":[${parts.join(",")}]}`, replayed: false },
-    { code: null, work: { rowsRead, rowsWritten } },
+    { code: null, work: { rowsRead, rowsWritten }, operations: results.length },
   );
 }

@@ -5,6 +5,7 @@
  */
 export { allEntries, createLedgerClient } from "./ledger-client.ts";
 export type {
+  BatchOperationInput,
   IdempotencyKeyLookup,
   LedgerClient,
   LedgerClientOptions,
@@ -17,6 +18,14 @@ export type { GiveUpReason } from "./errors.ts";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.ts";
 export type { Fetch } from "./send-with-retries.ts";
 export { uuidV7 } from "./uuid-v7.ts";
-export type { MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
+export type { BatchOperation, MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
 export type { ProblemCode, ProblemDocument } from "../domain/problems.ts";
-export type { AccountView, ChargeView, EntryList, EntryView, RefundView } from "../domain/views.ts";
+export type {
+  AccountView,
+  BatchResponse,
+  BatchResult,
+  ChargeView,
+  EntryList,
+  EntryView,
+  RefundView,
+} from "../domain/views.ts";

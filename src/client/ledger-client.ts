@@ -1,8 +1,9 @@
-import type { MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
+import type { BatchOperation, MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
 import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
 import { renderProblem, toProblem, type ProblemDocument } from "../domain/problems.ts";
 import type {
   AccountView,
+  BatchResponse,
   ChargeView,
   EntryList,
   EntryView,
@@ -153,8 +154,38 @@ export function createLedgerClient(options: LedgerClientOptions) {
       const path = `${accountPath(account)}/idempotency-keys/${encodeURIComponent(key)}`;
       return request<IdempotencyKeyLookup>("GET", path, undefined, null, opts.signal);
     },
+
+    /**
+     * Up to 1,000 credits, charges and refunds on one account, in order, in
+     * one transaction. Each operation is its own logical operation with its
+     * own key (made here when not given, and returned in `keys`), so the
+     * whole batch is retried safely: an operation that already landed is
+     * replayed, not applied again. One result per operation, in order.
+     */
+    batch: async (account: string, operations: readonly BatchOperationInput[], opts: RequestOptions = {}) => {
+      const keyed = operations.map((operation) => ({
+        ...operation,
+        idempotency_key: operation.idempotency_key ?? newKey(),
+      })) as BatchOperation[];
+      for (const operation of keyed) checkKey(operation.idempotency_key);
+      const result = await request<BatchResponse>(
+        "POST",
+        `${accountPath(account)}/batches`,
+        { operations: keyed },
+        null,
+        opts.signal,
+      );
+      return { ...result, keys: keyed.map((operation) => operation.idempotency_key) };
+    },
   };
 }
+
+/** A batch operation as the client takes it: the key may be left for the client to make. */
+export type BatchOperationInput = {
+  [T in BatchOperation["type"]]: Omit<Extract<BatchOperation, { type: T }>, "idempotency_key"> & {
+    readonly idempotency_key?: string;
+  };
+}[BatchOperation["type"]];
 
 /** Every entry of the account, oldest first, a page at a time. */
 export async function* allEntries(

@@ -22,6 +22,8 @@ export const MAX_TENANT_ID_LENGTH = 64;
 export const TENANT_ID_PATTERN = new RegExp(`^[a-z0-9_-]{1,${MAX_TENANT_ID_LENGTH}}$`);
 /** Longest bearer token worth hashing; minted keys are 47 characters. */
 export const MAX_API_KEY_LENGTH = 256;
+/** Valid API keys a Worker instance remembers, so it need not hash them on every request. */
+export const MAX_CACHED_API_KEYS = 1000;
 export const MAX_DESCRIPTION_LENGTH = 500;
 export const MAX_METADATA_PAIRS = 20;
 export const MAX_METADATA_KEY_LENGTH = 40;

@@ -4,7 +4,7 @@ import { EXPIRY_SWEEP_BATCH_SIZE, MAX_GROUP_OPERATIONS, MAX_PENDING_WRITES } fro
 import { err, ok, type Result } from "../domain/result.ts";
 import { parseIdempotencyTtlSeconds } from "../domain/retention.ts";
 import type { MoneyRequest, OpenAccountRequest } from "./commands.ts";
-import { answerForUsedKey, decide } from "./decide.ts";
+import { decide, replayOrReuse } from "./decide.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { deleteExpired, earliestExpiry, findLiveRecord } from "./idempotency-records.ts";
 import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
@@ -140,8 +140,8 @@ export class AccountLedger extends DurableObject<Env> {
   async moveMoney(request: MoneyRequest): Promise<Outcome> {
     const before = this.sql.work();
     if (this.committedState() === null) return failure(ACCOUNT_NOT_FOUND);
-    const used = answerForUsedKey(this.sql, request, Date.now());
-    if (used !== null) return withFacts(used, { work: workSince(this.sql, before) });
+    const recorded = replayOrReuse(this.sql, request, Date.now());
+    if (recorded !== null) return withFacts(recorded, { work: workSince(this.sql, before) });
     if (this.writes.waiting >= MAX_PENDING_WRITES) return failure({ code: "overloaded" });
     return (await this.writes.submit({ kind: "one", request })) as Outcome;
   }

@@ -28,19 +28,27 @@ export interface Decision {
 }
 
 /**
- * What a request with an already-used key gets, read-only: a replay of the
- * recorded answer, a 422 for a different request, or a 409 once the record
- * expired if the key moved money. Null when the key is unused (or its
- * record expired after a decline): then it must be decided.
+ * The answer a live record holds for the key, read-only: a replay of it, or
+ * a 422 for a different request. Null when there is no live record. A
+ * replay needs no write, so it is answered without waiting for a commit.
+ */
+export function replayOrReuse(sql: CountedSql, request: MoneyRequest, nowMs: number): Outcome | null {
+  const record = findLiveRecord(sql, request.idempotencyKey, nowMs);
+  if (record === null) return null;
+  if (record.fingerprint !== request.fingerprint) return failure({ code: "idempotency_key_reused" });
+  // The same request id means the caller retried a call whose answer was lost: not a replay to the client.
+  const replay = { status: record.status, body: record.body, replayed: record.requestId !== request.requestId };
+  return withFacts(replay, { code: record.status >= 400 ? problemCodeOf(record.body) : null });
+}
+
+/**
+ * What a request with an already-used key gets: a replay, a 422, or a 409
+ * once the record expired if the key moved money. Null when the key is
+ * unused (or its record expired after a decline): then it must be decided.
  */
 export function answerForUsedKey(sql: CountedSql, request: MoneyRequest, nowMs: number): Outcome | null {
-  const record = findLiveRecord(sql, request.idempotencyKey, nowMs);
-  if (record !== null) {
-    if (record.fingerprint !== request.fingerprint) return failure({ code: "idempotency_key_reused" });
-    // The same request id means the caller retried a call whose answer was lost: not a replay to the client.
-    const replay = { status: record.status, body: record.body, replayed: record.requestId !== request.requestId };
-    return withFacts(replay, { code: record.status >= 400 ? problemCodeOf(record.body) : null });
-  }
+  const recorded = replayOrReuse(sql, request, nowMs);
+  if (recorded !== null) return recorded;
   // No live record: the key may still have moved money before its record expired.
   const entry = findEntryByKey(sql, request.idempotencyKey);
   if (entry !== null) return failure({ code: "idempotency_key_expired", entry: entry.id });

@@ -1,6 +1,6 @@
 import type { MoneyCommand } from "../domain/commands.ts";
 import { isEntryType, type EntryType } from "../domain/entry-types.ts";
-import { requestFingerprint } from "../domain/fingerprint.ts";
+import { fieldDigests, requestFingerprint } from "../domain/fingerprint.ts";
 import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
 import type { Failure } from "../domain/problems.ts";
 import { err, ok, type Result } from "../domain/result.ts";
@@ -19,6 +19,7 @@ import { validate } from "./validation.ts";
 export interface CheckedOperation {
   readonly idempotencyKey: string;
   readonly fingerprint: string;
+  readonly fieldDigests: Readonly<Record<string, string>>;
   readonly command: MoneyCommand;
 }
 
@@ -53,6 +54,7 @@ export async function checkOperation(account: string, operation: unknown): Promi
   return ok({
     idempotencyKey: key.value,
     fingerprint: await moneyFingerprint(type, account, body),
+    fieldDigests: fieldDigests(body),
     command: { type, input: input.value } as MoneyCommand,
   });
 }

@@ -367,7 +367,7 @@ export const IdempotencyKeyLookup = doc(
     key: z.string(),
     state: doc(z.enum(["recorded", "expired"]), {
       description:
-        "recorded: a live record holds the response. expired: the record is gone, but the key created a ledger entry.",
+        "recorded: the response is still stored and a retry replays it. expired: only the decision is kept (for ever); a retry gets 409 idempotency_key_expired.",
     }),
     created: doc(z.nullable(Timestamp), { description: "When the record was made; null when expired." }),
     expires: doc(z.nullable(Timestamp), { description: "When the record expires; null when expired." }),
@@ -383,6 +383,10 @@ export const IdempotencyKeyLookup = doc(
       ),
       { description: "The recorded response; null when expired." },
     ),
+    original_status: doc(z.int(), { description: "The status the key's request was answered with." }),
+    original_code: doc(z.nullable(z.string()), {
+      description: "The problem code of a decline; null when the request succeeded.",
+    }),
     entry: doc(z.nullable(Entry), { description: "The entry the key created; null if none (e.g. a decline)." }),
   }),
   { id: "IdempotencyKeyLookup" },
@@ -413,7 +417,24 @@ export const ProblemSchema = doc(
     detail: z.string(),
     code: doc(z.string(), { description: "Stable machine-readable code." }),
     errors: z.optional(z.array(z.object({ field: z.string(), message: z.string() }))),
-    entry: z.optional(doc(z.string(), { description: "With idempotency_key_expired: the entry the key created." })),
+    entry: z.optional(
+      doc(z.nullable(z.string()), {
+        description: "With idempotency_key_expired: the entry the key created, or null if it moved no money.",
+      }),
+    ),
+    original_status: z.optional(
+      doc(z.int(), { description: "With idempotency_key_expired: the status the key's request was answered with." }),
+    ),
+    original_code: z.optional(
+      doc(z.nullable(z.string()), {
+        description: "With idempotency_key_expired: the problem code of the decline, or null if it succeeded.",
+      }),
+    ),
+    fields: z.optional(
+      doc(z.array(z.string()), {
+        description: "With idempotency_key_reused: the top-level fields that differ from the original request.",
+      }),
+    ),
     amount_refundable: z.optional(doc(z.int(), { description: "With refund_exceeds_charge: what is left to refund." })),
   }),
   { id: "Problem" },

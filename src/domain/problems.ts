@@ -45,7 +45,7 @@ export const PROBLEMS = {
   idempotency_key_not_found: {
     status: 404,
     title: "Idempotency-Key not found",
-    when: "no request with this key landed within the retention window, or its declined outcome's record expired",
+    when: "no request with this key was ever decided on this account",
   },
   not_found: { status: 404, title: "No such route", when: "no such route" },
   method_not_allowed: {
@@ -70,8 +70,8 @@ export const PROBLEMS = {
   },
   idempotency_key_expired: {
     status: 409,
-    title: "Idempotency-Key already moved money",
-    when: "the key moved money and its record has expired (`entry` names the entry)",
+    title: "Idempotency-Key already decided",
+    when: "the key was decided and its stored response has expired: `original_status`, `original_code` (null when money moved) and `entry` (null for a decline) say what the decision was; it stands for ever",
   },
   payload_too_large: {
     status: 413,
@@ -86,7 +86,7 @@ export const PROBLEMS = {
   idempotency_key_reused: {
     status: 422,
     title: "Idempotency-Key reused with a different request",
-    when: "the key was used with a different request on this account",
+    when: "the key was used with a different request on this account; `fields` names the top-level fields that differ (`[]` when only the route does)",
   },
   internal_error: {
     status: 500,
@@ -118,10 +118,15 @@ interface FailureFacts {
   currency_mismatch: { readonly accountCurrency: string; readonly requestCurrency: string };
   refund_exceeds_charge: { readonly chargeId: string; readonly refundable: number; readonly requested: number };
   balance_limit_exceeded: { readonly balance: number; readonly amount: number };
-  idempotency_key_expired: { readonly entry: string };
+  idempotency_key_expired: {
+    readonly originalStatus: number;
+    readonly originalCode: string | null;
+    readonly entry: string | null;
+  };
   payload_too_large: { readonly limitBytes: number };
   unsupported_media_type: object;
-  idempotency_key_reused: object;
+  /** The top-level fields that differ from the original request, when known. */
+  idempotency_key_reused: { readonly fields?: readonly string[] };
   internal_error: { readonly cause: "misconfigured" | "object_call" | "unhandled" };
   overloaded: object;
 }
@@ -185,7 +190,7 @@ export function toProblem(failure: Failure): Problem {
     case "idempotency_key_not_found":
       return problem(
         "idempotency_key_not_found",
-        "No request with this Idempotency-Key landed on this account within the retention window, or it was declined and its record has expired (declines leave no entry).",
+        "No request with this Idempotency-Key was ever decided on this account: sending it now would run it for the first time.",
       );
     case "not_found":
       return problem("not_found", `No route ${failure.method} ${failure.path}.`);
@@ -207,21 +212,35 @@ export function toProblem(failure: Failure): Problem {
         "balance_limit_exceeded",
         `Adding ${failure.amount} to the balance of ${failure.balance} would exceed the balance limit.`,
       );
-    case "idempotency_key_expired":
+    case "idempotency_key_expired": {
+      const outcome =
+        failure.entry !== null
+          ? `moved money as entry ${failure.entry}`
+          : `was answered ${failure.originalStatus}${failure.originalCode === null ? "" : ` ${failure.originalCode}`}`;
       return problem(
         "idempotency_key_expired",
-        `This Idempotency-Key already created entry ${failure.entry}; its stored response has expired. Look the entry up instead of retrying.`,
-        { entry: failure.entry },
+        `This Idempotency-Key was already decided: it ${outcome}. Its stored response has expired; the decision stands and will not run again. Look the key up instead of retrying.`,
+        { original_status: failure.originalStatus, original_code: failure.originalCode, entry: failure.entry },
       );
+    }
     case "payload_too_large":
       return problem("payload_too_large", `The body may be at most ${failure.limitBytes} bytes.`);
     case "unsupported_media_type":
       return problem("unsupported_media_type", "Send the body as JSON with Content-Type: application/json.");
-    case "idempotency_key_reused":
+    case "idempotency_key_reused": {
+      const fields = failure.fields;
+      const differs =
+        fields === undefined
+          ? ""
+          : fields.length === 0
+            ? " (the same body, on another route)"
+            : ` (${fields.join(", ")} ${fields.length === 1 ? "differs" : "differ"})`;
       return problem(
         "idempotency_key_reused",
-        "This Idempotency-Key was used with a different request on this account.",
+        `This Idempotency-Key was used with a different request on this account${differs}. Use a new key for each operation; to learn what the original did, look it up by its key (GET /v1/accounts/{account}/idempotency-keys/{key}).`,
+        fields === undefined ? undefined : { fields },
       );
+    }
     case "internal_error":
       return problem("internal_error", INTERNAL_ERROR_DETAIL[failure.cause]);
     case "overloaded":

@@ -82,9 +82,13 @@ export interface RecordedResponse {
 
 export interface IdempotencyKeyLookupView {
   readonly key: string;
+  /** recorded: the response is still stored. expired: only the decision is (for ever). */
   readonly state: "recorded" | "expired";
   readonly created: Timestamp | null;
   readonly expires: Timestamp | null;
   readonly response: RecordedResponse | null;
+  /** The decision's status, and its problem code (null when the request succeeded). */
+  readonly original_status: number;
+  readonly original_code: string | null;
   readonly entry: EntryView | null;
 }

@@ -2,7 +2,7 @@ import type { Context, Handler } from "hono";
 import type * as z from "zod/mini";
 import { concretePath, type RouteDef } from "../api/routes.ts";
 import type { FieldError } from "../domain/field-error.ts";
-import { requestFingerprint } from "../domain/fingerprint.ts";
+import { fieldDigests, requestFingerprint } from "../domain/fingerprint.ts";
 import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
 import type { Failure } from "../domain/problems.ts";
 import { err, ok, type Result } from "../domain/result.ts";
@@ -34,6 +34,8 @@ export interface ValidRequest<R extends RouteDef> {
   /** Money POSTs: the Idempotency-Key and what makes two requests "the same request" under it. */
   readonly idempotencyKey: string;
   readonly fingerprint: string;
+  /** A digest of each top-level field, so a reused key can be told which fields differ. */
+  readonly fieldDigests: Readonly<Record<string, string>>;
 }
 
 /** Calls into the objects of the request's tenant; a failed call is answered as an outcome (500 or 503). */
@@ -54,7 +56,7 @@ export function handle<R extends RouteDef>(route: R, action: RouteAction<R>): Ha
       ? await action(input.value, (account, call) => callAccount(stubFor(c, account), call))
       : failure(input.error);
     logRequest(template, c, outcome, Date.now() - startedMs);
-    return input.ok ? outcomeResponse(outcome, { idempotent: route.idempotent }) : failureResponse(input.error);
+    return input.ok ? outcomeResponse(outcome) : failureResponse(input.error);
   };
 }
 
@@ -117,7 +119,8 @@ async function readRequest<R extends RouteDef>(c: AppContext, route: R): Promise
   const fingerprint = route.idempotent
     ? await requestFingerprint(route.method, concretePath(route, params as Record<string, string>), json)
     : "";
-  return ok({ params, query, body, idempotencyKey, fingerprint } as ValidRequest<R>);
+  const digests = route.idempotent ? fieldDigests(json) : {};
+  return ok({ params, query, body, idempotencyKey, fingerprint, fieldDigests: digests } as ValidRequest<R>);
 }
 
 /**

@@ -4,18 +4,19 @@ import { failure, type Outcome } from "../ledger/outcome.ts";
 
 /** Outcomes and failures as HTTP responses: the one place status-specific headers are added. */
 
-export function outcomeResponse(outcome: Outcome, options: { idempotent: boolean }): Response {
+export function outcomeResponse(outcome: Outcome): Response {
   const headers = new Headers({
     "content-type": outcome.status >= 400 ? PROBLEM_CONTENT_TYPE : "application/json",
   });
-  if (options.idempotent) headers.set("idempotent-replayed", outcome.replayed ? "true" : "false");
+  // Only an answer recorded under the key (the original or a replay of it) says whether it was replayed.
+  if (outcome.facts?.recorded === true) headers.set("idempotent-replayed", outcome.replayed ? "true" : "false");
   if (outcome.status === 401) headers.set("www-authenticate", "Bearer");
   if (outcome.status === 503) headers.set("retry-after", String(OVERLOADED_RETRY_AFTER_SECONDS));
   return new Response(outcome.body, { status: outcome.status, headers });
 }
 
 export function failureResponse(f: Failure): Response {
-  const response = outcomeResponse(failure(f), { idempotent: false });
+  const response = outcomeResponse(failure(f));
   if (f.code === "method_not_allowed") response.headers.set("allow", f.allow.join(", "));
   return response;
 }

@@ -5,6 +5,7 @@ import { err, ok, type Result } from "../domain/result.ts";
 import { parseIdempotencyTtlSeconds } from "../domain/retention.ts";
 import type { MoneyRequest, OpenAccountRequest } from "./commands.ts";
 import { decide, replayOrReuse } from "./decide.ts";
+import { findDecision } from "./decisions.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { deleteExpired, earliestExpiry, findLiveRecord } from "./idempotency-records.ts";
 import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
@@ -128,9 +129,16 @@ export class AccountLedger extends DurableObject<Env> {
     const state = this.committedState();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
     const record = findLiveRecord(this.sql, key, Date.now());
-    const entry = findEntryByKey(this.sql, key);
-    if (record === null && entry === null) return failure({ code: "idempotency_key_not_found" });
-    return success(200, keyLookupView(key, record, entry === null ? null : entryView(entry, state.account.currency)));
+    const decision = findDecision(this.sql, key);
+    const entry =
+      decision === null
+        ? findEntryByKey(this.sql, key)
+        : decision.entryId === null
+          ? null
+          : findEntryById(this.sql, decision.entryId);
+    if (record === null && decision === null && entry === null) return failure({ code: "idempotency_key_not_found" });
+    const entryOut = entry === null ? null : entryView(entry, state.account.currency);
+    return success(200, keyLookupView(key, record, decision, entryOut));
   }
 
   /**

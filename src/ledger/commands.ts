@@ -7,6 +7,8 @@ export interface MoneyRequest {
   readonly requestId: string;
   readonly idempotencyKey: string;
   readonly fingerprint: string;
+  /** A digest of each top-level field of the body, to say which differ when the key is reused. */
+  readonly fieldDigests?: Readonly<Record<string, string>>;
   readonly command: MoneyCommand;
 }
 

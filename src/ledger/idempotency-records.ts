@@ -1,8 +1,9 @@
 import type { CountedSql } from "./sql.ts";
 
 /**
- * The stored responses of money-moving requests, keyed by Idempotency-Key.
- * They expire; the ledger entries' own keys keep protecting money after that.
+ * The stored responses of requests with an Idempotency-Key, replayed byte
+ * for byte. They expire (the TTL bounds how long a body is kept); the
+ * decision itself is kept for ever in decisions.ts.
  */
 
 export interface IdempotencyRecord {
@@ -14,6 +15,8 @@ export interface IdempotencyRecord {
   readonly body: string;
   readonly createdMs: number;
   readonly expiresMs: number;
+  /** A digest of each top-level field of the request, to name what differs when the key is reused; null on old records. */
+  readonly fieldDigests: Readonly<Record<string, string>> | null;
 }
 
 /** The record for `key` while it is live at `nowMs`: one expired but not yet swept counts as absent. */
@@ -30,8 +33,9 @@ function findRecord(sql: CountedSql, key: string): IdempotencyRecord | null {
     body: string;
     created_ms: number;
     expires_ms: number;
+    field_digests: string | null;
   }>(
-    "SELECT request_id, fingerprint, status, body, created_ms, expires_ms FROM idempotency_records WHERE key = ?",
+    "SELECT request_id, fingerprint, status, body, created_ms, expires_ms, field_digests FROM idempotency_records WHERE key = ?",
     key,
   );
   if (row === undefined) return null;
@@ -43,13 +47,14 @@ function findRecord(sql: CountedSql, key: string): IdempotencyRecord | null {
     body: row.body,
     createdMs: row.created_ms,
     expiresMs: row.expires_ms,
+    fieldDigests: row.field_digests === null ? null : (JSON.parse(row.field_digests) as Record<string, string>),
   };
 }
 
 /** Saves a record, replacing an expired one under the same key. */
 export function saveRecord(sql: CountedSql, record: IdempotencyRecord): void {
   sql.run(
-    "INSERT OR REPLACE INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms, field_digests) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     record.key,
     record.requestId,
     record.fingerprint,
@@ -57,6 +62,7 @@ export function saveRecord(sql: CountedSql, record: IdempotencyRecord): void {
     record.body,
     record.createdMs,
     record.expiresMs,
+    record.fieldDigests === null ? null : JSON.stringify(record.fieldDigests),
   );
 }
 

@@ -22,6 +22,8 @@ export interface OutcomeFacts {
   readonly work?: StorageWork;
   /** For a batch, how many operations it carried. */
   readonly operations?: number;
+  /** Whether this answer is recorded under the request's Idempotency-Key (decided now, or replayed). */
+  readonly recorded?: boolean;
 }
 
 export function success(status: 200 | 201, view: unknown): Outcome {

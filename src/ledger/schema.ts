@@ -56,6 +56,39 @@ const MIGRATIONS: readonly Migration[] = [
     readableFrom: 1,
     sql: "ALTER TABLE schema_version ADD COLUMN readable_from INTEGER NOT NULL DEFAULT 1",
   },
+  {
+    // Every decided key, for ever (a decline included), so a decision outlives its stored response.
+    // Every record still present becomes a decision, so no decline made before this migration can
+    // flip later. (Keys that moved money before it, or under code one release older, and whose
+    // records are gone are still found through their entries.) Accounts get a version and a history
+    // of their settings; field digests let a reused key be told which fields differ.
+    readableFrom: 1,
+    sql: `CREATE TABLE decisions (
+       key TEXT PRIMARY KEY,
+       fingerprint TEXT NOT NULL,
+       status INTEGER NOT NULL,
+       code TEXT,
+       entry_id TEXT,
+       decided_ms INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     INSERT INTO decisions (key, fingerprint, status, code, entry_id, decided_ms)
+       SELECT r.key, r.fingerprint, r.status,
+              CASE WHEN r.status >= 400 THEN json_extract(r.body, '$.code') END,
+              (SELECT e.id FROM entries e WHERE e.idempotency_key = r.key),
+              r.created_ms
+       FROM idempotency_records r;
+     ALTER TABLE idempotency_records ADD COLUMN field_digests TEXT;
+     ALTER TABLE account ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+     CREATE TABLE account_changes (
+       version INTEGER NOT NULL,
+       field TEXT NOT NULL,
+       old TEXT,
+       new TEXT NOT NULL,
+       created_ms INTEGER NOT NULL,
+       idempotency_key TEXT,
+       PRIMARY KEY (version, field)
+     ) WITHOUT ROWID;`,
+  },
 ];
 
 /** The schema version this code writes. */
@@ -98,23 +131,27 @@ export function migrate(sql: SqlStorage): StoredSchema {
   }
   if (stored.version >= SCHEMA_VERSION) return stored;
   let readableFrom = stored.readableFrom;
+  sql.exec("INSERT OR IGNORE INTO schema_version (singleton, version) VALUES (1, 0)");
   for (let version = stored.version; version < SCHEMA_VERSION; version += 1) {
     const migration = MIGRATIONS[version] as Migration;
     sql.exec(migration.sql);
     readableFrom = Math.max(readableFrom, migration.readableFrom);
   }
-  sql.exec("INSERT OR REPLACE INTO schema_version (singleton, version) VALUES (1, ?)", SCHEMA_VERSION);
-  sql.exec("UPDATE schema_version SET readable_from = ?", readableFrom);
-  return { version: SCHEMA_VERSION, readableFrom };
+  sql.exec("UPDATE schema_version SET version = ?, readable_from = ?", SCHEMA_VERSION, readableFrom);
+  return readStoredSchema(sql);
 }
 
+/** The stored schema, whichever version wrote it: columns a version lacks read as their defaults. */
 function readStoredSchema(sql: SqlStorage): StoredSchema {
-  const hasReadableFrom = sql
-    .exec<{ n: number }>("SELECT COUNT(*) AS n FROM pragma_table_info('schema_version') WHERE name = 'readable_from'")
-    .one().n;
+  const columns = new Set(
+    sql
+      .exec<{ name: string }>("SELECT name FROM pragma_table_info('schema_version')")
+      .toArray()
+      .map((column) => column.name),
+  );
   const row = sql
     .exec<{ version: number; readable_from: number }>(
-      `SELECT version, ${hasReadableFrom === 1 ? "readable_from" : "1 AS readable_from"} FROM schema_version`,
+      `SELECT version, ${columns.has("readable_from") ? "readable_from" : "1 AS readable_from"} FROM schema_version`,
     )
     .toArray()[0];
   return { version: row?.version ?? 0, readableFrom: row?.readable_from ?? 1 };

@@ -1,4 +1,5 @@
 import type { AccountView, ChargeView, EntryView, IdempotencyKeyLookupView, RefundView } from "../domain/views.ts";
+import type { DecisionRow } from "./decisions.ts";
 import type { IdempotencyRecord } from "./idempotency-records.ts";
 import type { AccountRow, EntryRow, LedgerHead } from "./ledger-store.ts";
 
@@ -64,20 +65,39 @@ export function refundView(entry: EntryRow, currency: string): RefundView {
   };
 }
 
-/** What a key is known to have done: its live record, the entry it created, or both; the caller has one. */
+/**
+ * What a key is known to have done: its live record, else its decision, else
+ * (for keys decided before decisions were kept) the entry it created. The
+ * caller has at least one.
+ */
 export function keyLookupView(
   key: string,
   record: IdempotencyRecord | null,
+  decision: DecisionRow | null,
   entry: EntryView | null,
 ): IdempotencyKeyLookupView {
-  if (record === null) return { key, state: "expired", created: null, expires: null, response: null, entry };
+  if (record === null) {
+    return {
+      key,
+      state: "expired",
+      created: null,
+      expires: null,
+      response: null,
+      original_status: decision?.status ?? 201,
+      original_code: decision?.code ?? null,
+      entry,
+    };
+  }
+  // The body was stored as JSON text; parsed here so the lookup is one JSON document.
+  const body = JSON.parse(record.body) as Record<string, unknown>;
   return {
     key,
     state: "recorded",
     created: timestamp(record.createdMs),
     expires: timestamp(record.expiresMs),
-    // The body was stored as JSON text; parsed here so the lookup is one JSON document.
-    response: { status: record.status, body: JSON.parse(record.body) as Record<string, unknown> },
+    response: { status: record.status, body },
+    original_status: record.status,
+    original_code: record.status >= 400 && typeof body.code === "string" ? body.code : null,
     entry,
   };
 }

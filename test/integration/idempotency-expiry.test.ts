@@ -98,7 +98,7 @@ describe("retention", () => {
     expect(await getAccount(account)).toMatchObject({ balance: 900, entry_count: 2 });
   });
 
-  it("a key whose outcome was a decline runs afresh after expiry", async () => {
+  it("a decline stays a decline after its record expires and is swept, even once funds arrived", async () => {
     const account = await fundedAccount(100);
     const key = uniqueKey();
     await expectProblem(
@@ -108,15 +108,18 @@ describe("retention", () => {
     );
     expect((await post(account, "credits", { amount: 1000, currency: "USD" })).status).toBe(201);
     await expireRecord(account, key);
+    await runDurableObjectAlarm(ledgerStub(account));
 
-    const fresh = await post(account, "charges", { amount: 500, currency: "USD" }, key);
-    expect(fresh.status).toBe(201);
-    expect(fresh.headers.get("idempotent-replayed")).toBe("false");
-    expect((await getAccount(account)).balance).toBe(600);
-    // The new outcome is recorded in turn.
-    const replay = await post(account, "charges", { amount: 500, currency: "USD" }, key);
-    expect(replay.headers.get("idempotent-replayed")).toBe("true");
-    expect((await getAccount(account)).balance).toBe(600);
+    for (const body of [
+      { amount: 500, currency: "USD" },
+      { amount: 1, currency: "USD" },
+    ]) {
+      const again = await post(account, "charges", body, key);
+      const problem = await expectProblem(again, 409, "idempotency_key_expired");
+      expect(problem).toMatchObject({ original_status: 402, original_code: "insufficient_funds", entry: null });
+      expect(again.headers.get("idempotent-replayed")).toBeNull();
+    }
+    expect((await getAccount(account)).balance).toBe(1100);
   });
 });
 

@@ -136,32 +136,39 @@ describe("a key whose request was declined", () => {
     expect(found.expires).not.toBeNull();
   });
 
-  it("is not found once its record has expired, since a decline leaves no entry", async () => {
+  it("is still found once its record has expired: the decision is kept for ever", async () => {
     const account = await fundedAccount(100);
     const key = uniqueKey();
     expect((await post(account, "charges", usd(500), key)).status).toBe(402);
-    expect((await lookup(account, key)).status).toBe(200);
+    expect(await expectLookup(await lookup(account, key))).toMatchObject({
+      state: "recorded",
+      original_status: 402,
+      original_code: "insufficient_funds",
+    });
 
     await expireRecord(account, key);
-    const missing = await expectProblem(await lookup(account, key), 404, "idempotency_key_not_found");
-    expect(missing.detail).toMatch(/retention window/);
-    expect(missing.detail).toMatch(/declined/);
+    expect(await expectLookup(await lookup(account, key))).toEqual({
+      key,
+      state: "expired",
+      created: null,
+      expires: null,
+      response: null,
+      original_status: 402,
+      original_code: "insufficient_funds",
+      entry: null,
+    });
   });
 
-  it("shows the fresh outcome once an expired decline's key has run again", async () => {
+  it("shows the same decision after funds arrived and the key was sent again", async () => {
     const account = await fundedAccount(100);
     const key = uniqueKey();
     expect((await post(account, "charges", usd(500), key)).status).toBe(402);
     await expireRecord(account, key);
     expect((await post(account, "credits", usd(1000))).status).toBe(201);
-    const fresh = await post(account, "charges", usd(500), key);
-    expect(fresh.status).toBe(201);
-    const freshText = await fresh.text();
+    await expectProblem(await post(account, "charges", usd(500), key), 409, "idempotency_key_expired");
 
     const found = await expectLookup(await lookup(account, key));
-    expect(found).toMatchObject({ state: "recorded", response: { status: 201 } });
-    expect(JSON.stringify(found.response?.body)).toBe(freshText);
-    expect(found.entry?.id).toBe((JSON.parse(freshText) as { id: string }).id);
+    expect(found).toMatchObject({ state: "expired", original_status: 402, entry: null });
   });
 });
 
@@ -386,10 +393,9 @@ describe("routing", () => {
     });
     expect(Object.keys(get?.responses ?? {})).toEqual(expect.arrayContaining(["200", "400", "404"]));
     const schema = doc.components.schemas.IdempotencyKeyLookup;
-    expect(Object.keys(schema?.properties ?? {}).sort()).toEqual(
-      ["created", "entry", "expires", "key", "response", "state"].sort(),
-    );
-    expect(schema?.required?.sort()).toEqual(["created", "entry", "expires", "key", "response", "state"].sort());
+    const fields = ["created", "entry", "expires", "key", "original_code", "original_status", "response", "state"];
+    expect(Object.keys(schema?.properties ?? {}).sort()).toEqual(fields);
+    expect(schema?.required?.sort()).toEqual(fields);
     // Null must satisfy the entry's schema, not only the Entry reference.
     expect(schema?.properties.entry).toEqual({
       anyOf: [{ $ref: "#/components/schemas/Entry" }, { type: "null" }],

@@ -19,7 +19,6 @@ import {
   healFault,
   inLedger,
   injectFault,
-  readRecords,
   records,
   type Fault,
 } from "../support/storage.ts";
@@ -110,18 +109,23 @@ function keyTraces(account: string, key: string) {
       )
       .toArray(),
     entries: storage.sql.exec("SELECT id FROM entries WHERE idempotency_key = ?", key).toArray().length,
+    decisions: storage.sql.exec("SELECT status FROM decisions WHERE key = ?", key).toArray().length,
   }));
 }
 
 const FAULTS: readonly Fault[] = (["BEFORE", "AFTER"] as const).flatMap((timing) =>
-  (["entries", "idempotency_records"] as const).map((table) => ({ timing, event: "INSERT" as const, table })),
+  (["entries", "idempotency_records", "decisions"] as const).map((table) => ({
+    timing,
+    event: "INSERT" as const,
+    table,
+  })),
 );
 
-/** A decline writes only its record, so only the record's faults apply to it. */
+/** A decline writes only its record and its decision, so only their faults apply to it. */
 const CASES: ReadonlyArray<readonly [string, Scenario, Fault]> = (
   ["credit", "charge", "refund", "declined charge"] as const
 ).flatMap((scenario) =>
-  FAULTS.filter((fault) => scenario !== "declined charge" || fault.table === "idempotency_records").map(
+  FAULTS.filter((fault) => scenario !== "declined charge" || fault.table !== "entries").map(
     (fault) => [`${scenario}, ${describeFault(fault)}`, scenario, fault] as const,
   ),
 );
@@ -144,7 +148,7 @@ describe("a fault inside the account's transaction", () => {
     expect(failed.headers.get("idempotent-replayed")).not.toBe("true");
 
     expect(await snapshot(account, prepared.chargeId)).toEqual(before);
-    expect(await keyTraces(account, key)).toEqual({ records: [], entries: 0 });
+    expect(await keyTraces(account, key)).toEqual({ records: [], entries: 0, decisions: 0 });
 
     // The same fault again: still nothing, so nothing half-done accumulates.
     await expectProblem(await post(account, kind, body, key), 500, "internal_error");
@@ -168,39 +172,6 @@ describe("a fault inside the account's transaction", () => {
     const after = await getAccount(account);
     expect(after.balance).toBe(before.account.balance + prepared.delta);
     expect(after.entry_count).toBe(before.account.entry_count + traces.entries);
-    await expectLedgerConsistent(account);
-  });
-
-  it("a fault while replacing an expired decline's record restores the old record", async () => {
-    const account = await fundedAccount(100);
-    const key = uniqueKey();
-    const body = usd(500);
-    const declined = await post(account, "charges", body, key);
-    expect(declined.status).toBe(402);
-    expect((await post(account, "credits", usd(1000))).status).toBe(201);
-    await pushAlarmOut(account);
-    // The decline's record expires, so the key runs afresh: INSERT OR REPLACE deletes the old record.
-    await inLedger(account, (storage) => {
-      storage.sql.exec("UPDATE idempotency_records SET expires_ms = ? WHERE key = ?", Date.now() - 1, key);
-    });
-    const before = await snapshot(account);
-    const fault: Fault = { timing: "AFTER", event: "INSERT", table: "idempotency_records" };
-    await injectFault(account, fault);
-
-    await expectProblem(await post(account, "charges", body, key), 500, "internal_error");
-    expect(await snapshot(account)).toEqual(before);
-    const kept = await inLedger(account, (storage) => readRecords(storage).filter((r) => r.key === key));
-    expect(kept.map((record) => record.status)).toEqual([402]);
-
-    await healFault(account, fault);
-    const retry = await post(account, "charges", body, key);
-    expect(retry.status).toBe(201);
-    expect(retry.headers.get("idempotent-replayed")).toBe("false");
-    const again = await post(account, "charges", body, key);
-    expect(again.headers.get("idempotent-replayed")).toBe("true");
-    expect(await again.text()).toBe(await retry.text());
-    expect(await keyTraces(account, key)).toMatchObject({ entries: 1 });
-    expect((await getAccount(account)).balance).toBe(600);
     await expectLedgerConsistent(account);
   });
 });

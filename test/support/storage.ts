@@ -58,7 +58,7 @@ export function alarmOf(account: string): Promise<number | null> {
 export interface Fault {
   readonly timing: "BEFORE" | "AFTER";
   readonly event: "INSERT" | "DELETE" | "UPDATE";
-  readonly table: "entries" | "idempotency_records";
+  readonly table: "entries" | "idempotency_records" | "decisions";
 }
 
 export const FAULT_MESSAGE = "injected fault";

@@ -19,11 +19,12 @@ export function writeRoutes(): RouteTable {
         route,
         // A fresh request id per HTTP request lets the object tell this request's own
         // outcome, met again on a retried call, from a replay of an earlier request.
-        handle(route, ({ params, body, idempotencyKey, fingerprint }, callAccountOf) => {
+        handle(route, ({ params, body, idempotencyKey, fingerprint, fieldDigests }, callAccountOf) => {
           const request = {
             requestId: crypto.randomUUID(),
             idempotencyKey,
             fingerprint,
+            fieldDigests,
             command: { type, input: body } as MoneyCommand,
           };
           return callAccountOf(params.account, (stub) => stub.moveMoney(request));

@@ -188,6 +188,8 @@ describe("checkLookup", () => {
     created: null,
     expires: null,
     response,
+    original_status: response?.status ?? 201,
+    original_code: null,
     entry: found,
   });
 

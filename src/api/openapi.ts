@@ -32,6 +32,10 @@ const RESPONSE_HEADERS: Readonly<Record<ResponseHeader, { description: string; s
   },
   "WWW-Authenticate": { description: "The authentication scheme: `Bearer`.", schema: { type: "string" } },
   Location: { description: "The URL of the resource this response created.", schema: { type: "string" } },
+  ETag: {
+    description: 'The account\'s version as a strong entity tag, `"<version>"`: send it back in `If-Match`.',
+    schema: { type: "string", example: '"3"' },
+  },
 };
 
 const IDEMPOTENCY_KEY_PARAMETER = {
@@ -61,6 +65,16 @@ function override(ctx: { jsonSchema: JsonSchema }): void {
   if (schema.minimum === Number.MIN_SAFE_INTEGER) delete schema.minimum;
   if (schema.maximum === Number.MAX_SAFE_INTEGER) delete schema.maximum;
 }
+
+const IF_MATCH_PARAMETER = {
+  name: "If-Match",
+  in: "header",
+  required: false,
+  description:
+    'Apply the change only if the account is still at one of these versions: its ETag, `"<version>"` (or a list of them, or `*` for any existing account). Otherwise 412 `precondition_failed`.',
+  schema: { type: "string", pattern: '^(?:\\*|"\\d{1,15}"(?:[ \\t]*,[ \\t]*"\\d{1,15}")*)$' },
+  example: '"3"',
+};
 
 export function buildOpenApiDocument(): JsonSchema {
   const components = z.toJSONSchema(z.globalRegistry, { uri: COMPONENT_REF, override }).schemas;
@@ -110,7 +124,10 @@ function operation(route: RouteDef): JsonSchema {
   const parameters = [
     ...objectParameters(route.params, "path"),
     ...(route.query === undefined ? [] : objectParameters(route.query, "query")),
-    ...(route.idempotent ? [IDEMPOTENCY_KEY_PARAMETER] : []),
+    ...(route.idempotencyKey === "none"
+      ? []
+      : [{ ...IDEMPOTENCY_KEY_PARAMETER, required: route.idempotencyKey === "required" }]),
+    ...(route.conditional === true ? [IF_MATCH_PARAMETER] : []),
   ];
   const op: JsonSchema = {
     operationId: route.operationId,

@@ -4,6 +4,7 @@ import type { ProblemCode } from "../domain/problems.ts";
 import { MAX_BATCH_BODY_BYTES, MAX_BATCH_OPERATIONS } from "../domain/limits.ts";
 import {
   Account,
+  AccountChangeListSchema,
   AccountParams,
   BatchBody,
   BatchResponseSchema,
@@ -13,6 +14,7 @@ import {
   EntryListSchema,
   IdempotencyKeyLookup,
   IdempotencyKeyParams,
+  ListChangesQuery,
   ListEntriesQuery,
   MONEY_BODIES,
   NoQuery,
@@ -26,7 +28,7 @@ import {
  */
 
 /** Response headers the API documents, by name. */
-export type ResponseHeader = "Idempotent-Replayed" | "Retry-After" | "WWW-Authenticate" | "Location";
+export type ResponseHeader = "Idempotent-Replayed" | "Retry-After" | "WWW-Authenticate" | "Location" | "ETag";
 
 export interface ResponseDef {
   readonly description: string;
@@ -47,8 +49,13 @@ export interface RouteDef {
   readonly params: z.ZodMiniObject;
   readonly query?: z.ZodMiniObject;
   readonly body?: z.ZodMiniType;
-  /** A money-moving POST: needs an Idempotency-Key, and its outcome is recorded and replayed. */
-  readonly idempotent: boolean;
+  /**
+   * Whether the request takes an Idempotency-Key: a money-moving POST needs
+   * one, a PUT may send one; with a key, the outcome is recorded and replayed.
+   */
+  readonly idempotencyKey: "required" | "optional" | "none";
+  /** Whether the route honours If-Match (the account's ETag). */
+  readonly conditional?: boolean;
   /** The body's size limit, when not the default MAX_BODY_BYTES. */
   readonly bodyLimitBytes?: number;
   readonly responses: Readonly<Record<number, ResponseDef>>;
@@ -122,7 +129,7 @@ function moneyRoute(type: EntryType, created: ResponseDef, declines: Readonly<Re
     description: text.description,
     params: AccountParams,
     body: MONEY_BODIES[type],
-    idempotent: true,
+    idempotencyKey: "required" as const,
     responses: moneyResponses(created, declines),
   } satisfies RouteDef;
 }
@@ -163,16 +170,38 @@ export const openAccountRoute = {
   tags: ["Accounts"],
   summary: "Open an account, or update its overdraft limit",
   description:
-    "Opens the account in a currency. On an account that exists in that currency it answers 200 and applies a given `overdraft_limit` (an omitted one is kept). Safe to repeat.",
+    "Opens the account in a currency. On an account that exists in that currency it answers 200 and applies a given `overdraft_limit` (an omitted one is kept); a real change raises `version` by one and is listed under /changes. Send `If-Match` with the account's ETag to change it only if nobody else has since (412 otherwise), and an `Idempotency-Key` to make a retry replay the first answer instead of applying again: a recorded key replays before `If-Match` is looked at.",
   params: AccountParams,
   body: OpenAccountBody,
-  idempotent: false,
+  idempotencyKey: "optional" as const,
+  conditional: true,
   responses: {
     ...COMMON,
     ...BODY_ERRORS,
-    200: { description: "The account already existed in this currency", schema: Account },
-    201: { description: "The account was opened", schema: Account },
-    409: { description: "The account exists in another currency", problems: ["currency_mismatch"] },
+    200: {
+      description: "The account already existed in this currency",
+      schema: Account,
+      headers: ["ETag", "Idempotent-Replayed"],
+    },
+    201: {
+      description: "The account was opened",
+      schema: Account,
+      headers: ["ETag", "Location", "Idempotent-Replayed"],
+    },
+    400: {
+      description: "Invalid input",
+      problems: ["invalid_request", "invalid_json", "idempotency_key_invalid"],
+    },
+    409: {
+      description: "The account exists in another currency, or the key's decision has expired",
+      problems: ["currency_mismatch", "idempotency_key_expired"],
+      headers: ["Idempotent-Replayed"],
+    },
+    412: { description: "If-Match names no current version of the account", problems: ["precondition_failed"] },
+    422: {
+      description: "The Idempotency-Key was used with a different request",
+      problems: ["idempotency_key_reused"],
+    },
   },
 } as const satisfies RouteDef;
 
@@ -182,11 +211,26 @@ export const getAccountRoute = {
   operationId: "getAccount",
   tags: ["Accounts"],
   summary: "Read an account",
-  description: "The account with its balance and entry count, both read off its last ledger entry.",
+  description:
+    "The account with its balance and entry count, both read off its last ledger entry; its ETag is its version.",
   params: AccountParams,
   query: NoQuery,
-  idempotent: false,
-  responses: { ...COMMON, 200: { description: "The account", schema: Account } },
+  idempotencyKey: "none" as const,
+  responses: { ...COMMON, 200: { description: "The account", schema: Account, headers: ["ETag"] } },
+} as const satisfies RouteDef;
+
+export const listChangesRoute = {
+  method: "get",
+  path: "/v1/accounts/{account}/changes",
+  operationId: "listAccountChanges",
+  tags: ["Accounts"],
+  summary: "List the account's settings changes, oldest first",
+  description:
+    "Every change of the account's settings, with the version it produced and the Idempotency-Key of the request that made it. Opening the account is version 1. Page on with `starting_after` set to the last item's version while `has_more` is true.",
+  params: AccountParams,
+  query: ListChangesQuery,
+  idempotencyKey: "none" as const,
+  responses: { ...COMMON, 200: { description: "One page of changes", schema: AccountChangeListSchema } },
 } as const satisfies RouteDef;
 
 export const listEntriesRoute = {
@@ -199,7 +243,7 @@ export const listEntriesRoute = {
     "One page of the ledger. Page on with `starting_after` set to the last entry's id while `has_more` is true.",
   params: AccountParams,
   query: ListEntriesQuery,
-  idempotent: false,
+  idempotencyKey: "none" as const,
   responses: { ...COMMON, 200: { description: "One page of entries", schema: EntryListSchema } },
 } as const satisfies RouteDef;
 
@@ -212,7 +256,7 @@ export const getChargeRoute = {
   description: "The charge with the amount refunded so far.",
   params: ChargeParams,
   query: NoQuery,
-  idempotent: false,
+  idempotencyKey: "none" as const,
   responses: {
     ...COMMON,
     200: { description: "The charge", schema: Charge },
@@ -230,7 +274,7 @@ export const lookupIdempotencyKeyRoute = {
     "For reconciliation: whether a POST with this key landed on this account, and its outcome. Read-only: it records nothing, so the key stays unused if it was.",
   params: IdempotencyKeyParams,
   query: NoQuery,
-  idempotent: false,
+  idempotencyKey: "none" as const,
   responses: {
     ...COMMON,
     200: { description: "The key's recorded response, its ledger entry, or both", schema: IdempotencyKeyLookup },
@@ -250,7 +294,7 @@ export const batchRoute = {
   description: `For hot accounts. Each operation carries its own \`idempotency_key\` and is decided exactly as if it had been sent alone to its single route: the same checks, fingerprint, recorded response and replay, so it can later be replayed alone with the same key. A key repeated inside one batch is decided in order like a retry. One result per operation, in order; a malformed operation gets its own 400 there and the others still run. The batch itself needs no key: resending it is safe, since every operation carries its own. At most ${MAX_BATCH_OPERATIONS} operations and ${MAX_BATCH_BODY_BYTES} bytes.`,
   params: AccountParams,
   body: BatchBody,
-  idempotent: false,
+  idempotencyKey: "none" as const,
   bodyLimitBytes: MAX_BATCH_BODY_BYTES,
   responses: {
     ...COMMON,
@@ -272,6 +316,7 @@ export const ROUTES: readonly RouteDef[] = [
   batchRoute,
   getChargeRoute,
   listEntriesRoute,
+  listChangesRoute,
   lookupIdempotencyKeyRoute,
 ];
 

@@ -20,6 +20,7 @@ import {
 import type { ProblemDocument } from "../domain/problems.ts";
 import { codePointLength } from "../domain/text.ts";
 import type {
+  AccountChangeList,
   AccountView,
   BatchResponse,
   ChargeView,
@@ -292,6 +293,16 @@ export const ListEntriesQuery = z.strictObject({
   starting_after: z.optional(doc(EntryId.clone(), { description: "An entry id: the page starts after it." })),
 });
 
+const VersionCursor = doc(
+  z.pipe(z.string().check(z.regex(/^\d{1,15}$/, "must be a version number")), z.transform(Number)),
+  { jsonSchema: { type: "integer", minimum: 0, description: "A version: the page starts after it." } },
+);
+
+export const ListChangesQuery = z.strictObject({
+  limit: z.optional(PageSize),
+  starting_after: z.optional(VersionCursor),
+});
+
 const Timestamp = doc(z.string(), {
   format: "date-time",
   description: "RFC 3339 UTC timestamp with milliseconds.",
@@ -308,10 +319,33 @@ export const Account = doc(
     balance: SignedMinor,
     overdraft_limit: Count,
     entry_count: Count,
+    version: doc(z.int(), {
+      description: 'Its settings\' version: 1 when opened, one more on each real change; the ETag is "<version>".',
+    }),
     created: Timestamp,
   }),
   { id: "Account" },
 );
+
+const SettingValue = z.union([z.string(), z.int()]);
+
+export const AccountChange = doc(
+  z.object({
+    version: doc(z.int(), { description: "The version this change produced." }),
+    field: doc(z.string(), { description: "The setting: `currency` (set once, when opened) or `overdraft_limit`." }),
+    old: doc(z.nullable(SettingValue), { description: "The value before; null when the account was opened." }),
+    new: SettingValue,
+    created: Timestamp,
+    idempotency_key: doc(z.nullable(z.string()), {
+      description: "The Idempotency-Key of the request that made the change, if it sent one.",
+    }),
+  }),
+  { id: "AccountChange" },
+);
+
+export const AccountChangeListSchema = doc(z.object({ data: z.array(AccountChange), has_more: z.boolean() }), {
+  id: "AccountChangeList",
+});
 
 export const Entry = doc(
   z.object({
@@ -430,6 +464,11 @@ export const ProblemSchema = doc(
         description: "With idempotency_key_expired: the problem code of the decline, or null if it succeeded.",
       }),
     ),
+    current_version: z.optional(
+      doc(z.nullable(z.int()), {
+        description: "With precondition_failed: the account's version now, or null if it does not exist.",
+      }),
+    ),
     fields: z.optional(
       doc(z.array(z.string()), {
         description: "With idempotency_key_reused: the top-level fields that differ from the original request.",
@@ -447,6 +486,7 @@ true satisfies Same<z.output<typeof OpenAccountBody>, OpenAccountInput>;
 true satisfies Same<z.output<typeof MoneyBody>, MoneyInput>;
 true satisfies Same<z.output<typeof RefundBody>, RefundInput>;
 true satisfies Same<z.output<typeof Account>, AccountView>;
+true satisfies Same<z.output<typeof AccountChangeListSchema>, AccountChangeList>;
 true satisfies Same<z.output<typeof Entry>, EntryView>;
 true satisfies Same<z.output<typeof Charge>, ChargeView>;
 true satisfies Same<z.output<typeof Refund>, RefundView>;

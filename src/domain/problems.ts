@@ -53,6 +53,11 @@ export const PROBLEMS = {
     title: "Method not allowed on this route",
     when: "the route exists, the method does not (`Allow` lists them)",
   },
+  precondition_failed: {
+    status: 412,
+    title: "The account changed since the version given in If-Match",
+    when: "`If-Match` names no current version of the account (someone changed it since, or it does not exist); read it again and decide again",
+  },
   currency_mismatch: {
     status: 409,
     title: "Currency does not match the account",
@@ -108,7 +113,8 @@ interface FailureFacts {
   invalid_json: { readonly reason: string };
   idempotency_key_missing: object;
   idempotency_key_invalid: { readonly reason: string };
-  unauthorized: object;
+  /** Whether a key was sent (and is wrong), rather than none at all. */
+  unauthorized: { readonly invalidToken: boolean };
   insufficient_funds: { readonly amount: number; readonly balance: number; readonly overdraftLimit: number };
   account_not_found: object;
   charge_not_found: { readonly chargeId: string };
@@ -127,6 +133,7 @@ interface FailureFacts {
   unsupported_media_type: object;
   /** The top-level fields that differ from the original request, when known. */
   idempotency_key_reused: { readonly fields?: readonly string[] };
+  precondition_failed: { readonly current: number | null };
   internal_error: { readonly cause: "misconfigured" | "object_call" | "unhandled" };
   overloaded: object;
 }
@@ -241,6 +248,14 @@ export function toProblem(failure: Failure): Problem {
         fields === undefined ? undefined : { fields },
       );
     }
+    case "precondition_failed":
+      return problem(
+        "precondition_failed",
+        failure.current === null
+          ? "If-Match names a version, but the account does not exist."
+          : `If-Match names no current version of the account: it is at version ${failure.current}. Read it again, decide again, and send its current ETag.`,
+        { current_version: failure.current },
+      );
     case "internal_error":
       return problem("internal_error", INTERNAL_ERROR_DETAIL[failure.cause]);
     case "overloaded":

@@ -16,7 +16,25 @@ export interface AccountView {
   readonly balance: number;
   readonly overdraft_limit: number;
   readonly entry_count: number;
+  /** 1 when opened, one more on each real change of its settings; its ETag is `"<version>"`. */
+  readonly version: number;
   readonly created: Timestamp;
+}
+
+/** One field of one settings change: the version it produced and the value before and after. */
+export interface AccountChangeView {
+  readonly version: number;
+  readonly field: string;
+  /** null when the account was opened. */
+  readonly old: string | number | null;
+  readonly new: string | number;
+  readonly created: Timestamp;
+  readonly idempotency_key: string | null;
+}
+
+export interface AccountChangeList {
+  readonly data: AccountChangeView[];
+  readonly has_more: boolean;
 }
 
 export interface EntryView {

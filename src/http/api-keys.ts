@@ -1,6 +1,7 @@
 import { hexToBytes } from "../domain/hex.ts";
 import { TENANT_ID_PATTERN } from "../domain/limits.ts";
 import { err, ok, type Result } from "../domain/result.ts";
+import { parseStrictJson } from "../domain/strict-json.ts";
 
 /**
  * The API_KEYS secret: a JSON object mapping each tenant id to the SHA-256
@@ -17,12 +18,10 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export function parseKeyTable(raw: string | undefined): KeyTableParse {
   if (raw === undefined || raw.trim() === "") return err("API_KEYS is not set");
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    return err("API_KEYS is not JSON");
-  }
+  // The strict parser: a tenant listed twice would otherwise silently keep only its last list.
+  const json = parseStrictJson(raw);
+  if (!json.ok) return err(`API_KEYS is not valid JSON: ${json.error}`);
+  const parsed = json.value;
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     return err("API_KEYS must be a JSON object of tenant id to digest list");
   }

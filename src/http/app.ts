@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import openApiDocument from "../api/openapi.json";
 import type { RouteDef } from "../api/routes.ts";
+import { DEV_KEY_ALLOWED } from "../domain/dev-key.ts";
 import { authenticate } from "./authenticate.ts";
 import { corsMiddleware } from "./cors.ts";
 import type { AppEnv } from "./pipeline.ts";
@@ -20,8 +21,18 @@ export function buildApp(): Hono<AppEnv> {
   // Before authentication, so a browser's preflight (which carries no key) is answered.
   app.use("*", corsMiddleware());
 
+  // No response about an account may be cached by anything between the client and the ledger.
   app.use("/v1/*", async (c, next) => {
-    const auth = await authenticate(c.req.header("authorization") ?? null, c.env.API_KEYS, new URL(c.req.url).hostname);
+    await next();
+    c.res.headers.set("cache-control", "no-store");
+  });
+
+  app.use("/v1/*", async (c, next) => {
+    const auth = await authenticate(
+      c.req.header("authorization") ?? null,
+      c.env.API_KEYS,
+      c.env.ALLOW_DEV_KEY === DEV_KEY_ALLOWED,
+    );
     if (!auth.ok) {
       if (auth.error.code === "internal_error")
         console.error(`OnceLedger is misconfigured: ${auth.error.reason ?? ""}`);

@@ -1,4 +1,4 @@
-import { DEV_API_KEY, isLoopbackHost } from "../domain/dev-key.ts";
+import { DEV_API_KEY } from "../domain/dev-key.ts";
 import { sha256 } from "../domain/fingerprint.ts";
 import { MAX_API_KEY_LENGTH, MAX_CACHED_API_KEYS } from "../domain/limits.ts";
 import type { FailureOf } from "../domain/problems.ts";
@@ -22,7 +22,7 @@ let cachedTable: { raw: string | undefined; parse: KeyTableParse; valid: Map<str
 export async function authenticate(
   authorization: string | null,
   apiKeys: string | undefined,
-  hostname: string,
+  allowDevKey: boolean,
 ): Promise<Authentication> {
   if (cachedTable === undefined || cachedTable.raw !== apiKeys) {
     cachedTable = { raw: apiKeys, parse: parseKeyTable(apiKeys), valid: new Map() };
@@ -30,9 +30,11 @@ export async function authenticate(
   const { parse, valid } = cachedTable;
   if (!parse.ok) return err({ code: "internal_error", cause: "misconfigured", reason: parse.error });
 
-  const token = BEARER.exec(authorization ?? "")?.[1];
+  if (authorization === null) return err({ code: "unauthorized", invalidToken: false });
+  const token = BEARER.exec(authorization)?.[1];
   if (token === undefined || token.length > MAX_API_KEY_LENGTH) return UNAUTHORIZED;
-  if (token === DEV_API_KEY && !isLoopbackHost(hostname)) return UNAUTHORIZED;
+  // The development key is public: only a deployment whose own settings allow it (.dev.vars) honours it.
+  if (token === DEV_API_KEY && !allowDevKey) return UNAUTHORIZED;
   // A key seen valid under this very API_KEYS is not hashed again: the hash is most of a request's auth cost.
   const known = valid.get(token);
   if (known !== undefined) return ok(known);
@@ -48,4 +50,5 @@ export async function authenticate(
   return ok(tenant);
 }
 
-const UNAUTHORIZED = err({ code: "unauthorized" } as const);
+/** A key was sent, and it is not one: RFC 6750's invalid_token. */
+const UNAUTHORIZED = err({ code: "unauthorized", invalidToken: true } as const);

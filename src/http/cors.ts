@@ -44,17 +44,30 @@ function isOrigin(entry: string): boolean {
  * not a preflight) goes on as if CORS did not exist.
  */
 export function corsMiddleware(): MiddlewareHandler<{ Bindings: Env }> {
+  // Parsed once per value: a malformed setting is logged once, not on every request.
+  let parsed: { raw: string | undefined; allowed: AllowedOrigins } | undefined;
   return async (c, next) => {
-    const allowed = parseAllowedOrigins(c.env.CORS_ALLOWED_ORIGINS);
-    if (!allowed.ok) console.error(`CORS is off: ${allowed.error}`);
+    if (parsed === undefined || parsed.raw !== c.env.CORS_ALLOWED_ORIGINS) {
+      parsed = { raw: c.env.CORS_ALLOWED_ORIGINS, allowed: parseAllowedOrigins(c.env.CORS_ALLOWED_ORIGINS) };
+      if (!parsed.allowed.ok) console.error(`CORS is off: ${parsed.allowed.error}`);
+    }
+    const { allowed } = parsed;
     const origin = c.req.header("origin");
     if (!allowed.ok || origin === undefined || !allowed.value.includes(origin)) return next();
     if (c.req.method === "OPTIONS" && c.req.header("access-control-request-method") === undefined) return next();
     return cors({
       origin,
       allowMethods: ["GET", "HEAD", "PUT", "POST"],
-      allowHeaders: ["authorization", "content-type", "idempotency-key"],
-      exposeHeaders: ["idempotent-replayed", "retry-after", "allow", "www-authenticate"],
+      allowHeaders: ["authorization", "content-type", "idempotency-key", "if-match", "x-request-id"],
+      exposeHeaders: [
+        "idempotent-replayed",
+        "retry-after",
+        "allow",
+        "www-authenticate",
+        "etag",
+        "location",
+        "request-id",
+      ],
       maxAge: 600,
     })(c, next);
   };

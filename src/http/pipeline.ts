@@ -4,6 +4,8 @@ import { concretePath, type RouteDef } from "../api/routes.ts";
 import type { FieldError } from "../domain/field-error.ts";
 import { fieldDigests, requestFingerprint } from "../domain/fingerprint.ts";
 import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
+import { parseIfMatch, type IfMatch } from "../domain/if-match.ts";
+import { TENANT_ID_PATTERN } from "../domain/limits.ts";
 import type { Failure } from "../domain/problems.ts";
 import { err, ok, type Result } from "../domain/result.ts";
 import { failure, type Outcome } from "../ledger/outcome.ts";
@@ -31,7 +33,13 @@ export interface ValidRequest<R extends RouteDef> {
   readonly params: Output<R["params"]>;
   readonly query: Output<R["query"]>;
   readonly body: Output<R["body"]>;
-  /** Money POSTs: the Idempotency-Key and what makes two requests "the same request" under it. */
+  /** The Idempotency-Key, when the route takes one and it was sent; what makes two requests "the same request" under it. */
+  readonly keyed: KeyedInput | null;
+  /** If-Match, on a conditional route that was sent it. */
+  readonly ifMatch: IfMatch | null;
+}
+
+export interface KeyedInput {
   readonly idempotencyKey: string;
   readonly fingerprint: string;
   /** A digest of each top-level field, so a reused key can be told which fields differ. */
@@ -46,17 +54,31 @@ export type RouteAction<R extends RouteDef> = (
   callAccountOf: AccountCaller,
 ) => Promise<Outcome>;
 
-/** The handler for a route: the pipeline, then the route's action, then the response. */
-export function handle<R extends RouteDef>(route: R, action: RouteAction<R>): Handler<AppEnv> {
+/**
+ * The handler for a route: the pipeline, then the route's action, then the
+ * response, with any headers the route reads off the outcome.
+ */
+export function handle<R extends RouteDef>(
+  route: R,
+  action: RouteAction<R>,
+  options: { headers?: (outcome: Outcome, params: { account: string }) => Record<string, string> } = {},
+): Handler<AppEnv> {
   const template = `${route.method.toUpperCase()} ${route.path}`;
   return async (c) => {
     const startedMs = Date.now();
     const input = await readRequest(c, route);
-    const outcome = input.ok
-      ? await action(input.value, (account, call) => callAccount(stubFor(c, account), call))
-      : failure(input.error);
+    if (!input.ok) {
+      logRequest(template, c, failure(input.error), Date.now() - startedMs);
+      return failureResponse(input.error);
+    }
+    const outcome = await action(input.value, (account, call) => callAccount(stubFor(c, account), call));
     logRequest(template, c, outcome, Date.now() - startedMs);
-    return input.ok ? outcomeResponse(outcome) : failureResponse(input.error);
+    const response = outcomeResponse(outcome);
+    const params = input.value.params as { account: string };
+    for (const [name, value] of Object.entries(options.headers?.(outcome, params) ?? {})) {
+      response.headers.set(name, value);
+    }
+    return response;
   };
 }
 
@@ -89,9 +111,10 @@ async function readRequest<R extends RouteDef>(c: AppContext, route: R): Promise
     if (!read.ok) return read;
     bytes = read.value;
   }
-  let idempotencyKey = "";
-  if (route.idempotent) {
-    const key = parseIdempotencyKey(c.req.header("idempotency-key") ?? null);
+  let idempotencyKey: string | null = null;
+  const keyHeader = c.req.header("idempotency-key") ?? null;
+  if (route.idempotencyKey === "required" || (route.idempotencyKey === "optional" && keyHeader !== null)) {
+    const key = parseIdempotencyKey(keyHeader);
     if (!key.ok) return key;
     idempotencyKey = key.value;
   }
@@ -114,13 +137,27 @@ async function readRequest<R extends RouteDef>(c: AppContext, route: R): Promise
   // POST and PUT ignore the query string; GET routes refuse anything they do not name.
   const query = part(route.query, route.query === undefined ? undefined : singleValued(c));
   const body = part(route.body, json);
+  let ifMatch: IfMatch | null = null;
+  if (route.conditional === true) {
+    const parsed = parseIfMatch(c.req.header("if-match") ?? null);
+    if (parsed.ok) ifMatch = parsed.value;
+    else errors.push({ field: "If-Match", message: parsed.error });
+  }
   if (errors.length > 0) return err({ code: "invalid_request", errors });
 
-  const fingerprint = route.idempotent
-    ? await requestFingerprint(route.method, concretePath(route, params as Record<string, string>), json)
-    : "";
-  const digests = route.idempotent ? fieldDigests(json) : {};
-  return ok({ params, query, body, idempotencyKey, fingerprint, fieldDigests: digests } as ValidRequest<R>);
+  const keyed =
+    idempotencyKey === null
+      ? null
+      : {
+          idempotencyKey,
+          fingerprint: await requestFingerprint(
+            route.method,
+            concretePath(route, params as Record<string, string>),
+            json,
+          ),
+          fieldDigests: fieldDigests(json),
+        };
+  return ok({ params, query, body, keyed, ifMatch } as ValidRequest<R>);
 }
 
 /**
@@ -148,6 +185,9 @@ function singleValued(c: AppContext): Record<string, string | string[]> {
 
 /** A fresh stub on each call. Tenant ids cannot contain ":", so two tenants never share an object. */
 function stubFor(c: AppContext, account: string): () => AccountStub {
-  const name = `${c.get("tenant")}:${account}`;
+  const tenant = c.get("tenant");
+  // Asserted here, where the object's name is built: a name must never be ambiguous.
+  if (!TENANT_ID_PATTERN.test(tenant)) throw new Error(`invariant: tenant id ${JSON.stringify(tenant)} is invalid`);
+  const name = `${tenant}:${account}`;
   return () => c.env.ACCOUNTS.getByName(name);
 }

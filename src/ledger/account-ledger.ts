@@ -9,28 +9,29 @@ import { findDecision } from "./decisions.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { deleteExpired, earliestExpiry, findLiveRecord } from "./idempotency-records.ts";
 import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
+import { decideAccountSettings } from "./account-settings.ts";
 import {
+  changesAfter,
   entriesAfter,
   findEntryById,
   findEntryByKey,
-  insertAccount,
   readAccount,
   readHead,
   refundedAmount,
-  updateOverdraftLimit,
   type AccountRow,
   type LedgerHead,
 } from "./ledger-store.ts";
-import { chargeNotFound, checkCurrency } from "./money-operations.ts";
+import { chargeNotFound } from "./money-operations.ts";
 import { failure, success, withFacts, type Outcome } from "./outcome.ts";
 import { hasSchema, migrate } from "./schema.ts";
 import { CountedSql, workSince } from "./sql.ts";
-import { accountView, chargeView, entryView, keyLookupView } from "./views.ts";
+import { accountChangeView, accountView, chargeView, entryView, keyLookupView } from "./views.ts";
 
-/** A unit of work for the group commit: one request, or a batch decided as one. */
+/** A unit of work for the group commit: one money request, a batch decided as one, or an account's settings. */
 type Write =
   | { readonly kind: "one"; readonly request: MoneyRequest }
-  | { readonly kind: "batch"; readonly requests: readonly MoneyRequest[] };
+  | { readonly kind: "batch"; readonly requests: readonly MoneyRequest[] }
+  | { readonly kind: "settings"; readonly request: OpenAccountRequest };
 type Written = Outcome | readonly Outcome[];
 
 /**
@@ -60,35 +61,17 @@ export class AccountLedger extends DurableObject<Env> {
         this.alarmAtMs = await ctx.storage.getAlarm();
       },
       decideGroup: (items) => this.decideGroup(items),
-      weight: (write) => (write.kind === "one" ? 1 : write.requests.length),
+      weight: (write) => (write.kind === "batch" ? write.requests.length : 1),
       maxGroupWeight: MAX_GROUP_OPERATIONS,
     });
     // An object that was never opened has no schema and gets none here: probing a name stores nothing.
     if (hasSchema(ctx.storage.sql)) ctx.storage.transactionSync(() => migrate(ctx.storage.sql));
   }
 
-  openAccount(request: OpenAccountRequest): Outcome {
-    return this.ctx.storage.transactionSync(() => {
-      migrate(this.ctx.storage.sql);
-      const existing = readAccount(this.sql);
-      if (existing === null) {
-        const account = {
-          name: request.account,
-          currency: request.input.currency,
-          overdraftLimit: request.input.overdraft_limit ?? 0,
-          createdMs: Date.now(),
-        };
-        insertAccount(this.sql, account);
-        this.state = undefined;
-        return success(201, accountView(account, readHead(this.sql)));
-      }
-      const mismatch = checkCurrency(existing, request.input.currency);
-      if (mismatch !== null) return failure(mismatch);
-      const overdraftLimit = request.input.overdraft_limit ?? existing.overdraftLimit;
-      if (overdraftLimit !== existing.overdraftLimit) updateOverdraftLimit(this.sql, overdraftLimit);
-      this.state = undefined;
-      return success(200, accountView({ ...existing, overdraftLimit }, readHead(this.sql)));
-    });
+  /** Opens the account or changes its settings, in turn with the money writes (see account-settings.ts). */
+  async openAccount(request: OpenAccountRequest): Promise<Outcome> {
+    if (this.writes.waiting >= MAX_PENDING_WRITES) return failure({ code: "overloaded" });
+    return (await this.writes.submit({ kind: "settings", request })) as Outcome;
   }
 
   getAccount(): Outcome {
@@ -103,6 +86,14 @@ export class AccountLedger extends DurableObject<Env> {
     const charge = findEntryById(this.sql, chargeId);
     if (charge === null || charge.type !== "charge") return failure(chargeNotFound(chargeId));
     return success(200, chargeView(charge, state.account.currency, refundedAmount(this.sql, charge.id)));
+  }
+
+  /** The account's settings changes after a version, oldest first. */
+  listChanges(page: { limit: number; startingAfter: number | undefined }): Outcome {
+    const state = this.committedState();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
+    const { rows, hasMore } = changesAfter(this.sql, page.startingAfter ?? 0, page.limit);
+    return success(200, { data: rows.map(accountChangeView), has_more: hasMore });
   }
 
   listEntries(page: PageRequest): Outcome {
@@ -218,32 +209,15 @@ export class AccountLedger extends DurableObject<Env> {
     const results: Result<Written, unknown>[] = [];
     try {
       this.ctx.storage.transactionSync(() => {
-        const state = this.committedState();
-        if (state === null) throw new Error("invariant: a write was queued for an account that does not exist");
         const nowMs = Date.now();
         let earliestNewExpiryMs = Number.POSITIVE_INFINITY;
         for (const write of writes) {
           try {
-            const requests = write.kind === "one" ? [write.request] : write.requests;
-            const decided = this.ctx.storage.transactionSync(() => {
-              let head = state.head;
-              let expiresMs = Number.POSITIVE_INFINITY;
-              const outcomes: Outcome[] = [];
-              for (const request of requests) {
-                const before = this.sql.work();
-                const decision = decide(
-                  { sql: this.sql, account: state.account, head, nowMs, ttlMs: this.ttlMs },
-                  request,
-                );
-                head = decision.head;
-                expiresMs = Math.min(expiresMs, decision.recordExpiresMs ?? expiresMs);
-                outcomes.push(withFacts(decision.outcome, { work: workSince(this.sql, before) }));
-              }
-              return { head, outcomes, expiresMs };
-            });
-            state.head = decided.head;
+            const decided = this.ctx.storage.transactionSync(() => this.decideWrite(write, nowMs));
+            if (decided.head !== null && this.state !== undefined) this.state.head = decided.head;
+            if (write.kind === "settings") this.state = undefined;
             earliestNewExpiryMs = Math.min(earliestNewExpiryMs, decided.expiresMs);
-            results.push(ok(write.kind === "one" ? (decided.outcomes[0] as Outcome) : decided.outcomes));
+            results.push(ok(write.kind === "batch" ? decided.outcomes : (decided.outcomes[0] as Outcome)));
           } catch (error) {
             results.push(err(error));
           }
@@ -255,6 +229,43 @@ export class AccountLedger extends DurableObject<Env> {
       return writes.map(() => err(error));
     }
     return results;
+  }
+
+  /**
+   * One write, inside its own savepoint: its outcomes, the ledger head it
+   * leaves (null when it changed no money state), and the earliest expiry of
+   * the records it wrote. The in-memory head is moved by the caller only
+   * once the savepoint has held.
+   */
+  private decideWrite(
+    write: Write,
+    nowMs: number,
+  ): { outcomes: Outcome[]; head: LedgerHead | null; expiresMs: number } {
+    if (write.kind === "settings") {
+      migrate(this.ctx.storage.sql);
+      const before = this.sql.work();
+      const decided = decideAccountSettings(this.sql, write.request, nowMs, this.ttlMs);
+      return {
+        outcomes: [withFacts(decided.outcome, { work: workSince(this.sql, before) })],
+        head: null,
+        expiresMs: decided.recordExpiresMs ?? Number.POSITIVE_INFINITY,
+      };
+    }
+    const requests = write.kind === "one" ? [write.request] : write.requests;
+    const state = this.committedState();
+    if (state === null)
+      return { outcomes: requests.map(() => failure(ACCOUNT_NOT_FOUND)), head: null, expiresMs: Infinity };
+    let head = state.head;
+    let expiresMs = Number.POSITIVE_INFINITY;
+    const outcomes: Outcome[] = [];
+    for (const request of requests) {
+      const before = this.sql.work();
+      const decision = decide({ sql: this.sql, account: state.account, head, nowMs, ttlMs: this.ttlMs }, request);
+      head = decision.head;
+      expiresMs = Math.min(expiresMs, decision.recordExpiresMs ?? expiresMs);
+      outcomes.push(withFacts(decision.outcome, { work: workSince(this.sql, before) }));
+    }
+    return { outcomes, head, expiresMs };
   }
 
   /**

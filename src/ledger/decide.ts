@@ -1,5 +1,5 @@
 import { differingFields } from "../domain/fingerprint.ts";
-import type { MoneyRequest } from "./commands.ts";
+import type { KeyedRequest, MoneyRequest } from "./commands.ts";
 import { findDecision, saveDecision } from "./decisions.ts";
 import { findLiveRecord, saveRecord } from "./idempotency-records.ts";
 import { findEntryByKey, type AccountRow, type LedgerHead } from "./ledger-store.ts";
@@ -28,14 +28,6 @@ export interface Decision {
   readonly head: LedgerHead;
   /** The expiry of the record it wrote, if it wrote one. */
   readonly recordExpiresMs: number | null;
-}
-
-/** The fields the key's request shares with `request` when it is the same key's record. */
-interface KeyedRequest {
-  readonly requestId: string;
-  readonly idempotencyKey: string;
-  readonly fingerprint: string;
-  readonly fieldDigests?: Readonly<Record<string, string>>;
 }
 
 /**

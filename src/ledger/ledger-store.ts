@@ -9,6 +9,8 @@ export interface AccountRow {
   readonly name: string;
   readonly currency: string;
   readonly overdraftLimit: number;
+  /** 1 when opened, one more on each real change of its settings. */
+  readonly version: number;
   readonly createdMs: number;
 }
 
@@ -48,26 +50,121 @@ const ENTRY_COLUMNS =
   "seq, id, type, amount, balance_after, created_ms, idempotency_key, charge_id, description, metadata";
 
 export function readAccount(sql: CountedSql): AccountRow | null {
-  const row = sql.first<{ name: string; currency: string; overdraft_limit: number; created_ms: number }>(
-    "SELECT name, currency, overdraft_limit, created_ms FROM account",
-  );
+  const row = sql.first<{
+    name: string;
+    currency: string;
+    overdraft_limit: number;
+    version: number;
+    created_ms: number;
+  }>("SELECT name, currency, overdraft_limit, version, created_ms FROM account");
   if (row === undefined) return null;
-  return { name: row.name, currency: row.currency, overdraftLimit: row.overdraft_limit, createdMs: row.created_ms };
+  return {
+    name: row.name,
+    currency: row.currency,
+    overdraftLimit: row.overdraft_limit,
+    version: row.version,
+    createdMs: row.created_ms,
+  };
 }
 
-export function insertAccount(sql: CountedSql, account: AccountRow): void {
+/** A settings change as kept in the account's history. */
+export interface AccountChangeRow {
+  readonly version: number;
+  readonly field: "currency" | "overdraft_limit";
+  readonly old: string | number | null;
+  readonly new: string | number;
+  readonly createdMs: number;
+  readonly idempotencyKey: string | null;
+}
+
+/** Opens the account at version 1, its opening values the first entries of its history. */
+export function insertAccount(sql: CountedSql, account: AccountRow, idempotencyKey: string | null): void {
   sql.run(
-    "INSERT INTO account (singleton, name, currency, overdraft_limit, created_ms) VALUES (1, ?, ?, ?, ?)",
+    "INSERT INTO account (singleton, name, currency, overdraft_limit, version, created_ms) VALUES (1, ?, ?, ?, 1, ?)",
     account.name,
     account.currency,
     account.overdraftLimit,
     account.createdMs,
   );
+  const opened = { version: 1, old: null, createdMs: account.createdMs, idempotencyKey };
+  insertChange(sql, { ...opened, field: "currency", new: account.currency });
+  insertChange(sql, { ...opened, field: "overdraft_limit", new: account.overdraftLimit });
 }
 
-export function updateOverdraftLimit(sql: CountedSql, overdraftLimit: number): void {
-  sql.run("UPDATE account SET overdraft_limit = ?", overdraftLimit);
+/** Changes the overdraft limit as the next version, and keeps the change. */
+export function updateOverdraftLimit(
+  sql: CountedSql,
+  account: AccountRow,
+  overdraftLimit: number,
+  nowMs: number,
+  idempotencyKey: string | null,
+): AccountRow {
+  const version = account.version + 1;
+  sql.run("UPDATE account SET overdraft_limit = ?, version = ?", overdraftLimit, version);
+  insertChange(sql, {
+    version,
+    field: "overdraft_limit",
+    old: account.overdraftLimit,
+    new: overdraftLimit,
+    createdMs: nowMs,
+    idempotencyKey,
+  });
+  return { ...account, overdraftLimit, version };
 }
+
+function insertChange(sql: CountedSql, change: AccountChangeRow): void {
+  sql.run(
+    "INSERT INTO account_changes (version, field, old, new, created_ms, idempotency_key) VALUES (?, ?, ?, ?, ?, ?)",
+    change.version,
+    change.field,
+    change.old === null ? null : JSON.stringify(change.old),
+    JSON.stringify(change.new),
+    change.createdMs,
+    change.idempotencyKey,
+  );
+}
+
+/**
+ * The changes after version `afterVersion`, oldest first: at most `limit`
+ * rows, never splitting a version across pages (a version's rows all fit,
+ * or the page ends before it, unless it is the page's only version).
+ */
+export function changesAfter(
+  sql: CountedSql,
+  afterVersion: number,
+  limit: number,
+): { rows: AccountChangeRow[]; hasMore: boolean } {
+  const rows = sql
+    .rows<{
+      version: number;
+      field: string;
+      old: string | null;
+      new: string;
+      created_ms: number;
+      idempotency_key: string | null;
+    }>(
+      "SELECT version, field, old, new, created_ms, idempotency_key FROM account_changes WHERE version > ? ORDER BY version, field LIMIT ?",
+      afterVersion,
+      limit + MAX_FIELDS_PER_CHANGE,
+    )
+    .map((row) => ({
+      version: row.version,
+      field: row.field as AccountChangeRow["field"],
+      old: row.old === null ? null : (JSON.parse(row.old) as string | number),
+      new: JSON.parse(row.new) as string | number,
+      createdMs: row.created_ms,
+      idempotencyKey: row.idempotency_key,
+    }));
+  if (rows.length <= limit) return { rows, hasMore: false };
+  let end = limit;
+  const cut = rows[limit]?.version;
+  while (end > 0 && rows[end - 1]?.version === cut) end -= 1;
+  if (end === 0) end = rows.filter((row) => row.version === cut).length;
+  return { rows: rows.slice(0, end), hasMore: true };
+}
+
+/** Settings one change can touch at once (opening sets both). */
+const MAX_FIELDS_PER_CHANGE = 2;
 
 export function readHead(sql: CountedSql): LedgerHead {
   const last = sql.first<{ seq: number; balance_after: number }>(

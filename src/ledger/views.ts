@@ -1,7 +1,14 @@
-import type { AccountView, ChargeView, EntryView, IdempotencyKeyLookupView, RefundView } from "../domain/views.ts";
+import type {
+  AccountChangeView,
+  AccountView,
+  ChargeView,
+  EntryView,
+  IdempotencyKeyLookupView,
+  RefundView,
+} from "../domain/views.ts";
 import type { DecisionRow } from "./decisions.ts";
 import type { IdempotencyRecord } from "./idempotency-records.ts";
-import type { AccountRow, EntryRow, LedgerHead } from "./ledger-store.ts";
+import type { AccountChangeRow, AccountRow, EntryRow, LedgerHead } from "./ledger-store.ts";
 
 /** Stored rows shaped as the API's JSON. */
 
@@ -16,7 +23,19 @@ export function accountView(account: AccountRow, head: LedgerHead): AccountView 
     balance: head.balance,
     overdraft_limit: account.overdraftLimit,
     entry_count: head.entryCount,
+    version: account.version,
     created: timestamp(account.createdMs),
+  };
+}
+
+export function accountChangeView(change: AccountChangeRow): AccountChangeView {
+  return {
+    version: change.version,
+    field: change.field,
+    old: change.old,
+    new: change.new,
+    created: timestamp(change.createdMs),
+    idempotency_key: change.idempotencyKey,
   };
 }
 

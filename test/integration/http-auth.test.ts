@@ -1,4 +1,7 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { buildApp, withLastResort } from "../../src/http/app.ts";
 import { MAX_API_KEY_LENGTH } from "../../src/domain/limits.ts";
 import {
   ACME_KEY,
@@ -17,7 +20,7 @@ import { BASE, expectUnauthorized, fetchUrl, usd } from "../support/http.ts";
 import { DEV_API_KEY, TEST_API_KEYS } from "../support/keys.ts";
 
 /**
- * Authentication and tenant isolation, and the development key, accepted on loopback only.
+ * Authentication and tenant isolation, and the development key, accepted only where ALLOW_DEV_KEY allows it.
  */
 
 const ACME_ROTATED_KEY = TEST_API_KEYS.acme[1];
@@ -43,7 +46,7 @@ describe("authentication", () => {
     for (const [method, path, body] of v1Routes(account)) {
       const response = await call(path, { method, key: null, body, idempotencyKey: key });
       expect(response.status, `${method} ${path}`).toBe(401);
-      await expectUnauthorized(response);
+      await expectUnauthorized(response, "none");
     }
     expect(await getAccount(account)).toMatchObject({ balance: 1000, entry_count: 1 });
     // The key the refused POSTs carried was never recorded.
@@ -57,6 +60,7 @@ describe("authentication", () => {
     const account = uniqueAccount();
     await expectUnauthorized(
       await call(`/v1/accounts/${account}`, { method: "PUT", key: null, body: { currency: "USD" } }),
+      "none",
     );
     await expectProblem(await call(`/v1/accounts/${account}`), 404, "account_not_found");
     await openAccount(account);
@@ -166,8 +170,8 @@ describe("authentication", () => {
 });
 
 describe("the development key", () => {
-  it.each(["http://localhost", "http://localhost:8787", "http://127.0.0.1:8787", "http://[::1]:8787"])(
-    "is accepted on %s, as its own tenant",
+  it.each(["http://localhost:8787", "http://127.0.0.1:8787", "https://ledger.test"])(
+    "is accepted where ALLOW_DEV_KEY allows it (as .dev.vars does), on %s alike, as its own tenant",
     async (origin) => {
       const account = uniqueAccount();
       const dev = `Bearer ${DEV_API_KEY}`;
@@ -192,46 +196,37 @@ describe("the development key", () => {
     },
   );
 
-  it.each([
-    "https://ledger.test",
-    "https://localhost.ledger.test",
-    "http://127.0.0.2",
-    "http://localhost.",
-    "http://[::2]",
-    "http://0.0.0.0",
-  ])("is refused on %s with 401 and changes nothing", async (origin) => {
-    const account = uniqueAccount();
-    const dev = `Bearer ${DEV_API_KEY}`;
-    await expectUnauthorized(
-      await fetchUrl(`${origin}/v1/accounts/${account}`, {
-        method: "PUT",
-        authorization: dev,
-        body: JSON.stringify({ currency: "USD" }),
-      }),
-    );
-    await expectUnauthorized(await fetchUrl(`${origin}/v1/accounts/${account}`, { authorization: dev }));
-    const onLoopback = await fetchUrl(`http://localhost/v1/accounts/${account}`, { authorization: dev });
-    await expectProblem(onLoopback, 404, "account_not_found");
-  });
+  it.each([undefined, "", "false", "TRUE", "1", "yes"])(
+    "is refused, on any host, where ALLOW_DEV_KEY is %j, though API_KEYS lists it, and changes nothing",
+    async (allow) => {
+      const worker = withLastResort(buildApp());
+      const account = uniqueAccount();
+      const send = async (origin: string, init: RequestInit) => {
+        const ctx = createExecutionContext();
+        const response = await worker.fetch?.(
+          new Request(`${origin}/v1/accounts/${account}`, init) as Request<unknown, IncomingRequestCfProperties>,
+          { ...env, ALLOW_DEV_KEY: allow as string },
+          ctx,
+        );
+        await waitOnExecutionContext(ctx);
+        if (response === undefined) throw new Error("the worker has no fetch handler");
+        return response;
+      };
+      const headers = { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" };
+      for (const origin of ["http://localhost:8787", "http://127.0.0.1:8787", "https://ledger.test"]) {
+        const refused = await send(origin, { method: "PUT", headers, body: JSON.stringify({ currency: "USD" }) });
+        await expectUnauthorized(refused);
+        expect(refused.headers.get("www-authenticate")).toBe('Bearer error="invalid_token"');
+      }
+      await expectProblem(
+        await fetchUrl(`http://localhost/v1/accounts/${account}`, { authorization: `Bearer ${DEV_API_KEY}` }),
+        404,
+        "account_not_found",
+      );
+    },
+  );
 
-  it("is refused when only the Host header claims localhost", async () => {
-    const account = uniqueAccount();
-    await expectUnauthorized(
-      await fetchUrl(`${BASE}/v1/accounts/${account}`, {
-        method: "PUT",
-        authorization: `Bearer ${DEV_API_KEY}`,
-        headers: { host: "localhost", "x-forwarded-host": "localhost" },
-        body: JSON.stringify({ currency: "USD" }),
-      }),
-    );
-    await expectProblem(
-      await fetchUrl(`http://localhost/v1/accounts/${account}`, { authorization: `Bearer ${DEV_API_KEY}` }),
-      404,
-      "account_not_found",
-    );
-  });
-
-  it("does not stop ordinary keys working on loopback", async () => {
+  it("does not make a loopback address special for ordinary keys", async () => {
     const account = await fundedAccount(300);
     const response = await fetchUrl(`http://localhost/v1/accounts/${account}`, { authorization: `Bearer ${ACME_KEY}` });
     expect(response.status).toBe(200);

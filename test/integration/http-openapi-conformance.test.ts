@@ -25,6 +25,8 @@ const BUSINESS_REASONS = new Set<ProblemCode>([
   "balance_limit_exceeded",
   "idempotency_key_reused",
   "idempotency_key_not_found",
+  "idempotency_key_expired",
+  "precondition_failed",
 ]);
 
 /** A cursor the document cannot know is unknown: the one validation error that depends on stored state. */

@@ -84,14 +84,14 @@ describe("check order across auth and routing", () => {
   const oversized = "x".repeat(MAX_BODY_BYTES + 1);
 
   it("401 comes before 404 on an unknown /v1 route", async () => {
-    await expectUnauthorized(await call("/v1/nope", { key: null }));
-    await expectUnauthorized(await call("/v1/accounts/x/nope", { method: "POST", key: null }));
+    await expectUnauthorized(await call("/v1/nope", { key: null }), "none");
+    await expectUnauthorized(await call("/v1/accounts/x/nope", { method: "POST", key: null }), "none");
     await expectUnauthorized(await call("/v1/accounts/x/nope", { key: "olk_test_nobody" }));
   });
 
   it("401 comes before 405", async () => {
-    await expectUnauthorized(await call(`/v1/accounts/${uniqueAccount()}`, { method: "DELETE", key: null }));
-    await expectUnauthorized(await call(`/v1/accounts/${uniqueAccount()}/credits`, { key: null }));
+    await expectUnauthorized(await call(`/v1/accounts/${uniqueAccount()}`, { method: "DELETE", key: null }), "none");
+    await expectUnauthorized(await call(`/v1/accounts/${uniqueAccount()}/credits`, { key: null }), "none");
   });
 
   it("401 comes before 413, 415 and the Idempotency-Key", async () => {
@@ -102,7 +102,7 @@ describe("check order across auth and routing", () => {
       body: oversized,
       contentType: "text/plain",
     });
-    await expectUnauthorized(response);
+    await expectUnauthorized(response, "none");
     expect(await getAccount(account)).toMatchObject({ balance: 1000, entry_count: 1 });
   });
 
@@ -166,6 +166,7 @@ describe("GET /openapi.json", () => {
       "/v1/accounts/{account}/refunds": ["post"],
       "/v1/accounts/{account}/batches": ["post"],
       "/v1/accounts/{account}/entries": ["get"],
+      "/v1/accounts/{account}/changes": ["get"],
       "/v1/accounts/{account}/charges/{id}": ["get"],
       "/v1/accounts/{account}/idempotency-keys/{key}": ["get"],
     };

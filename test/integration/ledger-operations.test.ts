@@ -25,6 +25,7 @@ describe("accounts", () => {
       balance: 0,
       overdraft_limit: 0,
       entry_count: 0,
+      version: 1,
       created: expect.stringMatching(RFC3339_MS_UTC),
     });
 
@@ -33,10 +34,10 @@ describe("accounts", () => {
       body: { currency: "EUR", overdraft_limit: 700 },
     });
     expect(again.status).toBe(200);
-    expect(await json(again)).toMatchObject({ overdraft_limit: 700, created: opened.created });
+    expect(await json(again)).toMatchObject({ overdraft_limit: 700, version: 2, created: opened.created });
 
     const omitted = await call(`/v1/accounts/${account}`, { method: "PUT", body: { currency: "EUR" } });
-    expect(await json(omitted)).toMatchObject({ overdraft_limit: 700 });
+    expect(await json(omitted)).toMatchObject({ overdraft_limit: 700, version: 2 });
   });
 
   it("refuses to reopen in another currency and changes nothing", async () => {

@@ -26,9 +26,13 @@ export function fetchUrl(url: string, options: FetchOptions = {}): Promise<Respo
   return exports.default.fetch(url, { method: options.method ?? "GET", headers, body: options.body });
 }
 
-export async function expectUnauthorized(response: Response): Promise<void> {
+/**
+ * Asserts a 401 with RFC 6750's challenge: the bare `Bearer` when no key was
+ * sent, `Bearer error="invalid_token"` when one was sent and is not valid.
+ */
+export async function expectUnauthorized(response: Response, sent: "none" | "wrong" = "wrong"): Promise<void> {
   await expectProblem(response, 401, "unauthorized");
-  expect(response.headers.get("www-authenticate")).toBe("Bearer");
+  expect(response.headers.get("www-authenticate")).toBe(sent === "none" ? "Bearer" : 'Bearer error="invalid_token"');
 }
 
 export const usd = (amount: number) => ({ amount, currency: "USD" });

@@ -1,5 +1,12 @@
-import { getAccountRoute, getChargeRoute, listEntriesRoute, lookupIdempotencyKeyRoute } from "../../api/routes.ts";
+import {
+  getAccountRoute,
+  getChargeRoute,
+  listChangesRoute,
+  listEntriesRoute,
+  lookupIdempotencyKeyRoute,
+} from "../../api/routes.ts";
 import { DEFAULT_PAGE_SIZE } from "../../domain/limits.ts";
+import { accountHeaders } from "../headers.ts";
 import { handle } from "../pipeline.ts";
 import type { RouteTable } from "./route-table.ts";
 
@@ -8,8 +15,20 @@ export function readRoutes(): RouteTable {
   return [
     [
       getAccountRoute,
-      handle(getAccountRoute, ({ params }, callAccountOf) =>
-        callAccountOf(params.account, (stub) => stub.getAccount()),
+      handle(
+        getAccountRoute,
+        ({ params }, callAccountOf) => callAccountOf(params.account, (stub) => stub.getAccount()),
+        {
+          headers: accountHeaders,
+        },
+      ),
+    ],
+    [
+      listChangesRoute,
+      handle(listChangesRoute, ({ params, query }, callAccountOf) =>
+        callAccountOf(params.account, (stub) =>
+          stub.listChanges({ limit: query.limit ?? DEFAULT_PAGE_SIZE, startingAfter: query.starting_after }),
+        ),
       ),
     ],
     [

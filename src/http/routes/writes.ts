@@ -1,6 +1,7 @@
 import { MONEY_ROUTES, openAccountRoute, type RouteDef } from "../../api/routes.ts";
 import type { MoneyCommand } from "../../domain/commands.ts";
 import { ENTRY_TYPES } from "../../domain/entry-types.ts";
+import { accountHeaders, chargeHeaders } from "../headers.ts";
 import { handle } from "../pipeline.ts";
 import type { RouteTable } from "./route-table.ts";
 
@@ -9,8 +10,18 @@ export function writeRoutes(): RouteTable {
   return [
     [
       openAccountRoute,
-      handle(openAccountRoute, ({ params, body }, callAccountOf) =>
-        callAccountOf(params.account, (stub) => stub.openAccount({ account: params.account, input: body })),
+      handle(
+        openAccountRoute,
+        ({ params, body, keyed, ifMatch }, callAccountOf) => {
+          const request = {
+            account: params.account,
+            input: body,
+            ifMatch,
+            keyed: keyed === null ? null : { requestId: crypto.randomUUID(), ...keyed },
+          };
+          return callAccountOf(params.account, (stub) => stub.openAccount(request));
+        },
+        { headers: accountHeaders },
       ),
     ],
     ...ENTRY_TYPES.map((type): [RouteDef, ReturnType<typeof handle>] => {
@@ -19,16 +30,19 @@ export function writeRoutes(): RouteTable {
         route,
         // A fresh request id per HTTP request lets the object tell this request's own
         // outcome, met again on a retried call, from a replay of an earlier request.
-        handle(route, ({ params, body, idempotencyKey, fingerprint, fieldDigests }, callAccountOf) => {
-          const request = {
-            requestId: crypto.randomUUID(),
-            idempotencyKey,
-            fingerprint,
-            fieldDigests,
-            command: { type, input: body } as MoneyCommand,
-          };
-          return callAccountOf(params.account, (stub) => stub.moveMoney(request));
-        }),
+        handle(
+          route,
+          ({ params, body, keyed }, callAccountOf) => {
+            if (keyed === null) throw new Error("invariant: a money route requires an Idempotency-Key");
+            const request = {
+              requestId: crypto.randomUUID(),
+              ...keyed,
+              command: { type, input: body } as MoneyCommand,
+            };
+            return callAccountOf(params.account, (stub) => stub.moveMoney(request));
+          },
+          type === "charge" ? { headers: chargeHeaders } : {},
+        ),
       ];
     }),
   ];

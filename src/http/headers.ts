@@ -1,0 +1,24 @@
+import { etagOf } from "../domain/if-match.ts";
+import type { Outcome } from "../ledger/outcome.ts";
+
+/**
+ * Response headers that depend on what the body describes: an account's
+ * ETag (its version) and where a created resource can be read. Read off the
+ * body, so a replayed answer carries the same headers as the original.
+ */
+
+/** An account's ETag on 200 and 201, and its own URL on 201. */
+export function accountHeaders(outcome: Outcome, params: { account: string }): Record<string, string> {
+  if (outcome.status !== 200 && outcome.status !== 201) return {};
+  const { version } = JSON.parse(outcome.body) as { version: number };
+  const headers: Record<string, string> = { etag: etagOf(version) };
+  if (outcome.status === 201) headers.location = `/v1/accounts/${params.account}`;
+  return headers;
+}
+
+/** A created charge's own URL. */
+export function chargeHeaders(outcome: Outcome, params: { account: string }): Record<string, string> {
+  if (outcome.status !== 201) return {};
+  const { id } = JSON.parse(outcome.body) as { id: string };
+  return { location: `/v1/accounts/${params.account}/charges/${encodeURIComponent(id)}` };
+}

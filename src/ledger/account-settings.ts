@@ -1,0 +1,64 @@
+import { ifMatchHolds } from "../domain/if-match.ts";
+import type { OpenAccountRequest } from "./commands.ts";
+import { answerForUsedKey, recordDecision } from "./decide.ts";
+import { insertAccount, readAccount, readHead, updateOverdraftLimit } from "./ledger-store.ts";
+import { checkCurrency } from "./money-operations.ts";
+import { failure, success, withFacts, type Outcome } from "./outcome.ts";
+import type { CountedSql } from "./sql.ts";
+import { accountView } from "./views.ts";
+
+/**
+ * Where an account is opened and its settings changed (PUT). With an
+ * Idempotency-Key the answer is recorded and replayed like a money
+ * request's, and a recorded key replays before If-Match is looked at, so a
+ * retry after a lost 200 gets that 200 back, not a 412. A 412 is not
+ * recorded. Run inside the account's transaction.
+ */
+export function decideAccountSettings(
+  sql: CountedSql,
+  request: OpenAccountRequest,
+  nowMs: number,
+  ttlMs: number,
+): { outcome: Outcome; recordExpiresMs: number | null } {
+  const keyed = request.keyed ?? null;
+  if (keyed !== null) {
+    const used = answerForUsedKey(sql, keyed, nowMs);
+    if (used !== null) return { outcome: used, recordExpiresMs: null };
+  }
+  const existing = readAccount(sql);
+  const ifMatch = request.ifMatch ?? null;
+  if (ifMatch !== null && !ifMatchHolds(ifMatch, existing?.version ?? null)) {
+    return {
+      outcome: failure({ code: "precondition_failed", current: existing?.version ?? null }),
+      recordExpiresMs: null,
+    };
+  }
+  const key = keyed?.idempotencyKey ?? null;
+  let outcome: Outcome;
+  if (existing === null) {
+    const account = {
+      name: request.account,
+      currency: request.input.currency,
+      overdraftLimit: request.input.overdraft_limit ?? 0,
+      version: 1,
+      createdMs: nowMs,
+    };
+    insertAccount(sql, account, key);
+    outcome = success(201, accountView(account, readHead(sql)));
+  } else {
+    const mismatch = checkCurrency(existing, request.input.currency);
+    if (mismatch !== null) {
+      outcome = failure(mismatch);
+    } else {
+      const overdraftLimit = request.input.overdraft_limit ?? existing.overdraftLimit;
+      const account =
+        overdraftLimit === existing.overdraftLimit
+          ? existing
+          : updateOverdraftLimit(sql, existing, overdraftLimit, nowMs, key);
+      outcome = success(200, accountView(account, readHead(sql)));
+    }
+  }
+  if (keyed === null) return { outcome, recordExpiresMs: null };
+  const expiresMs = recordDecision(sql, keyed, outcome, null, nowMs, ttlMs);
+  return { outcome: withFacts(outcome, { recorded: true }), recordExpiresMs: expiresMs };
+}

@@ -66,12 +66,20 @@ export const Currency = doc(
   { description: "ISO 4217 code, upper case.", example: "USD" },
 );
 
+/** What a newcomer needs to hear about money: it is whole minor units. */
+export const AMOUNT_MESSAGE = "must be an integer amount in minor units, e.g. 1050 for 10.50";
+
 // Bounds before the integer check, so a huge number is reported against our limit, not the safe-integer one.
-const AmountMinor = doc(z.number().check(z.minimum(MIN_AMOUNT_MINOR), z.maximum(MAX_AMOUNT_MINOR), z.int()), {
-  type: "integer",
-  description: "Integer amount in minor units (e.g. cents).",
-  example: 5000,
-});
+const AmountMinor = doc(
+  z
+    .number({ error: AMOUNT_MESSAGE })
+    .check(z.minimum(MIN_AMOUNT_MINOR), z.maximum(MAX_AMOUNT_MINOR), z.int({ error: AMOUNT_MESSAGE })),
+  {
+    type: "integer",
+    description: "Integer amount in minor units (e.g. cents).",
+    example: 5000,
+  },
+);
 
 const EntryId = doc(
   z
@@ -128,11 +136,16 @@ export const OpenAccountBody = doc(
   z.strictObject({
     currency: Currency,
     overdraft_limit: z.optional(
-      doc(z.number().check(z.minimum(0), z.maximum(MAX_OVERDRAFT_LIMIT_MINOR), z.int()), {
-        type: "integer",
-        description:
-          "How far below zero charges may take the balance, in minor units. Default 0; kept when omitted on an existing account.",
-      }),
+      doc(
+        z
+          .number({ error: AMOUNT_MESSAGE })
+          .check(z.minimum(0), z.maximum(MAX_OVERDRAFT_LIMIT_MINOR), z.int({ error: AMOUNT_MESSAGE })),
+        {
+          type: "integer",
+          description:
+            "How far below zero charges may take the balance, in minor units. Default 0; kept when omitted on an existing account.",
+        },
+      ),
     ),
   }),
   { id: "OpenAccountRequest" },

@@ -1,22 +1,26 @@
 import type * as z from "zod/mini";
 import type { FieldError } from "../domain/field-error.ts";
+import { MAX_LISTED_ERRORS } from "../domain/limits.ts";
 import { err, ok, type Result } from "../domain/result.ts";
 
 /** Validates with a route's schema and names every failing field, in words of our own. */
 export function validate<S extends z.ZodMiniType>(schema: S, data: unknown): Result<z.output<S>, FieldError[]> {
   const unsafe = unsafeTextErrors(data, []);
-  const result = schema.safeParse(data);
+  // With each issue's input, a missing field (undefined) is told from one of the wrong type.
+  const result = schema.safeParse(data, { reportInput: true });
   if (result.success && unsafe.length === 0) return ok(result.data);
   const errors = [...unsafe, ...(result.success ? [] : result.error.issues.flatMap(fieldErrors))];
-  // One error a field: later ones (e.g. the safe-integer bound) only restate the first.
+  // One error a field (later ones, e.g. the safe-integer bound, only restate the first), found in
+  // linear time, and at most MAX_LISTED_ERRORS of them: a body of thousands of bad fields costs little.
   const seen = new Set<string>();
-  return err(
-    errors.filter((error) => {
-      if (seen.has(error.field)) return false;
-      seen.add(error.field);
-      return true;
-    }),
-  );
+  const listed: FieldError[] = [];
+  for (const error of errors) {
+    if (seen.has(error.field)) continue;
+    seen.add(error.field);
+    listed.push(error);
+    if (listed.length === MAX_LISTED_ERRORS) break;
+  }
+  return err(listed);
 }
 
 /**
@@ -46,6 +50,9 @@ function fieldErrors(issue: z.core.$ZodIssue): FieldError[] {
   return [{ field: at.length === 0 ? "body" : at.join("."), message: issueMessage(issue) }];
 }
 
+/** What zod/mini says when a schema gave no message of its own (it ships no locale). */
+const DEFAULT_MESSAGE = "Invalid input";
+
 const TYPE_NAMES: Readonly<Record<string, string>> = {
   int: "an integer",
   number: "a number",
@@ -60,6 +67,8 @@ function issueMessage(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case "invalid_type":
       if (issue.input === undefined) return "is required";
+      // A schema's own wording (e.g. for amounts) says more than the type's name.
+      if (issue.message !== DEFAULT_MESSAGE) return issue.message;
       return `must be ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
     case "too_small":
       return `must be at least ${String(issue.minimum)}`;

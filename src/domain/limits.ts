@@ -8,6 +8,8 @@
 export const MAX_BODY_BYTES = 16 * 1024;
 /** Deepest JSON nesting a body may have. */
 export const MAX_JSON_DEPTH = 16;
+/** Field errors one 400 lists at most; a body with more bad fields is told about the first ones. */
+export const MAX_LISTED_ERRORS = 50;
 
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
@@ -73,6 +75,7 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<readonly [what: string, limit: str
   ["batch body", `${MAX_BATCH_BODY_BYTES / 1024 / 1024} MiB (${MAX_BATCH_BODY_BYTES} bytes)`],
   ["operations in a batch", `1 to ${MAX_BATCH_OPERATIONS}`],
   ["JSON nesting", `${MAX_JSON_DEPTH} levels`],
+  ["field errors listed in one 400", `${MAX_LISTED_ERRORS}`],
   ["amount", `integer ${MIN_AMOUNT_MINOR} to ${tenTo(MAX_AMOUNT_MINOR)}`],
   ["balance", `at most ${tenTo(MAX_BALANCE_MINOR)}; at least \`-overdraft_limit\` for charges`],
   ["`overdraft_limit`", `0 to ${tenTo(MAX_OVERDRAFT_LIMIT_MINOR)}`],

@@ -174,8 +174,12 @@ export function problem(code: ProblemCode, detail: string, extensions?: ProblemE
 export function toProblem(failure: Failure): Problem {
   switch (failure.code) {
     case "invalid_request": {
-      const fields = failure.errors.map((error) => error.field).join(", ");
-      return problem("invalid_request", `Invalid fields: ${fields}.`, { errors: failure.errors });
+      const count = failure.errors.length;
+      return problem(
+        "invalid_request",
+        `${count === 1 ? "One field" : `${count} fields`} failed validation; \`errors\` says which and why.`,
+        { errors: failure.errors },
+      );
     }
     case "invalid_json":
       return problem("invalid_json", `The body is not valid JSON: ${failure.reason}.`);
@@ -200,7 +204,10 @@ export function toProblem(failure: Failure): Problem {
         "No request with this Idempotency-Key was ever decided on this account: sending it now would run it for the first time.",
       );
     case "not_found":
-      return problem("not_found", `No route ${failure.method} ${failure.path}.`);
+      return problem(
+        "not_found",
+        `No route ${failure.method} ${failure.path}. Every route is described at /openapi.json.`,
+      );
     case "method_not_allowed":
       return problem("method_not_allowed", `${failure.method} is not allowed here; use ${failure.allow.join(", ")}.`);
     case "currency_mismatch":

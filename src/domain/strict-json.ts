@@ -8,7 +8,8 @@ export type JsonParse = Result<unknown, string>;
  * JSON.parse accepts duplicate object keys (the last one wins), so a body
  * could mean one thing to us and another to a proxy or a log reader. This
  * parser rejects duplicates and nesting deeper than MAX_JSON_DEPTH, and is
- * otherwise RFC 8259 JSON.
+ * otherwise RFC 8259 JSON, except that a number not written as an integer
+ * reads as NaN (see below).
  */
 export function parseStrictJson(text: string): JsonParse {
   const parser = new Parser(text);
@@ -27,6 +28,7 @@ export function parseStrictJson(text: string): JsonParse {
 class JsonSyntaxError extends Error {}
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const INTEGER_TEXT = /^(?:0|-?[1-9]\d*)$/;
 // JSON forbids raw control characters inside strings, so the pattern must name them.
 // eslint-disable-next-line no-control-regex
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
@@ -71,7 +73,10 @@ class Parser {
     const number = NUMBER.exec(this.text);
     if (number === null) this.fail(ch === undefined ? "unexpected end of input" : "unexpected character");
     this.at += number[0].length;
-    return Number(number[0]);
+    // Every number the API takes is an integer in minor units: written any other way (100.0, 1e2,
+    // -0, 100.000000000000001) it is not an integer, whatever value it rounds to, so it becomes
+    // NaN, which no field accepts.
+    return INTEGER_TEXT.test(number[0]) ? Number(number[0]) : Number.NaN;
   }
 
   private string(): string {

@@ -199,7 +199,7 @@ describe("configuration", () => {
     ["not JSON", "{"],
     ["listing a tenant twice", `{"acme":["${"a".repeat(64)}"],"acme":["${"b".repeat(64)}"]}`],
   ])("answers every /v1 request 500 when API_KEYS is %s, naming no secret", async (_, apiKeys) => {
-    const response = await fetchWith({ API_KEYS: apiKeys as string }, `/v1/accounts/${uniqueAccount()}`);
+    const response = await fetchWith({ API_KEYS: apiKeys }, `/v1/accounts/${uniqueAccount()}`);
     const problem = await expectProblem(response, 500, "internal_error");
     expect(JSON.stringify(problem)).not.toContain("acme");
   });
@@ -211,10 +211,7 @@ describe("configuration", () => {
       for (let i = 0; i < 3; i += 1) {
         const ctx = createExecutionContext();
         await worker.fetch?.(
-          new Request("https://ledger.test/openapi.json", { headers: { origin: "https://x.example" } }) as Request<
-            unknown,
-            IncomingRequestCfProperties
-          >,
+          new Request("https://ledger.test/openapi.json", { headers: { origin: "https://x.example" } }),
           { ...env, CORS_ALLOWED_ORIGINS: "not an origin" },
           ctx,
         );

@@ -14,7 +14,7 @@ import type { ProblemDocument } from "../domain/problems.ts";
  * OutcomeUnknownError.
  */
 export class LedgerProblemError extends Error {
-  override readonly name = "LedgerProblemError";
+  override readonly name: string = "LedgerProblemError";
   readonly code: ProblemDocument["code"];
   readonly status: number;
   readonly problem: ProblemDocument;
@@ -35,6 +35,39 @@ export class LedgerProblemError extends Error {
     this.idempotencyKey = details.idempotencyKey;
     this.attempts = details.attempts;
   }
+}
+
+/**
+ * 409 idempotency_key_expired: the key was already decided, and that
+ * decision stands for ever; only its stored response is gone. Never "not
+ * charged": `entry` is the entry it created (money moved), or null for a
+ * decline, and `originalStatus` / `originalCode` say what the answer was.
+ */
+export class IdempotencyKeyExpiredError extends LedgerProblemError {
+  override readonly name = "IdempotencyKeyExpiredError";
+  readonly entry: string | null;
+  readonly originalStatus: number;
+  readonly originalCode: string | null;
+
+  constructor(
+    problem: ProblemDocument,
+    details: { replayed: boolean; idempotencyKey: string | null; attempts: number },
+  ) {
+    super(problem, details);
+    this.entry = typeof problem.entry === "string" ? problem.entry : null;
+    this.originalStatus = typeof problem.original_status === "number" ? problem.original_status : 0;
+    this.originalCode = typeof problem.original_code === "string" ? problem.original_code : null;
+  }
+}
+
+/** The error for a definite 4xx answer: the expired-key 409 gets its own class. */
+export function problemError(
+  problem: ProblemDocument,
+  details: { replayed: boolean; idempotencyKey: string | null; attempts: number },
+): LedgerProblemError {
+  return problem.code === "idempotency_key_expired"
+    ? new IdempotencyKeyExpiredError(problem, details)
+    : new LedgerProblemError(problem, details);
 }
 
 export type GiveUpReason = "attempts_exhausted" | "time_exhausted" | "aborted";

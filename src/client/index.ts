@@ -5,6 +5,7 @@
  */
 export { allEntries, createLedgerClient } from "./ledger-client.ts";
 export type {
+  AccountOptions,
   BatchOperationInput,
   IdempotencyKeyLookup,
   LedgerClient,
@@ -13,7 +14,7 @@ export type {
   MoneyOptions,
   RequestOptions,
 } from "./ledger-client.ts";
-export { LedgerProblemError, OutcomeUnknownError } from "./errors.ts";
+export { IdempotencyKeyExpiredError, LedgerProblemError, OutcomeUnknownError } from "./errors.ts";
 export type { GiveUpReason } from "./errors.ts";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.ts";
 export type { Fetch } from "./send-with-retries.ts";
@@ -21,6 +22,8 @@ export { uuidV7 } from "./uuid-v7.ts";
 export type { BatchOperation, MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
 export type { ProblemCode, ProblemDocument } from "../domain/problems.ts";
 export type {
+  AccountChangeList,
+  AccountChangeView,
   AccountView,
   BatchResponse,
   BatchResult,

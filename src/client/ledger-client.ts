@@ -2,6 +2,7 @@ import type { BatchOperation, MoneyInput, OpenAccountInput, RefundInput } from "
 import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
 import { renderProblem, toProblem, type ProblemDocument } from "../domain/problems.ts";
 import type {
+  AccountChangeList,
   AccountView,
   BatchResponse,
   ChargeView,
@@ -38,6 +39,13 @@ export interface LedgerClientOptions {
 
 export interface RequestOptions {
   readonly signal?: AbortSignal;
+}
+
+export interface AccountOptions extends RequestOptions {
+  /** Reuse the key of a change you may have sent before, to retry it safely. */
+  readonly idempotencyKey?: string;
+  /** The version you last read (`account.version`): the change applies only if it is still current. */
+  readonly expectedVersion?: number;
 }
 
 export interface MoneyOptions extends RequestOptions {
@@ -78,8 +86,13 @@ export function createLedgerClient(options: LedgerClientOptions) {
     body: unknown,
     idempotencyKey: string | null,
     signal: AbortSignal | undefined,
+    extraHeaders: Readonly<Record<string, string>> = {},
   ): Promise<LedgerResult<T>> {
-    const headers: Record<string, string> = { authorization: `Bearer ${options.apiKey}`, accept: "application/json" };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${options.apiKey}`,
+      accept: "application/json",
+      ...extraHeaders,
+    };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (idempotencyKey !== null) headers["idempotency-key"] = sfString(idempotencyKey);
     const answer = await sendWithRetries(runtime, {
@@ -111,8 +124,39 @@ export function createLedgerClient(options: LedgerClientOptions) {
 
   return {
     /** Opens the account, or updates its overdraft limit. Safe to repeat. */
-    openAccount: (account: string, body: OpenAccountInput, opts: RequestOptions = {}) =>
-      request<AccountView>("PUT", accountPath(account), body, null, opts.signal),
+    /**
+     * Opens the account, or changes its settings. Always sent with an
+     * Idempotency-Key (made here unless given), so a retry after a lost
+     * answer gets that answer back; with `expectedVersion` also with If-Match,
+     * so a change someone else made meanwhile is never silently undone
+     * (a LedgerProblemError `precondition_failed` instead).
+     */
+    openAccount: (account: string, body: OpenAccountInput, opts: AccountOptions = {}) => {
+      const key = opts.idempotencyKey ?? newKey();
+      checkKey(key);
+      const extra: Record<string, string> =
+        opts.expectedVersion === undefined ? {} : { "if-match": `"${opts.expectedVersion}"` };
+      return request<AccountView>("PUT", accountPath(account), body, key, opts.signal, extra);
+    },
+
+    /** The account's settings changes, oldest first. */
+    listChanges: (
+      account: string,
+      page: { limit?: number; startingAfter?: number } = {},
+      opts: RequestOptions = {},
+    ) => {
+      const query = new URLSearchParams();
+      if (page.limit !== undefined) query.set("limit", String(page.limit));
+      if (page.startingAfter !== undefined) query.set("starting_after", String(page.startingAfter));
+      const search = query.toString();
+      return request<AccountChangeList>(
+        "GET",
+        `${accountPath(account)}/changes${search === "" ? "" : `?${search}`}`,
+        undefined,
+        null,
+        opts.signal,
+      );
+    },
 
     getAccount: (account: string, opts: RequestOptions = {}) =>
       request<AccountView>("GET", accountPath(account), undefined, null, opts.signal),

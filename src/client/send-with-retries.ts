@@ -1,7 +1,7 @@
 import { isJsonMediaType } from "../domain/media-type.ts";
 import type { ProblemDocument } from "../domain/problems.ts";
 import { err, ok, type Result } from "../domain/result.ts";
-import { LedgerProblemError, OutcomeUnknownError, type GiveUpReason } from "./errors.ts";
+import { LedgerProblemError, OutcomeUnknownError, problemError, type GiveUpReason } from "./errors.ts";
 import {
   MIN_ATTEMPT_WINDOW_MS,
   backoffDelayMs,
@@ -86,7 +86,7 @@ export async function sendWithRetries(runtime: Runtime, request: PreparedRequest
         if (value !== undefined) return { status: response.status, value, replayed, attempts };
         failure = new Error(`HTTP ${response.status} arrived with a truncated or malformed JSON body`);
       } else if (!isRetryableStatus(response.status)) {
-        throw new LedgerProblemError(readProblem(response.status, text), details);
+        throw problemError(readProblem(response.status, text), details);
       } else {
         failure = new LedgerProblemError(readProblem(response.status, text), details);
         waitAtLeastMs = retryAfterMs(response.headers.get("retry-after"), Date.now()) ?? 0;

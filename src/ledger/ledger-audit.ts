@@ -18,7 +18,8 @@ type Row = { seq: number; id: string; type: string; amount: number; balance_afte
  * the entry's amount (so the balance is the sum of the entries), and that
  * each amount has its type's sign. Then asks SQLite whether any refund names
  * something other than a charge, any charge is refunded beyond its amount,
- * any recorded success lacks its entry or any recorded decline has one.
+ * any decision names an entry other than the one its key appended, or any
+ * stored response lacks the decision it belongs to.
  */
 export function auditLedger(sql: CountedSql): LedgerAudit {
   const violations: string[] = [];
@@ -61,14 +62,23 @@ export function auditLedger(sql: CountedSql): LedgerAudit {
   );
   for (const c of overRefunded) violations.push(`charge ${c.id}: refunded ${c.refunded} of ${c.charged}`);
 
-  const mismatchedRecords = sql.rows<{ key: string; status: number }>(
-    `SELECT key, status FROM idempotency_records
-       WHERE (status = 201) != (key IN (SELECT idempotency_key FROM entries)) LIMIT ?`,
+  // A decision names its entry exactly when one was appended under its key.
+  const mismatchedDecisions = sql.rows<{ key: string; entry_id: string | null; found: string | null }>(
+    `SELECT d.key, d.entry_id, e.id AS found FROM decisions d LEFT JOIN entries e ON e.idempotency_key = d.key
+       WHERE d.entry_id IS NOT e.id LIMIT ?`,
     AUDIT_PAGE_SIZE,
   );
-  for (const r of mismatchedRecords) {
-    violations.push(`record ${r.key} (status ${r.status}) ${r.status === 201 ? "has no entry" : "has an entry"}`);
+  for (const d of mismatchedDecisions) {
+    violations.push(`decision ${d.key} names entry ${d.entry_id ?? "none"}, its key has ${d.found ?? "none"}`);
   }
+
+  // Every stored response belongs to a decision of the same status and request.
+  const orphanRecords = sql.rows<{ key: string }>(
+    `SELECT r.key FROM idempotency_records r LEFT JOIN decisions d ON d.key = r.key
+       WHERE d.key IS NULL OR d.status != r.status OR d.fingerprint != r.fingerprint LIMIT ?`,
+    AUDIT_PAGE_SIZE,
+  );
+  for (const r of orphanRecords) violations.push(`record ${r.key} has no matching decision`);
 
   return { entryCount: expectedSeq - 1, balance, sumOfEntries: sum, violations };
 }

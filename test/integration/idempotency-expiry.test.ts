@@ -32,11 +32,18 @@ function seedRecords(account: string, expiredCount: number, liveCount: number) {
     const now = Date.now();
     for (let i = 0; i < expiredCount + liveCount; i += 1) {
       const expiresMs = i < expiredCount ? now - 1000 - i : now + 60_000 + i;
+      const key = `seed-${String(i).padStart(5, "0")}`;
       storage.sql.exec(
         "INSERT INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms) VALUES (?, 'seed', 'f', 402, '{}', ?, ?)",
-        `seed-${String(i).padStart(5, "0")}`,
+        key,
         expiresMs - TTL_MS,
         expiresMs,
+      );
+      // Each stored response belongs to a decision, as every real one does.
+      storage.sql.exec(
+        "INSERT INTO decisions (key, fingerprint, status, code, entry_id, decided_ms) VALUES (?, 'f', 402, 'insufficient_funds', NULL, ?)",
+        key,
+        expiresMs - TTL_MS,
       );
     }
   });

@@ -12,9 +12,11 @@
 import { writeFileSync } from "node:fs";
 import { createLedgerClient, type RetryPolicy } from "../src/client/index.ts";
 import { audit } from "./chaos/audit.ts";
-import { totalViolations } from "./chaos/checks.ts";
+import { totalViolations, violationRecorder } from "./chaos/checks.ts";
+import { crashSchedule } from "./chaos/crashes.ts";
 import { faultyNetwork } from "./chaos/faulty-network.ts";
 import { progressBar } from "./chaos/progress.ts";
+import { redeliverAfterExpiry } from "./chaos/redeliver.ts";
 import { seededRandom } from "./chaos/random.ts";
 import { renderReport, retries, summarize, type ChaosReport } from "./chaos/report.ts";
 import { newWorkload, openAccounts, runOperations } from "./chaos/workload.ts";
@@ -30,6 +32,8 @@ const RETRY: Partial<RetryPolicy> = {
 };
 /** A stalled answer arrives after the client has given up on the attempt and retried. */
 const STALL_MS = 2_500;
+/** A crash waits for this many requests in flight, so it catches work half-done. */
+const MIN_IN_FLIGHT_AT_CRASH = 16;
 
 const FLAGS = {
   url: { kind: "string", help: "ledger to test (default: start wrangler dev on a free loopback port)" },
@@ -51,6 +55,25 @@ const FLAGS = {
     `share of answers held ${STALL_MS} ms, past the client's ${RETRY.attemptTimeoutMs} ms attempt timeout`,
   ),
   lookups: share(0.1, 0, 1, "share of operations checked through the key-lookup endpoint"),
+  crashes: integer(
+    5,
+    0,
+    100,
+    "times the local server's whole process group is killed (kill -9) mid-run and restarted on its state",
+  ),
+  "ttl-seconds": integer(
+    60,
+    60,
+    2_592_000,
+    "the local server's IDEMPOTENCY_TTL_SECONDS, so records expire during the run",
+  ),
+  "redeliver-after-seconds": integer(
+    65,
+    0,
+    86_400,
+    "wait this long after the run, then redeliver every declined operation (0: do not); past the target's TTL",
+  ),
+  "redeliver-applied": share(0.1, 0, 1, "share of applied operations redelivered with the declined ones"),
   seed: integer(0, 0, 2 ** 32 - 1, "seed of the workload's and the faults' random choices (default: random)"),
   json: { kind: "string", help: "also write the report as JSON to this file" },
 } as const satisfies Record<string, FlagSpec>;
@@ -62,7 +85,9 @@ try {
   let apiKey = settings.key;
   if (target === undefined) {
     process.stderr.write("starting wrangler dev...\n");
-    server = await startDevServer("chaos");
+    server = await startDevServer("chaos", {
+      vars: { IDEMPOTENCY_TTL_SECONDS: String(settings.ttlSeconds) },
+    });
     target = server.baseUrl;
     apiKey = DEV_API_KEY;
   }
@@ -81,7 +106,13 @@ try {
 
 async function run(target: string, apiKey: string): Promise<ChaosReport> {
   const random = seededRandom(settings.seed);
-  const network = faultyNetwork((url, init) => fetch(url, init), settings.faults, random);
+  const crashes = crashSchedule(server, (url, init) => fetch(url, init), {
+    crashes: server === null ? 0 : settings.crashes,
+    operations: settings.operations,
+    minInFlight: MIN_IN_FLIGHT_AT_CRASH,
+    log: (line) => process.stderr.write(`\n${line}\n`),
+  });
+  const network = faultyNetwork(crashes.fetch, settings.faults, random);
   const client = createLedgerClient({ baseUrl: target, apiKey, fetch: network.fetch, retry: RETRY });
   const cleanClient = createLedgerClient({ baseUrl: target, apiKey, retry: RETRY });
   const runId = `${Date.now().toString(36)}${settings.seed.toString(36)}`;
@@ -99,11 +130,29 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
     count: settings.operations,
     concurrency: settings.concurrency,
     random,
-    onDone: () => bar.tick(),
+    onDone: () => {
+      bar.tick();
+      crashes.tick(workload.stats.done);
+    },
   });
+  await crashes.settle();
   await network.settle();
   bar.finish();
   const seconds = (performance.now() - startedMs) / 1000;
+
+  const { violations, flag } = violationRecorder();
+  let redelivered = { operations: 0, declines: 0 };
+  if (settings.redeliverAfterSeconds > 0) {
+    process.stderr.write(`waiting ${settings.redeliverAfterSeconds} s for every stored response to expire...\n`);
+    await new Promise((resolve) => setTimeout(resolve, settings.redeliverAfterSeconds * 1000));
+    process.stderr.write("redelivering decided operations after expiry...\n");
+    redelivered = await redeliverAfterExpiry(cleanClient, workload.ops, {
+      appliedShare: settings.redeliverApplied,
+      concurrency: settings.concurrency,
+      random,
+      flag,
+    });
+  }
 
   process.stderr.write("auditing...\n");
   const result = await audit(cleanClient, {
@@ -114,6 +163,7 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
     lookupShare: settings.lookups,
     concurrency: settings.concurrency,
     random,
+    recorder: { violations, flag },
   });
   const { requests: sentToServer, ...faults } = network.counts;
   return {
@@ -132,7 +182,9 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
       retries: retries(workload.stats, workload.ops.length),
       replayedAnswers: workload.stats.replayedAnswers,
     },
-    faults,
+    faults: { ...faults, crashes: crashes.kills() },
+    redelivered,
+    expiredAnswers: workload.stats.expiredAnswers,
     throughput: {
       seconds,
       operationsPerSecond: Math.round(workload.ops.length / seconds),
@@ -162,6 +214,10 @@ function readSettings() {
     concurrency: flags.concurrency,
     seed: seedGiven ? flags.seed : Math.floor(Math.random() * 2 ** 32),
     lookups: flags.lookups,
+    crashes: flags.crashes,
+    ttlSeconds: flags["ttl-seconds"],
+    redeliverAfterSeconds: flags["redeliver-after-seconds"],
+    redeliverApplied: flags["redeliver-applied"],
     faults: {
       refuse: flags.refuse,
       drop: flags.drop,

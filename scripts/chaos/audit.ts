@@ -11,6 +11,7 @@ import {
   checkOperation,
   checkRules,
   violationRecorder,
+  type Flag,
   type Violations,
 } from "./checks.ts";
 import type { LogicalOp, Observation } from "./model.ts";
@@ -35,9 +36,11 @@ export async function audit(
     lookupShare: number;
     concurrency: number;
     random: Random;
+    /** Where violations go; phases before the audit (the redelivery) may have recorded some. */
+    recorder?: { violations: Violations; flag: Flag };
   },
 ): Promise<AuditResult> {
-  const { violations, flag } = violationRecorder();
+  const { violations, flag } = options.recorder ?? violationRecorder();
   const opsByKey = new Map<string, LogicalOp>();
   for (const op of options.ops) if (op.key !== null) opsByKey.set(op.key, op);
 

@@ -19,6 +19,7 @@ export const VIOLATION_KINDS = [
   "ruleViolations",
   "replayMismatches",
   "lookupMismatches",
+  "flippedDecisions",
 ] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
@@ -146,9 +147,53 @@ export function checkOperation(
     return;
   }
   const entry = entries[0];
-  const signedAmount = op.kind === "charge" ? -outcome.amount : outcome.amount;
-  if (entry?.id !== outcome.id || entry.amount !== signedAmount) {
-    flag("lost", `${label}: confirmed as ${outcome.id} (${signedAmount}), the ledger has ${entry?.id ?? "no entry"}`);
+  // An expired decision names the entry, not its amount: then the id alone is compared.
+  const signedAmount = outcome.amount === null ? null : op.kind === "charge" ? -outcome.amount : outcome.amount;
+  if (entry?.id !== outcome.id || (signedAmount !== null && entry.amount !== signedAmount)) {
+    flag(
+      "lost",
+      `${label}: confirmed as ${outcome.id} (${signedAmount ?? "amount not given"}), the ledger has ${entry?.id ?? "no entry"}`,
+    );
+  }
+}
+
+/** What an answer says was decided: its status, its problem code (null for a success) and the entry it names. */
+export interface DecisionSeen {
+  readonly status: number;
+  readonly code: string | null;
+  readonly entry: string | null;
+}
+
+/**
+ * The decision an answer carries: a recorded answer's own status, code and
+ * entry id, or, for 409 idempotency_key_expired, the original decision it
+ * reports. `expired` says which.
+ */
+export function decisionOf(answer: { status: number; body: string }): DecisionSeen & { expired: boolean } {
+  const body = parseObject(answer.body);
+  if (answer.status === 409 && body.code === "idempotency_key_expired") {
+    return {
+      expired: true,
+      status: typeof body.original_status === "number" ? body.original_status : 0,
+      code: typeof body.original_code === "string" ? body.original_code : null,
+      entry: typeof body.entry === "string" ? body.entry : null,
+    };
+  }
+  const ok = answer.status < 400;
+  return {
+    expired: false,
+    status: answer.status,
+    code: ok ? null : typeof body.code === "string" ? body.code : null,
+    entry: ok && typeof body.id === "string" ? body.id : null,
+  };
+}
+
+function parseObject(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
   }
 }
 
@@ -157,8 +202,10 @@ export function checkOperation(
  * not, must be the same bytes, and exactly one (the request that did the
  * work) may say it is not a replay. Only "at most one" can be required when
  * some delivery got no whole answer, since that one may have been the
- * original. Arrival order proves nothing: concurrent copies race. Returns how
- * many repeated answers were compared.
+ * original. An answer that came after the key's record expired (409
+ * idempotency_key_expired) must report that same decision. Arrival order
+ * proves nothing: concurrent copies race. Returns how many repeated answers
+ * were compared.
  */
 export function checkAnswers(
   key: string,
@@ -166,21 +213,39 @@ export function checkAnswers(
   someUnanswered: boolean,
   flag: Flag,
 ): number {
-  const [first, ...later] = answers;
-  if (first === undefined) return 0;
-  for (const answer of later) {
-    if (answer.status !== first.status || answer.body !== first.body) {
-      flag(
-        "replayMismatches",
-        `key ${key}: ${answer.status} ${answer.body} differs from ${first.status} ${first.body}`,
-      );
+  const recorded = answers.filter((answer) => !decisionOf(answer).expired);
+  const expired = answers.filter((answer) => decisionOf(answer).expired);
+  const [first, ...later] = recorded;
+  if (first !== undefined) {
+    for (const answer of later) {
+      if (answer.status !== first.status || answer.body !== first.body) {
+        flag(
+          "replayMismatches",
+          `key ${key}: ${answer.status} ${answer.body} differs from ${first.status} ${first.body}`,
+        );
+      }
+    }
+    const original = decisionOf(first);
+    for (const answer of expired) {
+      const { expired: _, ...reported } = decisionOf(answer);
+      const { expired: __, ...decided } = original;
+      if (JSON.stringify(reported) !== JSON.stringify(decided)) {
+        flag(
+          "replayMismatches",
+          `key ${key}: expired answer ${answer.body} disagrees with ${first.status} ${first.body}`,
+        );
+      }
     }
   }
-  const originals = answers.filter((answer) => !answer.replayed).length;
-  if (originals > 1 || (originals === 0 && !someUnanswered)) {
-    flag("replayMismatches", `key ${key}: ${originals} of ${answers.length} answers claim to be the original`);
+  // An expired answer is nobody's original: it carries no Idempotent-Replayed.
+  const originals = recorded.filter((answer) => !answer.replayed).length;
+  if (originals > 1 || (originals === 0 && first !== undefined && !someUnanswered)) {
+    flag(
+      "replayMismatches",
+      `key ${key}: ${originals} of ${recorded.length} recorded answers claim to be the original`,
+    );
   }
-  return later.length;
+  return later.length + (first === undefined ? 0 : expired.length);
 }
 
 /**
@@ -207,7 +272,15 @@ export function checkLookup(
       `key ${key}: lookup names entry ${lookup.entry?.id ?? "none"}, expected ${applied ?? "none"}`,
     );
   }
-  if (lookup.state === "expired" || firstAnswer === undefined) return;
+  if (firstAnswer === undefined) return;
+  const decided = decisionOf(firstAnswer);
+  if (lookup.original_status !== decided.status || lookup.original_code !== decided.code) {
+    flag(
+      "lookupMismatches",
+      `key ${key}: lookup says ${lookup.original_status} ${lookup.original_code ?? ""}, the requests got ${decided.status} ${decided.code ?? ""}`,
+    );
+  }
+  if (lookup.state === "expired" || decided.expired) return;
   const recorded =
     lookup.response === null ? null : { status: lookup.response.status, body: JSON.stringify(lookup.response.body) };
   if (recorded?.status !== firstAnswer.status || recorded.body !== firstAnswer.body) {

@@ -3,11 +3,13 @@
  * the audit's checks are judged against these.
  */
 import type { MoneyInput, RefundInput } from "../../src/client/index.ts";
+import type { EntryType } from "../../src/domain/entry-types.ts";
 
-export type OpKind = "credit" | "charge" | "refund";
+export type OpKind = EntryType;
 
 export type Outcome =
-  | { readonly kind: "applied"; readonly status: number; readonly id: string; readonly amount: number }
+  /** `amount` is null when the answer was the key's expired decision, which names the entry but not its amount. */
+  | { readonly kind: "applied"; readonly status: number; readonly id: string; readonly amount: number | null }
   | { readonly kind: "declined"; readonly status: number; readonly code: string }
   | { readonly kind: "unexpected"; readonly status: number; readonly code: string; readonly detail: string }
   | { readonly kind: "undetermined"; readonly reason: string };

@@ -16,7 +16,11 @@ export interface ChaosReport {
     declined: Record<string, number>;
   };
   readonly requests: { sentToServer: number; clientAttempts: number; retries: number; replayedAnswers: number };
-  readonly faults: Omit<FaultCounts, "requests">;
+  readonly faults: Omit<FaultCounts, "requests"> & { crashes: number };
+  /** Decided operations sent again after their records expired. */
+  readonly redelivered: { operations: number; declines: number };
+  /** Operations whose definite answer was their key's expired decision. */
+  readonly expiredAnswers: number;
   readonly throughput: { seconds: number; operationsPerSecond: number; requestsPerSecond: number };
   readonly audit: AuditResult;
   readonly passed: boolean;
@@ -60,6 +64,9 @@ export function renderReport(report: ChaosReport): string {
     `requests:   ${n(requests.sentToServer)} reached the server; client attempts ${n(requests.clientAttempts)}, retries ${n(requests.retries)}`,
     `faults:     requests lost ${n(faults.refused)}, answers dropped ${n(faults.dropped)}, requests duplicated ${n(faults.duplicated)}, ` +
       `concurrent copies ${n(faults.concurrentCopies)}, requests delayed ${n(faults.delayed)}, answers stalled ${n(faults.stalled)}`,
+    `crashes:    ${n(faults.crashes)} kills of the whole server process group (kill -9), each restarted on its persisted state`,
+    `expiry:     ${n(report.expiredAnswers)} operations answered by their key's expired decision; ` +
+      `${n(report.redelivered.operations)} decided operations redelivered after expiry (${n(report.redelivered.declines)} declines)`,
     `replays:    ${n(requests.replayedAnswers)} final answers were replays; ${n(audit.comparedAnswers)} repeated answers compared byte for byte`,
     `throughput: ${n(throughput.operationsPerSecond)} operations/s, ${n(throughput.requestsPerSecond)} requests/s over ${throughput.seconds.toFixed(1)} s`,
     `audit:      ${n(audit.accounts)} accounts, ${n(audit.entries)} entries, ${n(audit.lookups)} key lookups`,
@@ -68,7 +75,7 @@ export function renderReport(report: ChaosReport): string {
     `undetermined: ${v.undetermined}, unexpected problems: ${v.unexpectedProblems}, unknown entries: ${v.unknownEntries}, ` +
       `sequence gaps: ${v.sequenceGaps}, balance mismatches: ${v.balanceMismatches}, rule violations: ${v.ruleViolations}, ` +
       `replay mismatches: ${v.replayMismatches}, ` +
-      `lookup mismatches: ${v.lookupMismatches}`,
+      `lookup mismatches: ${v.lookupMismatches}, declines turned into applications or other flipped decisions: ${v.flippedDecisions}`,
   ];
   for (const [kind, examples] of Object.entries(audit.violations.examples) as [ViolationKind, string[]][]) {
     if (examples.length === 0) continue;

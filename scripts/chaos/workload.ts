@@ -4,6 +4,7 @@
  * through the client until it has a definite outcome.
  */
 import {
+  IdempotencyKeyExpiredError,
   LedgerProblemError,
   OutcomeUnknownError,
   type LedgerClient,
@@ -30,6 +31,8 @@ const IMPOSSIBLE_CHARGE_MINOR = 100_000_000_000;
 export interface WorkloadStats {
   done: number;
   attempts: number;
+  /** Operations whose definite answer was their key's expired decision (the record outlived by retries). */
+  expiredAnswers: number;
   /** Client calls beyond the first of an operation, after OutcomeUnknownError. */
   recalls: number;
   replayedAnswers: number;
@@ -46,7 +49,7 @@ export interface Workload {
 }
 
 export function newWorkload(): Workload {
-  return { ops: [], stats: { done: 0, attempts: 0, recalls: 0, replayedAnswers: 0 } };
+  return { ops: [], stats: { done: 0, attempts: 0, expiredAnswers: 0, recalls: 0, replayedAnswers: 0 } };
 }
 
 /** Opens every account and funds it with one credit, through the faulty network like everything else. */
@@ -77,7 +80,7 @@ export async function runOperations(
   await forEachConcurrently(indexes, options.concurrency, async () => {
     const account = pick(options.random, options.accounts);
     const op = await settle(client, workload, nextOperation(account, charges.get(account) ?? [], options.random));
-    if (op.kind === "charge" && op.outcome?.kind === "applied") {
+    if (op.kind === "charge" && op.outcome?.kind === "applied" && op.outcome.amount !== null) {
       charges.get(account)?.push({ id: op.outcome.id, amount: op.outcome.amount });
     }
     options.onDone();
@@ -132,7 +135,18 @@ async function settle(
       if (result.replayed) stats.replayedAnswers += 1;
       op.outcome = { kind: "applied", status: result.status, id: result.value.id, amount: result.value.amount };
     } catch (error) {
-      if (error instanceof LedgerProblemError) {
+      if (error instanceof IdempotencyKeyExpiredError) {
+        // The key's decision outlived its stored response: it is that decision, whatever it was.
+        op.key = error.idempotencyKey;
+        op.attempts += error.attempts;
+        stats.expiredAnswers += 1;
+        op.outcome =
+          error.entry !== null
+            ? { kind: "applied", status: error.originalStatus, id: error.entry, amount: null }
+            : EXPECTED_DECLINES.has(error.originalCode ?? "")
+              ? { kind: "declined", status: error.originalStatus, code: error.originalCode ?? "" }
+              : { kind: "unexpected", status: error.status, code: error.code, detail: error.problem.detail };
+      } else if (error instanceof LedgerProblemError) {
         op.key = error.idempotencyKey;
         op.attempts += error.attempts;
         if (error.replayed) stats.replayedAnswers += 1;

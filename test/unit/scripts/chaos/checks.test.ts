@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   MAX_EXAMPLES,
   checkAnswers,
+  decisionOf,
   checkChain,
   checkEntryOwners,
   checkLookup,
@@ -177,6 +178,61 @@ describe("checkAnswers", () => {
     const onlyReplays = [answer("x", true), answer("x", true)];
     expect(check((flag) => checkAnswers("k", onlyReplays, false, flag)).replayMismatches).toBe(1);
     expect(check((flag) => checkAnswers("k", onlyReplays, true, flag)).replayMismatches).toBe(0);
+  });
+
+  const charged = { status: 201, body: '{"id":"ch_1","amount":5}', replayed: false };
+  const declined = { status: 402, body: '{"code":"insufficient_funds"}', replayed: false };
+  const expired = (originalStatus: number, originalCode: string | null, entry: string | null) => ({
+    status: 409,
+    body: JSON.stringify({
+      code: "idempotency_key_expired",
+      original_status: originalStatus,
+      original_code: originalCode,
+      entry,
+    }),
+    replayed: false,
+  });
+
+  it("accepts an answer after expiry that reports the same decision, and is nobody's original", () => {
+    expect(
+      check((flag) => checkAnswers("k", [charged, expired(201, null, "ch_1")], false, flag)).replayMismatches,
+    ).toBe(0);
+    expect(
+      check((flag) => checkAnswers("k", [declined, expired(402, "insufficient_funds", null)], false, flag))
+        .replayMismatches,
+    ).toBe(0);
+  });
+
+  it("flags an answer after expiry that reports another decision", () => {
+    expect(
+      check((flag) => checkAnswers("k", [charged, expired(201, null, "ch_2")], false, flag)).replayMismatches,
+    ).toBe(1);
+    expect(
+      check((flag) => checkAnswers("k", [declined, expired(201, null, "ch_1")], false, flag)).replayMismatches,
+    ).toBe(1);
+  });
+});
+
+describe("decisionOf", () => {
+  it("reads a recorded answer's own decision, and the original one an expired answer reports", () => {
+    expect(decisionOf({ status: 201, body: '{"id":"re_9"}' })).toEqual({
+      expired: false,
+      status: 201,
+      code: null,
+      entry: "re_9",
+    });
+    expect(decisionOf({ status: 409, body: '{"code":"currency_mismatch"}' })).toEqual({
+      expired: false,
+      status: 409,
+      code: "currency_mismatch",
+      entry: null,
+    });
+    expect(
+      decisionOf({
+        status: 409,
+        body: '{"code":"idempotency_key_expired","original_status":402,"original_code":"insufficient_funds","entry":null}',
+      }),
+    ).toEqual({ expired: true, status: 402, code: "insufficient_funds", entry: null });
   });
 });
 

@@ -52,6 +52,16 @@ export const MAX_GROUP_OPERATIONS = 1000;
 /** Writes that may wait for an account object's next commit; more are refused as overloaded. */
 export const MAX_PENDING_WRITES = 5000;
 
+/** Events one queue send carries at most (the platform's own limits: 100 messages, 256 KB). */
+export const MAX_EVENTS_PER_SEND = 100;
+export const MAX_EVENT_BATCH_BYTES = 200 * 1024;
+/** Sends one alarm run makes before it hands the rest to the next run. */
+export const MAX_EVENT_SENDS_PER_ALARM = 10;
+/** How long new events wait before the alarm publishes them, so that one send carries many. */
+export const EVENT_PUBLISH_DELAY_MS = 200;
+/** How long a failed publication waits before the alarm tries again. */
+export const EVENT_RETRY_DELAY_MS = 5_000;
+
 /** Attempts the Worker makes at one call into an account object. */
 export const OBJECT_CALL_MAX_ATTEMPTS = 3;
 export const OBJECT_CALL_BACKOFF_MS = 25;

@@ -30,6 +30,8 @@ type Output<S> = S extends z.ZodMiniType ? z.output<S> : undefined;
 
 /** A request that passed every check. */
 export interface ValidRequest<R extends RouteDef> {
+  /** The tenant the request's API key belongs to. */
+  readonly tenant: string;
   readonly params: Output<R["params"]>;
   readonly query: Output<R["query"]>;
   readonly body: Output<R["body"]>;
@@ -157,7 +159,7 @@ async function readRequest<R extends RouteDef>(c: AppContext, route: R): Promise
           ),
           fieldDigests: fieldDigests(json),
         };
-  return ok({ params, query, body, keyed, ifMatch } as ValidRequest<R>);
+  return ok({ tenant: c.get("tenant"), params, query, body, keyed, ifMatch } as ValidRequest<R>);
 }
 
 /**

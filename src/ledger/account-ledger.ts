@@ -1,11 +1,21 @@
 import { DurableObject } from "cloudflare:workers";
 import type { PageRequest } from "../domain/commands.ts";
-import { EXPIRY_SWEEP_BATCH_SIZE, MAX_GROUP_OPERATIONS, MAX_PENDING_WRITES } from "../domain/limits.ts";
+import {
+  EVENT_PUBLISH_DELAY_MS,
+  EVENT_RETRY_DELAY_MS,
+  MAX_EVENT_BATCH_BYTES,
+  EXPIRY_SWEEP_BATCH_SIZE,
+  MAX_EVENT_SENDS_PER_ALARM,
+  MAX_EVENTS_PER_SEND,
+  MAX_GROUP_OPERATIONS,
+  MAX_PENDING_WRITES,
+} from "../domain/limits.ts";
 import { err, ok, type Result } from "../domain/result.ts";
 import { parseIdempotencyTtlSeconds } from "../domain/retention.ts";
 import type { MoneyRequest, OpenAccountRequest } from "./commands.ts";
 import { decide, replayOrReuse } from "./decide.ts";
 import { findDecision } from "./decisions.ts";
+import { nextEvents, readEventCursor, saveEventCursor } from "./events.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { deleteExpired, earliestExpiry, findLiveRecord } from "./idempotency-records.ts";
 import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
@@ -160,10 +170,16 @@ export class AccountLedger extends DurableObject<Env> {
   }
 
   /** Deletes one bounded batch of expired records, then re-arms for whatever is left. Safe to run twice. */
-  override alarm(): void {
+  /**
+   * The object's one schedule. First, synchronously, it deletes one bounded
+   * batch of expired records; then it publishes pending events. It re-arms
+   * for whatever is left of either. Safe to run twice.
+   */
+  override async alarm(): Promise<void> {
     const nowMs = Date.now();
     const before = this.sql.work();
     const sweep = this.ctx.storage.transactionSync(() => {
+      if (!hasSchema(this.ctx.storage.sql)) return { deleted: 0, next: null, lagMs: 0 };
       const oldest = earliestExpiry(this.sql);
       const deleted = deleteExpired(this.sql, nowMs, EXPIRY_SWEEP_BATCH_SIZE);
       const next = earliestExpiry(this.sql);
@@ -171,12 +187,20 @@ export class AccountLedger extends DurableObject<Env> {
       return { deleted, next, lagMs: oldest === null ? 0 : Math.max(0, nowMs - oldest) };
     });
     const work = workSince(this.sql, before);
+    const events = await this.publishEvents();
+    let next = sweep.next;
+    if (events.more) {
+      const publishAt = events.failed ? Date.now() + EVENT_RETRY_DELAY_MS : Date.now();
+      next = next === null ? publishAt : Math.min(next, publishAt);
+      await this.ctx.storage.setAlarm(next);
+    }
     console.log(
       JSON.stringify({
-        msg: "expiry sweep",
+        msg: "alarm",
         deleted: sweep.deleted,
-        more: sweep.next !== null && sweep.next <= nowMs,
-        next_alarm: sweep.next === null ? null : new Date(sweep.next).toISOString(),
+        events_published: events.published,
+        events_pending: events.more,
+        next_alarm: next === null ? null : new Date(next).toISOString(),
         lag_ms: sweep.lagMs,
         rows_read: work.rowsRead,
         rows_written: work.rowsWritten,
@@ -216,13 +240,15 @@ export class AccountLedger extends DurableObject<Env> {
             const decided = this.ctx.storage.transactionSync(() => this.decideWrite(write, nowMs));
             if (decided.head !== null && this.state !== undefined) this.state.head = decided.head;
             if (write.kind === "settings") this.state = undefined;
-            earliestNewExpiryMs = Math.min(earliestNewExpiryMs, decided.expiresMs);
+            // New events are published by the alarm shortly, so that one send carries many.
+            const publishAt = decided.events ? nowMs + EVENT_PUBLISH_DELAY_MS : Number.POSITIVE_INFINITY;
+            earliestNewExpiryMs = Math.min(earliestNewExpiryMs, decided.expiresMs, publishAt);
             results.push(ok(write.kind === "batch" ? decided.outcomes : (decided.outcomes[0] as Outcome)));
           } catch (error) {
             results.push(err(error));
           }
         }
-        if (Number.isFinite(earliestNewExpiryMs)) this.armExpiryAlarm(earliestNewExpiryMs);
+        if (Number.isFinite(earliestNewExpiryMs)) this.armAlarm(earliestNewExpiryMs);
       });
     } catch (error) {
       this.state = undefined;
@@ -240,7 +266,7 @@ export class AccountLedger extends DurableObject<Env> {
   private decideWrite(
     write: Write,
     nowMs: number,
-  ): { outcomes: Outcome[]; head: LedgerHead | null; expiresMs: number } {
+  ): { outcomes: Outcome[]; head: LedgerHead | null; expiresMs: number; events: boolean } {
     if (write.kind === "settings") {
       migrate(this.ctx.storage.sql);
       const before = this.sql.work();
@@ -249,37 +275,92 @@ export class AccountLedger extends DurableObject<Env> {
         outcomes: [withFacts(decided.outcome, { work: workSince(this.sql, before) })],
         head: null,
         expiresMs: decided.recordExpiresMs ?? Number.POSITIVE_INFINITY,
+        events: decided.changed.length > 0 && this.publishesEvents(),
       };
     }
     const requests = write.kind === "one" ? [write.request] : write.requests;
     const state = this.committedState();
-    if (state === null)
-      return { outcomes: requests.map(() => failure(ACCOUNT_NOT_FOUND)), head: null, expiresMs: Infinity };
+    if (state === null) {
+      return {
+        outcomes: requests.map(() => failure(ACCOUNT_NOT_FOUND)),
+        head: null,
+        expiresMs: Infinity,
+        events: false,
+      };
+    }
+    const events = this.publishesEvents();
     let head = state.head;
     let expiresMs = Number.POSITIVE_INFINITY;
+    let appended = false;
     const outcomes: Outcome[] = [];
     for (const request of requests) {
       const before = this.sql.work();
       const decision = decide({ sql: this.sql, account: state.account, head, nowMs, ttlMs: this.ttlMs }, request);
+      if (events && decision.head !== head) appended = true;
       head = decision.head;
       expiresMs = Math.min(expiresMs, decision.recordExpiresMs ?? expiresMs);
       outcomes.push(withFacts(decision.outcome, { work: workSince(this.sql, before) }));
     }
-    return { outcomes, head, expiresMs };
+    return { outcomes, head, expiresMs, events: appended };
   }
 
   /**
-   * Keeps the alarm at the earliest expiry, writing it only when that
-   * changes: records expire in the order they are written, so a new one
-   * rarely moves it. An alarm that used up its retries is gone, so the next
-   * write sets it again. Written inside the caller's transaction, it rolls
-   * back with it.
+   * Keeps the alarm at the earliest thing it has to do (an expiry to sweep,
+   * events to publish), writing it only when that moves earlier: records
+   * expire in the order they are written, so a new one rarely moves it. An
+   * alarm that used up its retries is gone, so the next write sets it again.
+   * Written inside the caller's transaction, it rolls back with it.
    */
-  private armExpiryAlarm(newExpiryMs: number): void {
-    if (this.alarmAtMs !== null && this.alarmAtMs <= newExpiryMs) return;
-    const at = Math.min(earliestExpiry(this.sql) ?? newExpiryMs, newExpiryMs);
+  private armAlarm(dueMs: number): void {
+    if (this.alarmAtMs !== null && this.alarmAtMs <= dueMs) return;
+    const at = Math.min(earliestExpiry(this.sql) ?? dueMs, dueMs);
     void this.ctx.storage.setAlarm(at);
     this.alarmAtMs = at;
+  }
+
+  /** Whether an events queue is bound: only then is the outbox written and published. */
+  private publishesEvents(): boolean {
+    return (this.env.EVENTS as Queue | undefined) !== undefined;
+  }
+
+  /**
+   * Publishes pending events in event_seq order, a bounded number of sends,
+   * recording after each send how far it got. A failed send records nothing
+   * (so nothing is skipped) and is retried later.
+   */
+  private async publishEvents(): Promise<{ published: number; more: boolean; failed: boolean }> {
+    const queue = this.env.EVENTS as Queue | undefined;
+    if (queue === undefined) return { published: 0, more: false, failed: false };
+    let published = 0;
+    for (let send = 0; send < MAX_EVENT_SENDS_PER_ALARM; send += 1) {
+      const state = this.committedState();
+      if (state === null) return { published, more: false, failed: false };
+      const batch = nextEvents(
+        this.sql,
+        state.account,
+        this.tenant(state.account),
+        readEventCursor(this.sql),
+        MAX_EVENTS_PER_SEND,
+        MAX_EVENT_BATCH_BYTES,
+      );
+      if (batch.events.length === 0) return { published, more: false, failed: false };
+      try {
+        await queue.sendBatch(batch.events.map((event) => ({ body: event, contentType: "json" as const })));
+      } catch (error) {
+        console.error(JSON.stringify({ msg: "event publication failed", error: String(error), published }));
+        return { published, more: true, failed: true };
+      }
+      this.ctx.storage.transactionSync(() => saveEventCursor(this.sql, batch.cursor));
+      published += batch.events.length;
+    }
+    return { published, more: true, failed: false };
+  }
+
+  /** The account's tenant: stored since it was opened, or read off the object's name (`<tenant>:<account>`). */
+  private tenant(account: AccountRow): string | null {
+    if (account.tenant !== null) return account.tenant;
+    const name = this.ctx.id.name;
+    return name === undefined ? null : (name.split(":")[0] ?? null);
   }
 }
 

@@ -19,11 +19,11 @@ export function decideAccountSettings(
   request: OpenAccountRequest,
   nowMs: number,
   ttlMs: number,
-): { outcome: Outcome; recordExpiresMs: number | null } {
+): SettingsDecision {
   const keyed = request.keyed ?? null;
   if (keyed !== null) {
     const used = answerForUsedKey(sql, keyed, nowMs);
-    if (used !== null) return { outcome: used, recordExpiresMs: null };
+    if (used !== null) return { outcome: used, recordExpiresMs: null, changed: [] };
   }
   const existing = readAccount(sql);
   const ifMatch = request.ifMatch ?? null;
@@ -31,10 +31,12 @@ export function decideAccountSettings(
     return {
       outcome: failure({ code: "precondition_failed", current: existing?.version ?? null }),
       recordExpiresMs: null,
+      changed: [],
     };
   }
   const key = keyed?.idempotencyKey ?? null;
   let outcome: Outcome;
+  const changed: { version: number; field: string }[] = [];
   if (existing === null) {
     const account = {
       name: request.account,
@@ -42,8 +44,10 @@ export function decideAccountSettings(
       overdraftLimit: request.input.overdraft_limit ?? 0,
       version: 1,
       createdMs: nowMs,
+      tenant: request.tenant ?? null,
     };
     insertAccount(sql, account, key);
+    changed.push({ version: 1, field: "currency" }, { version: 1, field: "overdraft_limit" });
     outcome = success(201, accountView(account, readHead(sql)));
   } else {
     const mismatch = checkCurrency(existing, request.input.currency);
@@ -51,14 +55,22 @@ export function decideAccountSettings(
       outcome = failure(mismatch);
     } else {
       const overdraftLimit = request.input.overdraft_limit ?? existing.overdraftLimit;
-      const account =
-        overdraftLimit === existing.overdraftLimit
-          ? existing
-          : updateOverdraftLimit(sql, existing, overdraftLimit, nowMs, key);
+      let account = existing;
+      if (overdraftLimit !== existing.overdraftLimit) {
+        account = updateOverdraftLimit(sql, existing, overdraftLimit, nowMs, key);
+        changed.push({ version: account.version, field: "overdraft_limit" });
+      }
       outcome = success(200, accountView(account, readHead(sql)));
     }
   }
-  if (keyed === null) return { outcome, recordExpiresMs: null };
+  if (keyed === null) return { outcome, recordExpiresMs: null, changed };
   const expiresMs = recordDecision(sql, keyed, outcome, null, nowMs, ttlMs);
-  return { outcome: withFacts(outcome, { recorded: true }), recordExpiresMs: expiresMs };
+  return { outcome: withFacts(outcome, { recorded: true }), recordExpiresMs: expiresMs, changed };
+}
+
+export interface SettingsDecision {
+  readonly outcome: Outcome;
+  readonly recordExpiresMs: number | null;
+  /** The settings fields it changed, each under the version it produced: the events to announce. */
+  readonly changed: readonly { version: number; field: string }[];
 }

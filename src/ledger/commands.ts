@@ -23,6 +23,8 @@ export interface KeyedRequest {
 
 export interface OpenAccountRequest {
   readonly account: string;
+  /** The tenant the account belongs to, stored when it is opened (events name it). */
+  readonly tenant?: string;
   readonly input: OpenAccountInput;
   /** If-Match: the versions the caller expects the account to be at. */
   readonly ifMatch?: IfMatch | null;

@@ -12,6 +12,8 @@ export interface AccountRow {
   /** 1 when opened, one more on each real change of its settings. */
   readonly version: number;
   readonly createdMs: number;
+  /** The tenant it belongs to; null for accounts opened before it was stored. */
+  readonly tenant: string | null;
 }
 
 export interface EntryRow {
@@ -56,7 +58,8 @@ export function readAccount(sql: CountedSql): AccountRow | null {
     overdraft_limit: number;
     version: number;
     created_ms: number;
-  }>("SELECT name, currency, overdraft_limit, version, created_ms FROM account");
+    tenant: string | null;
+  }>("SELECT name, currency, overdraft_limit, version, created_ms, tenant FROM account");
   if (row === undefined) return null;
   return {
     name: row.name,
@@ -64,6 +67,7 @@ export function readAccount(sql: CountedSql): AccountRow | null {
     overdraftLimit: row.overdraft_limit,
     version: row.version,
     createdMs: row.created_ms,
+    tenant: row.tenant,
   };
 }
 
@@ -75,18 +79,21 @@ export interface AccountChangeRow {
   readonly new: string | number;
   readonly createdMs: number;
   readonly idempotencyKey: string | null;
+  /** How many ledger entries existed when it was made: its place among the ledger's events. */
+  readonly entrySeqBefore: number;
 }
 
 /** Opens the account at version 1, its opening values the first entries of its history. */
 export function insertAccount(sql: CountedSql, account: AccountRow, idempotencyKey: string | null): void {
   sql.run(
-    "INSERT INTO account (singleton, name, currency, overdraft_limit, version, created_ms) VALUES (1, ?, ?, ?, 1, ?)",
+    "INSERT INTO account (singleton, name, currency, overdraft_limit, version, created_ms, tenant) VALUES (1, ?, ?, ?, 1, ?, ?)",
     account.name,
     account.currency,
     account.overdraftLimit,
     account.createdMs,
+    account.tenant,
   );
-  const opened = { version: 1, old: null, createdMs: account.createdMs, idempotencyKey };
+  const opened = { version: 1, old: null, createdMs: account.createdMs, idempotencyKey, entrySeqBefore: 0 };
   insertChange(sql, { ...opened, field: "currency", new: account.currency });
   insertChange(sql, { ...opened, field: "overdraft_limit", new: account.overdraftLimit });
 }
@@ -108,19 +115,21 @@ export function updateOverdraftLimit(
     new: overdraftLimit,
     createdMs: nowMs,
     idempotencyKey,
+    entrySeqBefore: readHead(sql).entryCount,
   });
   return { ...account, overdraftLimit, version };
 }
 
 function insertChange(sql: CountedSql, change: AccountChangeRow): void {
   sql.run(
-    "INSERT INTO account_changes (version, field, old, new, created_ms, idempotency_key) VALUES (?, ?, ?, ?, ?, ?)",
+    "INSERT INTO account_changes (version, field, old, new, created_ms, idempotency_key, entry_seq_before) VALUES (?, ?, ?, ?, ?, ?, ?)",
     change.version,
     change.field,
     change.old === null ? null : JSON.stringify(change.old),
     JSON.stringify(change.new),
     change.createdMs,
     change.idempotencyKey,
+    change.entrySeqBefore,
   );
 }
 
@@ -135,32 +144,59 @@ export function changesAfter(
   limit: number,
 ): { rows: AccountChangeRow[]; hasMore: boolean } {
   const rows = sql
-    .rows<{
-      version: number;
-      field: string;
-      old: string | null;
-      new: string;
-      created_ms: number;
-      idempotency_key: string | null;
-    }>(
-      "SELECT version, field, old, new, created_ms, idempotency_key FROM account_changes WHERE version > ? ORDER BY version, field LIMIT ?",
+    .rows<ChangeRecord>(
+      `SELECT ${CHANGE_COLUMNS} FROM account_changes WHERE version > ? ORDER BY version, field LIMIT ?`,
       afterVersion,
       limit + MAX_FIELDS_PER_CHANGE,
     )
-    .map((row) => ({
-      version: row.version,
-      field: row.field as AccountChangeRow["field"],
-      old: row.old === null ? null : (JSON.parse(row.old) as string | number),
-      new: JSON.parse(row.new) as string | number,
-      createdMs: row.created_ms,
-      idempotencyKey: row.idempotency_key,
-    }));
+    .map(toChangeRow);
   if (rows.length <= limit) return { rows, hasMore: false };
   let end = limit;
   const cut = rows[limit]?.version;
   while (end > 0 && rows[end - 1]?.version === cut) end -= 1;
   if (end === 0) end = rows.filter((row) => row.version === cut).length;
   return { rows: rows.slice(0, end), hasMore: true };
+}
+
+/** The changes after (version, field) in event order, at most `limit`. */
+export function changesAfterPosition(
+  sql: CountedSql,
+  version: number,
+  field: string,
+  limit: number,
+): AccountChangeRow[] {
+  return sql
+    .rows<ChangeRecord>(
+      `SELECT ${CHANGE_COLUMNS} FROM account_changes WHERE (version, field) > (?, ?) ORDER BY version, field LIMIT ?`,
+      version,
+      field,
+      limit,
+    )
+    .map(toChangeRow);
+}
+
+type ChangeRecord = {
+  version: number;
+  field: string;
+  old: string | null;
+  new: string;
+  created_ms: number;
+  idempotency_key: string | null;
+  entry_seq_before: number;
+};
+
+const CHANGE_COLUMNS = "version, field, old, new, created_ms, idempotency_key, entry_seq_before";
+
+function toChangeRow(row: ChangeRecord): AccountChangeRow {
+  return {
+    version: row.version,
+    field: row.field as AccountChangeRow["field"],
+    old: row.old === null ? null : (JSON.parse(row.old) as string | number),
+    new: JSON.parse(row.new) as string | number,
+    createdMs: row.created_ms,
+    idempotencyKey: row.idempotency_key,
+    entrySeqBefore: row.entry_seq_before,
+  };
 }
 
 /** Settings one change can touch at once (opening sets both). */

@@ -89,6 +89,23 @@ const MIGRATIONS: readonly Migration[] = [
        PRIMARY KEY (version, field)
      ) WITHOUT ROWID;`,
   },
+  {
+    // Ledger events: entries and account changes interleaved in the order they happened (a change
+    // knows how many entries came before it), numbered gaplessly as they are published. The cursor
+    // records how far publication got, in the same storage, so a crash between a send and its
+    // record repeats events but never skips one. Accounts remember their tenant, which events name.
+    readableFrom: 1,
+    sql: `ALTER TABLE account_changes ADD COLUMN entry_seq_before INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE event_cursor (
+       singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+       published_through INTEGER NOT NULL,
+       entry_seq INTEGER NOT NULL,
+       change_version INTEGER NOT NULL,
+       change_field TEXT NOT NULL
+     );
+     INSERT INTO event_cursor VALUES (1, 0, 0, 0, '');
+     ALTER TABLE account ADD COLUMN tenant TEXT;`,
+  },
 ];
 
 /** The schema version this code writes. */

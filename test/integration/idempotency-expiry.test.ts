@@ -69,6 +69,8 @@ describe("retention", () => {
     );
     expect(rows).toHaveLength(1);
     expect((rows[0]?.expires_ms ?? 0) - (rows[0]?.created_ms ?? 0)).toBe(TTL_MS);
+    // The write's events are published by the alarm first; then it waits for the earliest expiry.
+    await runDurableObjectAlarm(ledgerStub(account));
     expect(await inLedger(account, (storage) => storage.getAlarm())).toBe(rows[0]?.expires_ms);
   });
 
@@ -138,13 +140,15 @@ describe("expiry alarm", () => {
     await seedRecords(account, EXPIRY_SWEEP_BATCH_SIZE + extra, 3);
 
     // Run one sweep and count in the same synchronous turn, so the re-armed
-    // alarm (due now) cannot fire in between.
+    // alarm (due now) cannot fire in between: the sweep is the alarm's synchronous part.
     const firstRun = await runInDurableObject(stub, async (instance, state) => {
-      instance.alarm();
+      const published = instance.alarm();
       const expiredLeft = state.storage.sql
         .exec<{ n: number }>("SELECT COUNT(*) AS n FROM idempotency_records WHERE expires_ms <= ?", Date.now())
         .one().n;
-      return { expiredLeft, alarm: await state.storage.getAlarm() };
+      const alarm = await state.storage.getAlarm();
+      await published;
+      return { expiredLeft, alarm };
     });
     expect(firstRun.expiredLeft).toBe(extra);
     // More remain, so the alarm is due at once rather than at the next live expiry.

@@ -152,7 +152,7 @@ async function sweepStory(expiredAges: readonly number[], liveLeads: readonly nu
     const alarmBefore = await storage.getAlarm();
     let error = "no error";
     try {
-      instance.alarm();
+      await instance.alarm();
     } catch (e) {
       error = String(e);
     }
@@ -178,7 +178,7 @@ async function sweepStory(expiredAges: readonly number[], liveLeads: readonly nu
     const alarm = await storage.getAlarm();
     const withWrite = expiriesOf(readRecords(storage));
     storage.sql.exec(healSql(DELETE_FAULT));
-    instance.alarm();
+    const published = instance.alarm();
     const nowMs = Date.now();
     return {
       status: outcome.status,
@@ -187,6 +187,7 @@ async function sweepStory(expiredAges: readonly number[], liveLeads: readonly nu
       nowMs,
       swept: expiriesOf(readRecords(storage)),
       alarmAfterSweep: await storage.getAlarm(),
+      published: await published,
     };
   });
   expect(rearmed.status).toBe(201);
@@ -262,13 +263,14 @@ describe("expiry alarm under faults and redelivery", () => {
             command: { type: "credit", input: { amount: 1, currency: "USD" } },
           });
         });
-        instance.alarm();
+        const published = instance.alarm();
         const replayed = (await Promise.all(outcomes)).map((outcome) => outcome.replayed);
         return {
           now,
           replayed,
           kept: keys.filter((key) => readRecords(storage).some((row) => row.key === key)),
           alarm: await storage.getAlarm(),
+          published: await published,
         };
       });
       // Offsets -1 and 0 are expired (expires_ms <= now): not replayed, and swept.
@@ -287,9 +289,9 @@ describe("expiry alarm under faults and redelivery", () => {
     const planned = await inLedger(account, async (storage, instance) => {
       // Count deliveries; the object's own alarm() still does all the work.
       const alarm = instance.alarm.bind(instance);
-      instance.alarm = () => {
+      instance.alarm = async () => {
         try {
-          alarm();
+          await alarm();
           deliveries.push("ok");
         } catch (error) {
           deliveries.push(String(error).includes(FAULT_MESSAGE) ? "fault" : String(error));

@@ -1,3 +1,4 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { parseIdempotencyTtlSeconds } from "../../src/domain/retention.ts";
@@ -9,6 +10,7 @@ import {
   fundedAccount,
   getAccount,
   json,
+  ledgerStub,
   post,
   uniqueKey,
 } from "../support/api.ts";
@@ -167,7 +169,10 @@ describe("a fault inside the account's transaction", () => {
     const traces = await keyTraces(account, key);
     expect(traces.entries).toBe(prepared.status === 201 ? 1 : 0);
     expect(traces.records.map((record) => record.status)).toEqual([prepared.status]);
-    // The retry's record is now the earliest to expire, and its alarm was set.
+    // The retry's record is now the earliest to expire, and its alarm was set (once the alarm
+    // has published the events the retry's entry made, it waits for that expiry).
+    expect(await alarmOf(account)).not.toBeNull();
+    await runDurableObjectAlarm(ledgerStub(account));
     expect(await alarmOf(account)).toBe(traces.records[0]?.expires_ms);
     const after = await getAccount(account);
     expect(after.balance).toBe(before.account.balance + prepared.delta);

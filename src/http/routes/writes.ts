@@ -12,9 +12,10 @@ export function writeRoutes(): RouteTable {
       openAccountRoute,
       handle(
         openAccountRoute,
-        ({ params, body, keyed, ifMatch }, callAccountOf) => {
+        ({ tenant, params, body, keyed, ifMatch }, callAccountOf) => {
           const request = {
             account: params.account,
+            tenant,
             input: body,
             ifMatch,
             keyed: keyed === null ? null : { requestId: crypto.randomUUID(), ...keyed },

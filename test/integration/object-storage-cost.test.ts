@@ -17,10 +17,10 @@ function databaseSize(account: string): Promise<number> {
   return runInDurableObject(ledgerStub(account), (_, state) => state.storage.sql.databaseSize);
 }
 
-async function decide(account: string, type: "charge" | "credit", amount: number, prefix: string) {
+async function decide(account: string, amount: number, prefix: string) {
   for (let start = 0; start < KEYS; start += BATCH) {
     const operations = Array.from({ length: BATCH }, (_, i) => ({
-      type,
+      type: "charge",
       // Client-made keys are typically UUIDv7s: 36 characters.
       idempotency_key: `${prefix}-${String(start + i).padStart(6, "0")}-${"0".repeat(36 - prefix.length - 8)}`,
       amount,
@@ -47,25 +47,25 @@ async function expireAll(account: string) {
 
 describe("storage per decided key", () => {
   it.each([
-    ["a charge that moved money", "charge", 1, 1_000_000_000],
-    ["a declined charge", "charge", 5_000_000, 0],
+    ["a charge that moved money", 1, 1_000_000_000],
+    ["a declined charge", 5_000_000, 0],
   ] as const)(
     "%s",
-    async (label, type, amount, funding) => {
+    async (label, amount, funding) => {
+      const moved = funding > 0;
       const account = await fundedAccount(funding);
       const empty = await databaseSize(account);
-      await decide(account, type, amount, type === "charge" && funding > 0 ? "paid" : "deny");
+      await decide(account, amount, moved ? "paid" : "deny");
       const withResponses = await databaseSize(account);
       await expireAll(account);
       // Freed pages are reused: fill them with the next keys' decisions to see the permanent cost.
       const perLive = (withResponses - empty) / KEYS;
-      await decide(account, type, amount, type === "charge" && funding > 0 ? "more" : "nope");
+      await decide(account, amount, moved ? "more" : "nope");
       // The second wave is stored whole; what is left over is the first wave's permanent part.
       const perExpired = ((await databaseSize(account)) - empty - KEYS * perLive) / KEYS;
       console.log(
         `${label}: ${Math.round(perLive)} bytes per key while its response is stored, ${Math.round(perExpired)} after`,
       );
-      const moved = type === "charge" && funding > 0;
       expect(perLive).toBeLessThan(moved ? 1_200 : 900);
       expect(perExpired).toBeLessThan(moved ? 550 : 250);
       expect(perExpired).toBeLessThan(perLive);

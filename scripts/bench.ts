@@ -1,100 +1,145 @@
 /**
- * Throughput and latency of the real Worker under `wrangler dev` on this
- * machine: first-time charges, replays of them, and concurrent copies of one
- * key. Prints figures; asserts nothing about speed (that would flake).
- *
- *   npm run bench -- --requests 2000 --concurrency 16 --accounts 20
+ * npm run bench: the project's benchmark (issue 8, part 1). Builds the
+ * production bundle, serves it with plain workerd pinned to one CPU, drives
+ * it from a load generator pinned to another, and measures the Worker ->
+ * Durable Object hop in the same run as the yardstick. Prints a table and
+ * writes JSON; exits 1 if any scenario's ledger check failed (lost or
+ * doubled money) or a scenario could not run, 2 on bad flags or a failed
+ * build. `npm run bench -- --help` lists the flags; --quick runs everything
+ * small.
  */
-import { forEachConcurrently } from "./lib/concurrency.ts";
-import { DEV_API_KEY, startDevServer } from "./lib/dev-server.ts";
-import { integer, readFlags } from "./lib/flags.ts";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freshBenchKey } from "./bench/api.ts";
+import { buildBundle, HOP_MAIN, writeHopWranglerConfig, type Bundle } from "./bench/bundle.ts";
+import { BenchContext } from "./bench/context.ts";
+import { describeMachine, pinSelf } from "./bench/machine.ts";
+import { progress } from "./bench/measure.ts";
+import { readBenchOptions, type BenchOptions } from "./bench/options.ts";
+import { installCleanup, stopAllProcesses } from "./bench/processes.ts";
+import { renderHeader, renderNotes, renderTable, writeJson, type Header, type HopShape } from "./bench/report.ts";
+import { ROW_ORDER, runScenarios } from "./bench/run.ts";
+import { workerdVersion } from "./bench/workerd.ts";
+import { readWorkerConfig } from "./bench/wrangler-config.ts";
 
-const flags = readFlags("Usage: npm run bench -- [options]", {
-  requests: integer(2000, 1, 1_000_000, "requests a phase"),
-  concurrency: integer(16, 1, 1024, "requests in flight"),
-  accounts: integer(20, 1, 10_000, "accounts the charges are spread over"),
+const options = readBenchOptions();
+const machine = describeMachine(options.pin);
+pinSelf(machine.pinning);
+const workDir = mkdtempSync(join(tmpdir(), "onceledger-bench-"));
+installCleanup(() => {
+  if (options.keep) process.stderr.write(`temporary files kept in ${workDir}\n`);
+  else rmSync(workDir, { recursive: true, force: true });
 });
-const REQUESTS = flags.requests;
-const CONCURRENCY = flags.concurrency;
-const ACCOUNTS = flags.accounts;
-
-const server = await startDevServer("bench");
-const base = server.baseUrl;
+let exitCode = 0;
 try {
-  const runId = Date.now().toString(36);
-  const accounts = Array.from({ length: ACCOUNTS }, (_, i) => `bench_${runId}_${i}`);
-  for (const account of accounts) {
-    await send("PUT", `/v1/accounts/${account}`, { currency: "USD" });
-    await send(
-      "POST",
-      `/v1/accounts/${account}/credits`,
-      { amount: 1_000_000_000, currency: "USD" },
-      `fund-${account}`,
-    );
-  }
-  const charges = Array.from({ length: REQUESTS }, (_, i) => ({
-    account: accounts[i % ACCOUNTS] as string,
-    key: `bench-${runId}-${i}`,
-  }));
-  const charge = (c: (typeof charges)[number]) =>
-    send("POST", `/v1/accounts/${c.account}/charges`, { amount: 100, currency: "USD" }, c.key);
-
-  const rows = [
-    await phase("first-time charges", charges, charge, 201, "false"),
-    await phase("replays of those charges", charges, charge, 201, "true"),
-    await phase(
-      "concurrent copies of one key",
-      Array.from({ length: REQUESTS }, () => ({ account: accounts[0] as string, key: `hot-${runId}` })),
-      charge,
-      201,
-    ),
-  ];
-  console.log(
-    `\nOnceLedger under wrangler dev, ${REQUESTS} requests a phase, ${CONCURRENCY} in flight, ${ACCOUNTS} accounts`,
-  );
-  console.table(rows);
+  exitCode = await main(options);
+} catch (error) {
+  process.stderr.write(`\nbench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  exitCode = 2;
 } finally {
-  server.stop();
+  await stopAllProcesses();
+  if (options.keep || exitCode !== 0) process.stdout.write(`temporary files kept in ${workDir}\n`);
+  else rmSync(workDir, { recursive: true, force: true });
 }
+process.exit(exitCode);
 
-async function phase<T>(
-  name: string,
-  items: readonly T[],
-  run: (item: T) => Promise<Response>,
-  status: number,
-  replayed?: string,
-) {
-  const latencies: number[] = [];
-  const started = performance.now();
-  await forEachConcurrently(items, CONCURRENCY, async (item) => {
-    const t0 = performance.now();
-    const response = await run(item);
-    latencies.push(performance.now() - t0);
-    await response.arrayBuffer();
-    if (response.status !== status) throw new Error(`${name}: got ${response.status}, expected ${status}`);
-    if (replayed !== undefined && response.headers.get("idempotent-replayed") !== replayed) {
-      throw new Error(`${name}: Idempotent-Replayed was not ${replayed}`);
-    }
+async function main(options: BenchOptions): Promise<number> {
+  const startedAt = new Date();
+  const selected = options.scenarios;
+  const hopShapes: HopShape[] = [];
+  if ([...selected].some((s) => ["a", "c", "d", "a100k", "r1m", "batch"].includes(s))) hopShapes.push("one");
+  if (selected.has("b")) hopShapes.push("many");
+
+  progress(`building ${options.projectDir} with wrangler deploy --dry-run`);
+  const configPath = join(options.projectDir, "wrangler.toml");
+  const projectConfig = readWorkerConfig(configPath);
+  const logs = join(workDir, "logs");
+  const projectBundle = await buildBundle(
+    machine.pinning.load,
+    configPath,
+    projectConfig.main,
+    join(workDir, "project"),
+    logs,
+  );
+  let hopBundle: Bundle | null = null;
+  if (hopShapes.length > 0) {
+    const hopConfig = join(workDir, "hop-wrangler.json");
+    writeHopWranglerConfig(hopConfig, projectConfig.compatibilityDate, projectConfig.compatibilityFlags);
+    hopBundle = await buildBundle(machine.pinning.load, hopConfig, HOP_MAIN, join(workDir, "hop"), logs);
+  }
+  const header: Header = {
+    startedAt: startedAt.toISOString().replace(/\.\d+Z$/, "Z"),
+    commit: commitOf(options.projectDir),
+    cpuModel: machine.cpuModel,
+    cores: machine.cores,
+    kernel: machine.kernel,
+    pinning: machine.pinning.note,
+    node: process.version,
+    workerd: workerdVersion(),
+    autocannon: packageVersion("autocannon"),
+    wrangler: packageVersion("wrangler"),
+    bundle: { rawBytes: projectBundle.rawBytes, gzipBytes: projectBundle.gzipBytes },
+    unbound: projectConfig.unbound.map((b) => `${b.name} (${b.kind})`),
+    load:
+      `closed loop: autocannon, ${options.connections} connections, warm-up ${options.warmup} s, then ${options.runs} x ${options.duration} s, median; ` +
+      `open loop: ${options.rate} req/s for ${options.latencySeconds} s, latency from each request's scheduled send time`,
+  };
+  process.stdout.write(`\n${renderHeader(header)}\n\n`);
+
+  const ctx = new BenchContext({
+    options,
+    machine,
+    key: freshBenchKey(),
+    workDir,
+    projectConfig,
+    projectBundle,
+    hopBundle,
   });
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) =>
-    Number((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0).toFixed(1));
-  return {
-    phase: name,
-    requests: items.length,
-    "req/s": Math.round(items.length / seconds),
-    "p50 ms": pct(0.5),
-    "p95 ms": pct(0.95),
-    "p99 ms": pct(0.99),
-  };
+  const { rows, cold } = await runScenarios(ctx, hopShapes);
+  rows.sort((x, y) => ROW_ORDER.indexOf(x.id) - ROW_ORDER.indexOf(y.id));
+  const notes = renderNotes(rows, cold);
+  process.stdout.write(`\n${renderHeader(header)}\n\n${renderTable(rows)}\n\n${notes}\n`);
+  const bad = rows.filter((row) => row.status === "FAILED" || row.status === "error");
+  writeJson(options.jsonPath, {
+    header,
+    options: { ...options, scenarios: [...options.scenarios] },
+    rows,
+    coldStart: cold,
+    batchAvailable: ctx.batchAvailable,
+    batchNote: ctx.batchNote,
+    ok: bad.length === 0,
+  });
+  process.stdout.write(`\nresults: ${options.jsonPath}\n`);
+  if (bad.length > 0) {
+    process.stdout.write(`FAILED: ${bad.map((row) => `${row.id} (${row.status})`).join(", ")}\n`);
+    return 1;
+  }
+  return 0;
 }
 
-function send(method: string, path: string, body: unknown, idempotencyKey?: string): Promise<Response> {
-  const headers: Record<string, string> = {
-    authorization: `Bearer ${DEV_API_KEY}`,
-    "content-type": "application/json",
-  };
-  if (idempotencyKey !== undefined) headers["idempotency-key"] = idempotencyKey;
-  return fetch(`${base}${path}`, { method, headers, body: JSON.stringify(body) });
+function commitOf(dir: string): string {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-C", dir, ...args], {
+        encoding: "utf8",
+        timeout: 10_000,
+        stdio: ["ignore", "pipe", "ignore"],
+      }).trim();
+    const commit = git("rev-parse", "--short", "HEAD");
+    const dirty = git("status", "--porcelain", "--", "src", "wrangler.toml") !== "";
+    return `commit ${commit}${dirty ? " with uncommitted changes in src/" : ""}`;
+  } catch {
+    return "not a git checkout";
+  }
+}
+
+function packageVersion(name: string): string {
+  try {
+    return (createRequire(import.meta.url)(`${name}/package.json`) as { version?: string }).version ?? "unknown";
+  } catch {
+    return "unknown";
+  }
 }

@@ -30,21 +30,33 @@ export function moneyFingerprint(type: EntryType, account: string, body: unknown
 }
 
 /**
- * Checks one operation given as `{type, idempotency_key, ...body}`, in the
- * single route's order: the key (missing or malformed), then the body.
+ * Checks one operation of a batch, given as `{type, idempotency_key, ...body}`.
  */
 export async function checkOperation(account: string, operation: unknown): Promise<Result<CheckedOperation, Failure>> {
   if (operation === null || typeof operation !== "object" || Array.isArray(operation)) {
     return err({ code: "invalid_request", errors: [{ field: "body", message: "must be a JSON object" }] });
   }
   const { type, idempotency_key: rawKey, ...body } = operation as Record<string, unknown>;
+  return checkMoneyOperation(account, type, rawKey, body);
+}
+
+/**
+ * Checks a money operation from its parts, in the single route's order: the
+ * entry type (the route), the key (missing or malformed), then the body.
+ */
+export async function checkMoneyOperation(
+  account: string,
+  type: unknown,
+  rawKey: unknown,
+  body: unknown,
+): Promise<Result<CheckedOperation, Failure>> {
   if (!isEntryType(type)) {
     return err({
       code: "invalid_request",
       errors: [{ field: "type", message: 'must be one of "credit", "charge", "refund"' }],
     });
   }
-  if (rawKey !== undefined && typeof rawKey !== "string") {
+  if (rawKey !== undefined && rawKey !== null && typeof rawKey !== "string") {
     return err({ code: "idempotency_key_invalid", reason: "it is not a string" });
   }
   const key = parseIdempotencyKey(rawKey ?? null);

@@ -3,7 +3,7 @@ import { sha256 } from "../domain/fingerprint.ts";
 import { MAX_API_KEY_LENGTH, MAX_CACHED_API_KEYS } from "../domain/limits.ts";
 import type { FailureOf } from "../domain/problems.ts";
 import { err, ok, type Result } from "../domain/result.ts";
-import { parseKeyTable, type KeyTableParse } from "./api-keys.ts";
+import { parseKeyTable, type KeyTableParse } from "../transport/api-keys.ts";
 
 /** The tenant a request acts for, or why it acts for none. */
 export type Authentication = Result<string, FailureOf<"unauthorized" | "internal_error"> & { reason?: string }>;

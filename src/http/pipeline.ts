@@ -9,7 +9,7 @@ import { TENANT_ID_PATTERN } from "../domain/limits.ts";
 import type { Failure } from "../domain/problems.ts";
 import { err, ok, type Result } from "../domain/result.ts";
 import { failure, type Outcome } from "../ledger/outcome.ts";
-import { callAccount, type AccountStub } from "./account-client.ts";
+import { callAccount, type AccountStub } from "../transport/account-client.ts";
 import { decodeJsonBody, readJsonMediaBody } from "./request-body.ts";
 import { failureResponse, outcomeResponse } from "./respond.ts";
 import { validate } from "../api/validation.ts";

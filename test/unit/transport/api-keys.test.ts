@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MAX_TENANT_ID_LENGTH } from "../../../src/domain/limits.ts";
-import { parseKeyTable } from "../../../src/http/api-keys.ts";
+import { parseKeyTable } from "../../../src/transport/api-keys.ts";
 
 const DIGEST_A = "0123456789abcdef".repeat(4);
 const DIGEST_B = "f".repeat(64);

@@ -1,0 +1,183 @@
+/**
+ * The server's own log, as plain `workerd serve` writes it: console.log to
+ * stdout and console.error to stderr, one line each, no flag needed (both go
+ * to one file here). The Worker logs one JSON line per request (with the
+ * SQL cursors' rows_read / rows_written) and one per expiry alarm run; this
+ * reads new lines on demand and adds those counters up.
+ */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+
+export interface LogLine {
+  /** When this reader saw the line (epoch ms), or the line's own time field if it has one. */
+  readonly atMs: number;
+  readonly json: Record<string, unknown> | null;
+  readonly text: string;
+}
+
+export class ServerLog {
+  readonly path: string;
+  private offset = 0;
+  private partial = "";
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** The complete lines written since the last call. */
+  readNew(): LogLine[] {
+    let fd: number;
+    try {
+      fd = openSync(this.path, "r");
+    } catch {
+      return [];
+    }
+    const chunks: Buffer[] = [];
+    try {
+      const size = fstatSync(fd).size;
+      while (this.offset < size) {
+        const buffer = Buffer.alloc(Math.min(size - this.offset, 8 << 20));
+        const read = readSync(fd, buffer, 0, buffer.length, this.offset);
+        if (read <= 0) break;
+        chunks.push(buffer.subarray(0, read));
+        this.offset += read;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const now = Date.now();
+    const text = this.partial + Buffer.concat(chunks).toString("utf8");
+    const lines = text.split("\n");
+    this.partial = lines.pop() ?? "";
+    return lines.filter((line) => line.trim() !== "").map((line) => parseLine(line, now));
+  }
+
+  /** Forgets everything written so far (e.g. a setup phase's requests). */
+  skip(): void {
+    this.readNew();
+  }
+}
+
+function parseLine(text: string, seenAtMs: number): LogLine {
+  let json: Record<string, unknown> | null = null;
+  if (text.startsWith("{")) {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+        json = parsed as Record<string, unknown>;
+      }
+    } catch {
+      // not JSON after all
+    }
+  }
+  return { atMs: ownTime(json) ?? seenAtMs, json, text };
+}
+
+/** A line's own timestamp (`time`, `ts` or `timestamp`: epoch ms or an ISO string), if it has one. */
+function ownTime(json: Record<string, unknown> | null): number | undefined {
+  for (const field of ["time", "ts", "timestamp"]) {
+    const value = json?.[field];
+    if (typeof value === "number" && value > 1e12) return value;
+    if (typeof value === "string") {
+      const parsed = Date.parse(value);
+      if (Number.isFinite(parsed)) return parsed;
+    }
+  }
+  return undefined;
+}
+
+function numberField(json: Record<string, unknown>, name: string): number | undefined {
+  const value = json[name];
+  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
+}
+
+export interface RowCounts {
+  /** Request lines for the measured routes. */
+  readonly requests: number;
+  /** Operations they carried (a batch line counts its `operations`). */
+  readonly operations: number;
+  /** Lines that reported rows_read and rows_written, and the operations they carried. */
+  readonly withRows: number;
+  readonly operationsWithRows: number;
+  readonly rowsRead: number;
+  readonly rowsWritten: number;
+  readonly statuses: Readonly<Record<string, number>>;
+  /** Lines that were not JSON request/sweep lines (errors, warnings), the first few of them. */
+  readonly otherLines: number;
+  readonly otherSample: readonly string[];
+}
+
+const MEASURED_ROUTE = /^POST \/v1\/accounts\/[^/]+\/(charges|batches)$/;
+
+/** Adds up the rows the Worker reported for money-moving requests (charges and batches). */
+export function countRows(lines: readonly LogLine[]): RowCounts {
+  let requests = 0;
+  let operations = 0;
+  let withRows = 0;
+  let operationsWithRows = 0;
+  let rowsRead = 0;
+  let rowsWritten = 0;
+  let otherLines = 0;
+  const otherSample: string[] = [];
+  const statuses: Record<string, number> = {};
+  for (const line of lines) {
+    const json = line.json;
+    if (json?.msg === "request") {
+      if (typeof json.route !== "string" || !MEASURED_ROUTE.test(json.route)) continue;
+      requests += 1;
+      const carried = numberField(json, "operations") ?? 1;
+      operations += carried;
+      const status = typeof json.status === "number" ? String(json.status) : "?";
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      const read = numberField(json, "rows_read");
+      const written = numberField(json, "rows_written");
+      if (read !== undefined && written !== undefined) {
+        withRows += 1;
+        operationsWithRows += carried;
+        rowsRead += read;
+        rowsWritten += written;
+      }
+    } else if (json?.msg !== "expiry sweep") {
+      otherLines += 1;
+      if (otherSample.length < 5) otherSample.push(line.text.slice(0, 300));
+    }
+  }
+  return {
+    requests,
+    operations,
+    withRows,
+    operationsWithRows,
+    rowsRead,
+    rowsWritten,
+    statuses,
+    otherLines,
+    otherSample,
+  };
+}
+
+export interface SweepRun {
+  readonly atMs: number;
+  readonly deleted: number;
+  /** The run's own duration, if the line reports one. */
+  readonly durationMs: number | undefined;
+  readonly rowsRead: number | undefined;
+  readonly rowsWritten: number | undefined;
+  /** How long after the oldest record expired this run began, if the line says. */
+  readonly lagMs: number | undefined;
+}
+
+/** The expiry alarm's runs, from its `{"msg":"expiry sweep","deleted":N,...}` lines. */
+export function sweepRuns(lines: readonly LogLine[]): SweepRun[] {
+  const runs: SweepRun[] = [];
+  for (const { json, atMs } of lines) {
+    if (json?.msg !== "expiry sweep") continue;
+    runs.push({
+      atMs,
+      deleted: numberField(json, "deleted") ?? 0,
+      durationMs: numberField(json, "duration_ms") ?? numberField(json, "ms"),
+      rowsRead: numberField(json, "rows_read"),
+      rowsWritten: numberField(json, "rows_written"),
+      lagMs: numberField(json, "lag_ms"),
+    });
+  }
+  return runs;
+}

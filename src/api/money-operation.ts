@@ -24,7 +24,7 @@ export interface CheckedOperation {
 }
 
 /** What makes two money requests on `account` "the same request": the single route's fingerprint. */
-export function moneyFingerprint(type: EntryType, account: string, body: unknown): Promise<string> {
+export function moneyFingerprint(type: EntryType, account: string, body: unknown): string {
   const route = MONEY_ROUTES[type];
   return requestFingerprint(route.method, concretePath(route, { account }), body);
 }
@@ -32,7 +32,7 @@ export function moneyFingerprint(type: EntryType, account: string, body: unknown
 /**
  * Checks one operation of a batch, given as `{type, idempotency_key, ...body}`.
  */
-export async function checkOperation(account: string, operation: unknown): Promise<Result<CheckedOperation, Failure>> {
+export function checkOperation(account: string, operation: unknown): Result<CheckedOperation, Failure> {
   if (operation === null || typeof operation !== "object" || Array.isArray(operation)) {
     return err({ code: "invalid_request", errors: [{ field: "body", message: "must be a JSON object" }] });
   }
@@ -44,12 +44,12 @@ export async function checkOperation(account: string, operation: unknown): Promi
  * Checks a money operation from its parts, in the single route's order: the
  * entry type (the route), the key (missing or malformed), then the body.
  */
-export async function checkMoneyOperation(
+export function checkMoneyOperation(
   account: string,
   type: unknown,
   rawKey: unknown,
   body: unknown,
-): Promise<Result<CheckedOperation, Failure>> {
+): Result<CheckedOperation, Failure> {
   if (!isEntryType(type)) {
     return err({
       code: "invalid_request",
@@ -65,7 +65,7 @@ export async function checkMoneyOperation(
   if (!input.ok) return err({ code: "invalid_request", errors: input.error });
   return ok({
     idempotencyKey: key.value,
-    fingerprint: await moneyFingerprint(type, account, body),
+    fingerprint: moneyFingerprint(type, account, body),
     fieldDigests: fieldDigests(body),
     command: { type, input: input.value } as MoneyCommand,
   });

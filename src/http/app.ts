@@ -21,14 +21,8 @@ export function buildApp(): Hono<AppEnv> {
   // Before authentication, so a browser's preflight (which carries no key) is answered.
   app.use("*", corsMiddleware());
 
-  // No response about an account may be cached by anything between the client and the ledger.
   app.use("/v1/*", async (c, next) => {
-    await next();
-    c.res.headers.set("cache-control", "no-store");
-  });
-
-  app.use("/v1/*", async (c, next) => {
-    const auth = await authenticate(
+    const auth = authenticate(
       c.req.header("authorization") ?? null,
       c.env.API_KEYS,
       c.env.ALLOW_DEV_KEY === DEV_KEY_ALLOWED,

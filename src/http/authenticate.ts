@@ -1,5 +1,6 @@
 import { DEV_API_KEY } from "../domain/dev-key.ts";
-import { sha256 } from "../domain/fingerprint.ts";
+import { hexToBytes } from "../domain/hex.ts";
+import { sha256Hex } from "../domain/sha256.ts";
 import { MAX_API_KEY_LENGTH, MAX_CACHED_API_KEYS } from "../domain/limits.ts";
 import type { FailureOf } from "../domain/problems.ts";
 import { err, ok, type Result } from "../domain/result.ts";
@@ -19,11 +20,11 @@ let cachedTable: { raw: string | undefined; parse: KeyTableParse; valid: Map<str
  * stops early, so timing reveals neither a match nor its position. A missing
  * or malformed API_KEYS is an internal error with its reason, never open.
  */
-export async function authenticate(
+export function authenticate(
   authorization: string | null,
   apiKeys: string | undefined,
   allowDevKey: boolean,
-): Promise<Authentication> {
+): Authentication {
   if (cachedTable === undefined || cachedTable.raw !== apiKeys) {
     cachedTable = { raw: apiKeys, parse: parseKeyTable(apiKeys), valid: new Map() };
   }
@@ -39,7 +40,7 @@ export async function authenticate(
   const known = valid.get(token);
   if (known !== undefined) return ok(known);
 
-  const digest = await sha256(token);
+  const digest = hexToBytes(sha256Hex(token));
   let tenant: string | undefined;
   for (const entry of parse.value) {
     if (crypto.subtle.timingSafeEqual(entry.digest, digest) && tenant === undefined) tenant = entry.tenant;

@@ -75,12 +75,7 @@ export function handle<R extends RouteDef>(
     }
     const outcome = await action(input.value, (account, call) => callAccount(stubFor(c, account), call));
     logRequest(template, c, outcome, Date.now() - startedMs);
-    const response = outcomeResponse(outcome);
-    const params = input.value.params as { account: string };
-    for (const [name, value] of Object.entries(options.headers?.(outcome, params) ?? {})) {
-      response.headers.set(name, value);
-    }
-    return response;
+    return outcomeResponse(outcome, options.headers?.(outcome, input.value.params as { account: string }));
   };
 }
 
@@ -152,11 +147,7 @@ async function readRequest<R extends RouteDef>(c: AppContext, route: R): Promise
       ? null
       : {
           idempotencyKey,
-          fingerprint: await requestFingerprint(
-            route.method,
-            concretePath(route, params as Record<string, string>),
-            json,
-          ),
+          fingerprint: requestFingerprint(route.method, concretePath(route, params as Record<string, string>), json),
           fieldDigests: fieldDigests(json),
         };
   return ok({ tenant: c.get("tenant"), params, query, body, keyed, ifMatch } as ValidRequest<R>);

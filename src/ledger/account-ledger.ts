@@ -13,7 +13,7 @@ import {
 import { err, ok, type Result } from "../domain/result.ts";
 import { parseIdempotencyTtlSeconds } from "../domain/retention.ts";
 import type { MoneyRequest, OpenAccountRequest } from "./commands.ts";
-import { decide, replayOrReuse } from "./decide.ts";
+import { answerForUsedKey, decide } from "./decide.ts";
 import { findDecision } from "./decisions.ts";
 import { nextEvents, readEventCursor, saveEventCursor } from "./events.ts";
 import { GroupCommit } from "./group-commit.ts";
@@ -39,7 +39,8 @@ import { accountChangeView, accountView, chargeView, entryView, keyLookupView } 
 
 /** A unit of work for the group commit: one money request, a batch decided as one, or an account's settings. */
 type Write =
-  | { readonly kind: "one"; readonly request: MoneyRequest }
+  /** `fresh`: its key was found unused when it was queued, and no other write waiting then used it. */
+  | { readonly kind: "one"; readonly request: MoneyRequest; readonly fresh: boolean }
   | { readonly kind: "batch"; readonly requests: readonly MoneyRequest[] }
   | { readonly kind: "settings"; readonly request: OpenAccountRequest };
 type Written = Outcome | readonly Outcome[];
@@ -59,6 +60,8 @@ export class AccountLedger extends DurableObject<Env> {
   private readonly writes: GroupCommit<Write, Written>;
   /** The committed account and ledger head, kept in memory; undefined until read, and after a failed group. */
   private state: { account: AccountRow; head: LedgerHead } | undefined;
+  /** Idempotency-Keys of the writes waiting for a group commit, with how many wait under each. */
+  private readonly queuedKeys = new Map<string, number>();
   /** The alarm as read before the group being decided (null: none), and as that group set it. */
   private alarmAtMs: number | null = null;
 
@@ -81,7 +84,7 @@ export class AccountLedger extends DurableObject<Env> {
   /** Opens the account or changes its settings, in turn with the money writes (see account-settings.ts). */
   async openAccount(request: OpenAccountRequest): Promise<Outcome> {
     if (this.writes.waiting >= MAX_PENDING_WRITES) return failure({ code: "overloaded" });
-    return (await this.writes.submit({ kind: "settings", request })) as Outcome;
+    return (await this.submit({ kind: "settings", request })) as Outcome;
   }
 
   getAccount(): Outcome {
@@ -149,10 +152,11 @@ export class AccountLedger extends DurableObject<Env> {
   async moveMoney(request: MoneyRequest): Promise<Outcome> {
     const before = this.sql.work();
     if (this.committedState() === null) return failure(ACCOUNT_NOT_FOUND);
-    const recorded = replayOrReuse(this.sql, request, Date.now());
-    if (recorded !== null) return withFacts(recorded, { work: workSince(this.sql, before) });
+    const used = answerForUsedKey(this.sql, request, Date.now());
+    if (used !== null) return withFacts(used, { work: workSince(this.sql, before) });
     if (this.writes.waiting >= MAX_PENDING_WRITES) return failure({ code: "overloaded" });
-    return (await this.writes.submit({ kind: "one", request })) as Outcome;
+    const fresh = !this.queuedKeys.has(request.idempotencyKey);
+    return (await this.submit({ kind: "one", request, fresh })) as Outcome;
   }
 
   /**
@@ -166,10 +170,24 @@ export class AccountLedger extends DurableObject<Env> {
     if (this.committedState() === null) return err(failure(ACCOUNT_NOT_FOUND));
     if (requests.length === 0) return ok([]);
     if (this.writes.waiting >= MAX_PENDING_WRITES) return err(failure({ code: "overloaded" }));
-    return ok((await this.writes.submit({ kind: "batch", requests })) as readonly Outcome[]);
+    return ok((await this.submit({ kind: "batch", requests })) as readonly Outcome[]);
   }
 
-  /** Deletes one bounded batch of expired records, then re-arms for whatever is left. Safe to run twice. */
+  /** Queues a write for the next group commit, its keys counted as waiting until it is decided. */
+  private async submit(write: Write): Promise<Written> {
+    const keys = keysOf(write);
+    for (const key of keys) this.queuedKeys.set(key, (this.queuedKeys.get(key) ?? 0) + 1);
+    try {
+      return await this.writes.submit(write);
+    } finally {
+      for (const key of keys) {
+        const left = (this.queuedKeys.get(key) ?? 1) - 1;
+        if (left === 0) this.queuedKeys.delete(key);
+        else this.queuedKeys.set(key, left);
+      }
+    }
+  }
+
   /**
    * The object's one schedule. First, synchronously, it deletes one bounded
    * batch of expired records; then it publishes pending events. It re-arms
@@ -295,7 +313,11 @@ export class AccountLedger extends DurableObject<Env> {
     const outcomes: Outcome[] = [];
     for (const request of requests) {
       const before = this.sql.work();
-      const decision = decide({ sql: this.sql, account: state.account, head, nowMs, ttlMs: this.ttlMs }, request);
+      const decision = decide(
+        { sql: this.sql, account: state.account, head, nowMs, ttlMs: this.ttlMs },
+        request,
+        write.kind === "one" && write.fresh,
+      );
       if (events && decision.head !== head) appended = true;
       head = decision.head;
       expiresMs = Math.min(expiresMs, decision.recordExpiresMs ?? expiresMs);
@@ -365,3 +387,9 @@ export class AccountLedger extends DurableObject<Env> {
 }
 
 const ACCOUNT_NOT_FOUND = { code: "account_not_found" } as const;
+
+function keysOf(write: Write): string[] {
+  if (write.kind === "one") return [write.request.idempotencyKey];
+  if (write.kind === "batch") return write.requests.map((request) => request.idempotencyKey);
+  return write.request.keyed ? [write.request.keyed.idempotencyKey] : [];
+}

@@ -1,8 +1,9 @@
 import { differingFields } from "../domain/fingerprint.ts";
 import type { KeyedRequest, MoneyRequest } from "./commands.ts";
-import { findDecision, saveDecision } from "./decisions.ts";
-import { findLiveRecord, saveRecord } from "./idempotency-records.ts";
-import { findEntryByKey, type AccountRow, type LedgerHead } from "./ledger-store.ts";
+import { saveDecision } from "./decisions.ts";
+import { saveRecord } from "./idempotency-records.ts";
+import { readKeyState } from "./key-state.ts";
+import type { AccountRow, LedgerHead } from "./ledger-store.ts";
 import { applyMoneyCommand } from "./money-operations.ts";
 import { failure, withFacts, type Outcome } from "./outcome.ts";
 import type { CountedSql } from "./sql.ts";
@@ -31,37 +32,28 @@ export interface Decision {
 }
 
 /**
- * The answer a live record holds for the key, read-only: a replay of it, or
- * a 422 naming what differs for a different request. Null when there is no
- * live record. A replay needs no write, so it is answered without waiting
- * for a commit.
- */
-export function replayOrReuse(sql: CountedSql, request: KeyedRequest, nowMs: number): Outcome | null {
-  const record = findLiveRecord(sql, request.idempotencyKey, nowMs);
-  if (record === null) return null;
-  if (record.fingerprint !== request.fingerprint) {
-    const fields =
-      record.fieldDigests === null || request.fieldDigests === undefined
-        ? undefined
-        : differingFields(record.fieldDigests, request.fieldDigests);
-    return failure(
-      fields === undefined ? { code: "idempotency_key_reused" } : { code: "idempotency_key_reused", fields },
-    );
-  }
-  // The same request id means the caller retried a call whose answer was lost: not a replay to the client.
-  const replay = { status: record.status, body: record.body, replayed: record.requestId !== request.requestId };
-  return withFacts(replay, { code: record.status >= 400 ? problemCodeOf(record.body) : null, recorded: true });
-}
-
-/**
- * What a request with a key already decided gets: a replay, a 422, or,
- * once the stored response has expired, a 409 that says what the decision
- * was; it never runs again. Null when the key was never decided.
+ * What a request with a key already decided gets, from what is stored about
+ * the key: a replay of its live record, a 422 naming what differs for a
+ * different request, or, once the stored response has expired, a 409 that
+ * says what the decision was; it never runs again. Null when the key was
+ * never decided. Read-only: such answers need no commit.
  */
 export function answerForUsedKey(sql: CountedSql, request: KeyedRequest, nowMs: number): Outcome | null {
-  const recorded = replayOrReuse(sql, request, nowMs);
-  if (recorded !== null) return recorded;
-  const decision = findDecision(sql, request.idempotencyKey);
+  const { record, decision, legacyEntryId } = readKeyState(sql, request.idempotencyKey, nowMs);
+  if (record !== null) {
+    if (record.fingerprint !== request.fingerprint) {
+      const fields =
+        record.fieldDigests === null || request.fieldDigests === undefined
+          ? undefined
+          : differingFields(record.fieldDigests, request.fieldDigests);
+      return failure(
+        fields === undefined ? { code: "idempotency_key_reused" } : { code: "idempotency_key_reused", fields },
+      );
+    }
+    // The same request id means the caller retried a call whose answer was lost: not a replay to the client.
+    const replay = { status: record.status, body: record.body, replayed: record.requestId !== request.requestId };
+    return withFacts(replay, { code: record.status >= 400 ? problemCodeOf(record.body) : null, recorded: true });
+  }
   if (decision !== null) {
     return failure({
       code: "idempotency_key_expired",
@@ -71,9 +63,8 @@ export function answerForUsedKey(sql: CountedSql, request: KeyedRequest, nowMs: 
     });
   }
   // Keys that moved money before decisions were kept are known by their entries.
-  const entry = findEntryByKey(sql, request.idempotencyKey);
-  if (entry !== null) {
-    return failure({ code: "idempotency_key_expired", originalStatus: 201, originalCode: null, entry: entry.id });
+  if (legacyEntryId !== null) {
+    return failure({ code: "idempotency_key_expired", originalStatus: 201, originalCode: null, entry: legacyEntryId });
   }
   return null;
 }
@@ -109,8 +100,13 @@ export function recordDecision(
   return expiresMs;
 }
 
-export function decide(ctx: DecisionContext, request: MoneyRequest): Decision {
-  const used = answerForUsedKey(ctx.sql, request, ctx.nowMs);
+/**
+ * Decides a money request. `fresh` says the caller has just found the key
+ * unused and nothing that could use it was waiting meanwhile, so it is not
+ * looked up again; the tables' unique keys stand behind that either way.
+ */
+export function decide(ctx: DecisionContext, request: MoneyRequest, fresh = false): Decision {
+  const used = fresh ? null : answerForUsedKey(ctx.sql, request, ctx.nowMs);
   if (used !== null) return { outcome: used, head: ctx.head, recordExpiresMs: null };
 
   const applied = applyMoneyCommand(

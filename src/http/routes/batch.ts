@@ -18,9 +18,7 @@ export function batchRoutes(): RouteTable {
     [
       batchRoute,
       handle(batchRoute, async ({ params, body }, callAccountOf) => {
-        const checked = await Promise.all(
-          body.operations.map((operation) => checkOperation(params.account, operation)),
-        );
+        const checked = body.operations.map((operation) => checkOperation(params.account, operation));
         // One id for the batch, one per operation: a repeated key in the batch is a replay, a retried call is not.
         const batchId = crypto.randomUUID();
         const requests: MoneyRequest[] = [];

@@ -1,0 +1,75 @@
+import type { DecisionRow } from "./decisions.ts";
+import type { IdempotencyRecord } from "./idempotency-records.ts";
+import type { CountedSql } from "./sql.ts";
+
+/**
+ * Everything stored about an Idempotency-Key, read in one statement: its
+ * live record (the stored response), else its decision (kept for ever), else,
+ * for a key that moved money before decisions were kept, its entry. The
+ * decision is not read while the record is live, nor the entry once a
+ * decision is found: a replay reads one row.
+ */
+export interface KeyState {
+  readonly record: IdempotencyRecord | null;
+  readonly decision: DecisionRow | null;
+  readonly legacyEntryId: string | null;
+}
+
+type Row = {
+  r_key: string | null;
+  request_id: string | null;
+  r_fingerprint: string | null;
+  r_status: number | null;
+  body: string | null;
+  created_ms: number | null;
+  expires_ms: number | null;
+  field_digests: string | null;
+  d_key: string | null;
+  d_fingerprint: string | null;
+  d_status: number | null;
+  code: string | null;
+  entry_id: string | null;
+  decided_ms: number | null;
+  legacy_entry: string | null;
+};
+
+const QUERY = `SELECT r.key AS r_key, r.request_id, r.fingerprint AS r_fingerprint, r.status AS r_status, r.body,
+       r.created_ms, r.expires_ms, r.field_digests,
+       d.key AS d_key, d.fingerprint AS d_fingerprint, d.status AS d_status, d.code, d.entry_id, d.decided_ms,
+       CASE WHEN r.expires_ms > ?2 OR d.key IS NOT NULL THEN NULL
+            ELSE (SELECT e.id FROM entries e WHERE e.idempotency_key = ?1) END AS legacy_entry
+  FROM (SELECT ?1 AS key) AS k
+  LEFT JOIN idempotency_records r ON r.key = k.key
+  LEFT JOIN decisions d ON d.key = k.key AND (r.key IS NULL OR r.expires_ms <= ?2)`;
+
+export function readKeyState(sql: CountedSql, key: string, nowMs: number): KeyState {
+  const row = sql.first<Row>(QUERY, key, nowMs);
+  if (row === undefined) throw new Error("invariant: the key-state query returns one row");
+  const live = row.r_key !== null && (row.expires_ms ?? 0) > nowMs;
+  return {
+    record: live
+      ? {
+          key,
+          requestId: row.request_id ?? "",
+          fingerprint: row.r_fingerprint ?? "",
+          status: row.r_status ?? 0,
+          body: row.body ?? "",
+          createdMs: row.created_ms ?? 0,
+          expiresMs: row.expires_ms ?? 0,
+          fieldDigests: row.field_digests === null ? null : (JSON.parse(row.field_digests) as Record<string, string>),
+        }
+      : null,
+    decision:
+      row.d_key === null
+        ? null
+        : {
+            key,
+            fingerprint: row.d_fingerprint ?? "",
+            status: row.d_status ?? 0,
+            code: row.code,
+            entryId: row.entry_id,
+            decidedMs: row.decided_ms ?? 0,
+          },
+    legacyEntryId: row.legacy_entry,
+  };
+}

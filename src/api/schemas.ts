@@ -16,6 +16,8 @@ import {
   MAX_PAGE_SIZE,
   DEFAULT_PAGE_SIZE,
   MIN_AMOUNT_MINOR,
+  MAX_TENANT_ID_LENGTH,
+  TENANT_ID_PATTERN,
 } from "../domain/limits.ts";
 import type { ProblemDocument } from "../domain/problems.ts";
 import { codePointLength } from "../domain/text.ts";
@@ -234,6 +236,21 @@ export const BatchBody = doc(
   }),
   { id: "BatchRequest" },
 );
+
+/**
+ * A money command sent over the commands queue: the single route's account,
+ * operation (the route), Idempotency-Key and body, and the tenant it acts
+ * for. The key and body are then checked exactly as the route checks them.
+ */
+export const CommandMessageEnvelope = z.strictObject({
+  tenant: z
+    .string()
+    .check(z.regex(TENANT_ID_PATTERN, `must be 1 to ${MAX_TENANT_ID_LENGTH} characters of a-z, 0-9, _ or -`)),
+  account: AccountName,
+  operation: z.enum(ENTRY_TYPES),
+  idempotency_key: z.string(),
+  request: z.record(z.string(), z.unknown()),
+});
 
 export const AccountParams = z.strictObject({ account: AccountName });
 

@@ -14,6 +14,8 @@ export type {
   MoneyOptions,
   RequestOptions,
 } from "./ledger-client.ts";
+export { commandMessage } from "./command-message.ts";
+export type { BuiltCommandMessage, CommandInput, CommandMessageOptions } from "./command-message.ts";
 export { IdempotencyKeyExpiredError, LedgerProblemError, OutcomeUnknownError } from "./errors.ts";
 export type { GiveUpReason } from "./errors.ts";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.ts";

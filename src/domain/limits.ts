@@ -52,9 +52,14 @@ export const MAX_GROUP_OPERATIONS = 1000;
 /** Writes that may wait for an account object's next commit; more are refused as overloaded. */
 export const MAX_PENDING_WRITES = 5000;
 
-/** Events one queue send carries at most (the platform's own limits: 100 messages, 256 KB). */
-export const MAX_EVENTS_PER_SEND = 100;
-export const MAX_EVENT_BATCH_BYTES = 200 * 1024;
+/** Messages (events, results) one queue send carries at most, under the platform's own limits of 100 and 256 KB. */
+export const MAX_MESSAGES_PER_SEND = 100;
+export const MAX_SEND_BATCH_BYTES = 200 * 1024;
+/** Largest command message: the money route's body and room for the envelope around it. */
+export const MAX_COMMAND_MESSAGE_BYTES = MAX_BODY_BYTES + 1024;
+/** Backoff for a command the ledger could not decide (object unavailable, overloaded, over quota): doubling from the base, capped. */
+export const COMMAND_RETRY_BASE_DELAY_SECONDS = 2;
+export const COMMAND_RETRY_MAX_DELAY_SECONDS = 300;
 /** Sends one alarm run makes before it hands the rest to the next run. */
 export const MAX_EVENT_SENDS_PER_ALARM = 10;
 /** How long new events wait before the alarm publishes them, so that one send carries many. */
@@ -110,4 +115,9 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<readonly [what: string, limit: str
   ["Worker-to-object attempts", `${OBJECT_CALL_MAX_ATTEMPTS}`],
   ["operations decided in one commit (group commit)", `${MAX_GROUP_OPERATIONS}`],
   ["writes waiting for an account's next commit", `${MAX_PENDING_WRITES}, then \`503 overloaded\``],
+  ["command message (queue)", `${MAX_COMMAND_MESSAGE_BYTES} bytes of JSON text`],
+  [
+    "command retry delay (queue)",
+    `${COMMAND_RETRY_BASE_DELAY_SECONDS} s, doubling per attempt, at most ${COMMAND_RETRY_MAX_DELAY_SECONDS} s`,
+  ],
 ];

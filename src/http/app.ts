@@ -7,6 +7,7 @@ import { corsMiddleware } from "./cors.ts";
 import type { AppEnv } from "./pipeline.ts";
 import { failureResponse } from "./respond.ts";
 import { batchRoutes } from "./routes/batch.ts";
+import { DEV_COMMANDS_PATH, sendDevCommand } from "./routes/dev-commands.ts";
 import { readRoutes } from "./routes/reads.ts";
 import { writeRoutes } from "./routes/writes.ts";
 
@@ -35,6 +36,8 @@ export function buildApp(): Hono<AppEnv> {
     c.set("tenant", auth.value);
     await next();
   });
+
+  app.post(DEV_COMMANDS_PATH, sendDevCommand);
 
   const allowedMethods = new Map<string, string[]>();
   for (const [route, handler] of [...writeRoutes(), ...batchRoutes(), ...readRoutes()]) {

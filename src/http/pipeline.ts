@@ -5,11 +5,10 @@ import type { FieldError } from "../domain/field-error.ts";
 import { fieldDigests, requestFingerprint } from "../domain/fingerprint.ts";
 import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
 import { parseIfMatch, type IfMatch } from "../domain/if-match.ts";
-import { TENANT_ID_PATTERN } from "../domain/limits.ts";
 import type { Failure } from "../domain/problems.ts";
 import { err, ok, type Result } from "../domain/result.ts";
 import { failure, type Outcome } from "../ledger/outcome.ts";
-import { callAccount, type AccountStub } from "../transport/account-client.ts";
+import { accountStubs, callAccount, type AccountStub } from "../transport/account-client.ts";
 import { decodeJsonBody, readJsonMediaBody } from "./request-body.ts";
 import { failureResponse, outcomeResponse } from "./respond.ts";
 import { validate } from "../api/validation.ts";
@@ -73,7 +72,9 @@ export function handle<R extends RouteDef>(
       logRequest(template, c, failure(input.error), Date.now() - startedMs);
       return failureResponse(input.error);
     }
-    const outcome = await action(input.value, (account, call) => callAccount(stubFor(c, account), call));
+    const outcome = await action(input.value, (account, call) =>
+      callAccount(accountStubs(c.env.ACCOUNTS, c.get("tenant"), account), call),
+    );
     logRequest(template, c, outcome, Date.now() - startedMs);
     return outcomeResponse(outcome, options.headers?.(outcome, input.value.params as { account: string }));
   };
@@ -174,13 +175,4 @@ function singleValued(c: AppContext): Record<string, string | string[]> {
     query[name] = values.length === 1 ? (values[0] ?? "") : values;
   }
   return query;
-}
-
-/** A fresh stub on each call. Tenant ids cannot contain ":", so two tenants never share an object. */
-function stubFor(c: AppContext, account: string): () => AccountStub {
-  const tenant = c.get("tenant");
-  // Asserted here, where the object's name is built: a name must never be ambiguous.
-  if (!TENANT_ID_PATTERN.test(tenant)) throw new Error(`invariant: tenant id ${JSON.stringify(tenant)} is invalid`);
-  const name = `${tenant}:${account}`;
-  return () => c.env.ACCOUNTS.getByName(name);
 }

@@ -3,10 +3,10 @@ import type { PageRequest } from "../domain/commands.ts";
 import {
   EVENT_PUBLISH_DELAY_MS,
   EVENT_RETRY_DELAY_MS,
-  MAX_EVENT_BATCH_BYTES,
+  MAX_SEND_BATCH_BYTES,
   EXPIRY_SWEEP_BATCH_SIZE,
   MAX_EVENT_SENDS_PER_ALARM,
-  MAX_EVENTS_PER_SEND,
+  MAX_MESSAGES_PER_SEND,
   MAX_GROUP_OPERATIONS,
   MAX_PENDING_WRITES,
 } from "../domain/limits.ts";
@@ -362,8 +362,8 @@ export class AccountLedger extends DurableObject<Env> {
         state.account,
         this.tenant(state.account),
         readEventCursor(this.sql),
-        MAX_EVENTS_PER_SEND,
-        MAX_EVENT_BATCH_BYTES,
+        MAX_MESSAGES_PER_SEND,
+        MAX_SEND_BATCH_BYTES,
       );
       if (batch.events.length === 0) return { published, more: false, failed: false };
       try {

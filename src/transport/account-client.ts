@@ -1,8 +1,20 @@
-import { OBJECT_CALL_BACKOFF_MS, OBJECT_CALL_MAX_ATTEMPTS } from "../domain/limits.ts";
+import { OBJECT_CALL_BACKOFF_MS, OBJECT_CALL_MAX_ATTEMPTS, TENANT_ID_PATTERN } from "../domain/limits.ts";
 import type { AccountLedger } from "../ledger/account-ledger.ts";
 import { failure, type Outcome } from "../ledger/outcome.ts";
 
 export type AccountStub = DurableObjectStub<AccountLedger>;
+
+/**
+ * The stub of a tenant's account, fresh on each call (a stub that saw an
+ * error may be broken). Tenant ids cannot contain ":", so two tenants
+ * never share an object.
+ */
+export function accountStubs(accounts: Env["ACCOUNTS"], tenant: string, account: string): () => AccountStub {
+  // Asserted here, where the object's name is built: a name must never be ambiguous.
+  if (!TENANT_ID_PATTERN.test(tenant)) throw new Error(`invariant: tenant id ${JSON.stringify(tenant)} is invalid`);
+  const name = `${tenant}:${account}`;
+  return () => accounts.getByName(name);
+}
 
 /** The runtime's marks on an error thrown by a Durable Object call. */
 interface ObjectCallError {

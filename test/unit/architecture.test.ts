@@ -27,6 +27,8 @@ describe("layers", () => {
     ["domain", ["./"]],
     ["ledger", ["./", "../domain/", "cloudflare:workers"]],
     ["client", ["./", "../domain/"]],
+    // The queue consumer shares the HTTP route's checks (api) and object calls (transport), never HTTP itself.
+    ["queue", ["./", "../api/", "../domain/", "../transport/", "../ledger/outcome.ts"]],
   ])("src/%s imports only from %j", (folder, allowed) => {
     for (const [file, imports] of filesUnder(folder)) {
       for (const specifier of imports) {

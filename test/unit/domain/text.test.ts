@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { codePointLength } from "../../../src/domain/text.ts";
+import fc from "fast-check";
+import { codePointLength, utf8Length } from "../../../src/domain/text.ts";
 
 describe("codePointLength", () => {
   it.each([
@@ -18,5 +19,28 @@ describe("codePointLength", () => {
     const emoji = "\u{1f600}".repeat(10);
     expect(emoji.length).toBe(20);
     expect(codePointLength(emoji)).toBe(10);
+  });
+});
+
+describe("utf8Length", () => {
+  it.each([
+    ["", 0],
+    ["abc", 3],
+    ["caf\u00e9", 5],
+    ["\u20ac", 3],
+    ["\u{1f600}", 4],
+    // A lone surrogate is encoded as U+FFFD.
+    ["\ud800", 3],
+    ["\udc00x", 4],
+  ])("counts %j as %i bytes", (text, expected) => {
+    expect(utf8Length(text)).toBe(expected);
+  });
+
+  it("agrees with TextEncoder on random text", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), (text) => {
+        expect(utf8Length(text)).toBe(new TextEncoder().encode(text).byteLength);
+      }),
+    );
   });
 });

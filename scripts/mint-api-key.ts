@@ -6,6 +6,7 @@
  *   npm run mint-key -- <tenant>
  */
 import { createHash, randomBytes } from "node:crypto";
+import { keyIdOf } from "../src/domain/key-id.ts";
 import { TENANT_ID_PATTERN } from "../src/domain/limits.ts";
 
 const tenant = process.argv[2];
@@ -25,6 +26,10 @@ console.log(`API key for tenant "${tenant}" (shown once; give it to the tenant, 
 SHA-256 digest (this is what OnceLedger stores):
 
   ${digest}
+
+Key id (logs, metrics and every entry it makes name the key by this):
+
+  ${keyIdOf(digest)}
 
 Add the digest to the API_KEYS secret, a JSON object of tenant id to digests:
 

@@ -357,6 +357,12 @@ export const Account = doc(
   { id: "Account" },
 );
 
+const KeyId = doc(z.nullable(z.string()), {
+  description:
+    'Who made it: the API key\'s id (the first 8 hex characters of the SHA-256 of the key, as `npm run mint-key` prints), or `"queue"` for a command from the commands queue; null for records older than key ids.',
+  example: "3f9a0c12",
+});
+
 const SettingValue = z.union([z.string(), z.int()]);
 
 export const AccountChange = doc(
@@ -369,6 +375,7 @@ export const AccountChange = doc(
     idempotency_key: doc(z.nullable(z.string()), {
       description: "The Idempotency-Key of the request that made the change, if it sent one.",
     }),
+    key_id: KeyId,
   }),
   { id: "AccountChange" },
 );
@@ -390,6 +397,7 @@ export const Entry = doc(
     charge: doc(z.nullable(z.string()), { description: "For a refund, the charge it refunds." }),
     description: z.nullable(z.string()),
     metadata: MetadataOut,
+    key_id: KeyId,
   }),
   { id: "Entry" },
 );
@@ -448,6 +456,10 @@ export const IdempotencyKeyLookup = doc(
       { description: "The recorded response; null when expired." },
     ),
     original_status: doc(z.int(), { description: "The status the key's request was answered with." }),
+    request_id: doc(z.nullable(z.string()), {
+      description:
+        "The Request-Id of the request that produced the recorded response, as its response header said; null once expired, or for records older than request ids.",
+    }),
     original_code: doc(z.nullable(z.string()), {
       description: "The problem code of a decline; null when the request succeeded.",
     }),

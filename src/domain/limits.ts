@@ -12,6 +12,10 @@ export const MAX_JSON_DEPTH = 16;
 export const MAX_LISTED_ERRORS = 50;
 
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+/** Longest X-Request-Id taken from a caller; a longer or unprintable one is replaced by a generated id. */
+export const MAX_REQUEST_ID_LENGTH = 128;
+/** Hex characters of an Idempotency-Key's SHA-256 that logs show instead of the key. */
+export const IDEMPOTENCY_KEY_HASH_HEX_LENGTH = 12;
 
 export const MIN_AMOUNT_MINOR = 1;
 export const MAX_AMOUNT_MINOR = 1_000_000_000_000;
@@ -98,6 +102,10 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<readonly [what: string, limit: str
   ["account name", `1 to ${MAX_ACCOUNT_NAME_LENGTH} of \`A-Z a-z 0-9 _ -\``],
   ["tenant id", `1 to ${MAX_TENANT_ID_LENGTH} of \`a-z 0-9 _ -\``],
   ["`Idempotency-Key`", `1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters of \`0x21\`-\`0x7E\`, not \`.\` or \`..\``],
+  [
+    "`X-Request-Id` (echoed as `Request-Id`)",
+    `1 to ${MAX_REQUEST_ID_LENGTH} characters of \`0x21\`-\`0x7E\`, else one is generated`,
+  ],
   ["API key", `at most ${MAX_API_KEY_LENGTH} characters`],
   ["entry and charge ids", `1 to ${MAX_ENTRY_ID_LENGTH} visible ASCII characters`],
   ["`description`", `${MAX_DESCRIPTION_LENGTH} characters (Unicode code points)`],

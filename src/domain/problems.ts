@@ -134,7 +134,9 @@ interface FailureFacts {
   /** The top-level fields that differ from the original request, when known. */
   idempotency_key_reused: { readonly fields?: readonly string[] };
   precondition_failed: { readonly current: number | null };
-  internal_error: { readonly cause: "misconfigured" | "object_call" | "unhandled" };
+  internal_error: {
+    readonly cause: "misconfigured" | "object_call" | "unhandled" | "interface_version" | "jurisdiction_mismatch";
+  };
   overloaded: object;
 }
 
@@ -274,6 +276,10 @@ const INTERNAL_ERROR_DETAIL: Record<FailureOf<"internal_error">["cause"], string
   misconfigured: "OnceLedger's API keys are misconfigured.",
   object_call: "The request failed inside OnceLedger. Retrying with the same Idempotency-Key is safe.",
   unhandled: "The request failed inside OnceLedger.",
+  interface_version:
+    "OnceLedger is between two releases and could not decide the request. Retrying with the same Idempotency-Key is safe.",
+  jurisdiction_mismatch:
+    "This tenant's accounts are stored under a different jurisdiction than OnceLedger is configured with; nothing was changed.",
 };
 
 export function problemStatus(code: ProblemCode): number {

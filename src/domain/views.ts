@@ -30,6 +30,8 @@ export interface AccountChangeView {
   readonly new: string | number;
   readonly created: Timestamp;
   readonly idempotency_key: string | null;
+  /** The API key that made the change (first 8 hex of its digest); null for changes older than key ids. */
+  readonly key_id: string | null;
 }
 
 export interface AccountChangeList {
@@ -49,6 +51,8 @@ export interface EntryView {
   readonly charge: string | null;
   readonly description: string | null;
   readonly metadata: Metadata;
+  /** The API key that moved the money (first 8 hex of its digest, or "queue"); null for entries older than key ids. */
+  readonly key_id: string | null;
 }
 
 export interface ChargeView {
@@ -108,5 +112,7 @@ export interface IdempotencyKeyLookupView {
   /** The decision's status, and its problem code (null when the request succeeded). */
   readonly original_status: number;
   readonly original_code: string | null;
+  /** The Request-Id of the request that produced the recorded response; null once expired, or on old records. */
+  readonly request_id: string | null;
   readonly entry: EntryView | null;
 }

@@ -2,10 +2,11 @@ import { Hono } from "hono";
 import openApiDocument from "../api/openapi.json";
 import type { RouteDef } from "../api/routes.ts";
 import { DEV_KEY_ALLOWED } from "../domain/dev-key.ts";
+import { requestIdFrom } from "../domain/request-id.ts";
 import { authenticate } from "./authenticate.ts";
 import { corsMiddleware } from "./cors.ts";
 import type { AppEnv } from "./pipeline.ts";
-import { failureResponse } from "./respond.ts";
+import { failureResponse, REQUEST_ID_HEADER } from "./respond.ts";
 import { batchRoutes } from "./routes/batch.ts";
 import { DEV_COMMANDS_PATH, sendDevCommand } from "./routes/dev-commands.ts";
 import { readRoutes } from "./routes/reads.ts";
@@ -19,6 +20,15 @@ import { writeRoutes } from "./routes/writes.ts";
 export function buildApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
+  // First, so every response carries a Request-Id, refusals and preflights included. The
+  // pipeline builds its responses with it; this adds it to any other.
+  app.use("*", async (c, next) => {
+    const requestId = requestIdFrom(c.req.header("x-request-id") ?? null);
+    c.set("requestId", requestId);
+    await next();
+    if (!c.res.headers.has(REQUEST_ID_HEADER)) c.res.headers.set(REQUEST_ID_HEADER, requestId);
+  });
+
   // Before authentication, so a browser's preflight (which carries no key) is answered.
   app.use("*", corsMiddleware());
 
@@ -29,11 +39,19 @@ export function buildApp(): Hono<AppEnv> {
       c.env.ALLOW_DEV_KEY === DEV_KEY_ALLOWED,
     );
     if (!auth.ok) {
-      if (auth.error.code === "internal_error")
-        console.error(`OnceLedger is misconfigured: ${auth.error.reason ?? ""}`);
+      if (auth.error.code === "internal_error") {
+        console.error(
+          JSON.stringify({
+            msg: "OnceLedger is misconfigured",
+            reason: auth.error.reason ?? null,
+            request_id: c.get("requestId"),
+          }),
+        );
+      }
       return failureResponse(auth.error);
     }
-    c.set("tenant", auth.value);
+    c.set("tenant", auth.value.tenant);
+    c.set("keyId", auth.value.keyId);
     await next();
   });
 
@@ -55,8 +73,15 @@ export function buildApp(): Hono<AppEnv> {
   }
 
   app.notFound((c) => failureResponse({ code: "not_found", method: c.req.method, path: new URL(c.req.url).pathname }));
-  app.onError((error) => {
-    console.error("unhandled error", String(error));
+  app.onError((error, c) => {
+    console.error(
+      JSON.stringify({
+        msg: "unhandled error",
+        request_id: c.get("requestId"),
+        error: String(error),
+        stack: error.stack ?? null,
+      }),
+    );
     return failureResponse({ code: "internal_error", cause: "unhandled" });
   });
   return app;
@@ -76,14 +101,24 @@ function honoPath(route: RouteDef): string {
  * else would escape as a runtime failure. This turns every escape into a
  * problem+json 500.
  */
-export function withLastResort(app: Hono<AppEnv>): ExportedHandler<Env> {
+export function withLastResort(app: Hono<AppEnv>): { fetch: ExportedHandlerFetchHandler<Env> } {
   return {
     async fetch(request, env, ctx) {
       try {
         return await app.fetch(request, env, ctx);
       } catch (error) {
-        console.error("request escaped the router", String(error));
-        return failureResponse({ code: "internal_error", cause: "unhandled" });
+        const requestId = requestIdFrom(request.headers.get("x-request-id"));
+        console.error(
+          JSON.stringify({
+            msg: "request escaped the router",
+            request_id: requestId,
+            error: String(error),
+            stack: error instanceof Error ? (error.stack ?? null) : null,
+          }),
+        );
+        const response = failureResponse({ code: "internal_error", cause: "unhandled" });
+        response.headers.set(REQUEST_ID_HEADER, requestId);
+        return response;
       }
     },
   };

@@ -1,18 +1,25 @@
 import { DEV_API_KEY } from "../domain/dev-key.ts";
 import { hexToBytes } from "../domain/hex.ts";
+import { keyIdOf } from "../domain/key-id.ts";
 import { sha256Hex } from "../domain/sha256.ts";
 import { MAX_API_KEY_LENGTH, MAX_CACHED_API_KEYS } from "../domain/limits.ts";
 import type { FailureOf } from "../domain/problems.ts";
 import { err, ok, type Result } from "../domain/result.ts";
 import { parseKeyTable, type KeyTableParse } from "../transport/api-keys.ts";
 
-/** The tenant a request acts for, or why it acts for none. */
-export type Authentication = Result<string, FailureOf<"unauthorized" | "internal_error"> & { reason?: string }>;
+/** Who a request acts for: the tenant, and the id of the key it used. */
+export interface Caller {
+  readonly tenant: string;
+  readonly keyId: string;
+}
+
+/** The caller, or why the request acts for no one. */
+export type Authentication = Result<Caller, FailureOf<"unauthorized" | "internal_error"> & { reason?: string }>;
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
-/** The parsed API_KEYS, and the keys seen to be valid under it (key -> tenant), dropped when API_KEYS changes. */
-let cachedTable: { raw: string | undefined; parse: KeyTableParse; valid: Map<string, string> } | undefined;
+/** The parsed API_KEYS, and the keys seen to be valid under it (key -> caller), dropped when API_KEYS changes. */
+let cachedTable: { raw: string | undefined; parse: KeyTableParse; valid: Map<string, Caller> } | undefined;
 
 /**
  * Resolves `Authorization: Bearer <key>` to a tenant. The key's SHA-256 is
@@ -40,15 +47,17 @@ export function authenticate(
   const known = valid.get(token);
   if (known !== undefined) return ok(known);
 
-  const digest = hexToBytes(sha256Hex(token));
+  const digestHex = sha256Hex(token);
+  const digest = hexToBytes(digestHex);
   let tenant: string | undefined;
   for (const entry of parse.value) {
     if (crypto.subtle.timingSafeEqual(entry.digest, digest) && tenant === undefined) tenant = entry.tenant;
   }
   if (tenant === undefined) return UNAUTHORIZED;
+  const caller = { tenant, keyId: keyIdOf(digestHex) };
   if (valid.size >= MAX_CACHED_API_KEYS) valid.delete(valid.keys().next().value as string);
-  valid.set(token, tenant);
-  return ok(tenant);
+  valid.set(token, caller);
+  return ok(caller);
 }
 
 /** A key was sent, and it is not one: RFC 6750's invalid_token. */

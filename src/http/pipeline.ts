@@ -10,7 +10,11 @@ import { err, ok, type Result } from "../domain/result.ts";
 import { failure, type Outcome } from "../ledger/outcome.ts";
 import { accountStubs, callAccount, type AccountStub } from "../transport/account-client.ts";
 import { decodeJsonBody, readJsonMediaBody } from "./request-body.ts";
-import { failureResponse, outcomeResponse } from "./respond.ts";
+import { failureResponse, outcomeResponse, REQUEST_ID_HEADER } from "./respond.ts";
+import { sha256Hex } from "../domain/sha256.ts";
+import { IDEMPOTENCY_KEY_HASH_HEX_LENGTH } from "../domain/limits.ts";
+import type { RequestOrigin } from "../ledger/commands.ts";
+import { BATCH_OPERATION_ROUTE, requestPoint } from "../domain/metrics.ts";
 import { validate } from "../api/validation.ts";
 
 /**
@@ -22,7 +26,7 @@ import { validate } from "../api/validation.ts";
  * with its fingerprint if it moves money.
  */
 
-export type AppEnv = { Bindings: Env; Variables: { tenant: string } };
+export type AppEnv = { Bindings: Env; Variables: { tenant: string; keyId: string; requestId: string } };
 export type AppContext = Context<AppEnv>;
 
 type Output<S> = S extends z.ZodMiniType ? z.output<S> : undefined;
@@ -31,6 +35,8 @@ type Output<S> = S extends z.ZodMiniType ? z.output<S> : undefined;
 export interface ValidRequest<R extends RouteDef> {
   /** The tenant the request's API key belongs to. */
   readonly tenant: string;
+  /** Who sent it: its Request-Id and its API key's id, stored with what it changes. */
+  readonly origin: RequestOrigin;
   readonly params: Output<R["params"]>;
   readonly query: Output<R["query"]>;
   readonly body: Output<R["body"]>;
@@ -62,33 +68,59 @@ export type RouteAction<R extends RouteDef> = (
 export function handle<R extends RouteDef>(
   route: R,
   action: RouteAction<R>,
-  options: { headers?: (outcome: Outcome, params: { account: string }) => Record<string, string> } = {},
+  options: {
+    headers?: (outcome: Outcome, params: { account: string }) => Record<string, string>;
+    /** The entry type a money route moves, for metrics. */
+    operation?: string;
+  } = {},
 ): Handler<AppEnv> {
   const template = `${route.method.toUpperCase()} ${route.path}`;
   return async (c) => {
     const startedMs = Date.now();
     const input = await readRequest(c, route);
     if (!input.ok) {
-      logRequest(template, c, failure(input.error), Date.now() - startedMs);
+      const refused = failure(input.error);
+      const durationMs = Date.now() - startedMs;
+      logRequest(template, c, refused, durationMs, null);
+      recordRequestMetrics(c, template, refused, durationMs, 0, options.operation ?? null);
       return failureResponse(input.error);
     }
+    let retries = 0;
+    const notes = { context: { request_id: c.get("requestId") }, onRetry: () => (retries += 1) };
     const outcome = await action(input.value, (account, call) =>
-      callAccount(accountStubs(c.env.ACCOUNTS, c.get("tenant"), account), call),
+      callAccount(accountStubs(c.env.ACCOUNTS, c.get("tenant"), account), call, undefined, notes),
     );
-    logRequest(template, c, outcome, Date.now() - startedMs);
-    return outcomeResponse(outcome, options.headers?.(outcome, input.value.params as { account: string }));
+    const durationMs = Date.now() - startedMs;
+    logRequest(template, c, outcome, durationMs, input.value.keyed?.idempotencyKey ?? null);
+    recordRequestMetrics(c, template, outcome, durationMs, retries, options.operation ?? null);
+    const headers = options.headers?.(outcome, input.value.params as { account: string }) ?? {};
+    return outcomeResponse(outcome, { ...headers, [REQUEST_ID_HEADER]: c.get("requestId") });
   };
 }
 
-/** One structured line per request: what an operator searches and what the benchmark sums. */
-function logRequest(route: string, c: AppContext, outcome: Outcome, durationMs: number): void {
+/**
+ * One structured line per request: what an operator searches and what the
+ * benchmark sums. Never the API key (only its id), and the Idempotency-Key
+ * only as a short hash: enough to find every line about one key.
+ */
+function logRequest(
+  route: string,
+  c: AppContext,
+  outcome: Outcome,
+  durationMs: number,
+  idempotencyKey: string | null,
+): void {
   const facts = outcome.facts;
   console.log(
     JSON.stringify({
       msg: "request",
+      request_id: c.get("requestId"),
       route,
       tenant: c.get("tenant"),
+      key_id: c.get("keyId"),
       account: c.req.param("account") ?? null,
+      idempotency_key_hash: idempotencyKey === null ? null : keyHash(idempotencyKey),
+      original_request_id: outcome.replayed ? (facts?.originalRequestId ?? null) : null,
       status: outcome.status,
       code: facts?.code ?? null,
       replayed: outcome.replayed,
@@ -151,7 +183,8 @@ async function readRequest<R extends RouteDef>(c: AppContext, route: R): Promise
           fingerprint: requestFingerprint(route.method, concretePath(route, params as Record<string, string>), json),
           fieldDigests: fieldDigests(json),
         };
-  return ok({ tenant: c.get("tenant"), params, query, body, keyed, ifMatch } as ValidRequest<R>);
+  const origin = { requestId: c.get("requestId"), keyId: c.get("keyId") };
+  return ok({ tenant: c.get("tenant"), origin, params, query, body, keyed, ifMatch } as ValidRequest<R>);
 }
 
 /**
@@ -175,4 +208,59 @@ function singleValued(c: AppContext): Record<string, string | string[]> {
     query[name] = values.length === 1 ? (values[0] ?? "") : values;
   }
   return query;
+}
+
+/**
+ * The request's data points, when a METRICS dataset is bound: one for the
+ * request, and for a batch one per group of its operations' outcomes.
+ */
+function recordRequestMetrics(
+  c: AppContext,
+  route: string,
+  outcome: Outcome,
+  durationMs: number,
+  retries: number,
+  operation: string | null,
+): void {
+  const metrics = (c.env as { METRICS?: AnalyticsEngineDataset }).METRICS;
+  if (metrics === undefined) return;
+  const facts = outcome.facts;
+  const caller = { keyId: c.get("keyId"), tenant: c.get("tenant") };
+  metrics.writeDataPoint(
+    requestPoint({
+      ...caller,
+      route,
+      code: facts?.code ?? null,
+      operation,
+      currency: facts?.entry?.currency ?? null,
+      replayed: outcome.replayed,
+      status: outcome.status,
+      durationMs,
+      amountMinor: facts?.entry?.amount ?? 0,
+      retries,
+      count: facts?.operations ?? 1,
+    }),
+  );
+  for (const group of facts?.breakdown ?? []) {
+    metrics.writeDataPoint(
+      requestPoint({
+        ...caller,
+        route: BATCH_OPERATION_ROUTE,
+        code: group.code,
+        operation: group.operation,
+        currency: group.currency,
+        replayed: group.replayed,
+        status: outcome.status,
+        durationMs: 0,
+        amountMinor: group.amountMinor,
+        retries: 0,
+        count: group.count,
+      }),
+    );
+  }
+}
+
+/** The Idempotency-Key as logs name it: a short SHA-256 prefix, so lines about one key can be found without the key. */
+function keyHash(key: string): string {
+  return sha256Hex(key).slice(0, IDEMPOTENCY_KEY_HASH_HEX_LENGTH);
 }

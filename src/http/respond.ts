@@ -8,6 +8,9 @@ import { failure, type Outcome } from "../ledger/outcome.ts";
  * (building one is a good part of a request's cost in the runtime).
  */
 
+/** The id every response carries and every log line about it names. */
+export const REQUEST_ID_HEADER = "request-id";
+
 export function outcomeResponse(outcome: Outcome, extraHeaders?: Readonly<Record<string, string>>): Response {
   const headers: Record<string, string> = {
     "content-type": outcome.status >= 400 ? PROBLEM_CONTENT_TYPE : "application/json",

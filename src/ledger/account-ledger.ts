@@ -1,3 +1,5 @@
+import { unsupportedInterface } from "../domain/object-interface.ts";
+import { sweepPoint } from "../domain/metrics.ts";
 import { DurableObject } from "cloudflare:workers";
 import type { PageRequest } from "../domain/commands.ts";
 import {
@@ -12,7 +14,7 @@ import {
 } from "../domain/limits.ts";
 import { err, ok, type Result } from "../domain/result.ts";
 import { parseIdempotencyTtlSeconds } from "../domain/retention.ts";
-import type { MoneyRequest, OpenAccountRequest } from "./commands.ts";
+import { currentRequest, type MoneyRequest, type OpenAccountRequest, type WireMoneyRequest } from "./commands.ts";
 import { answerForUsedKey, decide } from "./decide.ts";
 import { findDecision } from "./decisions.ts";
 import { nextEvents, readEventCursor, saveEventCursor } from "./events.ts";
@@ -83,6 +85,8 @@ export class AccountLedger extends DurableObject<Env> {
 
   /** Opens the account or changes its settings, in turn with the money writes (see account-settings.ts). */
   async openAccount(request: OpenAccountRequest): Promise<Outcome> {
+    const unsupported = refuseInterface(request.interfaceVersion);
+    if (unsupported !== null) return unsupported;
     if (this.writes.waiting >= MAX_PENDING_WRITES) return failure({ code: "overloaded" });
     return (await this.submit({ kind: "settings", request })) as Outcome;
   }
@@ -149,7 +153,10 @@ export class AccountLedger extends DurableObject<Env> {
    * Decides one money-moving request. A key already used is answered at once
    * from what is stored; a new one waits for the next group commit.
    */
-  async moveMoney(request: MoneyRequest): Promise<Outcome> {
+  async moveMoney(wire: WireMoneyRequest): Promise<Outcome> {
+    const unsupported = refuseInterface(wire.interfaceVersion);
+    if (unsupported !== null) return unsupported;
+    const request = currentRequest(wire);
     const before = this.sql.work();
     if (this.committedState() === null) return failure(ACCOUNT_NOT_FOUND);
     const used = answerForUsedKey(this.sql, request, Date.now());
@@ -166,7 +173,12 @@ export class AccountLedger extends DurableObject<Env> {
    * records nothing. An unexpected error in any operation rolls the whole
    * batch back and is thrown; nothing is applied.
    */
-  async moveMoneyInBatch(requests: readonly MoneyRequest[]): Promise<Result<readonly Outcome[], Outcome>> {
+  async moveMoneyInBatch(wire: readonly WireMoneyRequest[]): Promise<Result<readonly Outcome[], Outcome>> {
+    for (const request of wire) {
+      const unsupported = refuseInterface(request.interfaceVersion);
+      if (unsupported !== null) return err(unsupported);
+    }
+    const requests = wire.map(currentRequest);
     if (this.committedState() === null) return err(failure(ACCOUNT_NOT_FOUND));
     if (requests.length === 0) return ok([]);
     if (this.writes.waiting >= MAX_PENDING_WRITES) return err(failure({ code: "overloaded" }));
@@ -222,6 +234,15 @@ export class AccountLedger extends DurableObject<Env> {
         lag_ms: sweep.lagMs,
         rows_read: work.rowsRead,
         rows_written: work.rowsWritten,
+      }),
+    );
+    const state = this.committedState();
+    (this.env as { METRICS?: AnalyticsEngineDataset }).METRICS?.writeDataPoint(
+      sweepPoint({
+        tenant: state === null ? null : this.tenant(state.account),
+        deleted: sweep.deleted,
+        lagMs: sweep.lagMs,
+        eventsPublished: events.published,
       }),
     );
   }
@@ -387,6 +408,14 @@ export class AccountLedger extends DurableObject<Env> {
 }
 
 const ACCOUNT_NOT_FOUND = { code: "account_not_found" } as const;
+
+/** A 500 for a caller this object cannot understand (object-interface.ts), logged; null when it can. */
+function refuseInterface(version: number | undefined): Outcome | null {
+  const reason = unsupportedInterface(version);
+  if (reason === null) return null;
+  console.error(JSON.stringify({ msg: "refused a call from an incompatible Worker", reason }));
+  return failure({ code: "internal_error", cause: "interface_version" });
+}
 
 function keysOf(write: Write): string[] {
   if (write.kind === "one") return [write.request.idempotencyKey];

@@ -35,6 +35,7 @@ export function decideAccountSettings(
     };
   }
   const key = keyed?.idempotencyKey ?? null;
+  const keyId = request.origin?.keyId ?? null;
   let outcome: Outcome;
   const changed: { version: number; field: string }[] = [];
   if (existing === null) {
@@ -46,7 +47,7 @@ export function decideAccountSettings(
       createdMs: nowMs,
       tenant: request.tenant ?? null,
     };
-    insertAccount(sql, account, key);
+    insertAccount(sql, account, key, keyId);
     changed.push({ version: 1, field: "currency" }, { version: 1, field: "overdraft_limit" });
     outcome = success(201, accountView(account, readHead(sql)));
   } else {
@@ -57,7 +58,7 @@ export function decideAccountSettings(
       const overdraftLimit = request.input.overdraft_limit ?? existing.overdraftLimit;
       let account = existing;
       if (overdraftLimit !== existing.overdraftLimit) {
-        account = updateOverdraftLimit(sql, existing, overdraftLimit, nowMs, key);
+        account = updateOverdraftLimit(sql, existing, overdraftLimit, nowMs, key, keyId);
         changed.push({ version: account.version, field: "overdraft_limit" });
       }
       outcome = success(200, accountView(account, readHead(sql)));

@@ -1,7 +1,16 @@
 import type { MoneyCommand, OpenAccountInput } from "../domain/commands.ts";
 import type { IfMatch } from "../domain/if-match.ts";
+import { fromWire, type LegacyMoneyCommand } from "../domain/object-interface.ts";
 
 /** What a caller asks of an account object: validated input, never raw HTTP. */
+
+/** Who sent a request, for logs and attribution; never part of what makes two requests the same. */
+export interface RequestOrigin {
+  /** The Request-Id the caller was answered with (the caller's X-Request-Id, or one generated). */
+  readonly requestId: string;
+  /** The API key's id (first 8 hex of its digest), or "queue" for a queue message. */
+  readonly keyId: string | null;
+}
 
 export interface MoneyRequest {
   /** Unique per request a caller received; the caller sends the same one on each retried call. */
@@ -11,6 +20,19 @@ export interface MoneyRequest {
   /** A digest of each top-level field of the body, to say which differ when the key is reused. */
   readonly fieldDigests?: Readonly<Record<string, string>>;
   readonly command: MoneyCommand;
+  /** Absent from callers older than the origin (interface version 1). */
+  readonly origin?: RequestOrigin;
+  /** The interface version the caller speaks (domain/object-interface.ts); absent means 1. */
+  readonly interfaceVersion?: number;
+}
+
+/** A money request as any supported Worker version sends it (see domain/object-interface.ts). */
+export type WireMoneyRequest =
+  MoneyRequest | (Omit<MoneyRequest, "command"> & { readonly command: LegacyMoneyCommand });
+
+/** The request in this version's terms. */
+export function currentRequest(request: WireMoneyRequest): MoneyRequest {
+  return "type" in request.command ? (request as MoneyRequest) : { ...request, command: fromWire(request.command) };
 }
 
 /** What makes a request with an Idempotency-Key recordable: its key, and what makes a retry "the same request". */
@@ -19,6 +41,7 @@ export interface KeyedRequest {
   readonly idempotencyKey: string;
   readonly fingerprint: string;
   readonly fieldDigests?: Readonly<Record<string, string>>;
+  readonly origin?: RequestOrigin;
 }
 
 export interface OpenAccountRequest {
@@ -30,4 +53,6 @@ export interface OpenAccountRequest {
   readonly ifMatch?: IfMatch | null;
   /** With an Idempotency-Key, the answer is recorded and replayed like a money request's. */
   readonly keyed?: KeyedRequest | null;
+  readonly origin?: RequestOrigin;
+  readonly interfaceVersion?: number;
 }

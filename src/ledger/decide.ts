@@ -52,7 +52,11 @@ export function answerForUsedKey(sql: CountedSql, request: KeyedRequest, nowMs: 
     }
     // The same request id means the caller retried a call whose answer was lost: not a replay to the client.
     const replay = { status: record.status, body: record.body, replayed: record.requestId !== request.requestId };
-    return withFacts(replay, { code: record.status >= 400 ? problemCodeOf(record.body) : null, recorded: true });
+    return withFacts(replay, {
+      code: record.status >= 400 ? problemCodeOf(record.body) : null,
+      recorded: true,
+      originalRequestId: record.originRequestId,
+    });
   }
   if (decision !== null) {
     return failure({
@@ -88,6 +92,7 @@ export function recordDecision(
     createdMs: nowMs,
     expiresMs,
     fieldDigests: request.fieldDigests ?? null,
+    originRequestId: request.origin?.requestId ?? null,
   });
   saveDecision(sql, {
     key: request.idempotencyKey,
@@ -110,7 +115,14 @@ export function decide(ctx: DecisionContext, request: MoneyRequest, fresh = fals
   if (used !== null) return { outcome: used, head: ctx.head, recordExpiresMs: null };
 
   const applied = applyMoneyCommand(
-    { sql: ctx.sql, account: ctx.account, head: ctx.head, idempotencyKey: request.idempotencyKey, nowMs: ctx.nowMs },
+    {
+      sql: ctx.sql,
+      account: ctx.account,
+      head: ctx.head,
+      idempotencyKey: request.idempotencyKey,
+      keyId: request.origin?.keyId ?? null,
+      nowMs: ctx.nowMs,
+    },
     request.command,
   );
   const { entry } = applied;
@@ -119,7 +131,10 @@ export function decide(ctx: DecisionContext, request: MoneyRequest, fresh = fals
     return { outcome: withFacts(applied.outcome, { recorded: true }), head: ctx.head, recordExpiresMs: expiresMs };
   }
   return {
-    outcome: withFacts(applied.outcome, { recorded: true, entry: { id: entry.id, seq: entry.seq } }),
+    outcome: withFacts(applied.outcome, {
+      recorded: true,
+      entry: { id: entry.id, seq: entry.seq, amount: entry.amount, currency: ctx.account.currency },
+    }),
     head: { balance: entry.balanceAfter, entryCount: entry.seq },
     recordExpiresMs: expiresMs,
   };

@@ -17,6 +17,8 @@ export interface IdempotencyRecord {
   readonly expiresMs: number;
   /** A digest of each top-level field of the request, to name what differs when the key is reused; null on old records. */
   readonly fieldDigests: Readonly<Record<string, string>> | null;
+  /** The Request-Id the original request was answered with; null on old records. */
+  readonly originRequestId: string | null;
 }
 
 /** The record for `key` while it is live at `nowMs`: one expired but not yet swept counts as absent. */
@@ -34,8 +36,9 @@ function findRecord(sql: CountedSql, key: string): IdempotencyRecord | null {
     created_ms: number;
     expires_ms: number;
     field_digests: string | null;
+    origin_request_id: string | null;
   }>(
-    "SELECT request_id, fingerprint, status, body, created_ms, expires_ms, field_digests FROM idempotency_records WHERE key = ?",
+    "SELECT request_id, fingerprint, status, body, created_ms, expires_ms, field_digests, origin_request_id FROM idempotency_records WHERE key = ?",
     key,
   );
   if (row === undefined) return null;
@@ -48,13 +51,14 @@ function findRecord(sql: CountedSql, key: string): IdempotencyRecord | null {
     createdMs: row.created_ms,
     expiresMs: row.expires_ms,
     fieldDigests: row.field_digests === null ? null : (JSON.parse(row.field_digests) as Record<string, string>),
+    originRequestId: row.origin_request_id,
   };
 }
 
 /** Saves a record, replacing an expired one under the same key. */
 export function saveRecord(sql: CountedSql, record: IdempotencyRecord): void {
   sql.run(
-    "INSERT OR REPLACE INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms, field_digests) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms, field_digests, origin_request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     record.key,
     record.requestId,
     record.fingerprint,
@@ -63,6 +67,7 @@ export function saveRecord(sql: CountedSql, record: IdempotencyRecord): void {
     record.createdMs,
     record.expiresMs,
     record.fieldDigests === null ? null : JSON.stringify(record.fieldDigests),
+    record.originRequestId,
   );
 }
 

@@ -24,6 +24,7 @@ type Row = {
   created_ms: number | null;
   expires_ms: number | null;
   field_digests: string | null;
+  origin_request_id: string | null;
   d_key: string | null;
   d_fingerprint: string | null;
   d_status: number | null;
@@ -34,7 +35,7 @@ type Row = {
 };
 
 const QUERY = `SELECT r.key AS r_key, r.request_id, r.fingerprint AS r_fingerprint, r.status AS r_status, r.body,
-       r.created_ms, r.expires_ms, r.field_digests,
+       r.created_ms, r.expires_ms, r.field_digests, r.origin_request_id,
        d.key AS d_key, d.fingerprint AS d_fingerprint, d.status AS d_status, d.code, d.entry_id, d.decided_ms,
        CASE WHEN r.expires_ms > ?2 OR d.key IS NOT NULL THEN NULL
             ELSE (SELECT e.id FROM entries e WHERE e.idempotency_key = ?1) END AS legacy_entry
@@ -57,6 +58,7 @@ export function readKeyState(sql: CountedSql, key: string, nowMs: number): KeySt
           createdMs: row.created_ms ?? 0,
           expiresMs: row.expires_ms ?? 0,
           fieldDigests: row.field_digests === null ? null : (JSON.parse(row.field_digests) as Record<string, string>),
+          originRequestId: row.origin_request_id,
         }
       : null,
     decision:

@@ -27,6 +27,8 @@ export interface EntryRow {
   readonly chargeId: string | null;
   readonly description: string | null;
   readonly metadata: Metadata;
+  /** The API key that moved the money; null for entries from before keys were recorded. */
+  readonly keyId: string | null;
 }
 
 /** The balance and entry count are not stored twice: both are read off the last entry (and kept in memory). */
@@ -46,10 +48,11 @@ type EntryRecord = {
   charge_id: string | null;
   description: string | null;
   metadata: string;
+  key_id: string | null;
 };
 
 const ENTRY_COLUMNS =
-  "seq, id, type, amount, balance_after, created_ms, idempotency_key, charge_id, description, metadata";
+  "seq, id, type, amount, balance_after, created_ms, idempotency_key, charge_id, description, metadata, key_id";
 
 export function readAccount(sql: CountedSql): AccountRow | null {
   const row = sql.first<{
@@ -81,10 +84,17 @@ export interface AccountChangeRow {
   readonly idempotencyKey: string | null;
   /** How many ledger entries existed when it was made: its place among the ledger's events. */
   readonly entrySeqBefore: number;
+  /** The API key that made it; null for changes from before keys were recorded. */
+  readonly keyId: string | null;
 }
 
 /** Opens the account at version 1, its opening values the first entries of its history. */
-export function insertAccount(sql: CountedSql, account: AccountRow, idempotencyKey: string | null): void {
+export function insertAccount(
+  sql: CountedSql,
+  account: AccountRow,
+  idempotencyKey: string | null,
+  keyId: string | null,
+): void {
   sql.run(
     "INSERT INTO account (singleton, name, currency, overdraft_limit, version, created_ms, tenant) VALUES (1, ?, ?, ?, 1, ?, ?)",
     account.name,
@@ -93,7 +103,7 @@ export function insertAccount(sql: CountedSql, account: AccountRow, idempotencyK
     account.createdMs,
     account.tenant,
   );
-  const opened = { version: 1, old: null, createdMs: account.createdMs, idempotencyKey, entrySeqBefore: 0 };
+  const opened = { version: 1, old: null, createdMs: account.createdMs, idempotencyKey, entrySeqBefore: 0, keyId };
   insertChange(sql, { ...opened, field: "currency", new: account.currency });
   insertChange(sql, { ...opened, field: "overdraft_limit", new: account.overdraftLimit });
 }
@@ -105,6 +115,7 @@ export function updateOverdraftLimit(
   overdraftLimit: number,
   nowMs: number,
   idempotencyKey: string | null,
+  keyId: string | null,
 ): AccountRow {
   const version = account.version + 1;
   sql.run("UPDATE account SET overdraft_limit = ?, version = ?", overdraftLimit, version);
@@ -116,13 +127,14 @@ export function updateOverdraftLimit(
     createdMs: nowMs,
     idempotencyKey,
     entrySeqBefore: readHead(sql).entryCount,
+    keyId,
   });
   return { ...account, overdraftLimit, version };
 }
 
 function insertChange(sql: CountedSql, change: AccountChangeRow): void {
   sql.run(
-    "INSERT INTO account_changes (version, field, old, new, created_ms, idempotency_key, entry_seq_before) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO account_changes (version, field, old, new, created_ms, idempotency_key, entry_seq_before, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     change.version,
     change.field,
     change.old === null ? null : JSON.stringify(change.old),
@@ -130,6 +142,7 @@ function insertChange(sql: CountedSql, change: AccountChangeRow): void {
     change.createdMs,
     change.idempotencyKey,
     change.entrySeqBefore,
+    change.keyId,
   );
 }
 
@@ -183,9 +196,10 @@ type ChangeRecord = {
   created_ms: number;
   idempotency_key: string | null;
   entry_seq_before: number;
+  key_id: string | null;
 };
 
-const CHANGE_COLUMNS = "version, field, old, new, created_ms, idempotency_key, entry_seq_before";
+const CHANGE_COLUMNS = "version, field, old, new, created_ms, idempotency_key, entry_seq_before, key_id";
 
 function toChangeRow(row: ChangeRecord): AccountChangeRow {
   return {
@@ -196,6 +210,7 @@ function toChangeRow(row: ChangeRecord): AccountChangeRow {
     createdMs: row.created_ms,
     idempotencyKey: row.idempotency_key,
     entrySeqBefore: row.entry_seq_before,
+    keyId: row.key_id,
   };
 }
 
@@ -217,6 +232,7 @@ export interface NewEntry {
   readonly chargeId: string | null;
   readonly description: string | null;
   readonly metadata: Metadata;
+  readonly keyId: string | null;
 }
 
 /**
@@ -239,7 +255,7 @@ export function appendEntry(sql: CountedSql, head: LedgerHead, balanceAfter: num
     balanceAfter,
   };
   sql.run(
-    `INSERT INTO entries (${ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO entries (${ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     row.seq,
     row.id,
     row.type,
@@ -250,6 +266,7 @@ export function appendEntry(sql: CountedSql, head: LedgerHead, balanceAfter: num
     row.chargeId,
     row.description,
     JSON.stringify(row.metadata),
+    row.keyId,
   );
   return row;
 }
@@ -296,5 +313,6 @@ function toEntryRow(row: EntryRecord): EntryRow {
     chargeId: row.charge_id,
     description: row.description,
     metadata: JSON.parse(row.metadata) as Metadata,
+    keyId: row.key_id,
   };
 }

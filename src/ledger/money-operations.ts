@@ -26,6 +26,8 @@ interface ApplyContext {
   /** The ledger's last entry as it stands, kept in memory by the caller. */
   readonly head: LedgerHead;
   readonly idempotencyKey: string;
+  /** The API key that sent it, stored on the entry. */
+  readonly keyId: string | null;
   readonly nowMs: number;
 }
 
@@ -56,6 +58,7 @@ function applyCredit(ctx: ApplyContext, input: MoneyInput): Applied {
     amount: input.amount,
     createdMs: ctx.nowMs,
     idempotencyKey: ctx.idempotencyKey,
+    keyId: ctx.keyId,
     chargeId: null,
     description: input.description ?? null,
     metadata: input.metadata ?? {},
@@ -73,6 +76,7 @@ function applyCharge(ctx: ApplyContext, input: MoneyInput): Applied {
     amount: -input.amount,
     createdMs: ctx.nowMs,
     idempotencyKey: ctx.idempotencyKey,
+    keyId: ctx.keyId,
     chargeId: null,
     description: input.description ?? null,
     metadata: input.metadata ?? {},
@@ -97,6 +101,7 @@ function applyRefund(ctx: ApplyContext, input: RefundInput): Applied {
     amount,
     createdMs: ctx.nowMs,
     idempotencyKey: ctx.idempotencyKey,
+    keyId: ctx.keyId,
     chargeId: charge.id,
     description: input.description ?? null,
     metadata: input.metadata ?? {},

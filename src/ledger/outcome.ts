@@ -16,14 +16,28 @@ export interface Outcome {
 export interface OutcomeFacts {
   /** The problem's code, or null for a success. */
   readonly code: string | null;
-  /** The entry the request appended, when it moved money. */
-  readonly entry?: { readonly id: string; readonly seq: number };
+  /** The entry the request appended, when it moved money (the amount signed as on the entry). */
+  readonly entry?: { readonly id: string; readonly seq: number; readonly amount: number; readonly currency: string };
   /** The storage work deciding it took. */
   readonly work?: StorageWork;
   /** For a batch, how many operations it carried. */
   readonly operations?: number;
+  /** For a batch, its operations' outcomes grouped for metrics: a bounded number of groups, whatever its size. */
+  readonly breakdown?: readonly OperationGroup[];
   /** Whether this answer is recorded under the request's Idempotency-Key (decided now, or replayed). */
   readonly recorded?: boolean;
+  /** On a replay, the Request-Id of the request that produced the original answer (null on old records). */
+  readonly originalRequestId?: string | null;
+}
+
+/** Operations of one type with one outcome, and the money they moved (absolute, minor units). */
+export interface OperationGroup {
+  readonly operation: string;
+  readonly code: string | null;
+  readonly replayed: boolean;
+  readonly currency: string | null;
+  readonly count: number;
+  readonly amountMinor: number;
 }
 
 export function success(status: 200 | 201, view: unknown): Outcome {

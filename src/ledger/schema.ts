@@ -106,6 +106,14 @@ const MIGRATIONS: readonly Migration[] = [
      INSERT INTO event_cursor VALUES (1, 0, 0, 0, '');
      ALTER TABLE account ADD COLUMN tenant TEXT;`,
   },
+  {
+    // Who moved money: the API key's id (the first 8 hex of its digest, or "queue") on every entry
+    // and change, and the caller's Request-Id beside the internal request id of each record.
+    readableFrom: 1,
+    sql: `ALTER TABLE entries ADD COLUMN key_id TEXT;
+     ALTER TABLE account_changes ADD COLUMN key_id TEXT;
+     ALTER TABLE idempotency_records ADD COLUMN origin_request_id TEXT;`,
+  },
 ];
 
 /** The schema version this code writes. */

@@ -36,6 +36,7 @@ export function accountChangeView(change: AccountChangeRow): AccountChangeView {
     new: change.new,
     created: timestamp(change.createdMs),
     idempotency_key: change.idempotencyKey,
+    key_id: change.keyId,
   };
 }
 
@@ -52,6 +53,7 @@ export function entryView(entry: EntryRow, currency: string): EntryView {
     charge: entry.chargeId,
     description: entry.description,
     metadata: entry.metadata,
+    key_id: entry.keyId,
   };
 }
 
@@ -104,6 +106,7 @@ export function keyLookupView(
       response: null,
       original_status: decision?.status ?? 201,
       original_code: decision?.code ?? null,
+      request_id: null,
       entry,
     };
   }
@@ -117,6 +120,7 @@ export function keyLookupView(
     response: { status: record.status, body },
     original_status: record.status,
     original_code: record.status >= 400 && typeof body.code === "string" ? body.code : null,
+    request_id: record.originRequestId,
     entry,
   };
 }

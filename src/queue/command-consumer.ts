@@ -4,6 +4,9 @@ import {
   COMMAND_RETRY_MAX_DELAY_SECONDS,
   MAX_COMMAND_MESSAGE_BYTES,
 } from "../domain/limits.ts";
+import { QUEUE_KEY_ID } from "../domain/key-id.ts";
+import { QUEUE_ROUTE, requestPoint } from "../domain/metrics.ts";
+import { OBJECT_INTERFACE_VERSION, toWire } from "../domain/object-interface.ts";
 import type { Outcome } from "../ledger/outcome.ts";
 import { accountStubs, callAccount } from "../transport/account-client.ts";
 import { parseKeyTable } from "../transport/api-keys.ts";
@@ -112,16 +115,25 @@ async function decide(message: Message, command: CommandMessage, env: Env): Prom
   const startedMs = Date.now();
   const { tenant, account, operation, checked } = command;
   let outcome: Outcome;
+  let retries = 0;
+  const notes = { context: { message_id: message.id }, onRetry: () => (retries += 1) };
   try {
-    outcome = await callAccount(accountStubs(env.ACCOUNTS, tenant, account), (stub) =>
-      stub.moveMoney({
-        // Fresh per delivery, as per HTTP request: a redelivered message is a replay of the first.
-        requestId: crypto.randomUUID(),
-        idempotencyKey: checked.idempotencyKey,
-        fingerprint: checked.fingerprint,
-        fieldDigests: checked.fieldDigests,
-        command: checked.command,
-      }),
+    outcome = await callAccount(
+      accountStubs(env.ACCOUNTS, tenant, account),
+      (stub) =>
+        stub.moveMoney({
+          // Fresh per delivery, as per HTTP request: a redelivered message is a replay of the first.
+          requestId: crypto.randomUUID(),
+          idempotencyKey: checked.idempotencyKey,
+          fingerprint: checked.fingerprint,
+          fieldDigests: checked.fieldDigests,
+          command: toWire(checked.command),
+          // A queue message carries no API key; its id is the Request-Id its result and logs name.
+          origin: { requestId: message.id, keyId: QUEUE_KEY_ID },
+          interfaceVersion: OBJECT_INTERFACE_VERSION,
+        }),
+      undefined,
+      notes,
     );
   } catch (error) {
     console.error(JSON.stringify({ msg: "command failed", message_id: message.id, error: String(error) }));
@@ -129,7 +141,24 @@ async function decide(message: Message, command: CommandMessage, env: Env): Prom
     return null;
   }
   const facts = outcome.facts;
+  const durationMs = Date.now() - startedMs;
   const undecided = outcome.status === 500 || outcome.status === 503;
+  (env as { METRICS?: AnalyticsEngineDataset }).METRICS?.writeDataPoint(
+    requestPoint({
+      route: QUEUE_ROUTE,
+      code: facts?.code ?? null,
+      operation,
+      currency: facts?.entry?.currency ?? null,
+      replayed: outcome.replayed,
+      keyId: QUEUE_KEY_ID,
+      tenant,
+      status: outcome.status,
+      durationMs,
+      amountMinor: facts?.entry?.amount ?? 0,
+      retries,
+      count: 1,
+    }),
+  );
   log(message, {
     action: undecided ? "retry" : "decided",
     tenant,
@@ -138,7 +167,7 @@ async function decide(message: Message, command: CommandMessage, env: Env): Prom
     status: outcome.status,
     code: facts?.code ?? null,
     replayed: outcome.replayed,
-    duration_ms: Date.now() - startedMs,
+    duration_ms: durationMs,
     entry: facts?.entry?.id ?? null,
     seq: facts?.entry?.seq ?? null,
   });

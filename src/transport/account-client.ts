@@ -22,6 +22,14 @@ interface ObjectCallError {
   readonly overloaded?: boolean;
 }
 
+/** What a caller learns about a call besides its result: for logs and metrics. */
+export interface CallNotes {
+  /** Named in the log line of a failed call (e.g. the request id). */
+  readonly context?: Readonly<Record<string, unknown>>;
+  /** Told of each retried attempt. */
+  readonly onRetry?: () => void;
+}
+
 /**
  * Calls one account's object. Only an error the runtime marks retryable and
  * not overloaded is retried, on a fresh stub: the object's idempotency makes
@@ -32,6 +40,7 @@ export async function callAccount<T>(
   getStub: () => AccountStub,
   call: (stub: AccountStub) => Promise<T>,
   sleep: (ms: number) => Promise<void> = defaultSleep,
+  notes: CallNotes = {},
 ): Promise<T | Outcome> {
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -42,10 +51,20 @@ export async function callAccount<T>(
         return failure({ code: "overloaded" });
       }
       if (marks.retryable === true && attempt < OBJECT_CALL_MAX_ATTEMPTS) {
+        notes.onRetry?.();
         await sleep(OBJECT_CALL_BACKOFF_MS * 2 ** (attempt - 1) * Math.random());
         continue;
       }
-      console.error("account object call failed", { attempt, error: String(error) });
+      console.error(
+        JSON.stringify({
+          msg: "account object call failed",
+          ...notes.context,
+          attempt,
+          retryable: marks.retryable === true,
+          error: String(error),
+          stack: error instanceof Error ? (error.stack ?? null) : null,
+        }),
+      );
       return failure({ code: "internal_error", cause: "object_call" });
     }
   }

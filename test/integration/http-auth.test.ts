@@ -203,13 +203,12 @@ describe("the development key", () => {
       const account = uniqueAccount();
       const send = async (origin: string, init: RequestInit) => {
         const ctx = createExecutionContext();
-        const response = await worker.fetch?.(
+        const response = await worker.fetch(
           new Request(`${origin}/v1/accounts/${account}`, init) as Request<unknown, IncomingRequestCfProperties>,
           { ...env, ALLOW_DEV_KEY: allow as string },
           ctx,
         );
         await waitOnExecutionContext(ctx);
-        if (response === undefined) throw new Error("the worker has no fetch handler");
         return response;
       };
       const headers = { authorization: `Bearer ${DEV_API_KEY}`, "content-type": "application/json" };

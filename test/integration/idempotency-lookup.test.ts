@@ -155,6 +155,7 @@ describe("a key whose request was declined", () => {
       response: null,
       original_status: 402,
       original_code: "insufficient_funds",
+      request_id: null,
       entry: null,
     });
   });
@@ -393,7 +394,17 @@ describe("routing", () => {
     });
     expect(Object.keys(get?.responses ?? {})).toEqual(expect.arrayContaining(["200", "400", "404"]));
     const schema = doc.components.schemas.IdempotencyKeyLookup;
-    const fields = ["created", "entry", "expires", "key", "original_code", "original_status", "response", "state"];
+    const fields = [
+      "created",
+      "entry",
+      "expires",
+      "key",
+      "original_code",
+      "original_status",
+      "request_id",
+      "response",
+      "state",
+    ];
     expect(Object.keys(schema?.properties ?? {}).sort()).toEqual(fields);
     expect(schema?.required?.sort()).toEqual(fields);
     // Null must satisfy the entry's schema, not only the Entry reference.

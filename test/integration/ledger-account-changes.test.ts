@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  ACME_KEY_ID,
   call,
   expectProblem,
   fundedAccount,
@@ -164,10 +165,10 @@ describe("GET /v1/accounts/{account}/changes", () => {
     const page = await changes(account);
     expect(page.has_more).toBe(false);
     expect(page.data.map(({ created: _, ...change }) => change)).toEqual([
-      { version: 1, field: "currency", old: null, new: "EUR", idempotency_key: null },
-      { version: 1, field: "overdraft_limit", old: null, new: 10, idempotency_key: null },
-      { version: 2, field: "overdraft_limit", old: 10, new: 20, idempotency_key: key },
-      { version: 3, field: "overdraft_limit", old: 20, new: 5, idempotency_key: null },
+      { version: 1, field: "currency", old: null, new: "EUR", idempotency_key: null, key_id: ACME_KEY_ID },
+      { version: 1, field: "overdraft_limit", old: null, new: 10, idempotency_key: null, key_id: ACME_KEY_ID },
+      { version: 2, field: "overdraft_limit", old: 10, new: 20, idempotency_key: key, key_id: ACME_KEY_ID },
+      { version: 3, field: "overdraft_limit", old: 20, new: 5, idempotency_key: null, key_id: ACME_KEY_ID },
     ]);
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MAX_BALANCE_MINOR, MAX_AMOUNT_MINOR } from "../../src/domain/limits.ts";
 import {
+  ACME_KEY_ID,
   allEntries,
   call,
   expectLedgerConsistent,
@@ -95,6 +96,7 @@ describe("credits and charges", () => {
       charge: null,
       description: "top-up",
       metadata: { source: "wire" },
+      key_id: ACME_KEY_ID,
     });
     expect(await getAccount(account)).toMatchObject({ balance: 5000, entry_count: 1 });
   });

@@ -1,5 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { keyIdOf } from "../../src/domain/key-id.ts";
+import { sha256Hex } from "../../src/domain/sha256.ts";
 import { TEST_API_KEYS } from "./keys.ts";
 
 /** Helpers for driving the real Worker (and through it, real account objects) from tests. */
@@ -7,6 +9,8 @@ import { TEST_API_KEYS } from "./keys.ts";
 export const BASE_URL = "https://ledger.test";
 export const ACME_KEY = TEST_API_KEYS.acme[0];
 export const GLOBEX_KEY = TEST_API_KEYS.globex[0];
+/** The id logs, metrics and the ledger name ACME_KEY by. */
+export const ACME_KEY_ID = keyIdOf(sha256Hex(ACME_KEY));
 
 export interface CallOptions {
   method?: string;
@@ -88,6 +92,7 @@ export interface EntryJson {
   balance_after: number;
   idempotency_key: string;
   charge: string | null;
+  key_id: string | null;
 }
 
 export async function allEntries(account: string, key?: string): Promise<EntryJson[]> {

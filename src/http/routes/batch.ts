@@ -1,7 +1,9 @@
 import { checkOperation } from "../../api/money-operation.ts";
 import { batchRoute } from "../../api/routes.ts";
 import type { MoneyRequest } from "../../ledger/commands.ts";
-import { failure, withFacts, type Outcome } from "../../ledger/outcome.ts";
+import { isEntryType } from "../../domain/entry-types.ts";
+import { OBJECT_INTERFACE_VERSION, toWire } from "../../domain/object-interface.ts";
+import { failure, withFacts, type OperationGroup, type Outcome } from "../../ledger/outcome.ts";
 import { handle } from "../pipeline.ts";
 import type { Result } from "../../domain/result.ts";
 import type { RouteTable } from "./route-table.ts";
@@ -17,13 +19,21 @@ export function batchRoutes(): RouteTable {
   return [
     [
       batchRoute,
-      handle(batchRoute, async ({ params, body }, callAccountOf) => {
+      handle(batchRoute, async ({ origin, params, body }, callAccountOf) => {
         const checked = body.operations.map((operation) => checkOperation(params.account, operation));
         // One id for the batch, one per operation: a repeated key in the batch is a replay, a retried call is not.
         const batchId = crypto.randomUUID();
         const requests: MoneyRequest[] = [];
         for (const [index, operation] of checked.entries()) {
-          if (operation.ok) requests.push({ requestId: `${batchId}.${index}`, ...operation.value });
+          if (operation.ok) {
+            requests.push({
+              requestId: `${batchId}.${index}`,
+              ...operation.value,
+              command: toWire(operation.value.command),
+              origin,
+              interfaceVersion: OBJECT_INTERFACE_VERSION,
+            });
+          }
         }
         const answer = await callAccountOf<BatchAnswer>(params.account, (stub) => stub.moveMoneyInBatch(requests));
         // A failed call, or an account that does not exist or is overloaded, is the whole batch's answer.
@@ -34,14 +44,39 @@ export function batchRoutes(): RouteTable {
         const results = checked.map((operation) =>
           operation.ok ? (decided[next++] as Outcome) : failure(operation.error),
         );
-        return batchOutcome(results);
+        const types = body.operations.map((operation) => operationType(operation));
+        return batchOutcome(results, types);
       }),
     ],
   ];
 }
 
+/** An operation's entry type as sent, for metrics ("invalid" when it names none). */
+function operationType(operation: unknown): string {
+  const type = (operation as { type?: unknown } | null)?.type;
+  return isEntryType(type) ? type : "invalid";
+}
+
+/** The operations' outcomes grouped by type, outcome and currency: at most a few dozen groups. */
+function breakdownOf(results: readonly Outcome[], types: readonly string[]): OperationGroup[] {
+  const groups = new Map<string, OperationGroup>();
+  results.forEach((result, index) => {
+    const operation = types[index] ?? "invalid";
+    const code = result.facts?.code ?? null;
+    const currency = result.facts?.entry?.currency ?? null;
+    const id = `${operation}|${code ?? ""}|${String(result.replayed)}|${currency ?? ""}`;
+    const group = groups.get(id) ?? { operation, code, replayed: result.replayed, currency, count: 0, amountMinor: 0 };
+    groups.set(id, {
+      ...group,
+      count: group.count + 1,
+      amountMinor: group.amountMinor + Math.abs(result.facts?.entry?.amount ?? 0),
+    });
+  });
+  return [...groups.values()];
+}
+
 /** 200 with one `{status, replayed, body}` per operation; each body is spliced in as the exact text recorded. */
-function batchOutcome(results: readonly Outcome[]): Outcome {
+function batchOutcome(results: readonly Outcome[], types: readonly string[]): Outcome {
   const parts = results.map(
     (result) => `{"status":${result.status},"replayed":${result.replayed},"body":${result.body}}`,
   );
@@ -53,6 +88,11 @@ function batchOutcome(results: readonly Outcome[]): Outcome {
   }
   return withFacts(
     { status: 200, body: `{"results":[${parts.join(",")}]}`, replayed: false },
-    { code: null, work: { rowsRead, rowsWritten }, operations: results.length },
+    {
+      code: null,
+      work: { rowsRead, rowsWritten },
+      operations: results.length,
+      breakdown: breakdownOf(results, types),
+    },
   );
 }

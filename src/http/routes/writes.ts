@@ -1,6 +1,7 @@
 import { MONEY_ROUTES, openAccountRoute, type RouteDef } from "../../api/routes.ts";
 import type { MoneyCommand } from "../../domain/commands.ts";
 import { ENTRY_TYPES } from "../../domain/entry-types.ts";
+import { OBJECT_INTERFACE_VERSION, toWire } from "../../domain/object-interface.ts";
 import { accountHeaders, chargeHeaders } from "../headers.ts";
 import { handle } from "../pipeline.ts";
 import type { RouteTable } from "./route-table.ts";
@@ -12,13 +13,15 @@ export function writeRoutes(): RouteTable {
       openAccountRoute,
       handle(
         openAccountRoute,
-        ({ tenant, params, body, keyed, ifMatch }, callAccountOf) => {
+        ({ tenant, origin, params, body, keyed, ifMatch }, callAccountOf) => {
           const request = {
             account: params.account,
             tenant,
+            origin,
+            interfaceVersion: OBJECT_INTERFACE_VERSION,
             input: body,
             ifMatch,
-            keyed: keyed === null ? null : { requestId: crypto.randomUUID(), ...keyed },
+            keyed: keyed === null ? null : { requestId: crypto.randomUUID(), ...keyed, origin },
           };
           return callAccountOf(params.account, (stub) => stub.openAccount(request));
         },
@@ -33,16 +36,18 @@ export function writeRoutes(): RouteTable {
         // outcome, met again on a retried call, from a replay of an earlier request.
         handle(
           route,
-          ({ params, body, keyed }, callAccountOf) => {
+          ({ origin, params, body, keyed }, callAccountOf) => {
             if (keyed === null) throw new Error("invariant: a money route requires an Idempotency-Key");
             const request = {
               requestId: crypto.randomUUID(),
               ...keyed,
-              command: { type, input: body } as MoneyCommand,
+              command: toWire({ type, input: body } as MoneyCommand),
+              origin,
+              interfaceVersion: OBJECT_INTERFACE_VERSION,
             };
             return callAccountOf(params.account, (stub) => stub.moveMoney(request));
           },
-          type === "charge" ? { headers: chargeHeaders } : {},
+          type === "charge" ? { headers: chargeHeaders, operation: type } : { operation: type },
         ),
       ];
     }),

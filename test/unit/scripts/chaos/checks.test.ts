@@ -27,6 +27,7 @@ function entry(seq: number, amount: number, balanceAfter: number, key: string, i
     created: "2026-11-26T00:00:00.000Z",
     idempotency_key: key,
     charge: null,
+    key_id: null,
     description: null,
     metadata: {},
   };
@@ -246,6 +247,7 @@ describe("checkLookup", () => {
     response,
     original_status: response?.status ?? 201,
     original_code: null,
+    request_id: null,
     entry: found,
   });
 

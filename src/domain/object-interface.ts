@@ -1,0 +1,51 @@
+import type { MoneyCommand, MoneyInputs } from "./commands.ts";
+import type { EntryType } from "./entry-types.ts";
+
+/**
+ * The Worker-to-object interface. A deploy rolls out gradually, so for a
+ * while a new Worker calls old objects and an old Worker calls new ones.
+ * The rules that keep both directions working for one release:
+ *
+ * - A release only adds optional request fields and optional answer facts;
+ *   it never removes, renames or changes the meaning of one. Each side
+ *   ignores fields it does not know.
+ * - Each request names the version its sender speaks. An object accepts
+ *   every version from the first to one past its own (a newer Worker whose
+ *   additions it ignores); anything newer is a Worker two releases ahead,
+ *   which the object refuses, loudly, rather than half-understands.
+ * - A field may be dropped only two releases after it stopped being read.
+ *
+ * Version 1 carried no version and no origin, and named a command's entry
+ * type `kind`; version 2 adds the version and the origin, and names it
+ * `type`. A version-2 Worker sends both names, so version-1 objects
+ * understand it; `kind` may go once no version-1 object can be running.
+ */
+export const OBJECT_INTERFACE_VERSION = 2;
+
+/** A money command as version 1 sent it. */
+export type LegacyMoneyCommand = {
+  [T in EntryType]: { readonly kind: T; readonly input: MoneyInputs[T] };
+}[EntryType];
+
+/** A command as this version sends it: readable by version-1 objects too. */
+export type WireMoneyCommand = MoneyCommand & { readonly kind: EntryType };
+
+export function toWire(command: MoneyCommand): WireMoneyCommand {
+  return { ...command, kind: command.type };
+}
+
+/** The command in this version's terms, whichever version sent it. */
+export function fromWire(command: MoneyCommand | LegacyMoneyCommand): MoneyCommand {
+  if ("type" in command) return command;
+  return { type: command.kind, input: command.input } as MoneyCommand;
+}
+
+/** Why this code cannot serve a request of `version`, or null if it can. */
+export function unsupportedInterface(version: number | undefined): string | null {
+  const spoken = version ?? 1;
+  if (!Number.isSafeInteger(spoken) || spoken < 1) return `interface version ${String(version)} is not one`;
+  if (spoken > OBJECT_INTERFACE_VERSION + 1) {
+    return `interface version ${spoken} is more than one release ahead of this object's ${OBJECT_INTERFACE_VERSION}`;
+  }
+  return null;
+}

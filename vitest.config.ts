@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
-import { DEV_API_KEY, TEST_API_KEYS, TEST_CORS_ORIGIN } from "./test/support/keys.ts";
+import { DEV_API_KEY, TEST_API_KEYS, TEST_CORS_ORIGIN, TEST_QUOTA } from "./test/support/keys.ts";
 
 const sha256Hex = (key: string) => createHash("sha256").update(key).digest("hex");
 
@@ -14,7 +14,17 @@ export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
-      miniflare: { bindings: { API_KEYS: JSON.stringify(apiKeys), CORS_ALLOWED_ORIGINS: TEST_CORS_ORIGIN } },
+      miniflare: {
+        bindings: { API_KEYS: JSON.stringify(apiKeys), CORS_ALLOWED_ORIGINS: TEST_CORS_ORIGIN },
+        // Real rate limiters for the quota tests (one each, so they cannot use up each other's quota);
+        // the Worker reads RATE_LIMITER, which those tests point at one of these.
+        ratelimits: Object.fromEntries(
+          ["SINGLE", "BATCH", "QUEUE"].map((name, i) => [
+            `TEST_RATE_LIMITER_${name}`,
+            { namespace_id: String(1001 + i), simple: { limit: TEST_QUOTA, period: 60 as const } },
+          ]),
+        ),
+      },
     }),
   ],
   // The README's client example imports the client as a consumer would; here it is the source.

@@ -3,6 +3,7 @@ import { consumeCommands } from "./queue/command-consumer.ts";
 
 // Only handlers may be exported from the main module: workerd refuses to
 // start on any other export, so constants live in their own modules.
+export { TenantDirectory } from "./directory/tenant-directory.ts";
 export { AccountLedger } from "./ledger/account-ledger.ts";
 
 const http = withLastResort(buildApp());

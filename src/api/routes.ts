@@ -5,6 +5,7 @@ import { MAX_BATCH_BODY_BYTES, MAX_BATCH_OPERATIONS } from "../domain/limits.ts"
 import {
   Account,
   AccountChangeListSchema,
+  AccountListSchema,
   AccountParams,
   BatchBody,
   BatchResponseSchema,
@@ -14,9 +15,11 @@ import {
   EntryListSchema,
   IdempotencyKeyLookup,
   IdempotencyKeyParams,
+  ListAccountsQuery,
   ListChangesQuery,
   ListEntriesQuery,
   MONEY_BODIES,
+  NoParams,
   NoQuery,
   OpenAccountBody,
   Refund,
@@ -65,6 +68,11 @@ const COMMON: Readonly<Record<number, ResponseDef>> = {
   400: { description: "Invalid input", problems: ["invalid_request"] },
   401: { description: "No valid API key", problems: ["unauthorized"], headers: ["WWW-Authenticate"] },
   404: { description: "The account was never opened", problems: ["account_not_found"] },
+  429: {
+    description: "Over the tenant's request quota (when quotas are configured)",
+    problems: ["rate_limited"],
+    headers: ["Retry-After"],
+  },
   500: { description: "A fault inside OnceLedger", problems: ["internal_error"] },
   503: { description: "The account is overloaded", problems: ["overloaded"], headers: ["Retry-After"] },
 };
@@ -233,6 +241,27 @@ export const listChangesRoute = {
   responses: { ...COMMON, 200: { description: "One page of changes", schema: AccountChangeListSchema } },
 } as const satisfies RouteDef;
 
+export const listAccountsRoute = {
+  method: "get",
+  path: "/v1/accounts",
+  operationId: "listAccounts",
+  tags: ["Accounts"],
+  summary: "List the tenant's accounts, by id",
+  description:
+    "Every account the tenant has opened, in id order, each as `GET /v1/accounts/{account}` shows it. An account is listed within moments of opening. Page on with `starting_after` set to the last account's id while `has_more` is true.",
+  params: NoParams,
+  query: ListAccountsQuery,
+  idempotencyKey: "none" as const,
+  responses: {
+    400: COMMON[400] as ResponseDef,
+    401: COMMON[401] as ResponseDef,
+    429: COMMON[429] as ResponseDef,
+    500: COMMON[500] as ResponseDef,
+    503: COMMON[503] as ResponseDef,
+    200: { description: "One page of accounts", schema: AccountListSchema },
+  },
+} as const satisfies RouteDef;
+
 export const listEntriesRoute = {
   method: "get",
   path: "/v1/accounts/{account}/entries",
@@ -308,6 +337,7 @@ export const batchRoute = {
 
 /** Every route, in the order the document lists them. */
 export const ROUTES: readonly RouteDef[] = [
+  listAccountsRoute,
   openAccountRoute,
   getAccountRoute,
   MONEY_ROUTES.credit,

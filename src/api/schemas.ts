@@ -253,6 +253,7 @@ export const CommandMessageEnvelope = z.strictObject({
 });
 
 export const AccountParams = z.strictObject({ account: AccountName });
+export const NoParams = z.strictObject({});
 
 export const ChargeParams = z.strictObject({
   account: AccountName,
@@ -323,6 +324,11 @@ export const ListEntriesQuery = z.strictObject({
   starting_after: z.optional(doc(EntryId.clone(), { description: "An entry id: the page starts after it." })),
 });
 
+export const ListAccountsQuery = z.strictObject({
+  limit: z.optional(PageSize),
+  starting_after: z.optional(doc(AccountName.clone(), { description: "An account id: the page starts after it." })),
+});
+
 const VersionCursor = doc(
   z.pipe(z.string().check(z.regex(/^\d{1,15}$/, "must be a version number")), z.transform(Number)),
   { jsonSchema: { type: "integer", minimum: 0, description: "A version: the page starts after it." } },
@@ -379,6 +385,10 @@ export const AccountChange = doc(
   }),
   { id: "AccountChange" },
 );
+
+export const AccountListSchema = doc(z.object({ data: z.array(Account), has_more: z.boolean() }), {
+  id: "AccountList",
+});
 
 export const AccountChangeListSchema = doc(z.object({ data: z.array(AccountChange), has_more: z.boolean() }), {
   id: "AccountChangeList",

@@ -76,6 +76,8 @@ export const OBJECT_CALL_MAX_ATTEMPTS = 3;
 export const OBJECT_CALL_BACKOFF_MS = 25;
 /** Seconds a client is told to wait when an account object is overloaded. */
 export const OVERLOADED_RETRY_AFTER_SECONDS = 1;
+/** Seconds a tenant over its quota is told to wait: the rate limiter's period (docs/operations.md configures 10). */
+export const RATE_LIMITED_RETRY_AFTER_SECONDS = 10;
 
 /** Origins CORS_ALLOWED_ORIGINS may list. */
 export const MAX_CORS_ORIGINS = 20;

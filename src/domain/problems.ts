@@ -103,6 +103,11 @@ export const PROBLEMS = {
     title: "Account temporarily overloaded",
     when: "the account object is overloaded; retry after `Retry-After`",
   },
+  rate_limited: {
+    status: 429,
+    title: "Over the tenant's request quota",
+    when: "the tenant sent more requests (a batch counts each operation) than its quota allows; retry after `Retry-After`",
+  },
 } as const satisfies Record<string, { status: number; title: string; when: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;
@@ -138,6 +143,7 @@ interface FailureFacts {
     readonly cause: "misconfigured" | "object_call" | "unhandled" | "interface_version" | "jurisdiction_mismatch";
   };
   overloaded: object;
+  rate_limited: object;
 }
 
 /** A failure as tagged data: its code and the facts behind it. */
@@ -269,11 +275,16 @@ export function toProblem(failure: Failure): Problem {
       return problem("internal_error", INTERNAL_ERROR_DETAIL[failure.cause]);
     case "overloaded":
       return problem("overloaded", "This account is handling too many requests; retry after a pause.");
+    case "rate_limited":
+      return problem(
+        "rate_limited",
+        "Your request quota is used up for now; nothing was changed. Retry after a pause.",
+      );
   }
 }
 
 const INTERNAL_ERROR_DETAIL: Record<FailureOf<"internal_error">["cause"], string> = {
-  misconfigured: "OnceLedger's API keys are misconfigured.",
+  misconfigured: "OnceLedger is misconfigured; nothing was changed.",
   object_call: "The request failed inside OnceLedger. Retrying with the same Idempotency-Key is safe.",
   unhandled: "The request failed inside OnceLedger.",
   interface_version:

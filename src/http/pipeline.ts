@@ -9,6 +9,8 @@ import type { Failure } from "../domain/problems.ts";
 import { err, ok, type Result } from "../domain/result.ts";
 import { failure, type Outcome } from "../ledger/outcome.ts";
 import { accountStubs, callAccount, type AccountStub } from "../transport/account-client.ts";
+import { placeTenant, type PlacementFailure } from "../transport/tenant-placement.ts";
+import { overQuota } from "../transport/quota.ts";
 import { decodeJsonBody, readJsonMediaBody } from "./request-body.ts";
 import { failureResponse, outcomeResponse, REQUEST_ID_HEADER } from "./respond.ts";
 import { sha256Hex } from "../domain/sha256.ts";
@@ -59,6 +61,7 @@ export type AccountCaller = <T>(account: string, call: (stub: AccountStub) => Pr
 export type RouteAction<R extends RouteDef> = (
   input: ValidRequest<R>,
   callAccountOf: AccountCaller,
+  env: Env,
 ) => Promise<Outcome>;
 
 /**
@@ -72,6 +75,10 @@ export function handle<R extends RouteDef>(
     headers?: (outcome: Outcome, params: { account: string }) => Record<string, string>;
     /** The entry type a money route moves, for metrics. */
     operation?: string;
+    /** Whether the route opens accounts, so pins a tenant that has no jurisdiction recorded yet. */
+    pinsTenant?: boolean;
+    /** How many requests it counts as against the tenant's quota (a batch: its operations). */
+    weight?: (input: ValidRequest<R>) => number;
   } = {},
 ): Handler<AppEnv> {
   const template = `${route.method.toUpperCase()} ${route.path}`;
@@ -85,10 +92,26 @@ export function handle<R extends RouteDef>(
       recordRequestMetrics(c, template, refused, durationMs, 0, options.operation ?? null);
       return failureResponse(input.error);
     }
+    if (await overQuota(c.env.RATE_LIMITER, c.get("tenant"), options.weight?.(input.value) ?? 1)) {
+      const refused = failure({ code: "rate_limited" });
+      const durationMs = Date.now() - startedMs;
+      logRequest(template, c, refused, durationMs, input.value.keyed?.idempotencyKey ?? null);
+      recordRequestMetrics(c, template, refused, durationMs, 0, options.operation ?? null);
+      return outcomeResponse(refused, { [REQUEST_ID_HEADER]: c.get("requestId") });
+    }
+    const placed = await placeTenant(c.env, c.get("tenant"), options.pinsTenant === true);
+    if (!placed.ok) {
+      const refused = failure(placementProblem(c, placed.error));
+      logRequest(template, c, refused, Date.now() - startedMs, null);
+      return outcomeResponse(refused, { [REQUEST_ID_HEADER]: c.get("requestId") });
+    }
     let retries = 0;
     const notes = { context: { request_id: c.get("requestId") }, onRetry: () => (retries += 1) };
-    const outcome = await action(input.value, (account, call) =>
-      callAccount(accountStubs(c.env.ACCOUNTS, c.get("tenant"), account), call, undefined, notes),
+    const stubs = (account: string) => accountStubs(c.env.ACCOUNTS, c.get("tenant"), account, placed.value);
+    const outcome = await action(
+      input.value,
+      (account, call) => callAccount(stubs(account), call, undefined, notes),
+      c.env,
     );
     const durationMs = Date.now() - startedMs;
     logRequest(template, c, outcome, durationMs, input.value.keyed?.idempotencyKey ?? null);
@@ -210,6 +233,19 @@ function singleValued(c: AppContext): Record<string, string | string[]> {
   return query;
 }
 
+/** A placement failure, logged with its detail (never sent to the client), as the 500 it answers. */
+function placementProblem(c: AppContext, failed: PlacementFailure): Failure {
+  console.error(
+    JSON.stringify({
+      msg: failed.kind === "mismatch" ? "tenant jurisdiction mismatch" : "OnceLedger is misconfigured",
+      request_id: c.get("requestId"),
+      tenant: c.get("tenant"),
+      ...failed,
+    }),
+  );
+  return { code: "internal_error", cause: failed.kind === "mismatch" ? "jurisdiction_mismatch" : "misconfigured" };
+}
+
 /**
  * The request's data points, when a METRICS dataset is bound: one for the
  * request, and for a batch one per group of its operations' outcomes.
@@ -222,7 +258,7 @@ function recordRequestMetrics(
   retries: number,
   operation: string | null,
 ): void {
-  const metrics = (c.env as { METRICS?: AnalyticsEngineDataset }).METRICS;
+  const metrics = c.env.METRICS;
   if (metrics === undefined) return;
   const facts = outcome.facts;
   const caller = { keyId: c.get("keyId"), tenant: c.get("tenant") };

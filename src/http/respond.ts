@@ -1,4 +1,4 @@
-import { OVERLOADED_RETRY_AFTER_SECONDS } from "../domain/limits.ts";
+import { OVERLOADED_RETRY_AFTER_SECONDS, RATE_LIMITED_RETRY_AFTER_SECONDS } from "../domain/limits.ts";
 import { PROBLEM_CONTENT_TYPE, type Failure } from "../domain/problems.ts";
 import { failure, type Outcome } from "../ledger/outcome.ts";
 
@@ -21,6 +21,7 @@ export function outcomeResponse(outcome: Outcome, extraHeaders?: Readonly<Record
   // Only an answer recorded under the key (the original or a replay of it) says whether it was replayed.
   if (outcome.facts?.recorded === true) headers["idempotent-replayed"] = outcome.replayed ? "true" : "false";
   if (outcome.status === 503) headers["retry-after"] = String(OVERLOADED_RETRY_AFTER_SECONDS);
+  if (outcome.status === 429) headers["retry-after"] = String(RATE_LIMITED_RETRY_AFTER_SECONDS);
   return new Response(outcome.body, { status: outcome.status, headers });
 }
 

@@ -27,6 +27,7 @@ import {
   entriesAfter,
   findEntryById,
   findEntryByKey,
+  markListed,
   readAccount,
   readHead,
   refundedAmount,
@@ -66,6 +67,11 @@ export class AccountLedger extends DurableObject<Env> {
   private readonly queuedKeys = new Map<string, number>();
   /** The alarm as read before the group being decided (null: none), and as that group set it. */
   private alarmAtMs: number | null = null;
+  /** Whether this instance has started listing the account in its tenant's directory. */
+  private listingStarted = false;
+  /** The last alarm run started, settled or not, and whether it is still under way (alarm()). */
+  private alarmRun: Promise<void> = Promise.resolve();
+  private alarmUnderWay = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -88,7 +94,10 @@ export class AccountLedger extends DurableObject<Env> {
     const unsupported = refuseInterface(request.interfaceVersion);
     if (unsupported !== null) return unsupported;
     if (this.writes.waiting >= MAX_PENDING_WRITES) return failure({ code: "overloaded" });
-    return (await this.submit({ kind: "settings", request })) as Outcome;
+    const outcome = (await this.submit({ kind: "settings", request })) as Outcome;
+    // Reading the state back starts a new account's listing in its tenant's directory.
+    this.committedState();
+    return outcome;
   }
 
   getAccount(): Outcome {
@@ -205,7 +214,23 @@ export class AccountLedger extends DurableObject<Env> {
    * batch of expired records; then it publishes pending events. It re-arms
    * for whatever is left of either. Safe to run twice.
    */
-  override async alarm(): Promise<void> {
+  override alarm(): Promise<void> {
+    // One run at a time: a run that starts while another is under way (a platform retry, a
+    // test's run) waits for it. Otherwise it starts at once, its sweep in this very turn.
+    const run = this.alarmUnderWay ? this.alarmRun.then(() => this.runAlarm()) : this.runAlarm();
+    this.alarmUnderWay = true;
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.alarmRun = settled;
+    void settled.then(() => {
+      if (this.alarmRun === settled) this.alarmUnderWay = false;
+    });
+    return run;
+  }
+
+  private async runAlarm(): Promise<void> {
     const nowMs = Date.now();
     const before = this.sql.work();
     const sweep = this.ctx.storage.transactionSync(() => {
@@ -217,11 +242,15 @@ export class AccountLedger extends DurableObject<Env> {
       return { deleted, next, lagMs: oldest === null ? 0 : Math.max(0, nowMs - oldest) };
     });
     const work = workSince(this.sql, before);
+    const listed = await this.listInDirectory();
     const events = await this.publishEvents();
     let next = sweep.next;
-    if (events.more) {
-      const publishAt = events.failed ? Date.now() + EVENT_RETRY_DELAY_MS : Date.now();
-      next = next === null ? publishAt : Math.min(next, publishAt);
+    const retryAt = [
+      events.more ? (events.failed ? Date.now() + EVENT_RETRY_DELAY_MS : Date.now()) : null,
+      listed ? null : Date.now() + EVENT_RETRY_DELAY_MS,
+    ].filter((at) => at !== null);
+    if (retryAt.length > 0) {
+      next = Math.min(next ?? Number.POSITIVE_INFINITY, ...retryAt);
       await this.ctx.storage.setAlarm(next);
     }
     console.log(
@@ -230,6 +259,7 @@ export class AccountLedger extends DurableObject<Env> {
         deleted: sweep.deleted,
         events_published: events.published,
         events_pending: events.more,
+        listed,
         next_alarm: next === null ? null : new Date(next).toISOString(),
         lag_ms: sweep.lagMs,
         rows_read: work.rowsRead,
@@ -237,7 +267,7 @@ export class AccountLedger extends DurableObject<Env> {
       }),
     );
     const state = this.committedState();
-    (this.env as { METRICS?: AnalyticsEngineDataset }).METRICS?.writeDataPoint(
+    this.env.METRICS?.writeDataPoint(
       sweepPoint({
         tenant: state === null ? null : this.tenant(state.account),
         deleted: sweep.deleted,
@@ -259,7 +289,43 @@ export class AccountLedger extends DurableObject<Env> {
     const account = readAccount(this.sql);
     if (account === null) return null;
     this.state = { account, head: readHead(this.sql) };
+    // A new account, or one opened before directories existed: listed now, beside the money path.
+    if (!account.listed && !this.listingStarted) {
+      this.listingStarted = true;
+      void this.listSoon();
+    }
     return this.state;
+  }
+
+  /** Lists the account now; if that fails, the alarm tries again shortly, and after every run until it works. */
+  private async listSoon(): Promise<void> {
+    if (await this.listInDirectory()) return;
+    const retryAt = Date.now() + EVENT_RETRY_DELAY_MS;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > retryAt) await this.ctx.storage.setAlarm(retryAt);
+  }
+
+  /**
+   * Lists the account in its tenant's directory, once; true when it is
+   * listed (or there is no directory to list it in). Never on the money path.
+   */
+  private async listInDirectory(): Promise<boolean> {
+    const state = this.committedState();
+    if (state === null || state.account.listed) return true;
+    const tenant = this.tenant(state.account);
+    const directory = this.env.DIRECTORY as Env["DIRECTORY"] | undefined;
+    if (tenant === null || directory === undefined) return true;
+    try {
+      await directory.getByName(tenant).register(state.account.name, this.ctx.id.jurisdiction ?? null);
+    } catch (error) {
+      console.error(
+        JSON.stringify({ msg: "directory listing failed", account: state.account.name, error: String(error) }),
+      );
+      return false;
+    }
+    this.ctx.storage.transactionSync(() => markListed(this.sql));
+    if (this.state !== undefined) this.state = { ...this.state, account: { ...this.state.account, listed: true } };
+    return true;
   }
 
   /**

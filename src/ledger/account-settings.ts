@@ -46,6 +46,7 @@ export function decideAccountSettings(
       version: 1,
       createdMs: nowMs,
       tenant: request.tenant ?? null,
+      listed: false,
     };
     insertAccount(sql, account, key, keyId);
     changed.push({ version: 1, field: "currency" }, { version: 1, field: "overdraft_limit" });

@@ -14,6 +14,8 @@ export interface AccountRow {
   readonly createdMs: number;
   /** The tenant it belongs to; null for accounts opened before it was stored. */
   readonly tenant: string | null;
+  /** Whether its tenant's directory lists it yet. */
+  readonly listed: boolean;
 }
 
 export interface EntryRow {
@@ -62,7 +64,8 @@ export function readAccount(sql: CountedSql): AccountRow | null {
     version: number;
     created_ms: number;
     tenant: string | null;
-  }>("SELECT name, currency, overdraft_limit, version, created_ms, tenant FROM account");
+    listed: number;
+  }>("SELECT name, currency, overdraft_limit, version, created_ms, tenant, listed FROM account");
   if (row === undefined) return null;
   return {
     name: row.name,
@@ -71,7 +74,13 @@ export function readAccount(sql: CountedSql): AccountRow | null {
     version: row.version,
     createdMs: row.created_ms,
     tenant: row.tenant,
+    listed: row.listed === 1,
   };
+}
+
+/** Notes that the tenant's directory lists the account. */
+export function markListed(sql: CountedSql): void {
+  sql.run("UPDATE account SET listed = 1");
 }
 
 /** A settings change as kept in the account's history. */

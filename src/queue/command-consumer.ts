@@ -3,6 +3,7 @@ import {
   COMMAND_RETRY_BASE_DELAY_SECONDS,
   COMMAND_RETRY_MAX_DELAY_SECONDS,
   MAX_COMMAND_MESSAGE_BYTES,
+  RATE_LIMITED_RETRY_AFTER_SECONDS,
 } from "../domain/limits.ts";
 import { QUEUE_KEY_ID } from "../domain/key-id.ts";
 import { QUEUE_ROUTE, requestPoint } from "../domain/metrics.ts";
@@ -10,6 +11,8 @@ import { OBJECT_INTERFACE_VERSION, toWire } from "../domain/object-interface.ts"
 import type { Outcome } from "../ledger/outcome.ts";
 import { accountStubs, callAccount } from "../transport/account-client.ts";
 import { parseKeyTable } from "../transport/api-keys.ts";
+import { placeTenant } from "../transport/tenant-placement.ts";
+import { overQuota } from "../transport/quota.ts";
 import { sendInChunks } from "./send-in-chunks.ts";
 
 /**
@@ -118,8 +121,21 @@ async function decide(message: Message, command: CommandMessage, env: Env): Prom
   let retries = 0;
   const notes = { context: { message_id: message.id }, onRetry: () => (retries += 1) };
   try {
+    if (await overQuota(env.RATE_LIMITER, tenant, 1)) {
+      // Over quota is not a decision: the message waits for the quota, as an HTTP client would.
+      log(message, { action: "retry", tenant, account, operation, status: 429, code: "rate_limited" });
+      message.retry({ delaySeconds: RATE_LIMITED_RETRY_AFTER_SECONDS });
+      return null;
+    }
+    const placed = await placeTenant(env, tenant, false);
+    if (!placed.ok) {
+      // A configuration fault: the message waits for the fix rather than being decided wrongly.
+      console.error(JSON.stringify({ msg: "cannot place tenant", message_id: message.id, tenant, ...placed.error }));
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+      return null;
+    }
     outcome = await callAccount(
-      accountStubs(env.ACCOUNTS, tenant, account),
+      accountStubs(env.ACCOUNTS, tenant, account, placed.value),
       (stub) =>
         stub.moveMoney({
           // Fresh per delivery, as per HTTP request: a redelivered message is a replay of the first.
@@ -143,7 +159,7 @@ async function decide(message: Message, command: CommandMessage, env: Env): Prom
   const facts = outcome.facts;
   const durationMs = Date.now() - startedMs;
   const undecided = outcome.status === 500 || outcome.status === 503;
-  (env as { METRICS?: AnalyticsEngineDataset }).METRICS?.writeDataPoint(
+  env.METRICS?.writeDataPoint(
     requestPoint({
       route: QUEUE_ROUTE,
       code: facts?.code ?? null,

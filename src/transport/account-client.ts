@@ -6,14 +6,21 @@ export type AccountStub = DurableObjectStub<AccountLedger>;
 
 /**
  * The stub of a tenant's account, fresh on each call (a stub that saw an
- * error may be broken). Tenant ids cannot contain ":", so two tenants
- * never share an object.
+ * error may be broken), in the tenant's jurisdiction (tenant-placement.ts).
+ * Tenant ids cannot contain ":", so two tenants never share an object.
  */
-export function accountStubs(accounts: Env["ACCOUNTS"], tenant: string, account: string): () => AccountStub {
+export function accountStubs(
+  accounts: Env["ACCOUNTS"],
+  tenant: string,
+  account: string,
+  jurisdiction: DurableObjectJurisdiction | null,
+): () => AccountStub {
   // Asserted here, where the object's name is built: a name must never be ambiguous.
   if (!TENANT_ID_PATTERN.test(tenant)) throw new Error(`invariant: tenant id ${JSON.stringify(tenant)} is invalid`);
   const name = `${tenant}:${account}`;
-  return () => accounts.getByName(name);
+  // A pinned tenant's objects are created, stored and run only in its jurisdiction.
+  const namespace = jurisdiction === null ? accounts : accounts.jurisdiction(jurisdiction);
+  return () => namespace.getByName(name);
 }
 
 /** The runtime's marks on an error thrown by a Durable Object call. */

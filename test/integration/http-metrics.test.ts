@@ -40,7 +40,7 @@ async function send(dataset: RecordingDataset, path: string, init: RequestInit &
   const ctx = createExecutionContext();
   const response = await worker.fetch(
     new Request(`${BASE_URL}${path}`, { ...init, headers }) as Request<unknown, IncomingRequestCfProperties>,
-    { ...env, METRICS: dataset.binding, ...bindings } as Env,
+    { ...env, METRICS: dataset.binding, ...bindings },
     ctx,
   );
   await waitOnExecutionContext(ctx);
@@ -161,7 +161,7 @@ describe("request metrics", () => {
       ],
       {
         METRICS: dataset.binding,
-      } as Partial<Env>,
+      },
     );
     expect(dataset.requests()).toEqual([
       expect.objectContaining({
@@ -185,7 +185,7 @@ describe("sweep metrics", () => {
     for (const key of keys) await expireRecord(account, key);
     await inLedger(account, (_, instance) => {
       const object = instance as unknown as { env: Env };
-      object.env = { ...object.env, METRICS: dataset.binding } as Env;
+      object.env = { ...object.env, METRICS: dataset.binding };
     });
     await runDurableObjectAlarm(ledgerStub(account));
     const sweep = dataset.points.find((p) => p.blobs?.[0] === "sweep");

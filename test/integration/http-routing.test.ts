@@ -29,7 +29,6 @@ describe("routing", () => {
 
   it.each([
     ["GET", "/v1/nope"],
-    ["GET", "/v1/accounts"],
     ["GET", "/v1/accounts/"],
     ["GET", "/v1/accounts/x/nope"],
     ["POST", "/v1/accounts/x/transfers"],
@@ -40,6 +39,7 @@ describe("routing", () => {
   });
 
   it.each([
+    ["POST", "/v1/accounts", ["GET"], ["POST", "PUT"]],
     ["DELETE", "/v1/accounts/{a}", ["PUT", "GET"], ["DELETE", "POST"]],
     ["PATCH", "/v1/accounts/{a}", ["PUT", "GET"], ["PATCH", "POST"]],
     ["POST", "/v1/accounts/{a}", ["PUT", "GET"], ["POST"]],
@@ -160,6 +160,7 @@ describe("GET /openapi.json", () => {
     expect(doc.info.title).toBe("OnceLedger");
 
     const paths = {
+      "/v1/accounts": ["get"],
       "/v1/accounts/{account}": ["put", "get"],
       "/v1/accounts/{account}/credits": ["post"],
       "/v1/accounts/{account}/charges": ["post"],

@@ -391,6 +391,12 @@ describe(`the storage d784fa3 wrote (schema 1), upgraded to schema ${SCHEMA_VERS
 
     // None of that moved money; a new charge does, as the next seq.
     await expectLedgerContinues(tenant, last.seq, last.balance_after, fixture.account.currency);
+
+    // An account older than tenant directories gets listed in its tenant's once it is used.
+    await vi.waitFor(async () => {
+      const page = await json<{ data: { id: string }[] }>(await call("/v1/accounts", { key: keyOf(tenant) }));
+      expect(page.data.map((item) => item.id)).toContain(ACCOUNT);
+    });
   });
 
   it("after the records' TTL, before the sweep: every key stays decided, the decline included", async () => {

@@ -14,3 +14,6 @@ export { DEV_API_KEY } from "../../src/domain/dev-key.ts";
 
 /** The one browser origin the test suite allows (CORS_ALLOWED_ORIGINS). */
 export const TEST_CORS_ORIGIN = "https://admin.example.com";
+
+/** Requests per minute each test rate limiter allows a tenant. */
+export const TEST_QUOTA = 5;

@@ -19,34 +19,38 @@ export function batchRoutes(): RouteTable {
   return [
     [
       batchRoute,
-      handle(batchRoute, async ({ origin, params, body }, callAccountOf) => {
-        const checked = body.operations.map((operation) => checkOperation(params.account, operation));
-        // One id for the batch, one per operation: a repeated key in the batch is a replay, a retried call is not.
-        const batchId = crypto.randomUUID();
-        const requests: MoneyRequest[] = [];
-        for (const [index, operation] of checked.entries()) {
-          if (operation.ok) {
-            requests.push({
-              requestId: `${batchId}.${index}`,
-              ...operation.value,
-              command: toWire(operation.value.command),
-              origin,
-              interfaceVersion: OBJECT_INTERFACE_VERSION,
-            });
+      handle(
+        batchRoute,
+        async ({ origin, params, body }, callAccountOf) => {
+          const checked = body.operations.map((operation) => checkOperation(params.account, operation));
+          // One id for the batch, one per operation: a repeated key in the batch is a replay, a retried call is not.
+          const batchId = crypto.randomUUID();
+          const requests: MoneyRequest[] = [];
+          for (const [index, operation] of checked.entries()) {
+            if (operation.ok) {
+              requests.push({
+                requestId: `${batchId}.${index}`,
+                ...operation.value,
+                command: toWire(operation.value.command),
+                origin,
+                interfaceVersion: OBJECT_INTERFACE_VERSION,
+              });
+            }
           }
-        }
-        const answer = await callAccountOf<BatchAnswer>(params.account, (stub) => stub.moveMoneyInBatch(requests));
-        // A failed call, or an account that does not exist or is overloaded, is the whole batch's answer.
-        if (!("ok" in answer)) return answer;
-        if (!answer.ok) return answer.error;
-        const decided = answer.value;
-        let next = 0;
-        const results = checked.map((operation) =>
-          operation.ok ? (decided[next++] as Outcome) : failure(operation.error),
-        );
-        const types = body.operations.map((operation) => operationType(operation));
-        return batchOutcome(results, types);
-      }),
+          const answer = await callAccountOf<BatchAnswer>(params.account, (stub) => stub.moveMoneyInBatch(requests));
+          // A failed call, or an account that does not exist or is overloaded, is the whole batch's answer.
+          if (!("ok" in answer)) return answer;
+          if (!answer.ok) return answer.error;
+          const decided = answer.value;
+          let next = 0;
+          const results = checked.map((operation) =>
+            operation.ok ? (decided[next++] as Outcome) : failure(operation.error),
+          );
+          const types = body.operations.map((operation) => operationType(operation));
+          return batchOutcome(results, types);
+        },
+        { weight: ({ body }) => body.operations.length },
+      ),
     ],
   ];
 }

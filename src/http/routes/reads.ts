@@ -2,10 +2,13 @@ import {
   getAccountRoute,
   getChargeRoute,
   listChangesRoute,
+  listAccountsRoute,
   listEntriesRoute,
   lookupIdempotencyKeyRoute,
 } from "../../api/routes.ts";
+import type { AccountPage } from "../../directory/directory-types.ts";
 import { DEFAULT_PAGE_SIZE } from "../../domain/limits.ts";
+import { failure, withFacts } from "../../ledger/outcome.ts";
 import { accountHeaders } from "../headers.ts";
 import { handle } from "../pipeline.ts";
 import type { RouteTable } from "./route-table.ts";
@@ -13,6 +16,29 @@ import type { RouteTable } from "./route-table.ts";
 /** The read-only routes. */
 export function readRoutes(): RouteTable {
   return [
+    [
+      listAccountsRoute,
+      handle(listAccountsRoute, async ({ tenant, query }, callAccountOf, env) => {
+        let page: AccountPage;
+        try {
+          page = await env.DIRECTORY.getByName(tenant).list(query.limit ?? DEFAULT_PAGE_SIZE, query.starting_after);
+        } catch (error) {
+          console.error(JSON.stringify({ msg: "directory call failed", tenant, error: String(error) }));
+          return failure({ code: "internal_error", cause: "object_call" });
+        }
+        const answers = await Promise.all(
+          page.accounts.map((account) => callAccountOf(account, (s) => s.getAccount())),
+        );
+        const failed = answers.find((answer) => answer.status !== 200 && answer.status !== 404);
+        if (failed !== undefined) return failed;
+        // Each account's own JSON, spliced in as its object answered it.
+        const bodies = answers.filter((answer) => answer.status === 200).map((answer) => answer.body);
+        return withFacts(
+          { status: 200, body: `{"data":[${bodies.join(",")}],"has_more":${String(page.hasMore)}}`, replayed: false },
+          { code: null },
+        );
+      }),
+    ],
     [
       getAccountRoute,
       handle(

@@ -25,7 +25,7 @@ export function writeRoutes(): RouteTable {
           };
           return callAccountOf(params.account, (stub) => stub.openAccount(request));
         },
-        { headers: accountHeaders },
+        { headers: accountHeaders, pinsTenant: true },
       ),
     ],
     ...ENTRY_TYPES.map((type): [RouteDef, ReturnType<typeof handle>] => {

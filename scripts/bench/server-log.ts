@@ -6,6 +6,7 @@
  * reads new lines on demand and adds those counters up.
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { ALARM_LOG_MSG, REQUEST_LOG_MSG } from "../../src/domain/log-lines.ts";
 
 export interface LogLine {
   /** When this reader saw the line (epoch ms), or the line's own time field if it has one. */
@@ -121,7 +122,7 @@ export function countRows(lines: readonly LogLine[]): RowCounts {
   const statuses: Record<string, number> = {};
   for (const line of lines) {
     const json = line.json;
-    if (json?.msg === "request") {
+    if (json?.msg === REQUEST_LOG_MSG) {
       if (typeof json.route !== "string" || !MEASURED_ROUTE.test(json.route)) continue;
       requests += 1;
       const carried = numberField(json, "operations") ?? 1;
@@ -136,7 +137,7 @@ export function countRows(lines: readonly LogLine[]): RowCounts {
         rowsRead += read;
         rowsWritten += written;
       }
-    } else if (json?.msg !== "expiry sweep") {
+    } else if (json?.msg !== ALARM_LOG_MSG) {
       otherLines += 1;
       if (otherSample.length < 5) otherSample.push(line.text.slice(0, 300));
     }
@@ -165,11 +166,15 @@ export interface SweepRun {
   readonly lagMs: number | undefined;
 }
 
-/** The expiry alarm's runs, from its `{"msg":"expiry sweep","deleted":N,...}` lines. */
+/**
+ * The alarm's runs that swept expired records, from its
+ * `{"msg":"alarm","deleted":N,...}` lines (a run with nothing to delete, say
+ * one that only published events, is not part of a sweep).
+ */
 export function sweepRuns(lines: readonly LogLine[]): SweepRun[] {
   const runs: SweepRun[] = [];
   for (const { json, atMs } of lines) {
-    if (json?.msg !== "expiry sweep") continue;
+    if (json?.msg !== ALARM_LOG_MSG || (numberField(json, "deleted") ?? 0) === 0) continue;
     runs.push({
       atMs,
       deleted: numberField(json, "deleted") ?? 0,

@@ -5,7 +5,7 @@
  * first record expires), the charge latency without a sweep is taken while
  * the records are still live, then, from just before the first record
  * expires, open-loop charges run while the alarm deletes them. The alarm
- * logs each run (`{"msg":"expiry sweep","deleted":N}`): those lines give the
+ * logs each run (`{"msg":"alarm","deleted":N}`): those lines give the
  * sweep's window and its own rate. Split in two (prepare, measure) so that
  * other scenarios can run while the records age.
  */
@@ -207,7 +207,7 @@ async function sweepRows(
     Object.assign(sweepDetail, { deleted, wallSeconds, busyMs, recordsPerSecond: deleted / wallSeconds });
   } else {
     sweepNote =
-      "the sweep's own rate: n/a (the Worker logs no expiry sweep lines yet); latency taken over the records' expiry window";
+      "the sweep's own rate: n/a (the server logged no alarm runs in the window); latency taken over the records' expiry window";
   }
   const during = (result.timeline ?? []).filter(([at]) => at >= windowStart && at <= windowEnd).map(([, ms]) => ms);
   const duringLatency = summarizeLatencies(during);

@@ -1,6 +1,11 @@
 import * as z from "zod/mini";
 import { IDEMPOTENCY_KEY_HEADER_PATTERNS } from "../domain/idempotency-key.ts";
-import { MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LENGTH, OVERLOADED_RETRY_AFTER_SECONDS } from "../domain/limits.ts";
+import {
+  MAX_BODY_BYTES,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  MAX_REQUEST_ID_LENGTH,
+  OVERLOADED_RETRY_AFTER_SECONDS,
+} from "../domain/limits.ts";
 import { PROBLEM_CONTENT_TYPE, PROBLEMS } from "../domain/problems.ts";
 import { ROUTES, type ResponseDef, type ResponseHeader, type RouteDef } from "./routes.ts";
 
@@ -18,6 +23,24 @@ const COMPONENT_REF = (id: string) => `#/components/schemas/${id}`;
 const ALLOW_HEADER = {
   description: "The methods the path takes (with a 405 `method_not_allowed`, for any method not listed here).",
   schema: { type: "string", example: "GET, HEAD, PUT" },
+};
+
+const REQUEST_ID_PATTERN = `^[\\x21-\\x7E]{1,${MAX_REQUEST_ID_LENGTH}}$`;
+
+/** On every response: the id that names this request in the logs and in the key lookup. */
+const REQUEST_ID_HEADER = {
+  description: `The request's id: the caller's \`X-Request-Id\` when it is 1 to ${MAX_REQUEST_ID_LENGTH} visible ASCII characters, else one generated here. Quote it when reporting a problem.`,
+  schema: { type: "string", example: "0b8f6c3e-7d1a-4e36-9a54-2f0d1c9b7a10" },
+};
+const REQUEST_ID_REF = { $ref: "#/components/headers/Request-Id" };
+
+const X_REQUEST_ID_PARAMETER = {
+  name: "X-Request-Id",
+  in: "header",
+  required: false,
+  description: `Your own id for this request, echoed as \`Request-Id\` and logged; any other value is replaced by a generated one.`,
+  schema: { type: "string", pattern: REQUEST_ID_PATTERN },
+  example: "checkout-7f3a",
 };
 
 const RESPONSE_HEADERS: Readonly<Record<ResponseHeader, { description: string; schema: JsonSchema }>> = {
@@ -106,12 +129,12 @@ export function buildOpenApiDocument(): JsonSchema {
     paths,
     components: {
       schemas,
-      headers: { Allow: ALLOW_HEADER },
+      headers: { Allow: ALLOW_HEADER, "Request-Id": REQUEST_ID_HEADER },
       responses: {
         MethodNotAllowed: {
           description:
             "Any method a path does not list gets `405 method_not_allowed`, with `Allow` naming the methods it takes.",
-          headers: { Allow: { $ref: "#/components/headers/Allow" } },
+          headers: { Allow: { $ref: "#/components/headers/Allow" }, "Request-Id": REQUEST_ID_REF },
           content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: COMPONENT_REF("Problem") } } },
         },
       },
@@ -128,6 +151,7 @@ function operation(route: RouteDef): JsonSchema {
       ? []
       : [{ ...IDEMPOTENCY_KEY_PARAMETER, required: route.idempotencyKey === "required" }]),
     ...(route.conditional === true ? [IF_MATCH_PARAMETER] : []),
+    X_REQUEST_ID_PARAMETER,
   ];
   const op: JsonSchema = {
     operationId: route.operationId,
@@ -157,11 +181,8 @@ function responseObject(response: ResponseDef): JsonSchema {
     response.schema !== undefined
       ? { "application/json": { schema: schemaOf(response.schema, "output") } }
       : { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: COMPONENT_REF("Problem") } } };
-  const out: JsonSchema = { description, content };
-  if (response.headers !== undefined && response.headers.length > 0) {
-    out.headers = Object.fromEntries(response.headers.map((name) => [name, RESPONSE_HEADERS[name]]));
-  }
-  return out;
+  const headers = Object.fromEntries((response.headers ?? []).map((name) => [name, RESPONSE_HEADERS[name]]));
+  return { description, content, headers: { "Request-Id": REQUEST_ID_REF, ...headers } };
 }
 
 /** A named schema becomes a reference to its component; any other is written out in place. */

@@ -23,6 +23,7 @@ import type { ProblemDocument } from "../domain/problems.ts";
 import { codePointLength } from "../domain/text.ts";
 import type {
   AccountChangeList,
+  AccountList,
   AccountView,
   BatchResponse,
   ChargeView,
@@ -538,6 +539,7 @@ true satisfies Same<z.output<typeof OpenAccountBody>, OpenAccountInput>;
 true satisfies Same<z.output<typeof MoneyBody>, MoneyInput>;
 true satisfies Same<z.output<typeof RefundBody>, RefundInput>;
 true satisfies Same<z.output<typeof Account>, AccountView>;
+true satisfies Same<z.output<typeof AccountListSchema>, AccountList>;
 true satisfies Same<z.output<typeof AccountChangeListSchema>, AccountChangeList>;
 true satisfies Same<z.output<typeof Entry>, EntryView>;
 true satisfies Same<z.output<typeof Charge>, ChargeView>;

@@ -25,6 +25,7 @@ export type { BatchOperation, MoneyInput, OpenAccountInput, RefundInput } from "
 export type { ProblemCode, ProblemDocument } from "../domain/problems.ts";
 export type {
   AccountChangeList,
+  AccountList,
   AccountChangeView,
   AccountView,
   BatchResponse,

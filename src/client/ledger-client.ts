@@ -3,6 +3,7 @@ import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
 import { renderProblem, toProblem, type ProblemDocument } from "../domain/problems.ts";
 import type {
   AccountChangeList,
+  AccountList,
   AccountView,
   BatchResponse,
   ChargeView,
@@ -152,6 +153,21 @@ export function createLedgerClient(options: LedgerClientOptions) {
       return request<AccountChangeList>(
         "GET",
         `${accountPath(account)}/changes${search === "" ? "" : `?${search}`}`,
+        undefined,
+        null,
+        opts.signal,
+      );
+    },
+
+    /** The tenant's accounts, in id order; an account is listed within moments of opening. */
+    listAccounts: (page: { limit?: number; startingAfter?: string } = {}, opts: RequestOptions = {}) => {
+      const query = new URLSearchParams();
+      if (page.limit !== undefined) query.set("limit", String(page.limit));
+      if (page.startingAfter !== undefined) query.set("starting_after", page.startingAfter);
+      const search = query.toString();
+      return request<AccountList>(
+        "GET",
+        `/v1/accounts${search === "" ? "" : `?${search}`}`,
         undefined,
         null,
         opts.signal,

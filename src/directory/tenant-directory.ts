@@ -6,7 +6,7 @@ import type { AccountPage, PinCheck } from "./directory-types.ts";
  * names, for listing, and the jurisdiction its accounts live in, recorded
  * when its first account opens and never changed after. It holds no money
  * state and no money request waits for it: accounts register themselves
- * from their alarm, after they open.
+ * beside the request that opens them (their alarm retries a failed attempt).
  */
 export class TenantDirectory extends DurableObject<Env> {
   private readonly sql: SqlStorage;

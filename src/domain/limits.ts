@@ -42,7 +42,7 @@ export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86_400;
 export const MIN_IDEMPOTENCY_TTL_SECONDS = 60;
 export const MAX_IDEMPOTENCY_TTL_SECONDS = 30 * 86_400;
 /** Idempotency records one alarm run deletes at most; it re-arms for the rest. */
-export const EXPIRY_SWEEP_BATCH_SIZE = 500;
+export const EXPIRY_SWEEP_BATCH_SIZE = 100;
 /** Entries a ledger audit reads per query. */
 export const AUDIT_PAGE_SIZE = 1000;
 

@@ -34,6 +34,11 @@ export interface AccountChangeView {
   readonly key_id: string | null;
 }
 
+export interface AccountList {
+  readonly data: AccountView[];
+  readonly has_more: boolean;
+}
+
 export interface AccountChangeList {
   readonly data: AccountChangeView[];
   readonly has_more: boolean;

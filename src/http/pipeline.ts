@@ -17,6 +17,7 @@ import { sha256Hex } from "../domain/sha256.ts";
 import { IDEMPOTENCY_KEY_HASH_HEX_LENGTH } from "../domain/limits.ts";
 import type { RequestOrigin } from "../ledger/commands.ts";
 import { BATCH_OPERATION_ROUTE, requestPoint } from "../domain/metrics.ts";
+import { REQUEST_LOG_MSG } from "../domain/log-lines.ts";
 import { validate } from "../api/validation.ts";
 
 /**
@@ -136,7 +137,7 @@ function logRequest(
   const facts = outcome.facts;
   console.log(
     JSON.stringify({
-      msg: "request",
+      msg: REQUEST_LOG_MSG,
       request_id: c.get("requestId"),
       route,
       tenant: c.get("tenant"),

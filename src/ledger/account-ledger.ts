@@ -1,5 +1,6 @@
 import { unsupportedInterface } from "../domain/object-interface.ts";
 import { sweepPoint } from "../domain/metrics.ts";
+import { ALARM_LOG_MSG } from "../domain/log-lines.ts";
 import { DurableObject } from "cloudflare:workers";
 import type { PageRequest } from "../domain/commands.ts";
 import {
@@ -255,7 +256,7 @@ export class AccountLedger extends DurableObject<Env> {
     }
     console.log(
       JSON.stringify({
-        msg: "alarm",
+        msg: ALARM_LOG_MSG,
         deleted: sweep.deleted,
         events_published: events.published,
         events_pending: events.more,

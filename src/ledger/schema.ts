@@ -109,7 +109,7 @@ const MIGRATIONS: readonly Migration[] = [
   {
     // Who moved money: the API key's id (the first 8 hex of its digest, or "queue") on every entry
     // and change, and the caller's Request-Id beside the internal request id of each record. And
-    // whether the account is listed in its tenant's directory yet (its alarm lists it).
+    // whether the account is listed in its tenant's directory yet (set once it is; the alarm retries until then).
     readableFrom: 1,
     sql: `ALTER TABLE entries ADD COLUMN key_id TEXT;
      ALTER TABLE account_changes ADD COLUMN key_id TEXT;

@@ -1,5 +1,5 @@
 import { exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   createLedgerClient,
   IdempotencyKeyExpiredError,
@@ -69,6 +69,24 @@ describe("client openAccount()", () => {
     expect(page.value.data.map((change) => [change.version, change.field, change.old, change.new])).toEqual([
       [2, "overdraft_limit", 0, 5],
     ]);
+  });
+
+  it("lists the tenant's accounts a page at a time", async () => {
+    const c = client(worker);
+    const mine = [uniqueAccount("list"), uniqueAccount("list"), uniqueAccount("list")].sort();
+    for (const account of mine) await c.openAccount(account, { currency: "USD" });
+    await vi.waitFor(async () => {
+      const listed: string[] = [];
+      let startingAfter: string | undefined;
+      for (;;) {
+        const page = await c.listAccounts(startingAfter === undefined ? { limit: 2 } : { limit: 2, startingAfter });
+        expect(page.value.data.length).toBeLessThanOrEqual(2);
+        listed.push(...page.value.data.map((account) => account.id));
+        startingAfter = page.value.data.at(-1)?.id;
+        if (!page.value.has_more) break;
+      }
+      expect(listed.filter((id) => mine.includes(id))).toEqual(mine);
+    });
   });
 });
 

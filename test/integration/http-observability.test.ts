@@ -94,6 +94,21 @@ describe("Request-Id", () => {
       original_request_id: "order-svc-1",
     });
   });
+
+  it("is declared by the OpenAPI document on every response, and X-Request-Id on every operation", async () => {
+    type Operation = { parameters: { name: string; in: string }[]; responses: Record<string, { headers?: object }> };
+    const doc = await json<{ paths: Record<string, Record<string, Operation>> }>(
+      await call("/openapi.json", { key: null }),
+    );
+    const operations = Object.values(doc.paths).flatMap((item) => Object.values(item));
+    expect(operations.length).toBeGreaterThan(5);
+    for (const operation of operations) {
+      expect(operation.parameters).toContainEqual(expect.objectContaining({ name: "X-Request-Id", in: "header" }));
+      for (const response of Object.values(operation.responses)) {
+        expect(response.headers ?? {}).toHaveProperty(["Request-Id"]);
+      }
+    }
+  });
 });
 
 describe("the request log line", () => {

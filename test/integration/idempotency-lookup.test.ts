@@ -388,7 +388,11 @@ describe("routing", () => {
     const path = doc.paths["/v1/accounts/{account}/idempotency-keys/{key}"];
     expect(Object.keys(path ?? {})).toEqual(["get"]);
     const get = path?.get;
-    expect(get?.parameters?.map((p) => `${p.in}:${p.name}`).sort()).toEqual(["path:account", "path:key"]);
+    expect(get?.parameters?.map((p) => `${p.in}:${p.name}`).sort()).toEqual([
+      "header:X-Request-Id",
+      "path:account",
+      "path:key",
+    ]);
     expect(get?.parameters?.find((p) => p.name === "key")).toMatchObject({
       schema: { type: "string", minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH },
     });

@@ -29,6 +29,10 @@ describe("layers", () => {
     ["client", ["./", "../domain/"]],
     // The queue consumer shares the HTTP route's checks (api) and object calls (transport), never HTTP itself.
     ["queue", ["./", "../api/", "../domain/", "../transport/", "../ledger/outcome.ts"]],
+    // Calling objects, shared by both ways in: it knows the objects' types, nothing of HTTP or queues.
+    ["transport", ["./", "../domain/", "../ledger/account-ledger.ts", "../ledger/outcome.ts"]],
+    // The tenant directory holds no money state and needs nothing of the ledger.
+    ["directory", ["./", "cloudflare:workers"]],
   ])("src/%s imports only from %j", (folder, allowed) => {
     for (const [file, imports] of filesUnder(folder)) {
       for (const specifier of imports) {

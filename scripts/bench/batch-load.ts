@@ -112,16 +112,7 @@ export async function runBatchLoad(job: BatchJob): Promise<LoadResult> {
   return {
     kind: "batch",
     seconds,
-    responses: tally.responses,
-    accepted: tally.acceptedOps,
-    statuses: tally.statuses,
-    unexpected: tally.unexpected,
-    unexpectedSample: tally.unexpectedSample,
-    errors: tally.errors,
-    accounts: tally.accounts(new Map([[job.account, keys]])),
-    serverCpuSeconds: spent.server,
-    loadCpuSeconds: spent.load,
-    otherCpuSeconds: spent.other,
+    ...tally.result(new Map([[job.account, keys]]), spent),
     latency: {
       count: batchLatencies.length,
       p50: quantile(batchLatencies, 0.5),

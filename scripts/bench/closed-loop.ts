@@ -63,16 +63,8 @@ export function runClosedLoop(job: ClosedJob): Promise<LoadResult> {
         resolve({
           kind: "closed",
           seconds,
-          responses: tally.responses,
-          accepted: tally.acceptedOps,
-          statuses: tally.statuses,
-          unexpected: tally.unexpected,
-          unexpectedSample: tally.unexpectedSample,
-          errors: result.errors, // connection errors, timeouts included
-          accounts: tally.accounts(plan.sent),
-          serverCpuSeconds: spent.server,
-          loadCpuSeconds: spent.load,
-          otherCpuSeconds: spent.other,
+          // autocannon's error count: connection errors, timeouts included
+          ...tally.result(plan.sent, spent, result.errors),
           latency: {
             count: tally.responses,
             p50: result.latency.p50,

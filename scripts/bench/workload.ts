@@ -5,6 +5,7 @@
  * and the tally of answers the correctness check later compares the ledger
  * with (keys sent, keys accepted, a few charges to start reading from).
  */
+import type { CpuSpent } from "./proc-cpu.ts";
 import type { LatencySummary } from "./stats.ts";
 
 export interface Target {
@@ -216,6 +217,38 @@ export class Tally {
         entry.stride *= 2;
       }
     }
+  }
+
+  /** The part of a LoadResult every load generator fills the same way: answers, accounts and CPU. */
+  result(
+    sent: ReadonlyMap<string, number>,
+    spent: CpuSpent,
+    errors: number = this.errors,
+  ): Pick<
+    LoadResult,
+    | "responses"
+    | "accepted"
+    | "statuses"
+    | "unexpected"
+    | "unexpectedSample"
+    | "errors"
+    | "accounts"
+    | "serverCpuSeconds"
+    | "loadCpuSeconds"
+    | "otherCpuSeconds"
+  > {
+    return {
+      responses: this.responses,
+      accepted: this.acceptedOps,
+      statuses: this.statuses,
+      unexpected: this.unexpected,
+      unexpectedSample: this.unexpectedSample,
+      errors,
+      accounts: this.accounts(sent),
+      serverCpuSeconds: spent.server,
+      loadCpuSeconds: spent.load,
+      otherCpuSeconds: spent.other,
+    };
   }
 
   accounts(sent: ReadonlyMap<string, number>): Record<string, AccountTally> {

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import type { LedgerEvent } from "../../src/ledger/events.ts";
 import type { CommandResult } from "../../src/queue/command-consumer.ts";
+import { seededRandom } from "../../scripts/chaos/random.ts";
 import { allEntries, expectLedgerConsistent, getAccount, openAccount, post, uniqueAccount } from "../support/api.ts";
 import {
   command,
@@ -33,18 +34,6 @@ const COMMANDS = 10_000;
 const BATCH_SIZE = 100;
 const MAX_ATTEMPTS = 30;
 
-/** mulberry32: a small seeded generator, so a failing run can be repeated. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 interface Command {
   readonly account: string;
   readonly operation: "credit" | "charge";
@@ -62,7 +51,7 @@ it(
   `decides every command exactly once under redelivery, duplicates, failures and HTTP twins (seed ${SEED})`,
   { timeout: 600_000 },
   async () => {
-    const rand = random(SEED);
+    const rand = seededRandom(SEED);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)] as T;
     const results = new RecordingQueue(env.RESULTS);
     const deadLetters = new RecordingQueue(env.DEAD_LETTERS);

@@ -47,12 +47,13 @@ async function send(dataset: RecordingDataset, path: string, init: RequestInit &
   return response;
 }
 
-const charge = (dataset: RecordingDataset, account: string, amount: number, key = uniqueKey()) =>
-  send(dataset, `/v1/accounts/${account}/charges`, {
-    method: "POST",
-    headers: { "idempotency-key": key },
-    body: JSON.stringify({ amount, currency: "USD" }),
-  });
+const charge = (dataset: RecordingDataset, account: string, amount: number, key = uniqueKey(), bindings = {}) =>
+  send(
+    dataset,
+    `/v1/accounts/${account}/charges`,
+    { method: "POST", headers: { "idempotency-key": key }, body: JSON.stringify({ amount, currency: "USD" }) },
+    bindings,
+  );
 
 describe("request metrics", () => {
   it("count money moved by operation and currency, declines by code, replays, reused and expired keys", async () => {
@@ -117,31 +118,13 @@ describe("request metrics", () => {
       },
     };
     await charge(dataset, account, 5);
-    await send(
-      dataset,
-      `/v1/accounts/${account}/charges`,
-      {
-        method: "POST",
-        headers: { "idempotency-key": uniqueKey() },
-        body: JSON.stringify({ amount: 5, currency: "USD" }),
-      },
-      { ACCOUNTS: flaky },
-    );
+    await charge(dataset, account, 5, uniqueKey(), { ACCOUNTS: flaky });
     const overloaded = {
       getByName: () => ({
         moveMoney: () => Promise.reject(Object.assign(new Error("injected: overloaded"), { overloaded: true })),
       }),
     };
-    await send(
-      dataset,
-      `/v1/accounts/${account}/charges`,
-      {
-        method: "POST",
-        headers: { "idempotency-key": uniqueKey() },
-        body: JSON.stringify({ amount: 5, currency: "USD" }),
-      },
-      { ACCOUNTS: overloaded },
-    );
+    await charge(dataset, account, 5, uniqueKey(), { ACCOUNTS: overloaded });
     expect(dataset.requests().map((r) => [r.status, r.code, r.retries])).toEqual([
       [201, "ok", 0],
       [201, "ok", 1],

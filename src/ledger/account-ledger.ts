@@ -22,7 +22,7 @@ import { nextEvents, readEventCursor, saveEventCursor } from "./events.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { deleteExpired, earliestExpiry, findLiveRecord } from "./idempotency-records.ts";
 import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
-import { decideAccountSettings } from "./account-settings.ts";
+import { decideAccountSettings, preconditionFailure } from "./account-settings.ts";
 import {
   changesAfter,
   entriesAfter,
@@ -374,6 +374,9 @@ export class AccountLedger extends DurableObject<Env> {
     nowMs: number,
   ): { outcomes: Outcome[]; head: LedgerHead | null; expiresMs: number; events: boolean } {
     if (write.kind === "settings") {
+      // A PUT refused on a name never opened stores nothing: it is answered before the schema exists.
+      const refused = hasSchema(this.ctx.storage.sql) ? null : preconditionFailure(write.request, null);
+      if (refused !== null) return { outcomes: [refused], head: null, expiresMs: Infinity, events: false };
       migrate(this.ctx.storage.sql);
       const before = this.sql.work();
       const decided = decideAccountSettings(this.sql, write.request, nowMs, this.ttlMs);

@@ -26,14 +26,8 @@ export function decideAccountSettings(
     if (used !== null) return { outcome: used, recordExpiresMs: null, changed: [] };
   }
   const existing = readAccount(sql);
-  const ifMatch = request.ifMatch ?? null;
-  if (ifMatch !== null && !ifMatchHolds(ifMatch, existing?.version ?? null)) {
-    return {
-      outcome: failure({ code: "precondition_failed", current: existing?.version ?? null }),
-      recordExpiresMs: null,
-      changed: [],
-    };
-  }
+  const refused = preconditionFailure(request, existing?.version ?? null);
+  if (refused !== null) return { outcome: refused, recordExpiresMs: null, changed: [] };
   const key = keyed?.idempotencyKey ?? null;
   const keyId = request.origin?.keyId ?? null;
   let outcome: Outcome;
@@ -68,6 +62,17 @@ export function decideAccountSettings(
   if (keyed === null) return { outcome, recordExpiresMs: null, changed };
   const expiresMs = recordDecision(sql, keyed, outcome, null, nowMs, ttlMs);
   return { outcome: withFacts(outcome, { recorded: true }), recordExpiresMs: expiresMs, changed };
+}
+
+/**
+ * The 412 for a request whose If-Match the account (at `version`; null: never
+ * opened) does not satisfy, else null. Checked before anything is stored, so
+ * a refused PUT on a name never opened creates no table.
+ */
+export function preconditionFailure(request: OpenAccountRequest, version: number | null): Outcome | null {
+  const ifMatch = request.ifMatch ?? null;
+  if (ifMatch === null || ifMatchHolds(ifMatch, version)) return null;
+  return failure({ code: "precondition_failed", current: version });
 }
 
 export interface SettingsDecision {

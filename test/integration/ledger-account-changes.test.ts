@@ -1,3 +1,4 @@
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import {
   ACME_KEY_ID,
@@ -6,6 +7,7 @@ import {
   fundedAccount,
   getAccount,
   json,
+  ledgerStub,
   openAccount,
   uniqueAccount,
   uniqueKey,
@@ -76,10 +78,24 @@ describe("account versions and ETags", () => {
     expect((await getAccount(account)).overdraft_limit).toBe(300);
   });
 
-  it("refuses If-Match on an account that does not exist, opening nothing", async () => {
+  it("refuses If-Match on an account that does not exist, opening nothing and storing nothing", async () => {
     const account = uniqueAccount();
     await expectProblem(await put(account, { currency: "USD" }, { "if-match": "*" }), 412, "precondition_failed");
+    const keyed = { "if-match": '"1"', "idempotency-key": uniqueKey() };
+    await expectProblem(await put(account, { currency: "USD" }, keyed), 412, "precondition_failed");
     await expectProblem(await call(`/v1/accounts/${account}`), 404, "account_not_found");
+    // A probe: no table, row or alarm in the account's object (the runtime's own bookkeeping aside).
+    const stored = await runInDurableObject(ledgerStub(account), async (_, state) => ({
+      tables: state.storage.sql
+        .exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE name NOT LIKE '_cf_%' AND name != '__miniflare_do_name'",
+        )
+        .toArray(),
+      alarm: await state.storage.getAlarm(),
+    }));
+    expect(stored).toEqual({ tables: [], alarm: null });
+    // The same PUT without the condition then opens it.
+    expect((await put(account, { currency: "USD" })).status).toBe(201);
   });
 
   it("refuses a malformed If-Match as invalid, naming it", async () => {

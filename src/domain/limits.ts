@@ -61,9 +61,16 @@ export const MAX_MESSAGES_PER_SEND = 100;
 export const MAX_SEND_BATCH_BYTES = 200 * 1024;
 /** Largest command message: the money route's body and room for the envelope around it. */
 export const MAX_COMMAND_MESSAGE_BYTES = MAX_BODY_BYTES + 1024;
-/** Backoff for a command the ledger could not decide (object unavailable, overloaded, over quota): doubling from the base, capped. */
+/** Backoff for a command the ledger could not decide (object unavailable or overloaded, account not open yet): doubling from the base, capped. */
 export const COMMAND_RETRY_BASE_DELAY_SECONDS = 2;
 export const COMMAND_RETRY_MAX_DELAY_SECONDS = 300;
+/**
+ * Redeliveries of a command before the platform would dead-letter it raw: the consumer dead-letters
+ * it itself, with its reason, on the delivery after the last retry. Must equal `max_retries` in
+ * wrangler.toml (a test checks). A command held back by quota is sent again as a new message, so
+ * waiting for quota spends none of these.
+ */
+export const COMMAND_MAX_RETRIES = 10;
 /** Sends one alarm run makes before it hands the rest to the next run. */
 export const MAX_EVENT_SENDS_PER_ALARM = 10;
 /** How long new events wait before the alarm publishes them, so that one send carries many. */
@@ -130,4 +137,5 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<readonly [what: string, limit: str
     "command retry delay (queue)",
     `${COMMAND_RETRY_BASE_DELAY_SECONDS} s, doubling per attempt, at most ${COMMAND_RETRY_MAX_DELAY_SECONDS} s`,
   ],
+  ["command retries (queue)", `${COMMAND_MAX_RETRIES}, then dead-lettered with its reason`],
 ];

@@ -1,5 +1,6 @@
 import { parseCommandMessage, type CommandMessage, type Rejection } from "../api/command-message.ts";
 import {
+  COMMAND_MAX_RETRIES,
   COMMAND_RETRY_BASE_DELAY_SECONDS,
   COMMAND_RETRY_MAX_DELAY_SECONDS,
   MAX_COMMAND_MESSAGE_BYTES,
@@ -18,10 +19,14 @@ import { sendInChunks } from "./send-in-chunks.ts";
 /**
  * The commands queue's consumer. Each message goes through the same account
  * object call as its HTTP twin. A message is acknowledged once its outcome
- * is decided (and its result, if a results queue is bound, is sent); one
- * the ledger could not decide is retried with backoff; one that can never
- * be decided goes to the dead-letter queue at once. Accounts are worked on
- * concurrently, each account's messages in the order the batch holds them.
+ * is decided (and its result, if a results queue is bound, is sent). One
+ * the ledger could not decide yet is retried with backoff; on its last
+ * delivery it goes to the dead-letter queue with its reason, so the
+ * platform never dead-letters a raw message. One held back by the tenant's
+ * quota is sent again as a new message, so waiting for quota spends none of
+ * its retries. One that can never be decided goes to the dead-letter queue
+ * at once. Accounts are worked on concurrently, each account's messages in
+ * the order the batch holds them.
  */
 
 /** The result message: what the producer would have got over HTTP. */
@@ -35,33 +40,52 @@ export interface CommandResult {
   readonly body: unknown;
 }
 
+/**
+ * Why the consumer gave up on a message it could have decided, on its last
+ * delivery: the account was never opened, the object kept failing, the
+ * configuration kept it from being placed, or its result (or its return to
+ * the queue) could not be sent.
+ */
+export type GaveUpReason = "account_not_found" | "undecided" | "misconfigured" | "result_not_sent" | "requeue_failed";
+
 /** A dead-lettered message: why, each bad field, and the message as it came. */
 export interface DeadLetter {
-  readonly reason: Rejection["reason"];
+  readonly reason: Rejection["reason"] | GaveUpReason;
   readonly errors: Rejection["errors"];
   readonly original: unknown;
 }
 
-interface Decided {
+/** What became of one message's delivery. */
+type Verdict =
+  | { readonly kind: "decided"; readonly result: CommandResult }
+  /** Not decided yet: retried with this delay, or dead-lettered with `reason` on the last delivery. */
+  | { readonly kind: "undecided"; readonly reason: GaveUpReason; readonly delaySeconds: number }
+  /** Held back by the tenant's quota: sent again as a new message. */
+  | { readonly kind: "over_quota" };
+
+interface Delivery {
   readonly message: Message;
-  readonly result: CommandResult;
+  readonly command: CommandMessage;
 }
 
 export async function consumeCommands(batch: MessageBatch, env: Env): Promise<void> {
+  const letters: { message: Message; letter: DeadLetter }[] = [];
   const tenants = tenantsOf(env.API_KEYS);
   if (tenants === null) {
     // Nothing can be decided while the configuration is broken; the messages wait for a fix.
     console.error(JSON.stringify({ msg: "OnceLedger is misconfigured: API_KEYS is unusable", queue: batch.queue }));
-    batch.retryAll({ delaySeconds: COMMAND_RETRY_MAX_DELAY_SECONDS });
+    for (const message of batch.messages) {
+      retryOrGiveUp(message, "misconfigured", COMMAND_RETRY_MAX_DELAY_SECONDS, letters);
+    }
+    await sendDeadLetters(env, letters);
     return;
   }
 
-  const rejected: { message: Message; letter: DeadLetter }[] = [];
-  const byAccount = new Map<string, { message: Message; command: CommandMessage }[]>();
+  const byAccount = new Map<string, Delivery[]>();
   for (const message of batch.messages) {
     const parsed = parseCommandMessage(message.body, (tenant) => tenants.has(tenant));
     if (!parsed.ok) {
-      rejected.push({ message, letter: deadLetter(parsed.error, message.body) });
+      letters.push({ message, letter: deadLetter(parsed.error.reason, parsed.error.errors, message.body) });
       continue;
     }
     const name = `${parsed.value.tenant}:${parsed.value.account}`;
@@ -70,69 +94,145 @@ export async function consumeCommands(batch: MessageBatch, env: Env): Promise<vo
     byAccount.set(name, queued);
   }
 
-  const decided: Decided[] = [];
+  const decided: { message: Message; result: CommandResult }[] = [];
+  const overQuotaMessages: Message[] = [];
+  // A tenant refused once in this batch is not asked again: a refused ask may spend quota too.
+  const refusedTenants = new Set<string>();
   await Promise.all(
-    [...byAccount.values()].map(async (messages) => {
-      for (const { message, command } of messages) {
-        const result = await decide(message, command, env);
-        if (result !== null) decided.push({ message, result });
+    [...byAccount.values()].map(async (deliveries) => {
+      for (const { message, command } of deliveries) {
+        const verdict = await decide(message, command, env, refusedTenants);
+        if (verdict.kind === "decided") decided.push({ message, result: verdict.result });
+        else if (verdict.kind === "over_quota") overQuotaMessages.push(message);
+        else retryOrGiveUp(message, verdict.reason, verdict.delaySeconds, letters);
       }
     }),
   );
 
-  const deadLetters = env.DEAD_LETTERS as Queue | undefined;
-  if (deadLetters === undefined) {
-    for (const { message, letter } of rejected) {
-      log(message, { action: "dead_letter_unbound", reason: letter.reason });
-      message.ack();
-    }
-  } else {
-    await sendInChunks(
-      deadLetters,
-      rejected,
-      ({ letter }) => letter,
-      ({ message, letter }) => {
-        log(message, { action: "dead_letter", reason: letter.reason });
-        message.ack();
-      },
-      ({ message }, error) => retryAfterFailedSend(message, "dead-letter", error),
-    );
-  }
-
+  await requeue(env, overQuotaMessages, letters);
   const results = env.RESULTS as Queue | undefined;
   if (results === undefined) {
     for (const { message } of decided) message.ack();
+  } else {
+    await sendInChunks(
+      results,
+      decided,
+      ({ result }) => result,
+      ({ message }) => message.ack(),
+      ({ message }, error) => {
+        logSendFailure(message, "result", error);
+        retryOrGiveUp(message, "result_not_sent", retryDelaySeconds(message.attempts), letters);
+      },
+    );
+  }
+  await sendDeadLetters(env, letters);
+}
+
+/** Whether this is the message's last delivery: the platform would dead-letter it raw if it were retried. */
+export function isLastDelivery(message: Message): boolean {
+  return message.attempts > COMMAND_MAX_RETRIES;
+}
+
+/** Retries a message not decided yet, or, on its last delivery, dead-letters it with the reason. */
+function retryOrGiveUp(
+  message: Message,
+  reason: GaveUpReason,
+  delaySeconds: number,
+  letters: { message: Message; letter: DeadLetter }[],
+): void {
+  if (isLastDelivery(message)) {
+    letters.push({ message, letter: deadLetter(reason, [], message.body) });
+    return;
+  }
+  log(message, { action: "retry", reason });
+  message.retry({ delaySeconds });
+}
+
+/**
+ * Sends messages held back by quota to the commands queue again as new
+ * messages, delayed as an HTTP client is told to wait, and acknowledges
+ * the old ones: a retry would count toward the retry limit.
+ */
+async function requeue(
+  env: Env,
+  messages: Message[],
+  letters: { message: Message; letter: DeadLetter }[],
+): Promise<void> {
+  if (messages.length === 0) return;
+  const commands = env.COMMANDS as Queue | undefined;
+  if (commands === undefined) {
+    console.error(JSON.stringify({ msg: "COMMANDS is unbound: commands over quota spend their retries" }));
+    for (const message of messages) {
+      retryOrGiveUp(message, "requeue_failed", RATE_LIMITED_RETRY_AFTER_SECONDS, letters);
+    }
     return;
   }
   await sendInChunks(
-    results,
-    decided,
-    ({ result }) => result,
-    ({ message }) => message.ack(),
-    ({ message }, error) => retryAfterFailedSend(message, "result", error),
+    commands,
+    messages,
+    (message) => message.body,
+    (message) => {
+      log(message, { action: "requeue", code: "rate_limited", delay_seconds: RATE_LIMITED_RETRY_AFTER_SECONDS });
+      message.ack();
+    },
+    (message, error) => {
+      logSendFailure(message, "requeue", error);
+      retryOrGiveUp(message, "requeue_failed", RATE_LIMITED_RETRY_AFTER_SECONDS, letters);
+    },
+    { contentType: "text", delaySeconds: RATE_LIMITED_RETRY_AFTER_SECONDS },
   );
 }
 
-/** Decides one command: its result, or null when it was handed back to the queue for later. */
-async function decide(message: Message, command: CommandMessage, env: Env): Promise<CommandResult | null> {
+async function sendDeadLetters(env: Env, letters: { message: Message; letter: DeadLetter }[]): Promise<void> {
+  if (letters.length === 0) return;
+  const deadLetters = env.DEAD_LETTERS as Queue | undefined;
+  if (deadLetters === undefined) {
+    for (const { message, letter } of letters) {
+      log(message, { action: "dead_letter_unbound", reason: letter.reason });
+      message.ack();
+    }
+    return;
+  }
+  await sendInChunks(
+    deadLetters,
+    letters,
+    ({ letter }) => letter,
+    ({ message, letter }) => {
+      log(message, { action: "dead_letter", reason: letter.reason });
+      message.ack();
+    },
+    // Only a failed dead-letter send on the last delivery leaves the message to the platform's own dead-lettering.
+    ({ message }, error) => {
+      logSendFailure(message, "dead-letter", error);
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+    },
+  );
+}
+
+/** Decides one command, or says why it could not be decided yet. */
+async function decide(
+  message: Message,
+  command: CommandMessage,
+  env: Env,
+  refusedTenants: Set<string>,
+): Promise<Verdict> {
   const startedMs = Date.now();
   const { tenant, account, operation, checked } = command;
   let outcome: Outcome;
   let retries = 0;
   const notes = { context: { message_id: message.id }, onRetry: () => (retries += 1) };
   try {
-    if (await overQuota(env.RATE_LIMITER, tenant, 1)) {
+    if (refusedTenants.has(tenant) || (await overQuota(env.RATE_LIMITER, tenant, 1))) {
       // Over quota is not a decision: the message waits for the quota, as an HTTP client would.
-      log(message, { action: "retry", tenant, account, operation, status: 429, code: "rate_limited" });
-      message.retry({ delaySeconds: RATE_LIMITED_RETRY_AFTER_SECONDS });
-      return null;
+      refusedTenants.add(tenant);
+      log(message, { action: "over_quota", tenant, account, operation, status: 429, code: "rate_limited" });
+      return { kind: "over_quota" };
     }
     const placed = await placeTenant(env, tenant, false);
     if (!placed.ok) {
       // A configuration fault: the message waits for the fix rather than being decided wrongly.
       console.error(JSON.stringify({ msg: "cannot place tenant", message_id: message.id, tenant, ...placed.error }));
-      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
-      return null;
+      return { kind: "undecided", reason: "misconfigured", delaySeconds: retryDelaySeconds(message.attempts) };
     }
     outcome = await callAccount(
       accountStubs(env.ACCOUNTS, tenant, account, placed.value),
@@ -153,12 +253,18 @@ async function decide(message: Message, command: CommandMessage, env: Env): Prom
     );
   } catch (error) {
     console.error(JSON.stringify({ msg: "command failed", message_id: message.id, error: String(error) }));
-    message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
-    return null;
+    return { kind: "undecided", reason: "undecided", delaySeconds: retryDelaySeconds(message.attempts) };
   }
   const facts = outcome.facts;
   const durationMs = Date.now() - startedMs;
-  const undecided = outcome.status === 500 || outcome.status === 503;
+  // A 404 is not recorded, so publishing it would let a later delivery, once the account opens,
+  // contradict it: the command waits for its account instead, and is decided only once there is one.
+  const waiting: GaveUpReason | null =
+    facts?.code === "account_not_found"
+      ? "account_not_found"
+      : outcome.status === 500 || outcome.status === 503
+        ? "undecided"
+        : null;
   env.METRICS?.writeDataPoint(
     requestPoint({
       route: QUEUE_ROUTE,
@@ -176,7 +282,7 @@ async function decide(message: Message, command: CommandMessage, env: Env): Prom
     }),
   );
   log(message, {
-    action: undecided ? "retry" : "decided",
+    action: waiting !== null ? "undecided" : "decided",
     tenant,
     account,
     operation,
@@ -187,11 +293,10 @@ async function decide(message: Message, command: CommandMessage, env: Env): Prom
     entry: facts?.entry?.id ?? null,
     seq: facts?.entry?.seq ?? null,
   });
-  if (undecided) {
-    message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
-    return null;
+  if (waiting !== null) {
+    return { kind: "undecided", reason: waiting, delaySeconds: retryDelaySeconds(message.attempts) };
   }
-  return {
+  const result: CommandResult = {
     tenant,
     account,
     operation,
@@ -200,6 +305,7 @@ async function decide(message: Message, command: CommandMessage, env: Env): Prom
     replayed: outcome.replayed,
     body: JSON.parse(outcome.body) as unknown,
   };
+  return { kind: "decided", result };
 }
 
 /** Doubling from the base with each delivery, capped: an unavailable object gets time to come back. */
@@ -208,13 +314,12 @@ export function retryDelaySeconds(attempts: number): number {
   return Math.min(COMMAND_RETRY_MAX_DELAY_SECONDS, COMMAND_RETRY_BASE_DELAY_SECONDS * 2 ** exponent);
 }
 
-function retryAfterFailedSend(message: Message, what: string, error: unknown): void {
+function logSendFailure(message: Message, what: string, error: unknown): void {
   console.error(JSON.stringify({ msg: `${what} send failed`, message_id: message.id, error: String(error) }));
-  message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
 }
 
-function deadLetter(rejection: Rejection, body: unknown): DeadLetter {
-  return { reason: rejection.reason, errors: rejection.errors, original: originalOf(body) };
+function deadLetter(reason: DeadLetter["reason"], errors: DeadLetter["errors"], body: unknown): DeadLetter {
+  return { reason, errors, original: originalOf(body) };
 }
 
 /** The message as it came, as far as JSON can carry it and no longer than a command may be. */

@@ -4,7 +4,7 @@ import { RATE_LIMITED_RETRY_AFTER_SECONDS } from "../../src/domain/limits.ts";
 import worker from "../../src/index.ts";
 import { ACME_KEY, BASE_URL, expectProblem, fundedAccount, getAccount, uniqueKey } from "../support/api.ts";
 import { TEST_QUOTA } from "../support/keys.ts";
-import { command, deliver, messageId } from "../support/queues.ts";
+import { command, deliver, messageId, RecordingQueue } from "../support/queues.ts";
 
 /** Per-tenant quotas through a real rate-limiting binding (configured in vitest.config.ts). */
 
@@ -62,18 +62,21 @@ describe("a tenant over its quota", () => {
     expect(await getAccount(account)).toMatchObject({ balance: 100 - (TEST_QUOTA - 1) });
   });
 
-  it("has its queue messages retried later, not dead-lettered or decided", async () => {
+  it("has its queue messages sent back to the queue for later, not dead-lettered or decided", async () => {
     const account = await fundedAccount(100);
     const limiter = limiters.TEST_RATE_LIMITER_QUEUE;
     const messages = Array.from({ length: TEST_QUOTA + 2 }, () => ({
       id: messageId(),
       body: command({ account, operation: "charge", key: uniqueKey(), request: { amount: 1, currency: "USD" } }),
     }));
-    const outcome = await deliver(messages, { RATE_LIMITER: limiter });
-    expect(outcome.explicitAcks).toHaveLength(TEST_QUOTA);
-    expect(outcome.retryMessages).toHaveLength(2);
-    for (const { msgId } of outcome.retryMessages) {
-      expect(outcome.retryDelays.get(msgId)).toBe(RATE_LIMITED_RETRY_AFTER_SECONDS);
+    const commands = new RecordingQueue(env.COMMANDS);
+    const outcome = await deliver(messages, { RATE_LIMITER: limiter, COMMANDS: commands.binding });
+    // Every message is acknowledged: the two over quota went back to the queue as new messages.
+    expect(outcome.explicitAcks).toHaveLength(TEST_QUOTA + 2);
+    expect(outcome.retryMessages).toHaveLength(0);
+    expect(commands.requests).toHaveLength(2);
+    for (const request of commands.requests) {
+      expect(request.delaySeconds).toBe(RATE_LIMITED_RETRY_AFTER_SECONDS);
     }
     expect(await getAccount(account)).toMatchObject({ balance: 100 - TEST_QUOTA });
   });

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { MAX_COMMAND_MESSAGE_BYTES } from "../../src/domain/limits.ts";
+import { COMMAND_RETRY_MAX_DELAY_SECONDS, MAX_COMMAND_MESSAGE_BYTES } from "../../src/domain/limits.ts";
 import { retryDelaySeconds, type CommandResult, type DeadLetter } from "../../src/queue/command-consumer.ts";
 import {
   allEntries,
@@ -145,32 +145,6 @@ describe("a command message", () => {
     expect(await json(http)).toEqual(result?.body);
     expect(await getAccount(account)).toMatchObject({ balance: 90 });
   });
-
-  it("for an account never opened gets the 404 the route would answer, acknowledged, nothing recorded", async () => {
-    const account = uniqueAccount();
-    const { results, bindings } = queues();
-    const id = messageId();
-    const key = uniqueKey();
-    const outcome = await deliver(
-      [{ id, body: command({ account, operation: "credit", key, request: usd(5) }) }],
-      bindings,
-    );
-    expect(outcome.explicitAcks).toEqual([id]);
-    expect(results.sent).toEqual([
-      expect.objectContaining({
-        status: 404,
-        replayed: false,
-        body: expect.objectContaining({ code: "account_not_found" }),
-      }),
-    ]);
-    // Opened later, the same message then applies: an unrecorded answer binds nothing.
-    await openAccount(account);
-    await deliver(
-      [{ id: messageId(), body: command({ account, operation: "credit", key, request: usd(5) }) }],
-      bindings,
-    );
-    expect(await getAccount(account)).toMatchObject({ balance: 5 });
-  });
 });
 
 describe("order", () => {
@@ -277,7 +251,8 @@ describe("a message the ledger could not decide", () => {
     const id = messageId();
     const body = command({ account, operation: "charge", key: uniqueKey(), request: usd(30) });
     const outcome = await deliver([{ id, body }], { API_KEYS: "not json" });
-    expect(outcome.retryBatch.retry).toBe(true);
+    expect(outcome.retryMessages.map((m) => m.msgId)).toEqual([id]);
+    expect(outcome.retryDelays.get(id)).toBe(COMMAND_RETRY_MAX_DELAY_SECONDS);
     expect(outcome.explicitAcks).toEqual([]);
     expect(await getAccount(account)).toMatchObject({ balance: 100 });
   });

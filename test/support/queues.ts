@@ -22,6 +22,8 @@ export const COMMANDS_QUEUE = "onceledger-commands";
 /** A real queue binding that records each message it is given and can be told to fail sends. */
 export class RecordingQueue {
   readonly sent: unknown[] = [];
+  /** Each message sent, with its send options. */
+  readonly requests: MessageSendRequest[] = [];
   /** How many messages each successful send carried. */
   readonly sends: number[] = [];
   /** Sends still to fail before sends succeed again. */
@@ -52,6 +54,7 @@ export class RecordingQueue {
     }
     await this.real.sendBatch(messages);
     for (const message of messages) this.sent.push(message.body);
+    this.requests.push(...messages);
     this.sends.push(messages.length);
     if (this.loseAnswers) throw new Error("injected: the send's answer was lost");
   }

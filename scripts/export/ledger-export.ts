@@ -18,6 +18,9 @@ import { MAX_PAGE_SIZE } from "../../src/domain/limits.ts";
 export const EXPORT_FORMAT = "onceledger-export";
 export const EXPORT_FORMAT_VERSION = 1;
 
+/** Where the changes of an account opened before they were recorded begin: its opening, version 1, has none. */
+const UNRECORDED_OPENING_FIRST_VERSION = 2;
+
 export interface ExportOptions {
   readonly baseUrl: string;
   readonly apiKey: string;
@@ -84,21 +87,34 @@ export async function* exportLedger(options: ExportOptions): AsyncGenerator<stri
     fail(`the entries sum to ${balance}, but the account's balance is ${account.balance}`);
   }
 
+  // An account opened before settings changes were recorded (schema 3) migrated to version 1 with
+  // no rows, so its history starts at version 2, the first change after the upgrade, or is empty.
   let changes = 0;
   let version = 0;
   const fieldsOfVersion = new Set<string>();
   for await (const change of changesUpTo(client, options.account, account.version)) {
-    if (change.version === version + 1) fieldsOfVersion.clear();
-    else if (change.version !== version || changes === 0) {
+    if (changes === 0 && change.version !== 1 && change.version !== UNRECORDED_OPENING_FIRST_VERSION) {
+      fail(`the changes start at version ${String(change.version)}: the versions before it are missing`);
+    }
+    if (changes === 0 || change.version === version + 1) fieldsOfVersion.clear();
+    else if (change.version !== version) {
       fail(`change version ${String(change.version)} follows version ${version}: the changes have a gap`);
     }
     if (fieldsOfVersion.has(change.field)) fail(`version ${version} changes ${change.field} twice`);
+    // Only the opening sets a field from nothing, so a moved or dropped opening cannot pass as a later change.
+    if (change.version === 1 && change.old !== null) fail(`the opening (version 1) sets ${change.field} from a value`);
+    if (change.version !== 1 && change.old === null) {
+      fail(`version ${String(change.version)} changes ${change.field} from nothing, as only the opening may`);
+    }
     fieldsOfVersion.add(change.field);
     version = change.version;
     changes += 1;
     yield line({ type: "account_change", change });
   }
-  if (version !== account.version) {
+  if (changes === 0 && account.version !== 1) {
+    fail(`no changes are listed, but the account is at version ${account.version}`);
+  }
+  if (changes > 0 && version !== account.version) {
     fail(`the changes end at version ${version}, but the account is at version ${account.version}`);
   }
 

@@ -1,8 +1,10 @@
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Fetch } from "../../src/client/index.ts";
 import { MAX_PAGE_SIZE } from "../../src/domain/limits.ts";
 import { sha256Hex } from "../../src/domain/sha256.ts";
+import FIXTURE from "../fixtures/account-schema-1.sql?raw";
 import { EXPORT_FORMAT, EXPORT_FORMAT_VERSION, ExportError, exportLedger } from "../../scripts/export/ledger-export.ts";
 import {
   ACME_KEY,
@@ -12,6 +14,7 @@ import {
   expectLedgerConsistent,
   getAccount,
   json,
+  ledgerStub,
   openAccount,
   post,
   uniqueAccount,
@@ -93,6 +96,30 @@ function tampering(pattern: RegExp, rewrite: (body: Record<string, unknown>) => 
 
 function pageData(body: Record<string, unknown>): Record<string, unknown>[] {
   return body.data as Record<string, unknown>[];
+}
+
+/**
+ * The account test/fixtures/account-schema-1.sql holds, as the previous release wrote it (before
+ * settings changes were recorded), and what that release answered for it afterwards.
+ */
+const LEGACY_ACCOUNT = /^-- @request PUT \/v1\/accounts\/([\w-]+) /m.exec(FIXTURE)?.[1] ?? "";
+const LEGACY_ANSWER = JSON.parse(
+  new RegExp(`^-- @answer GET /v1/accounts/${LEGACY_ACCOUNT} -> 200 (.*)$`, "m").exec(FIXTURE)?.[1] ?? "null",
+) as { id: string; balance: number; overdraft_limit: number; entry_count: number };
+
+/**
+ * Loads the fixture into the acme tenant's object for its account, which nothing has reached yet,
+ * and evicts it, so the next request migrates it as a deployment would (as object-schema-fixture
+ * does; storage is per test file, so its copies are not these).
+ */
+async function legacyAccount(): Promise<string> {
+  expect(LEGACY_ACCOUNT).not.toBe("");
+  const stub = ledgerStub(LEGACY_ACCOUNT);
+  await runInDurableObject(stub, (_instance, state) => {
+    state.storage.sql.exec(FIXTURE);
+  });
+  await evictDurableObject(stub);
+  return LEGACY_ACCOUNT;
 }
 
 describe("exportLedger", () => {
@@ -186,6 +213,57 @@ describe("exportLedger", () => {
     expect((error as Error).message).toBe(`account "${account}" not found at ${BASE_URL}`);
   });
 
+  it("exports an account the previous release opened: version 1 with no changes, then its first change as version 2", async () => {
+    const account = await legacyAccount();
+    const opened = LEGACY_ANSWER;
+
+    const before = await runExport(account);
+    expect(before.error).toBeNull();
+    const [header] = before.records;
+    expect(header?.account).toMatchObject({ ...opened, version: 1 });
+    expect(before.records.filter((record) => record.type === "account_change")).toEqual([]);
+    expect(before.records.filter((record) => record.type === "entry").map((record) => record.entry)).toEqual(
+      await allEntries(account),
+    );
+    expect(before.records.at(-1)).toEqual({
+      type: "trailer",
+      entries: opened.entry_count,
+      changes: 0,
+      balance: opened.balance,
+      sha256: sha256Hex(before.lines.slice(0, -1).join("")),
+    });
+
+    // The first change after the upgrade is version 2, the first its history records.
+    expect((await setOverdraftLimit(account, opened.overdraft_limit + 500)).status).toBe(200);
+    const after = await runExport(account);
+    expect(after.error).toBeNull();
+    const changes = after.records.filter((record) => record.type === "account_change").map((record) => record.change);
+    expect(changes).toEqual(await changesOf(account));
+    expect(changes).toEqual([
+      expect.objectContaining({
+        version: 2,
+        field: "overdraft_limit",
+        old: opened.overdraft_limit,
+        new: opened.overdraft_limit + 500,
+      }),
+    ]);
+    expect(after.records.at(-1)).toMatchObject({ entries: opened.entry_count, changes: 1, balance: opened.balance });
+  });
+
+  it("refuses changes that start past version 2: the versions before them are missing", async () => {
+    const account = uniqueAccount("export");
+    await openAccount(account);
+    expect((await setOverdraftLimit(account, 100)).status).toBe(200);
+    expect((await setOverdraftLimit(account, 200)).status).toBe(200);
+    const { records, error } = await runExport(
+      account,
+      tampering(/\/changes$/, (body) => ({ ...body, data: pageData(body).filter((change) => change.version === 3) })),
+    );
+    expect(error).toBeInstanceOf(ExportError);
+    expect((error as Error).message).toBe("the changes start at version 3: the versions before it are missing");
+    expect(records.map((record) => record.type)).not.toContain("trailer");
+  });
+
   it.each<[string, RegExp, RegExp, (body: Record<string, unknown>) => unknown]>([
     [
       "an entry dropped from a page",
@@ -224,10 +302,19 @@ describe("exportLedger", () => {
       (body) => ({ ...body, data: pageData(body).filter((change) => change.version !== 2) }),
     ],
     [
-      "the opening version's changes dropped",
+      "every change dropped",
       /\/changes$/,
-      /change version 2 follows version 0/,
-      (body) => ({ ...body, data: pageData(body).filter((change) => change.version !== 1) }),
+      /no changes are listed, but the account is at version 2/,
+      (body) => ({ ...body, data: [] }),
+    ],
+    [
+      "a change moved past the account's version",
+      /\/changes$/,
+      /version 2 changes \w+ from nothing, as only the opening may/,
+      (body) => ({
+        ...body,
+        data: pageData(body).map((change) => ({ ...change, version: (change.version as number) + 1 })),
+      }),
     ],
     [
       "a change repeated",

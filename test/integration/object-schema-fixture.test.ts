@@ -1,5 +1,8 @@
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { OBJECT_INTERFACE_VERSION } from "../../src/domain/object-interface.ts";
+import type { LedgerEvent } from "../../src/ledger/events.ts";
 import SCHEMA_SOURCE from "../../src/ledger/schema.ts?raw";
 import { SCHEMA_VERSION } from "../../src/ledger/schema.ts";
 import FIXTURE from "../fixtures/account-schema-1.sql?raw";
@@ -14,6 +17,7 @@ import {
   uniqueKey,
 } from "../support/api.ts";
 import { TEST_API_KEYS } from "../support/keys.ts";
+import { eventsOf, RecordingQueue } from "../support/queues.ts";
 import { inLedger } from "../support/storage.ts";
 
 /**
@@ -64,8 +68,8 @@ const MONEY_REQUESTS = REQUESTS.filter((request) => request.key !== null);
  * be a 422. And the object answers `id` from `account.name`, a real object's name never changes,
  * and rewriting either would test data the old code never wrote. Isolation comes from the
  * tenant instead: the object is `<tenant>:<account>`, the tenant is in neither the fingerprint
- * nor schema 1's rows, and each test below loads its own copy under its own tenant. The name is
- * used by no other test file.
+ * nor schema 1's rows, and each test below loads its own copy under its own tenant. Storage is
+ * per test file, so export.test.ts, which loads the fixture too, never meets these copies.
  */
 const ACCOUNT = (/^\/v1\/accounts\/([\w-]+)$/.exec(REQUESTS[0]?.path ?? "") ?? [])[1] ?? "";
 
@@ -117,7 +121,7 @@ const HOUR_MS = 60 * 60 * 1000;
  * deployment restarts every object: the next request constructs it afresh under the current
  * code, whose constructor migrates the schema it finds.
  */
-async function loadFixture(tenant: Tenant, beforeUpgrade?: (sql: SqlStorage) => void): Promise<Snapshot> {
+async function loadFixture(tenant: string, beforeUpgrade?: (sql: SqlStorage) => void): Promise<Snapshot> {
   const stub = ledgerStub(ACCOUNT, tenant);
   const loaded = await runInDurableObject(stub, (_instance, state) => {
     const sql = state.storage.sql;
@@ -471,6 +475,82 @@ describe(`the storage d784fa3 wrote (schema 1), upgraded to schema ${SCHEMA_VERS
   });
 });
 
-function inLedgerOf<R>(tenant: Tenant, fn: (storage: DurableObjectStorage) => R): Promise<R> {
+describe("an account opened before schema 4, which stored no tenant", () => {
+  // The tenants here need no API key: the tests call the object itself, as the Worker does.
+  const storedTenant = (stub: DurableObjectStub) =>
+    runInDurableObject(
+      stub,
+      (_instance, state) =>
+        state.storage.sql.exec<{ tenant: string | null }>("SELECT tenant FROM account").one().tenant,
+    );
+
+  /** Points the object's events at a fresh recording queue and runs its alarm now, as often as it re-arms (at most `runs`). */
+  async function publishNow(stub: DurableObjectStub, events: RecordingQueue, runs = 3): Promise<void> {
+    await runInDurableObject(stub, async (instance, state) => {
+      const object = instance as unknown as { env: Env };
+      object.env = { ...object.env, EVENTS: events.binding };
+      await state.storage.setAlarm(Date.now());
+    });
+    for (let run = 0; run < runs && (await runDurableObjectAlarm(stub)); run += 1);
+  }
+
+  /** The fixture's history as events: one per entry and per change, numbered 1, 2, 3... under `<tenant>:<account>`. */
+  function expectEventsNamed(events: readonly LedgerEvent[], tenant: string, fixture: Snapshot): void {
+    expect(events.length).toBeGreaterThanOrEqual(fixture.entries.length);
+    expect(events.map((event) => event.id)).toEqual(events.map((_, i) => `${tenant}:${ACCOUNT}:${i + 1}`));
+    for (const event of events) expect(event).toMatchObject({ tenant, account: ACCOUNT });
+  }
+
+  async function expectListed(tenant: string): Promise<void> {
+    await vi.waitFor(async () => {
+      expect((await env.DIRECTORY.getByName(tenant).list(100, undefined)).accounts).toContain(ACCOUNT);
+    });
+  }
+
+  it("stores its tenant from the object's name when it starts; its events and its listing name that tenant", async () => {
+    const tenant = "fixture-by-name";
+    const fixture = await loadFixture(tenant);
+    const stub = ledgerStub(ACCOUNT, tenant);
+    const events = new RecordingQueue(env.EVENTS);
+    await publishNow(stub, events);
+
+    expect(await storedTenant(stub)).toBe(tenant);
+    expectEventsNamed(eventsOf(events, ACCOUNT), tenant, fixture);
+    await expectListed(tenant);
+  });
+
+  it("reached without its name, publishes no event and lists nothing until a PUT brings its tenant, then stores it", async () => {
+    const tenant = "fixture-by-id";
+    const fixture = await loadFixture(tenant);
+    // An id rebuilt from its string carries no name, inside the object either.
+    const stub = env.ACCOUNTS.get(
+      env.ACCOUNTS.idFromString(env.ACCOUNTS.idFromName(`${tenant}:${ACCOUNT}`).toString()),
+    );
+    expect(await runInDurableObject(stub, (_instance, state) => state.id.name)).toBeUndefined();
+    const events = new RecordingQueue(env.EVENTS);
+
+    await publishNow(stub, events, 1);
+    // Nothing went out as "-:<account>:<n>", an id another tenant's account of that name would also use.
+    expect(eventsOf(events, ACCOUNT)).toEqual([]);
+    expect(await storedTenant(stub)).toBeNull();
+    expect((await env.DIRECTORY.getByName(tenant).list(100, undefined)).accounts).toEqual([]);
+
+    // The next PUT names the tenant; the account is otherwise unchanged.
+    const put = await stub.openAccount({
+      account: ACCOUNT,
+      tenant,
+      interfaceVersion: OBJECT_INTERFACE_VERSION,
+      input: { currency: fixture.account.currency, overdraft_limit: fixture.account.overdraft_limit },
+    });
+    expect(put.status).toBe(200);
+    expect(await storedTenant(stub)).toBe(tenant);
+
+    await publishNow(stub, events);
+    expectEventsNamed(eventsOf(events, ACCOUNT), tenant, fixture);
+    await expectListed(tenant);
+  });
+});
+
+function inLedgerOf<R>(tenant: string, fn: (storage: DurableObjectStorage) => R): Promise<R> {
   return runInDurableObject(ledgerStub(ACCOUNT, tenant), (_instance, state) => fn(state.storage));
 }

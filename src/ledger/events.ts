@@ -1,3 +1,4 @@
+import { utf8Length } from "../domain/text.ts";
 import {
   changesAfterPosition,
   entriesAfter,
@@ -66,7 +67,7 @@ export function saveEventCursor(sql: CountedSql, cursor: EventCursor): void {
 
 /**
  * The next events after `cursor`, in order: at most `limit`, and no more
- * than fit `maxBytes` (at least one). Returns them with the cursor after them.
+ * than fit `maxBytes` of UTF-8 JSON (at least one). Returns them with the cursor after them.
  */
 export function nextEvents(
   sql: CountedSql,
@@ -94,7 +95,8 @@ export function nextEvents(
     const event = takeChange
       ? changeEvent(account, tenant, eventSeq, change)
       : entryEvent(account, tenant, eventSeq, entry as EntryRow);
-    const size = JSON.stringify(event).length;
+    // The platform limits a send in bytes: string length counts UTF-16 units, a third of CJK text's UTF-8.
+    const size = utf8Length(JSON.stringify(event));
     if (events.length > 0 && bytes + size > maxBytes) break;
     events.push(event);
     bytes += size;

@@ -1,7 +1,13 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { EVENT_RETRY_DELAY_MS, MAX_EVENT_SENDS_PER_ALARM, MAX_MESSAGES_PER_SEND } from "../../src/domain/limits.ts";
+import {
+  EVENT_RETRY_DELAY_MS,
+  MAX_DESCRIPTION_LENGTH,
+  MAX_EVENT_SENDS_PER_ALARM,
+  MAX_MESSAGES_PER_SEND,
+  MAX_METADATA_PAIRS,
+} from "../../src/domain/limits.ts";
 import type { LedgerEvent } from "../../src/ledger/events.ts";
 import { allEntries, call, json, ledgerStub, openAccount, post, uniqueAccount, uniqueKey } from "../support/api.ts";
 import { alarmOf, inLedger } from "../support/storage.ts";
@@ -18,6 +24,32 @@ async function accountPublishingTo(): Promise<{ account: string; events: Recordi
   await publishEventsTo(account, events.binding);
   await openAccount(account);
   return { account, events };
+}
+
+/** The platform's own limits on a send, in bytes (1 KB = 1,000 bytes): 256 KB a send, 128 KB a message. */
+const PLATFORM_SEND_BYTES = 256_000;
+const PLATFORM_MESSAGE_BYTES = 128_000;
+
+/**
+ * `queue`, refusing as the platform does any send over its byte limits, and
+ * recording the UTF-8 bytes of every send it is given, refused or not.
+ */
+function platformLimited(queue: Queue, sends: number[]): Queue {
+  const encoder = new TextEncoder();
+  return {
+    send: () => Promise.reject(new Error("unexpected: events go out with sendBatch")),
+    sendBatch: async (messages: Iterable<MessageSendRequest>) => {
+      const batch = [...messages];
+      const sizes = batch.map((message) => encoder.encode(JSON.stringify(message.body)).byteLength);
+      const total = sizes.reduce((sum, size) => sum + size, 0);
+      sends.push(total);
+      if (total > PLATFORM_SEND_BYTES || sizes.some((size) => size > PLATFORM_MESSAGE_BYTES)) {
+        throw new Error(`injected: the platform refuses a send of ${total} bytes`);
+      }
+      return queue.sendBatch(batch);
+    },
+    metrics: () => queue.metrics(),
+  };
 }
 
 /** The stream as a consumer deduplicating by id sees it. */
@@ -82,6 +114,34 @@ describe("ledger events", () => {
     expect(events.sends.every((n) => n <= MAX_MESSAGES_PER_SEND)).toBe(true);
     expect(events.sends.length).toBeLessThanOrEqual(3);
     await expectStreamMatchesLedger(account, eventsOf(events, account));
+  });
+
+  it("go out in sends the platform takes, measured in bytes, when entries carry multi-byte text", async () => {
+    const { account, events } = await accountPublishingTo();
+    const sends: number[] = [];
+    await publishEventsTo(account, platformLimited(events.binding, sends));
+    // Operations of nearly 16 KiB (the body limit each) of CJK text: 3 bytes of UTF-8 to one UTF-16 unit.
+    const han = (n: number, i: number) => String.fromCodePoint(0x4e00 + i).repeat(n);
+    const metadata = Object.fromEntries(
+      Array.from({ length: MAX_METADATA_PAIRS }, (_, i) => [`k${String(i).padStart(2, "0")}`, han(230, i)]),
+    );
+    const operations = Array.from({ length: 50 }, (_, i) => ({
+      type: "credit",
+      idempotency_key: uniqueKey(),
+      ...usd(1),
+      description: han(MAX_DESCRIPTION_LENGTH, i),
+      metadata,
+    }));
+    const batch = await json<{ results: { status: number }[] }>(
+      await call(`/v1/accounts/${account}/batches`, { method: "POST", body: { operations } }),
+    );
+    expect(batch.results.map((result) => result.status)).toEqual(operations.map(() => 201));
+    await drainEvents(account, events);
+    console.log(`event sends of ${sends.join(", ")} bytes`);
+    expect(Math.max(...sends)).toBeLessThanOrEqual(PLATFORM_SEND_BYTES);
+    const stream = eventsOf(events, account);
+    expect(stream).toHaveLength(2 + operations.length);
+    await expectStreamMatchesLedger(account, stream);
   });
 
   it("left after one alarm run's sends are published by the next run it arms", async () => {

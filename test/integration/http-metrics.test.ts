@@ -163,17 +163,29 @@ describe("sweep metrics", () => {
   it("count records deleted, one batch per run, and the lag behind the oldest expiry", async () => {
     const account = await fundedAccount(100);
     const dataset = new RecordingDataset();
-    const keys = [uniqueKey(), uniqueKey()];
-    for (const key of keys) await charge(dataset, account, 1, key);
-    for (const key of keys) await expireRecord(account, key);
-    await inLedger(account, (_, instance) => {
+    const [older, newer] = [uniqueKey(), uniqueKey()];
+    for (const key of [older, newer]) await charge(dataset, account, 1, key);
+    // Any alarm run the writes started (events, the directory) finishes here, before the metrics are bound.
+    await runDurableObjectAlarm(ledgerStub(account));
+    // Expired an hour and a second ago: the lag is how long the sweep let the older one outlive its expiry.
+    const expiredMs = Date.now();
+    await inLedger(account, (storage, instance) => {
+      const expire = (key: string, ms: number) =>
+        storage.sql.exec("UPDATE idempotency_records SET expires_ms = ? WHERE key = ?", ms, key);
+      expire(older, expiredMs - 3_600_000);
+      expire(newer, expiredMs - 1_000);
       const object = instance as unknown as { env: Env };
       object.env = { ...object.env, METRICS: dataset.binding };
     });
+    const before = Date.now();
     await runDurableObjectAlarm(ledgerStub(account));
+    const after = Date.now();
     const sweep = dataset.points.find((p) => p.blobs?.[0] === "sweep");
     expect(sweep?.blobs?.[7]).toBe("acme");
     expect(sweep?.doubles?.slice(0, 2)).toEqual([2, 1]);
-    expect(sweep?.doubles?.[2]).toBeGreaterThanOrEqual(0);
+    // The alarm read the clock between `before` and `after`, so its lag behind the older expiry lies between these.
+    const lag = sweep?.doubles?.[2];
+    expect(lag).toBeGreaterThanOrEqual(before - (expiredMs - 3_600_000));
+    expect(lag).toBeLessThanOrEqual(after - (expiredMs - 3_600_000));
   });
 });

@@ -2,9 +2,11 @@ import type { MoneyCommand } from "../domain/commands.ts";
 import { isEntryType, type EntryType } from "../domain/entry-types.ts";
 import { fieldDigests, requestFingerprint } from "../domain/fingerprint.ts";
 import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
+import { MAX_BODY_BYTES } from "../domain/limits.ts";
 import type { Failure } from "../domain/problems.ts";
 import { err, ok, type Result } from "../domain/result.ts";
-import { concretePath, MONEY_ROUTES } from "./routes.ts";
+import { utf8Length } from "../domain/text.ts";
+import { concretePath, MONEY_ROUTES, type RouteDef } from "./routes.ts";
 import { MONEY_BODIES } from "./schemas.ts";
 import { validate } from "./validation.ts";
 
@@ -31,13 +33,30 @@ export function moneyFingerprint(type: EntryType, account: string, body: unknown
 
 /**
  * Checks one operation of a batch, given as `{type, idempotency_key, ...body}`.
+ * Its body (the operation without `type` and `idempotency_key`) must fit its
+ * single route's body limit, or its recorded answer could never be replayed
+ * through that route: measured as the UTF-8 bytes of the body written as
+ * compact JSON (`JSON.stringify`: no whitespace, strings escaped only where
+ * JSON requires), the smallest text the single route could have been sent.
+ * Checked where the single route checks its size: after the route (the
+ * type), before the key.
  */
 export function checkOperation(account: string, operation: unknown): Result<CheckedOperation, Failure> {
   if (operation === null || typeof operation !== "object" || Array.isArray(operation)) {
     return err({ code: "invalid_request", errors: [{ field: "body", message: "must be a JSON object" }] });
   }
   const { type, idempotency_key: rawKey, ...body } = operation as Record<string, unknown>;
+  if (isEntryType(type)) {
+    const limitBytes = singleBodyLimitBytes(type);
+    if (utf8Length(JSON.stringify(body)) > limitBytes) return err({ code: "payload_too_large", limitBytes });
+  }
   return checkMoneyOperation(account, type, rawKey, body);
+}
+
+/** The body limit of a money operation's single route. */
+function singleBodyLimitBytes(type: EntryType): number {
+  const route: RouteDef = MONEY_ROUTES[type];
+  return route.bodyLimitBytes ?? MAX_BODY_BYTES;
 }
 
 /**

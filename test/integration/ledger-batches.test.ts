@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { MAX_BATCH_BODY_BYTES, MAX_BATCH_OPERATIONS } from "../../src/domain/limits.ts";
+import {
+  MAX_BATCH_BODY_BYTES,
+  MAX_BATCH_OPERATIONS,
+  MAX_BODY_BYTES,
+  MAX_METADATA_PAIRS,
+  MAX_METADATA_VALUE_LENGTH,
+} from "../../src/domain/limits.ts";
 import {
   allEntries,
   call,
@@ -43,6 +49,34 @@ const charge = (key: string, amount = 1, extra: Record<string, unknown> = {}) =>
   currency: "USD",
   ...extra,
 });
+
+/** The UTF-8 bytes of `body` written as compact JSON: what its single route is sent at the least. */
+function utf8Bytes(body: unknown): number {
+  return new TextEncoder().encode(JSON.stringify(body)).byteLength;
+}
+
+/**
+ * A valid credit body of exactly `bytes` bytes as compact JSON: metadata values of four-byte
+ * characters, then a last value padded to the byte.
+ */
+function creditOfBytes(bytes: number): Record<string, unknown> {
+  const metadata: Record<string, string> = {};
+  const body = { amount: 1, currency: "USD", metadata };
+  const full = "\u{1F600}".repeat(MAX_METADATA_VALUE_LENGTH);
+  let pairs = 0;
+  for (;;) {
+    metadata.pad = "";
+    const rest = bytes - utf8Bytes(body);
+    if (rest <= 4 * MAX_METADATA_VALUE_LENGTH - 3) {
+      metadata.pad = "\u{1F600}".repeat(Math.floor(rest / 4)) + "x".repeat(rest % 4);
+      break;
+    }
+    delete metadata.pad;
+    metadata[`k${pairs++}`] = full;
+  }
+  expect(utf8Bytes(body)).toBe(bytes);
+  return body;
+}
 
 describe("a batch", () => {
   it(`applies ${MAX_BATCH_OPERATIONS} charges in order, in one request, each answered as alone`, async () => {
@@ -165,6 +199,57 @@ describe("a batch", () => {
     );
   });
 
+  it(`answers an operation whose body is over its single route's ${MAX_BODY_BYTES} bytes with that route's 413, unrecorded, and runs the others`, async () => {
+    const account = await fundedAccount(1000);
+    const fits = creditOfBytes(MAX_BODY_BYTES);
+    const over = creditOfBytes(MAX_BODY_BYTES + 1);
+    // 40 KB of metadata, every field within its own limit: 20 values of 500 four-byte characters.
+    const emoji = "\u{1F600}".repeat(MAX_METADATA_VALUE_LENGTH);
+    const wide = {
+      amount: 1,
+      currency: "USD",
+      metadata: Object.fromEntries(Array.from({ length: MAX_METADATA_PAIRS }, (_, i) => [`k${i}`, emoji])),
+    };
+    expect(utf8Bytes(wide)).toBeGreaterThan(40_000);
+    const answered = await results(
+      await batch(account, [
+        { type: "credit", idempotency_key: "fits", ...fits },
+        { type: "credit", idempotency_key: "over", ...over },
+        { type: "credit", idempotency_key: "wide", ...wide },
+        charge("small", 2),
+        // The single route's order: the route (type) before the size, the size before the key.
+        { type: "transfer", idempotency_key: "t", ...over },
+        { type: "credit", ...over },
+      ]),
+    );
+    expect(answered.map((result) => [result.status, result.replayed, result.body.code ?? null])).toEqual([
+      [201, false, null],
+      [413, false, "payload_too_large"],
+      [413, false, "payload_too_large"],
+      [201, false, null],
+      [400, false, "invalid_request"],
+      [413, false, "payload_too_large"],
+    ]);
+    expect(await getAccount(account)).toMatchObject({ balance: 1000 + 1 - 2 });
+
+    // Each answer is the single route's: the recorded one replays through it, the 413 is its very body.
+    const replay = await post(account, "credits", fits, "fits");
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(await json(replay)).toEqual(answered[0]?.body);
+    for (const [index, body, key] of [
+      [1, over, "over"],
+      [2, wide, "wide"],
+    ] as const) {
+      const alone = await post(account, "credits", body, key);
+      expect(alone.status).toBe(413);
+      expect(await json(alone)).toEqual(answered[index]?.body);
+      // Unrecorded: the key was never decided.
+      const lookup = await call(`/v1/accounts/${account}/idempotency-keys/${key}`);
+      await expectProblem(lookup, 404, "idempotency_key_not_found");
+    }
+  });
+
   it("refuses a malformed envelope, an empty list or too many operations as a whole, changing nothing", async () => {
     const account = await fundedAccount(1000);
     const tooMany = Array.from({ length: MAX_BATCH_OPERATIONS + 1 }, (_, i) => charge(`k${i}`));
@@ -188,9 +273,9 @@ describe("a batch", () => {
     const base = JSON.stringify({ operations: [charge("big", 1, { description: "" })] });
     const fit = base.replace('"description":""', `"description":"${" ".repeat(MAX_BATCH_BODY_BYTES - base.length)}"`);
     expect(fit.length).toBe(MAX_BATCH_BODY_BYTES);
-    // Too long a description, but not too large a body: the operation's own 400.
+    // Not too large a batch, but too large for its operation's single route: the operation's own 413.
     const [fitted] = await results(await call(`/v1/accounts/${account}/batches`, { method: "POST", body: fit }));
-    expect(fitted?.body.code).toBe("invalid_request");
+    expect(fitted).toMatchObject({ status: 413, body: { code: "payload_too_large" } });
     await expectProblem(
       await call(`/v1/accounts/${account}/batches`, { method: "POST", body: `${fit} ` }),
       413,

@@ -80,7 +80,7 @@ function parseNumber(name: string, raw: string, spec: NumberFlag<"integer" | "nu
   return value;
 }
 
-function renderHelp(usageLine: string, specs: Record<string, FlagSpec>): string {
+export function renderHelp(usageLine: string, specs: Record<string, FlagSpec>): string {
   const lines = Object.entries(specs).map(([name, spec]) => {
     const shown = spec.kind === "boolean" ? "" : spec.default === undefined ? "" : ` (${spec.default})`;
     return `  --${name.padEnd(16)} ${spec.help}${shown}`;

@@ -1,0 +1,77 @@
+/**
+ * What `npm run export` reads and where it writes (docs/export.md), decided
+ * from its flags and environment before anything is read. Nothing is
+ * assumed: the ledger and the key are named explicitly, so an export never
+ * comes from a development server by accident, and the file goes under an
+ * ignored directory, so a ledger never lands in a commit.
+ */
+import { DEV_API_KEY } from "../../src/domain/dev-key.ts";
+import { MAX_ACCOUNT_NAME_LENGTH } from "../../src/domain/limits.ts";
+import { err, ok, type Result } from "../../src/domain/result.ts";
+
+/** Where exports go by default, relative to the working directory; .gitignore lists it. */
+export const EXPORTS_DIR = "exports";
+
+export interface ExportFlags {
+  readonly account?: string | undefined;
+  readonly url?: string | undefined;
+  readonly key?: string | undefined;
+  readonly out?: string | undefined;
+}
+
+export interface ExportEnv {
+  readonly ONCELEDGER_URL?: string | undefined;
+  readonly ONCELEDGER_API_KEY?: string | undefined;
+}
+
+export interface ExportTarget {
+  readonly account: string;
+  readonly baseUrl: string;
+  readonly apiKey: string;
+  /** A file path, or "-" for stdout. */
+  readonly out: string;
+}
+
+const ACCOUNT_NAME = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_ACCOUNT_NAME_LENGTH}}$`);
+
+/** The target, or a message saying plainly what is missing or wrong. */
+export function exportTarget(flags: ExportFlags, env: ExportEnv, now: Date): Result<ExportTarget, string> {
+  const account = flags.account ?? "";
+  if (account === "") return err("--account is required: the account to export");
+  // Checked here because the name becomes part of the default file name.
+  if (!ACCOUNT_NAME.test(account)) {
+    return err(`--account "${account}" is not an account name (1 to ${MAX_ACCOUNT_NAME_LENGTH} of A-Z a-z 0-9 _ -)`);
+  }
+
+  const url = nonEmpty(flags.url) ?? nonEmpty(env.ONCELEDGER_URL);
+  if (url === undefined) {
+    return err(
+      "--url (or ONCELEDGER_URL) is required: the ledger to export from, e.g. https://ledger.example.com, or http://localhost:8787 for npm run dev",
+    );
+  }
+  if (!/^https?:\/\/[^/]/i.test(url) || !URL.canParse(url)) {
+    return err(`--url "${url}" is not an http:// or https:// URL`);
+  }
+
+  const apiKey = nonEmpty(flags.key) ?? nonEmpty(env.ONCELEDGER_API_KEY);
+  if (apiKey === undefined) {
+    return err(
+      `ONCELEDGER_API_KEY (or --key) is required: an API key of the account's tenant (npm run dev takes ${DEV_API_KEY})`,
+    );
+  }
+
+  const out = nonEmpty(flags.out) ?? `${EXPORTS_DIR}/${account}.${fileTimestamp(now)}.onceledger.jsonl`;
+  return ok({ account, baseUrl: url, apiKey, out });
+}
+
+/** 2026-12-07T02:15:21.123Z as 20261207T021521Z: sortable, and free of characters some file systems refuse. */
+function fileTimestamp(now: Date): string {
+  return now
+    .toISOString()
+    .replace(/\.\d+Z$/, "Z")
+    .replace(/[-:]/g, "");
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}

@@ -9,6 +9,7 @@ import {
 import type { AccountPage } from "../../directory/directory-types.ts";
 import { DEFAULT_PAGE_SIZE } from "../../domain/limits.ts";
 import { failure, withFacts } from "../../ledger/outcome.ts";
+import { overQuota } from "../../transport/quota.ts";
 import { accountHeaders } from "../headers.ts";
 import { handle } from "../pipeline.ts";
 import type { RouteTable } from "./route-table.ts";
@@ -25,6 +26,11 @@ export function readRoutes(): RouteTable {
         } catch (error) {
           console.error(JSON.stringify({ msg: "directory call failed", tenant, error: String(error) }));
           return failure({ code: "internal_error", cause: "object_call" });
+        }
+        // Each account on the page is one object call, as reading it alone would be, and counts as one: the
+        // request's own unit (which paid for the directory) covers the first, the rest are taken here.
+        if (await overQuota(env.RATE_LIMITER, tenant, page.accounts.length - 1)) {
+          return failure({ code: "rate_limited" });
         }
         const answers = await Promise.all(
           page.accounts.map((account) => callAccountOf(account, (s) => s.getAccount())),

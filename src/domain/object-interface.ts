@@ -10,17 +10,24 @@ import type { EntryType } from "./entry-types.ts";
  *   it never removes, renames or changes the meaning of one. Each side
  *   ignores fields it does not know.
  * - Each request names the version its sender speaks. An object accepts
- *   every version from the first to one past its own (a newer Worker whose
- *   additions it ignores); anything newer is a Worker two releases ahead,
- *   which the object refuses, loudly, rather than half-understands.
+ *   every version from OLDEST_OBJECT_INTERFACE_VERSION to one past its own
+ *   (a newer Worker whose additions it ignores); anything newer is a Worker
+ *   two releases ahead, anything older one that cannot carry what the
+ *   object needs, and the object refuses both, loudly, rather than
+ *   half-understands.
  * - A field may be dropped only two releases after it stopped being read.
  *
  * Version 1 carried no version and no origin, and named a command's entry
  * type `kind`; version 2 adds the version and the origin, and names it
  * `type`. A version-2 Worker sends both names, so version-1 objects
  * understand it; `kind` may go once no version-1 object can be running.
+ * Version-1 Workers are refused: without an origin a record could not be
+ * told from one written by code below the rollback floor (schema.ts), and
+ * they know nothing of If-Match or a PUT's key.
  */
 export const OBJECT_INTERFACE_VERSION = 2;
+/** The oldest version an object serves: the previous release's. */
+export const OLDEST_OBJECT_INTERFACE_VERSION = 2;
 
 /** A money command as version 1 sent it. */
 export type LegacyMoneyCommand = {
@@ -44,6 +51,9 @@ export function fromWire(command: MoneyCommand | LegacyMoneyCommand): MoneyComma
 export function unsupportedInterface(version: number | undefined): string | null {
   const spoken = version ?? 1;
   if (!Number.isSafeInteger(spoken) || spoken < 1) return `interface version ${String(version)} is not one`;
+  if (spoken < OLDEST_OBJECT_INTERFACE_VERSION) {
+    return `interface version ${spoken} is older than the oldest this object serves, ${OLDEST_OBJECT_INTERFACE_VERSION}`;
+  }
   if (spoken > OBJECT_INTERFACE_VERSION + 1) {
     return `interface version ${spoken} is more than one release ahead of this object's ${OBJECT_INTERFACE_VERSION}`;
   }

@@ -116,6 +116,20 @@ const MIGRATIONS: readonly Migration[] = [
      ALTER TABLE idempotency_records ADD COLUMN origin_request_id TEXT;
      ALTER TABLE account ADD COLUMN listed INTEGER NOT NULL DEFAULT 0;`,
   },
+  {
+    // The rollback floor, enforced by storage. Code older than schema 3 (d784fa3 and before) ignores
+    // decisions, so it could apply a declined key whose record has expired, and it changes settings
+    // without a version. It writes every record without an origin and every settings change without
+    // a new version; code since schema 5 never does (objects refuse callers too old to send an
+    // origin). Refusing those writes leaves such code able to read an account, never to decide.
+    readableFrom: 3,
+    sql: `CREATE TRIGGER records_carry_origin BEFORE INSERT ON idempotency_records
+       WHEN NEW.origin_request_id IS NULL
+       BEGIN SELECT RAISE(ABORT, 'refused: code older than the rollback floor (schema 3) wrote a record'); END;
+     CREATE TRIGGER settings_carry_version BEFORE UPDATE OF overdraft_limit ON account
+       WHEN NEW.version = OLD.version AND NEW.overdraft_limit IS NOT OLD.overdraft_limit
+       BEGIN SELECT RAISE(ABORT, 'refused: code older than the rollback floor (schema 3) changed a setting'); END;`,
+  },
 ];
 
 /** The schema version this code writes. */

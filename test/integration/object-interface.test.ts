@@ -7,11 +7,8 @@ import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
 import {
   ACME_KEY,
   BASE_URL,
-  allEntries,
-  call,
   fundedAccount,
   getAccount,
-  json,
   ledgerStub,
   post,
   uniqueKey,
@@ -39,30 +36,26 @@ function versionOneCharge(account: string, key: string, amount: number) {
 type WireCall = Parameters<AccountLedger["moveMoney"]>[0];
 
 describe("a version-1 Worker calling this object", () => {
-  it("moves money, replays it to itself and to this Worker alike, and is attributed to no key", async () => {
+  it("is refused, loudly, before anything is decided: it sends no origin and knows no If-Match", async () => {
     const account = await fundedAccount(100);
     const key = uniqueKey();
     const stub = ledgerStub(account);
-    const first = await stub.moveMoney(versionOneCharge(account, key, 30) as unknown as WireCall);
-    expect(first).toMatchObject({ status: 201, replayed: false });
-    // What a version-1 Worker reads of an answer (status, body, replayed) is all there, of the same types.
-    expect(typeof first.body).toBe("string");
+    const refused = await stub.moveMoney(versionOneCharge(account, key, 30) as unknown as WireCall);
+    expect(refused.status).toBe(500);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: "internal_error" });
+    const batch = await stub.moveMoneyInBatch([versionOneCharge(account, uniqueKey(), 30) as unknown as WireCall]);
+    expect(batch).toMatchObject({ ok: false, error: { status: 500 } });
+    const opened = await ledgerStub(`v1_${crypto.randomUUID().slice(0, 8)}`).openAccount({
+      account: "x",
+      input: { currency: "EUR" },
+    });
+    expect(opened.status).toBe(500);
 
-    const again = await stub.moveMoney(versionOneCharge(account, key, 30) as unknown as WireCall);
-    expect(again).toMatchObject({ status: 201, replayed: true, body: first.body });
+    // Nothing was decided under the key: this Worker's request with it is new.
+    expect(await getAccount(account)).toMatchObject({ balance: 100, entry_count: 1 });
     const viaHttp = await post(account, "charges", usd(30), key);
-    expect(viaHttp.headers.get("idempotent-replayed")).toBe("true");
-    expect(await viaHttp.text()).toBe(first.body);
-
-    expect(await getAccount(account)).toMatchObject({ balance: 70, entry_count: 2 });
-    expect((await allEntries(account)).at(-1)?.key_id).toBeNull();
-  });
-
-  it("opens an account with the version-1 request (account and input only)", async () => {
-    const account = `v1_${crypto.randomUUID().slice(0, 8)}`;
-    const opened = await ledgerStub(account).openAccount({ account, input: { currency: "EUR" } });
-    expect(opened.status).toBe(201);
-    expect(await json(await call(`/v1/accounts/${account}`))).toMatchObject({ id: account, currency: "EUR" });
+    expect(viaHttp.status).toBe(201);
+    expect(viaHttp.headers.get("idempotent-replayed")).toBe("false");
   });
 
   it("is served one release ahead too (fields it does not know are ignored), and refused, loudly, two ahead", async () => {
@@ -70,6 +63,7 @@ describe("a version-1 Worker calling this object", () => {
     const stub = ledgerStub(account);
     const ahead = {
       ...versionOneCharge(account, uniqueKey(), 5),
+      origin: { requestId: "req-ahead", keyId: "ahead" },
       command: { type: "charge", kind: "charge", input: usd(5) },
       interfaceVersion: OBJECT_INTERFACE_VERSION + 1,
       someFutureField: { anything: true },
@@ -146,5 +140,32 @@ describe("this Worker's calls, as a version-1 object reads them", () => {
     );
     expect(sent).toHaveLength(3);
     for (const request of sent) expectVersionOneReadable(request);
+  });
+
+  it("answered as a version-1 object answers a PUT (no account version), sends no ETag rather than a false one", async () => {
+    const account = `v1_${crypto.randomUUID().slice(0, 8)}`;
+    const ACCOUNTS = {
+      getByName(name: string) {
+        const real = env.ACCOUNTS.getByName(name);
+        return {
+          async openAccount(request: Parameters<AccountLedger["openAccount"]>[0]) {
+            const outcome = await real.openAccount(request);
+            const { version: _version, ...view } = JSON.parse(outcome.body) as Record<string, unknown>;
+            return { ...outcome, body: JSON.stringify(view) };
+          },
+        };
+      },
+    } as unknown as Env["ACCOUNTS"];
+    const response = await worker.fetch(
+      new Request(`${BASE_URL}/v1/accounts/${account}`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${ACME_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ currency: "USD" }),
+      }),
+      { ...env, ACCOUNTS },
+      {} as ExecutionContext,
+    );
+    expect(response.status).toBe(201);
+    expect(response.headers.get("etag")).toBeNull();
   });
 });

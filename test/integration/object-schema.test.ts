@@ -31,7 +31,7 @@ function setStoredSchema(account: string, version: number, readableFrom: number)
 describe("schema versions", () => {
   it("records the version it wrote and the oldest version able to read it", async () => {
     const account = await fundedAccount(100);
-    expect(await storedSchema(account)).toEqual({ version: SCHEMA_VERSION, readable_from: 1 });
+    expect(await storedSchema(account)).toEqual({ version: SCHEMA_VERSION, readable_from: 3 });
   });
 
   it("keeps working on a newer schema it can still read (a rolled-back Worker)", async () => {

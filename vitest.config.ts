@@ -19,7 +19,7 @@ export default defineConfig({
         // Real rate limiters for the quota tests (one each, so they cannot use up each other's quota);
         // the Worker reads RATE_LIMITER, which those tests point at one of these.
         ratelimits: Object.fromEntries(
-          ["SINGLE", "BATCH", "QUEUE", "REFUSED_BATCH", "LIST"].map((name, i) => [
+          ["SINGLE", "BATCH", "QUEUE", "REFUSED_BATCH", "LIST", "DEV_COMMANDS"].map((name, i) => [
             `TEST_RATE_LIMITER_${name}`,
             { namespace_id: String(1001 + i), simple: { limit: TEST_QUOTA, period: 60 as const } },
           ]),

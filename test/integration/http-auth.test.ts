@@ -18,6 +18,7 @@ import {
 } from "../support/api.ts";
 import { BASE, expectUnauthorized, fetchUrl, usd } from "../support/http.ts";
 import { DEV_API_KEY, TEST_API_KEYS } from "../support/keys.ts";
+import { command, RecordingQueue } from "../support/queues.ts";
 
 /**
  * Authentication and tenant isolation, and the development key, accepted only where ALLOW_DEV_KEY allows it.
@@ -230,5 +231,54 @@ describe("the development key", () => {
     const response = await fetchUrl(`http://localhost/v1/accounts/${account}`, { authorization: `Bearer ${ACME_KEY}` });
     expect(response.status).toBe(200);
     expect(await json(response)).toMatchObject({ id: account, balance: 300 });
+  });
+});
+
+describe("POST /v1/dev/commands", () => {
+  it("acts only for the caller's tenant: a command naming another is refused (400, field tenant) and never queued", async () => {
+    const account = await fundedAccount(100);
+    const commands = new RecordingQueue(env.COMMANDS);
+    const worker = withLastResort(buildApp());
+    const send = async (key: string, body: string) => {
+      const ctx = createExecutionContext();
+      const response = await worker.fetch(
+        new Request(`${BASE}/v1/dev/commands`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body,
+        }),
+        { ...env, COMMANDS: commands.binding },
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return response;
+    };
+    // An amount of 0: the consumer dead-letters what does get queued, deciding nothing.
+    const message = (tenant: unknown) =>
+      JSON.stringify({
+        ...(JSON.parse(
+          command({ account, operation: "credit", key: uniqueKey(), request: { amount: 0, currency: "USD" } }),
+        ) as object),
+        tenant,
+      });
+    for (const [key, named, own] of [
+      [DEV_API_KEY, "acme", "dev"],
+      [DEV_API_KEY, null, "dev"],
+      [ACME_KEY, "dev", "acme"],
+      [ACME_KEY, "globex", "acme"],
+    ] as const) {
+      const refused = await send(key, message(named));
+      await expectProblem(refused.clone(), 400, "invalid_request");
+      expect(await json(refused)).toMatchObject({
+        errors: [{ field: "tenant", message: `must be "${own}", the tenant of the API key` }],
+      });
+    }
+    expect(commands.sent).toEqual([]);
+
+    // Its own tenant's command is queued, and so is a message that is not JSON (the consumer dead-letters it).
+    expect((await send(DEV_API_KEY, message("dev"))).status).toBe(202);
+    expect((await send(ACME_KEY, "not json")).status).toBe(202);
+    expect(commands.sent).toHaveLength(2);
+    expect(await getAccount(account)).toMatchObject({ balance: 100 });
   });
 });

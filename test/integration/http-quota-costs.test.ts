@@ -15,14 +15,18 @@ import {
   uniqueKey,
 } from "../support/api.ts";
 import { TEST_QUOTA } from "../support/keys.ts";
+import { command } from "../support/queues.ts";
 
 /**
  * What each request costs of its tenant's quota, through real rate-limiting
  * bindings (vitest.config.ts; one each, so the tests cannot use up each
- * other's quota): a refused batch, a list of accounts.
+ * other's quota): a refused batch, a list of accounts, a development command.
  */
 
-type Limiters = Record<"TEST_RATE_LIMITER_REFUSED_BATCH" | "TEST_RATE_LIMITER_LIST", RateLimit>;
+type Limiters = Record<
+  "TEST_RATE_LIMITER_REFUSED_BATCH" | "TEST_RATE_LIMITER_LIST" | "TEST_RATE_LIMITER_DEV_COMMANDS",
+  RateLimit
+>;
 const limiters = env as unknown as Limiters;
 
 /** The real limiter, counting the calls made to it and their answers. */
@@ -134,5 +138,21 @@ describe("GET /v1/accounts", () => {
     expect(list.status).toBe(200);
     expect(await json(list)).toEqual({ data: [], has_more: false });
     expect(taken.calls).toEqual({ granted: 1, refused: 0 });
+  });
+});
+
+describe("POST /v1/dev/commands", () => {
+  it("counts once against the caller's quota, and is refused with 429 once it is spent", async () => {
+    const limiter = limiters.TEST_RATE_LIMITER_DEV_COMMANDS;
+    // An amount of 0: the consumer dead-letters each of these, deciding nothing.
+    const account = uniqueAccount();
+    const message = (): unknown =>
+      JSON.parse(command({ account, operation: "credit", key: uniqueKey(), request: { amount: 0, currency: "USD" } }));
+    for (let i = 0; i < TEST_QUOTA; i += 1) {
+      expect((await send(limiter, "POST", "/v1/dev/commands", message())).status).toBe(202);
+    }
+    const refused = await send(limiter, "POST", "/v1/dev/commands", message());
+    await expectProblem(refused, 429, "rate_limited");
+    expect(refused.headers.get("retry-after")).toBe(String(RATE_LIMITED_RETRY_AFTER_SECONDS));
   });
 });

@@ -46,12 +46,12 @@ export async function redeliverAfterExpiry(
       }
       const same =
         outcome.kind === "declined"
-          ? error.entry === null && error.originalCode === outcome.code && error.originalStatus === outcome.status
-          : outcome.kind === "applied" && error.entry === outcome.id;
+          ? error.entryId === null && error.originalCode === outcome.code && error.originalStatus === outcome.status
+          : outcome.kind === "applied" && error.entryId === outcome.id;
       if (!same) {
         options.flag(
           "flippedDecisions",
-          `${label}: redelivered after expiry, it reported ${error.originalStatus} ${error.originalCode ?? ""} entry ${error.entry ?? "none"}`,
+          `${label}: redelivered after expiry, it reported ${error.originalStatus} ${error.originalCode ?? ""} entry ${error.entryId ?? "none"}`,
         );
       }
     }

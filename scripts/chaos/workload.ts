@@ -141,8 +141,8 @@ async function settle(
         op.attempts += error.attempts;
         stats.expiredAnswers += 1;
         op.outcome =
-          error.entry !== null
-            ? { kind: "applied", status: error.originalStatus, id: error.entry, amount: null }
+          error.entryId !== null
+            ? { kind: "applied", status: error.originalStatus, id: error.entryId, amount: null }
             : EXPECTED_DECLINES.has(error.originalCode ?? "")
               ? { kind: "declined", status: error.originalStatus, code: error.originalCode ?? "" }
               : { kind: "unexpected", status: error.status, code: error.code, detail: error.problem.detail };

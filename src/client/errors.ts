@@ -40,12 +40,14 @@ export class LedgerProblemError extends Error {
 /**
  * 409 idempotency_key_expired: the key was already decided, and that
  * decision stands for ever; only its stored response is gone. Never "not
- * charged": `entry` is the entry it created (money moved), or null for a
- * decline, and `originalStatus` / `originalCode` say what the answer was.
+ * charged": `entryId` is the id of the entry it created (money moved), or
+ * null for a decline, and `originalStatus` / `originalCode` say what the
+ * answer was. (The problem's wire field is `entry`, an id string; the key
+ * lookup's `entry` is the whole entry. Here the name says which it is.)
  */
 export class IdempotencyKeyExpiredError extends LedgerProblemError {
   override readonly name = "IdempotencyKeyExpiredError";
-  readonly entry: string | null;
+  readonly entryId: string | null;
   readonly originalStatus: number;
   readonly originalCode: string | null;
 
@@ -54,7 +56,7 @@ export class IdempotencyKeyExpiredError extends LedgerProblemError {
     details: { replayed: boolean; idempotencyKey: string | null; attempts: number },
   ) {
     super(problem, details);
-    this.entry = typeof problem.entry === "string" ? problem.entry : null;
+    this.entryId = typeof problem.entry === "string" ? problem.entry : null;
     this.originalStatus = typeof problem.original_status === "number" ? problem.original_status : 0;
     this.originalCode = typeof problem.original_code === "string" ? problem.original_code : null;
   }

@@ -76,7 +76,7 @@ export const PROBLEMS = {
   idempotency_key_expired: {
     status: 409,
     title: "Idempotency-Key already decided",
-    when: "the key was decided and its stored response has expired: `original_status`, `original_code` (null when money moved) and `entry` (null for a decline) say what the decision was; it stands for ever",
+    when: "the key was decided and its stored response has expired: `original_status`, `original_code` (null when money moved) and `entry` (the id of the entry it created; null for a decline) say what the decision was; it stands for ever",
   },
   payload_too_large: {
     status: 413,

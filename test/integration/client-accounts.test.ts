@@ -110,14 +110,36 @@ describe("IdempotencyKeyExpiredError", () => {
     expect(again).toBeInstanceOf(IdempotencyKeyExpiredError);
     expect(again).toMatchObject({
       code: "idempotency_key_expired",
-      entry: null,
+      entryId: null,
       originalStatus: 402,
       originalCode: "insufficient_funds",
     });
     const chargedAgain = await c
       .charge(account, { amount: 300, currency: "USD" }, { idempotencyKey: charged.idempotencyKey ?? "" })
       .catch((error: unknown) => error);
-    expect(chargedAgain).toMatchObject({ entry: charged.value.id, originalStatus: 201, originalCode: null });
+    expect(chargedAgain).toMatchObject({ entryId: charged.value.id, originalStatus: 201, originalCode: null });
     expect((await getAccount(account)).balance).toBe(700);
+  });
+
+  it("names the entry's id entryId, so `entry` means only the key lookup's whole entry", async () => {
+    const account = uniqueAccount("client");
+    const c = client(worker);
+    await c.openAccount(account, { currency: "USD" });
+    await c.credit(account, { amount: 1000, currency: "USD" });
+    const charged = await c.charge(account, { amount: 300, currency: "USD" });
+    const key = charged.idempotencyKey ?? "";
+    await expireRecord(account, key);
+
+    const expired = await c
+      .charge(account, { amount: 300, currency: "USD" }, { idempotencyKey: key })
+      .catch((error: unknown) => error);
+    expect(expired).toBeInstanceOf(IdempotencyKeyExpiredError);
+    const error = expired as IdempotencyKeyExpiredError;
+    expect(error.entryId).toBe(charged.value.id);
+    expect(error).not.toHaveProperty("entry");
+    // The wire keeps its field: the problem's `entry` is the id, as /v1 has always sent it.
+    expect(error.problem.entry).toBe(charged.value.id);
+    const lookup = await c.lookupIdempotencyKey(account, key);
+    expect(lookup.value.entry).toMatchObject({ id: error.entryId, amount: -300 });
   });
 });

@@ -1,7 +1,7 @@
 import { ifMatchHolds } from "../domain/if-match.ts";
 import type { OpenAccountRequest } from "./commands.ts";
 import { answerForUsedKey, recordDecision } from "./decide.ts";
-import { insertAccount, readAccount, readHead, updateOverdraftLimit } from "./ledger-store.ts";
+import { insertAccount, readAccount, readHead, storeTenant, updateOverdraftLimit } from "./ledger-store.ts";
 import { checkCurrency } from "./money-operations.ts";
 import { failure, success, withFacts, type Outcome } from "./outcome.ts";
 import type { CountedSql } from "./sql.ts";
@@ -25,7 +25,12 @@ export function decideAccountSettings(
     const used = answerForUsedKey(sql, keyed, nowMs);
     if (used !== null) return { outcome: used, recordExpiresMs: null, changed: [] };
   }
-  const existing = readAccount(sql);
+  let existing = readAccount(sql);
+  if (existing !== null && existing.tenant === null && request.tenant !== undefined) {
+    // Opened before schema 4, so its tenant was never stored: this request names it.
+    storeTenant(sql, request.tenant);
+    existing = { ...existing, tenant: request.tenant };
+  }
   const refused = preconditionFailure(request, existing?.version ?? null);
   if (refused !== null) return { outcome: refused, recordExpiresMs: null, changed: [] };
   const key = keyed?.idempotencyKey ?? null;

@@ -78,6 +78,11 @@ export function readAccount(sql: CountedSql): AccountRow | null {
   };
 }
 
+/** Stores the tenant of an account opened before schema 4, which has none; once, never changing one. */
+export function storeTenant(sql: CountedSql, tenant: string): void {
+  sql.run("UPDATE account SET tenant = ? WHERE tenant IS NULL", tenant);
+}
+
 /** Notes that the tenant's directory lists the account. */
 export function markListed(sql: CountedSql): void {
   sql.run("UPDATE account SET listed = 1");

@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { OBJECT_INTERFACE_VERSION } from "../../src/domain/object-interface.ts";
+import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
 import type { LedgerEvent } from "../../src/ledger/events.ts";
 import SCHEMA_SOURCE from "../../src/ledger/schema.ts?raw";
 import { SCHEMA_VERSION } from "../../src/ledger/schema.ts";
@@ -121,8 +122,11 @@ const HOUR_MS = 60 * 60 * 1000;
  * deployment restarts every object: the next request constructs it afresh under the current
  * code, whose constructor migrates the schema it finds.
  */
-async function loadFixture(tenant: string, beforeUpgrade?: (sql: SqlStorage) => void): Promise<Snapshot> {
-  const stub = ledgerStub(ACCOUNT, tenant);
+async function loadFixture(
+  tenant: string,
+  beforeUpgrade?: (sql: SqlStorage) => void,
+  stub: DurableObjectStub<AccountLedger> = ledgerStub(ACCOUNT, tenant),
+): Promise<Snapshot> {
   const loaded = await runInDurableObject(stub, (_instance, state) => {
     const sql = state.storage.sql;
     const existing = sql
@@ -520,12 +524,11 @@ describe("an account opened before schema 4, which stored no tenant", () => {
   });
 
   it("reached without its name, publishes no event and lists nothing until a PUT brings its tenant, then stores it", async () => {
-    const tenant = "fixture-by-id";
-    const fixture = await loadFixture(tenant);
-    // An id rebuilt from its string carries no name, inside the object either.
-    const stub = env.ACCOUNTS.get(
-      env.ACCOUNTS.idFromString(env.ACCOUNTS.idFromName(`${tenant}:${ACCOUNT}`).toString()),
-    );
+    const tenant = "fixture-nameless";
+    // The platform gives an object its name only when it is reached by name (the Worker always
+    // does so); an object made with a unique id has none, so the fixture is loaded into one.
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.newUniqueId());
+    const fixture = await loadFixture(tenant, undefined, stub);
     expect(await runInDurableObject(stub, (_instance, state) => state.id.name)).toBeUndefined();
     const events = new RecordingQueue(env.EVENTS);
 

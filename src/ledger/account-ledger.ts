@@ -12,6 +12,7 @@ import {
   MAX_MESSAGES_PER_SEND,
   MAX_GROUP_OPERATIONS,
   MAX_PENDING_WRITES,
+  TENANT_ID_PATTERN,
 } from "../domain/limits.ts";
 import { err, ok, type Result } from "../domain/result.ts";
 import { parseIdempotencyTtlSeconds } from "../domain/retention.ts";
@@ -32,6 +33,7 @@ import {
   readAccount,
   readHead,
   refundedAmount,
+  storeTenant,
   type AccountRow,
   type LedgerHead,
 } from "./ledger-store.ts";
@@ -87,7 +89,24 @@ export class AccountLedger extends DurableObject<Env> {
       maxGroupWeight: MAX_GROUP_OPERATIONS,
     });
     // An object that was never opened has no schema and gets none here: probing a name stores nothing.
-    if (hasSchema(ctx.storage.sql)) ctx.storage.transactionSync(() => migrate(ctx.storage.sql));
+    if (hasSchema(ctx.storage.sql)) {
+      ctx.storage.transactionSync(() => {
+        migrate(ctx.storage.sql);
+        this.storeTenantFromName();
+      });
+    }
+  }
+
+  /**
+   * An account opened before schema 4 has no stored tenant. The object's name
+   * (`<tenant>:<account>`) gives it whenever the object was reached by name,
+   * and it is stored once; otherwise the next PUT, which carries it, stores it.
+   */
+  private storeTenantFromName(): void {
+    const account = readAccount(this.sql);
+    if (account === null || account.tenant !== null) return;
+    const tenant = tenantOfName(this.ctx.id.name, account.name);
+    if (tenant !== null) storeTenant(this.sql, tenant);
   }
 
   /** Opens the account or changes its settings, in turn with the money writes (see account-settings.ts). */
@@ -315,7 +334,9 @@ export class AccountLedger extends DurableObject<Env> {
     if (state === null || state.account.listed) return true;
     const tenant = this.tenant(state.account);
     const directory = this.env.DIRECTORY as Env["DIRECTORY"] | undefined;
-    if (tenant === null || directory === undefined) return true;
+    if (directory === undefined) return true;
+    // A tenant not known yet (see storeTenantFromName) is listed once it is; the alarm tries again.
+    if (tenant === null) return false;
     try {
       await directory.getByName(tenant).register(state.account.name, this.ctx.id.jurisdiction ?? null);
     } catch (error) {
@@ -448,15 +469,21 @@ export class AccountLedger extends DurableObject<Env> {
     for (let send = 0; send < MAX_EVENT_SENDS_PER_ALARM; send += 1) {
       const state = this.committedState();
       if (state === null) return { published, more: false, failed: false };
+      const tenant = this.tenant(state.account);
       const batch = nextEvents(
         this.sql,
         state.account,
-        this.tenant(state.account),
+        tenant,
         readEventCursor(this.sql),
         MAX_MESSAGES_PER_SEND,
         MAX_SEND_BATCH_BYTES,
       );
       if (batch.events.length === 0) return { published, more: false, failed: false };
+      if (tenant === null) {
+        // Event ids name the tenant (`<tenant>:<account>:<event_seq>`): none goes out without it.
+        console.error(JSON.stringify({ msg: "events held: tenant unknown", account: state.account.name }));
+        return { published, more: true, failed: true };
+      }
       try {
         await queue.sendBatch(batch.events.map((event) => ({ body: event, contentType: "json" as const })));
       } catch (error) {
@@ -469,12 +496,23 @@ export class AccountLedger extends DurableObject<Env> {
     return { published, more: true, failed: false };
   }
 
-  /** The account's tenant: stored since it was opened, or read off the object's name (`<tenant>:<account>`). */
+  /** The account's tenant: stored (see storeTenantFromName), or read off the object's name; null if neither. */
   private tenant(account: AccountRow): string | null {
-    if (account.tenant !== null) return account.tenant;
-    const name = this.ctx.id.name;
-    return name === undefined ? null : (name.split(":")[0] ?? null);
+    return account.tenant ?? tenantOfName(this.ctx.id.name, account.name);
   }
+}
+
+/**
+ * The tenant in an object's name, `<tenant>:<account>` (account-client.ts),
+ * when the name is that of `account`. The platform gives an object reached by
+ * name its name (`ctx.id.name`); one reached by an id string, or made with a
+ * unique id, gets none.
+ */
+function tenantOfName(name: string | undefined, account: string): string | null {
+  if (name === undefined) return null;
+  const colon = name.indexOf(":");
+  const tenant = name.slice(0, colon);
+  return colon > 0 && TENANT_ID_PATTERN.test(tenant) && name.slice(colon + 1) === account ? tenant : null;
 }
 
 const ACCOUNT_NOT_FOUND = { code: "account_not_found" } as const;

@@ -1,7 +1,7 @@
 import * as z from "zod/mini";
 import type { BatchOperation, MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
 import { ENTRY_TYPES } from "../domain/entry-types.ts";
-import { IDEMPOTENCY_KEY_HEADER_PATTERNS, keyInvalidReason } from "../domain/idempotency-key.ts";
+import { IDEMPOTENCY_KEY_HEADER_PATTERNS, parseLookupKey } from "../domain/idempotency-key.ts";
 import {
   MAX_ACCOUNT_NAME_LENGTH,
   MAX_AMOUNT_MINOR,
@@ -287,12 +287,13 @@ export const IdempotencyKeyParams = z.strictObject({
   key: doc(
     z.pipe(
       PercentEncodedSegment,
-      z.string().check(
-        z.superRefine((key, ctx) => {
-          const reason = keyInvalidReason(key);
-          if (reason !== null) ctx.addIssue({ code: "custom", message: reason });
-        }),
-      ),
+      // Then read as the Idempotency-Key header is: `"order-1001"` is the key order-1001.
+      z.transform((segment: string, ctx) => {
+        const key = parseLookupKey(segment);
+        if (key.ok) return key.value;
+        ctx.issues.push({ code: "custom", message: key.error, input: segment });
+        return z.NEVER;
+      }),
     ),
     {
       type: "string",

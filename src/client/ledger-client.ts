@@ -1,5 +1,5 @@
 import type { BatchOperation, MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
-import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
+import { parseIdempotencyKey, parseLookupKey } from "../domain/idempotency-key.ts";
 import { renderProblem, toProblem, type ProblemDocument } from "../domain/problems.ts";
 import type {
   AccountChangeList,
@@ -211,7 +211,7 @@ export function createLedgerClient(options: LedgerClientOptions) {
     /** Whether a money-moving request with `key` landed on the account, and its outcome. */
     lookupIdempotencyKey: async (account: string, key: string, opts: RequestOptions = {}) => {
       checkKey(key);
-      const path = `${accountPath(account)}/idempotency-keys/${encodeURIComponent(key)}`;
+      const path = `${accountPath(account)}/idempotency-keys/${encodeURIComponent(lookupSegment(key))}`;
       return request<IdempotencyKeyLookup>("GET", path, undefined, null, opts.signal);
     },
 
@@ -271,6 +271,15 @@ export async function* allEntries(
 /** The Idempotency-Key header in the IETF draft's form: an RFC 9651 sf-string. */
 function sfString(key: string): string {
   return `"${key.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+}
+
+/**
+ * The lookup path names a key as the header does, so a key that reads as an
+ * RFC 9651 string (`"k6"`, quotes and all) goes quoted, or it would name `k6`.
+ */
+function lookupSegment(key: string): string {
+  const named = parseLookupKey(key);
+  return named.ok && named.value === key ? key : sfString(key);
 }
 
 /** A key the server would refuse fails here, with the server's own problem, before anything is sent. */

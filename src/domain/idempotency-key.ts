@@ -43,6 +43,21 @@ export function parseIdempotencyKey(header: string | null): KeyParse {
 }
 
 /**
+ * Reads a key named in the lookup path, already percent-decoded, as the
+ * header reads it: a segment that is one RFC 9651 string item is the key it
+ * holds (its parameters ignored), so `"abc"` and `abc` name one key there too.
+ * Any other segment is the key as it stands, `"` and `,` included (a path has
+ * no list to guard against, and such keys have always been looked up this
+ * way). So a key that itself starts with `"` is named by its quoted form, as
+ * in the header. Returns the key, or why it cannot be one.
+ */
+export function parseLookupKey(segment: string): Result<string, string> {
+  const key = (segment.startsWith('"') ? parseStructuredStringItem(segment) : undefined) ?? segment;
+  const reason = keyInvalidReason(key);
+  return reason === null ? ok(key) : err(reason);
+}
+
+/**
  * Why `key` cannot be an Idempotency-Key, or null if it can. The one rule for
  * a key, however it arrives: in the header or named in a lookup's path.
  */

@@ -1,9 +1,12 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { createLedgerClient, type Fetch } from "../../src/client/index.ts";
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from "../../src/domain/limits.ts";
 import { parseIdempotencyTtlSeconds } from "../../src/domain/retention.ts";
 import {
+  ACME_KEY,
+  BASE_URL,
   GLOBEX_KEY,
   allEntries,
   call,
@@ -29,6 +32,7 @@ import { expireRecord, inLedger } from "../support/storage.ts";
 
 const TTL_MS = parseIdempotencyTtlSeconds(env.IDEMPOTENCY_TTL_SECONDS) * 1000;
 const usd = (amount: number) => ({ amount, currency: "USD" });
+const worker: Fetch = (url, init) => exports.default.fetch(url, init);
 
 interface Lookup {
   key: string;
@@ -262,6 +266,47 @@ describe("the key in the path", () => {
     await expectProblem(await call(`/v1/accounts/${account}/idempotency-keys/%41`), 404, "idempotency_key_not_found");
     expect((await post(account, "credits", usd(5), "A")).status).toBe(201);
     expect((await json<Lookup>(await call(`/v1/accounts/${account}/idempotency-keys/%41`))).key).toBe("A");
+  });
+
+  it('reads the key as the header does: %22k6%22, the RFC 9651 string "k6", names the key k6', async () => {
+    const account = await fundedAccount(0);
+    const key = uniqueKey("k6");
+    // Sent in the header's quoted form, recorded as the bare key.
+    expect((await post(account, "credits", usd(5), `"${key}"`)).status).toBe(201);
+    const quoted = `/v1/accounts/${account}/idempotency-keys/${encodeURIComponent(`"${key}"`)}`;
+    expect(quoted).toContain(`%22${key}%22`);
+    const byQuoted = await expectLookup(await call(quoted));
+    expect(byQuoted.key).toBe(key);
+    expect(byQuoted.entry?.idempotency_key).toBe(key);
+    expect(await expectLookup(await lookup(account, key))).toEqual(byQuoted);
+    // Parameters are ignored, and the quotes are not counted against the length.
+    const params = `/v1/accounts/${account}/idempotency-keys/${encodeURIComponent(`"${key}";v=1`)}`;
+    expect((await expectLookup(await call(params))).key).toBe(key);
+    const longest = `${uniqueKey()}${"k".repeat(MAX_IDEMPOTENCY_KEY_LENGTH)}`.slice(0, MAX_IDEMPOTENCY_KEY_LENGTH);
+    expect((await post(account, "credits", usd(5), longest)).status).toBe(201);
+    expect((await expectLookup(await call(lookupPath(account, `"${longest}"`)))).key).toBe(longest);
+    // The quoted forms of keys the header refuses are refused here too.
+    for (const refused of ['""', '"."', '".."', `"${longest}k"`]) {
+      await expectInvalid(await call(lookupPath(account, refused)), ["key"]);
+    }
+  });
+
+  it("names a key that itself starts with a double quote by its quoted form, as the header does", async () => {
+    const account = await fundedAccount(0);
+    const key = `"${uniqueKey("q")}"`;
+    expect((await post(account, "credits", usd(5), keyHeader(key))).status).toBe(201);
+    const found = await expectLookup(await call(lookupPath(account, keyHeader(key))));
+    expect(found.key).toBe(key);
+    // Bare, it is the string it holds, a key never used here.
+    await expectProblem(await lookup(account, key), 404, "idempotency_key_not_found");
+    // The client sends such a key quoted, and any other key as it stands.
+    const ledger = createLedgerClient({ baseUrl: BASE_URL, apiKey: ACME_KEY, fetch: worker });
+    expect((await ledger.lookupIdempotencyKey(account, key)).value.key).toBe(key);
+    // A segment starting with `"` that is no RFC 9651 string is still the key as it stands.
+    const unclosed = `"${uniqueKey("u")}`;
+    expect((await post(account, "credits", usd(5), keyHeader(unclosed))).status).toBe(201);
+    expect((await expectLookup(await lookup(account, unclosed))).key).toBe(unclosed);
+    expect((await ledger.lookupIdempotencyKey(account, unclosed)).value.key).toBe(unclosed);
   });
 
   it(`accepts a key of ${MAX_IDEMPOTENCY_KEY_LENGTH} characters and rejects ${MAX_IDEMPOTENCY_KEY_LENGTH + 1}`, async () => {

@@ -5,8 +5,11 @@ import type { AccountPage, PinCheck } from "./directory-types.ts";
  * One object per tenant, in the global namespace: the tenant's account
  * names, for listing, and the jurisdiction its accounts live in, recorded
  * when its first account opens and never changed after. It holds no money
- * state and no money request waits for it: accounts register themselves
- * beside the request that opens them (their alarm retries a failed attempt).
+ * state, and registering never holds a request up: accounts register
+ * themselves beside the request that first reads them (their alarm retries
+ * a failed attempt). Besides list (GET /v1/accounts), a request waits only
+ * for checkPin, which the Worker calls once per tenant per isolate once the
+ * tenant is pinned, and on every request until then (tenant-placement.ts).
  */
 export class TenantDirectory extends DurableObject<Env> {
   private readonly sql: SqlStorage;

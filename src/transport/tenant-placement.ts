@@ -45,8 +45,10 @@ const confirmed = new Set<string>();
 
 /**
  * The jurisdiction a tenant's accounts live in (null: global), checked
- * against the tenant's directory once per isolate; `record` pins a tenant
- * that has no pin yet (the open-account route).
+ * against the tenant's directory (one awaited object call) once per isolate
+ * and TENANT_JURISDICTIONS value, and on every call while the tenant has no
+ * pin or the check fails; `record` pins a tenant that has no pin yet (the
+ * open-account route).
  */
 export async function placeTenant(
   env: Pick<Env, "DIRECTORY" | "TENANT_JURISDICTIONS">,

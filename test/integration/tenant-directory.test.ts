@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
 import { MAX_PAGE_SIZE } from "../../src/domain/limits.ts";
+import { sha256Hex } from "../../src/domain/sha256.ts";
 import {
   ACME_KEY,
   BASE_URL,
@@ -240,5 +241,74 @@ describe("a tenant pinned to a jurisdiction", () => {
     } finally {
       spy.mockRestore();
     }
+  });
+});
+
+describe("the pin check, the one directory call a request can wait for", () => {
+  /** env.DIRECTORY, counting the pin checks it is asked for. */
+  function countingDirectory(checks: string[]): Env["DIRECTORY"] {
+    return new Proxy(env.DIRECTORY, {
+      get(target, property, receiver) {
+        if (property !== "getByName") return Reflect.get(target, property, receiver) as unknown;
+        return (name: string) =>
+          new Proxy(target.getByName(name), {
+            get(stub, method, stubReceiver) {
+              if (method !== "checkPin") return Reflect.get(stub, method, stubReceiver) as unknown;
+              return (jurisdiction: string | null, record: boolean) => {
+                checks.push(name);
+                return stub.checkPin(jurisdiction, record);
+              };
+            },
+          });
+      },
+    });
+  }
+
+  it("is made once per tenant per isolate once the tenant is pinned, and on every request until then", async () => {
+    // A tenant of its own, so no other test has pinned it or made this isolate confirm it.
+    const tenant = `pin-${crypto.randomUUID().slice(0, 8)}`;
+    const key = `olk_test_${tenant}`;
+    const checks: string[] = [];
+    let settings: Partial<Env> = {
+      API_KEYS: JSON.stringify({ [tenant]: [sha256Hex(key)] }),
+      DIRECTORY: countingDirectory(checks),
+      // A value this isolate has not seen: it forgets every tenant it had confirmed.
+      TENANT_JURISDICTIONS: JSON.stringify({ [`other-${tenant}`]: "eu" }),
+    };
+    const send = async (method: string, path: string, body?: unknown, idempotencyKey?: string) => {
+      const headers = new Headers({ authorization: `Bearer ${key}`, "content-type": "application/json" });
+      if (idempotencyKey !== undefined) headers.set("idempotency-key", idempotencyKey);
+      const request = new Request(`${BASE_URL}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return (
+        await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, ...settings }, {
+          waitUntil: () => undefined,
+          passThroughOnException: () => undefined,
+        } as unknown as ExecutionContext)
+      ).status;
+    };
+    const account = uniqueAccount("pin");
+
+    // No pin yet (no account opened): every request waits for the check, even a 404.
+    for (let i = 0; i < 3; i += 1) expect(await send("GET", `/v1/accounts/${account}`)).toBe(404);
+    expect(checks.length).toBe(3);
+
+    // The first PUT records the pin; from then on this isolate does not ask again.
+    expect(await send("PUT", `/v1/accounts/${account}`, { currency: "USD" })).toBe(201);
+    expect(checks.length).toBe(4);
+    expect(await send("POST", `/v1/accounts/${account}/credits`, { amount: 10, currency: "USD" }, "c1")).toBe(201);
+    for (let i = 0; i < 5; i += 1) {
+      expect(await send("POST", `/v1/accounts/${account}/charges`, { amount: 1, currency: "USD" }, `ch${i}`)).toBe(201);
+    }
+    expect(await send("GET", `/v1/accounts/${account}`)).toBe(200);
+    expect(checks.length).toBe(4);
+
+    // A changed TENANT_JURISDICTIONS is checked afresh: once more, then not again.
+    settings = { ...settings, TENANT_JURISDICTIONS: JSON.stringify({ [`another-${tenant}`]: "eu" }) };
+    for (let i = 0; i < 3; i += 1) expect(await send("GET", `/v1/accounts/${account}`)).toBe(200);
+    expect(checks).toEqual(Array.from({ length: 5 }, () => tenant));
   });
 });

@@ -12,6 +12,7 @@ import {
   BASE_URL,
   call,
   expectLedgerConsistent,
+  expectProblem,
   getAccount,
   json,
   ledgerStub,
@@ -248,6 +249,30 @@ describe("exportLedger", () => {
       }),
     ]);
     expect(after.records.at(-1)).toMatchObject({ entries: opened.entry_count, changes: 1, balance: opened.balance });
+  });
+
+  it("holds entries, not requests: a refund rebuilt from its exported entry is another request under its key", async () => {
+    // Why the restore runbook (docs/operations.md) re-sends the producers' own requests, not the export's entries.
+    const account = uniqueAccount("export");
+    await openAccount(account);
+    expect((await post(account, "credits", { amount: 1000, currency: "USD" })).status).toBe(201);
+    const charge = await json<{ id: string }>(await post(account, "charges", { amount: 300, currency: "USD" }));
+    const key = uniqueKey("refund");
+    const sent = { charge: charge.id };
+    expect((await post(account, "refunds", sent, key)).status).toBe(201);
+
+    const { records, error } = await runExport(account);
+    expect(error).toBeNull();
+    const refund = records.filter((record) => record.type === "entry").at(-1)?.entry as Record<string, unknown>;
+    expect(refund).toMatchObject({ type: "refund", idempotency_key: key, charge: charge.id, amount: 300 });
+    const rebuilt = { charge: refund.charge, amount: refund.amount, currency: refund.currency };
+    const reused = await expectProblem(await post(account, "refunds", rebuilt, key), 422, "idempotency_key_reused");
+    expect(reused.fields).toEqual(["amount", "currency"]);
+    const replayed = await post(account, "refunds", sent, key);
+    expect({ status: replayed.status, replayed: replayed.headers.get("idempotent-replayed") }).toEqual({
+      status: 201,
+      replayed: "true",
+    });
   });
 
   it("refuses changes that start past version 2: the versions before them are missing", async () => {

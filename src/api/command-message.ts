@@ -1,6 +1,6 @@
 import type { EntryType } from "../domain/entry-types.ts";
 import type { FieldError } from "../domain/field-error.ts";
-import { MAX_COMMAND_MESSAGE_BYTES } from "../domain/limits.ts";
+import { MAX_BODY_BYTES, MAX_COMMAND_MESSAGE_BYTES } from "../domain/limits.ts";
 import { err, ok, type Result } from "../domain/result.ts";
 import { parseStrictJson } from "../domain/strict-json.ts";
 import { utf8Length } from "../domain/text.ts";
@@ -48,6 +48,10 @@ export function parseCommandMessage(
   const envelope = validate(CommandMessageEnvelope, json.value);
   if (!envelope.ok) return err({ reason: "invalid_command", errors: envelope.error });
   const { tenant, account, operation, idempotency_key: key, request } = envelope.value;
+  // Its HTTP twin would be refused past the route's body limit, so its recorded answer could never replay there.
+  if (utf8Length(JSON.stringify(request)) > MAX_BODY_BYTES) {
+    return reject("too_large", "request", `must be at most ${MAX_BODY_BYTES} bytes as JSON, as its route's body`);
+  }
   // Anything that can send to the queue acts for the tenants it names; only configured ones are honoured.
   if (!isKnownTenant(tenant)) return reject("unknown_tenant", "tenant", "is not a tenant in API_KEYS");
   const checked = checkMoneyOperation(account, operation, key, request);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseCommandMessage } from "../../../src/api/command-message.ts";
 import { moneyFingerprint } from "../../../src/api/money-operation.ts";
-import { MAX_COMMAND_MESSAGE_BYTES } from "../../../src/domain/limits.ts";
+import { MAX_BODY_BYTES, MAX_COMMAND_MESSAGE_BYTES } from "../../../src/domain/limits.ts";
 
 const tenants = new Set(["acme"]);
 const known = (tenant: string) => tenants.has(tenant);
@@ -39,16 +39,28 @@ describe("parseCommandMessage", () => {
   });
 
   it("takes a message exactly at the size limit and refuses one byte more", () => {
-    const base = message({ request: { amount: 1, currency: "USD", description: "" } });
-    const pad = MAX_COMMAND_MESSAGE_BYTES - base.length;
-    const at = message({ request: { amount: 1, currency: "USD", description: "" }, tenant: "acme" }).replace(
-      '"description":""',
-      `"description":"${"d".repeat(pad)}"`,
-    );
+    // The request at its own limit, and the message filled up to its limit with JSON whitespace.
+    const request = { amount: 1, currency: "USD", description: "" };
+    request.description = "d".repeat(MAX_BODY_BYTES - JSON.stringify(request).length);
+    const text = message({ request });
+    const at = `${text.slice(0, -1)}${" ".repeat(MAX_COMMAND_MESSAGE_BYTES - text.length)}}`;
     expect(at.length).toBe(MAX_COMMAND_MESSAGE_BYTES);
     // At the limit the size is fine (the description is then too long for its own field).
     expect(parseCommandMessage(at, known)).toMatchObject({ ok: false, error: { reason: "invalid_command" } });
     expect(parseCommandMessage(`${at} `, known)).toMatchObject({ ok: false, error: { reason: "too_large" } });
+  });
+
+  it("refuses a request over its route's body limit, as its HTTP twin would be refused, and takes one at it", () => {
+    const sized = (bytes: number) => {
+      const request = { amount: 1, currency: "USD", metadata: { k: "" } };
+      const pad = bytes - JSON.stringify(request).length;
+      return { ...request, metadata: { k: "v".repeat(pad) } };
+    };
+    const at = parseCommandMessage(message({ request: sized(MAX_BODY_BYTES) }), known);
+    // At the limit the size is fine (the metadata value is then too long for its own field).
+    expect(at).toMatchObject({ ok: false, error: { reason: "invalid_command" } });
+    const over = parseCommandMessage(message({ request: sized(MAX_BODY_BYTES + 1) }), known);
+    expect(over).toMatchObject({ ok: false, error: { reason: "too_large", errors: [{ field: "request" }] } });
   });
 
   it.each([

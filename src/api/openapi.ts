@@ -6,7 +6,7 @@ import {
   MAX_REQUEST_ID_LENGTH,
   OVERLOADED_RETRY_AFTER_SECONDS,
 } from "../domain/limits.ts";
-import { PROBLEM_CONTENT_TYPE, PROBLEMS } from "../domain/problems.ts";
+import { PROBLEM_CONTENT_TYPE, PROBLEMS, type ProblemCode } from "../domain/problems.ts";
 import { ROUTES, type ResponseDef, type ResponseHeader, type RouteDef } from "./routes.ts";
 
 /**
@@ -115,7 +115,7 @@ export function buildOpenApiDocument(): JsonSchema {
     info: {
       title: "OnceLedger",
       version: "1.0.0",
-      description: `An exactly-once account ledger. Every money-moving request carries an Idempotency-Key; a retry with the same key and body gets the recorded answer back and moves nothing. Bodies are JSON, at most ${MAX_BODY_BYTES} bytes; every error is an RFC 9457 problem document with a stable \`code\`.`,
+      description: `An exactly-once account ledger. Every money-moving request carries an Idempotency-Key; a retry with the same key and body gets the recorded answer back and moves nothing. Bodies are JSON, at most ${MAX_BODY_BYTES} bytes; every error is an RFC 9457 problem document with a stable \`code\`: each response lists the codes it carries, and a later /v1 release may add one, so treat a code you do not know by its status.`,
       license: { name: "Apache-2.0", identifier: "Apache-2.0" },
     },
     servers: [{ url: "http://localhost:8787", description: "`npm run dev` (wrangler dev)" }],
@@ -180,9 +180,28 @@ function responseObject(response: ResponseDef): JsonSchema {
   const content =
     response.schema !== undefined
       ? { "application/json": { schema: schemaOf(response.schema, "output") } }
-      : { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: COMPONENT_REF("Problem") } } };
+      : { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema(problems) } };
   const headers = Object.fromEntries((response.headers ?? []).map((name) => [name, RESPONSE_HEADERS[name]]));
   return { description, content, headers: { "Request-Id": REQUEST_ID_REF, ...headers } };
+}
+
+/**
+ * A Problem whose `code` is one of the codes this response carries, so a
+ * client generated from the document types it as those codes, not any string.
+ */
+function problemSchema(codes: readonly ProblemCode[]): JsonSchema {
+  const problem = { $ref: COMPONENT_REF("Problem") };
+  if (codes.length === 0) return problem;
+  return {
+    allOf: [
+      problem,
+      {
+        type: "object",
+        required: ["code"],
+        properties: { code: { type: "string", enum: [...codes] } },
+      },
+    ],
+  };
 }
 
 /** A named schema becomes a reference to its component; any other is written out in place. */

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { PROBLEMS, type ProblemCode } from "../../src/domain/problems.ts";
 import { BASE_URL, allEntries, expectProblem, fundedAccount, getAccount, post, uniqueKey } from "../support/api.ts";
 import { type FuzzRequest, bodiesArb, headersArb, pathsArb } from "../support/fuzz-requests.ts";
+import { documentedCodes, documentedOperation } from "../support/openapi-codes.ts";
 import { alarmOf, countRows, inLedger, printable } from "../support/storage.ts";
 
 /**
@@ -13,7 +14,8 @@ import { alarmOf, countRows, inLedger, printable } from "../support/storage.ts";
  * real, funded account with valid everything else, so a check that let it
  * through would show up as money moved or a record written. Every answer
  * must be a 4xx problem+json whose code is in the catalogue with its
- * status, and the account must be exactly as it was.
+ * status (and, on a documented operation, in the document's enum for that
+ * status), and the account must be exactly as it was.
  */
 
 // ---------------------------------------------------------------------------
@@ -60,6 +62,13 @@ async function expectRefused(request: FuzzRequest): Promise<void> {
   }
   const code = isObject(body) && typeof body.code === "string" ? body.code : undefined;
   const known = code !== undefined && Object.hasOwn(PROBLEMS, code);
+  // A request that reaches a documented operation must be answered with a code its document lists for the status.
+  const operation = documentedOperation(request.method, new URL(`${BASE_URL}${request.path}`).pathname);
+  const documented = operation === undefined ? [] : (documentedCodes(operation, response.status) ?? []);
+  const undocumented =
+    operation !== undefined && (code === undefined || !documented.includes(code))
+      ? `${operation.operationId} documents [${documented.join(", ")}] for ${response.status}`
+      : null;
   const seen = {
     request: `${printable(request.method)} ${printable(request.path, 120)} (${request.label})`,
     status: response.status,
@@ -68,6 +77,7 @@ async function expectRefused(request: FuzzRequest): Promise<void> {
     bodyStatus: isObject(body) ? body.status : undefined,
     catalogStatus: known ? PROBLEMS[code as ProblemCode].status : undefined,
     replayed: response.headers.get("idempotent-replayed"),
+    undocumented,
   };
   expect(seen).toEqual({
     request: seen.request,
@@ -77,6 +87,7 @@ async function expectRefused(request: FuzzRequest): Promise<void> {
     bodyStatus: response.status,
     catalogStatus: response.status,
     replayed: null,
+    undocumented: null,
   });
 }
 

@@ -20,11 +20,6 @@ type JsonSchema = Record<string, unknown>;
 
 const COMPONENT_REF = (id: string) => `#/components/schemas/${id}`;
 
-const ALLOW_HEADER = {
-  description: "The methods the path takes (with a 405 `method_not_allowed`, for any method not listed here).",
-  schema: { type: "string", example: "GET, HEAD, PUT" },
-};
-
 const REQUEST_ID_PATTERN = `^[\\x21-\\x7E]{1,${MAX_REQUEST_ID_LENGTH}}$`;
 
 /** On every response: the id that names this request in the logs and in the key lookup. */
@@ -115,10 +110,17 @@ export function buildOpenApiDocument(): JsonSchema {
     info: {
       title: "OnceLedger",
       version: "1.0.0",
-      description: `An exactly-once account ledger. Every money-moving request carries an Idempotency-Key; a retry with the same key and body gets the recorded answer back and moves nothing. Bodies are JSON, at most ${MAX_BODY_BYTES} bytes; every error is an RFC 9457 problem document with a stable \`code\`: each response lists the codes it carries, and a later /v1 release may add one, so treat a code you do not know by its status.`,
+      description: `An exactly-once account ledger. Every money-moving request carries an Idempotency-Key; a retry with the same key and body gets the recorded answer back and moves nothing. Bodies are JSON, at most ${MAX_BODY_BYTES} bytes; every error is an RFC 9457 problem document with a stable \`code\`: each response lists the codes it carries, and a later /v1 release may add one, so treat a code you do not know by its status. A method a path does not list is answered \`405 method_not_allowed\`, with an \`Allow\` header naming the methods it takes (\`HEAD\` wherever \`GET\` is).`,
+      contact: { name: "The operator of this deployment" },
       license: { name: "Apache-2.0", identifier: "Apache-2.0" },
     },
-    servers: [{ url: "http://localhost:8787", description: "`npm run dev` (wrangler dev)" }],
+    servers: [
+      {
+        url: "/",
+        description:
+          "The deployment that serves this document (at `/openapi.json`): each OnceLedger runs on its operator's own domain. Under `npm run dev`, http://localhost:8787.",
+      },
+    ],
     security: [{ bearer: [] }],
     tags: [
       { name: "Accounts", description: "Opening and reading accounts." },
@@ -129,15 +131,7 @@ export function buildOpenApiDocument(): JsonSchema {
     paths,
     components: {
       schemas,
-      headers: { Allow: ALLOW_HEADER, "Request-Id": REQUEST_ID_HEADER },
-      responses: {
-        MethodNotAllowed: {
-          description:
-            "Any method a path does not list gets `405 method_not_allowed`, with `Allow` naming the methods it takes.",
-          headers: { Allow: { $ref: "#/components/headers/Allow" }, "Request-Id": REQUEST_ID_REF },
-          content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: COMPONENT_REF("Problem") } } },
-        },
-      },
+      headers: { "Request-Id": REQUEST_ID_HEADER },
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An API key: `olk_...`." } },
     },
   };

@@ -55,6 +55,15 @@ export const MAX_BATCH_BODY_BYTES = 1024 * 1024;
 export const MAX_GROUP_OPERATIONS = 1000;
 /** Writes that may wait for an account object's next commit; more are refused as overloaded. */
 export const MAX_PENDING_WRITES = 5000;
+/** Operations those waiting writes may hold (a batch holds one per operation); more are refused as overloaded. */
+export const MAX_PENDING_OPERATIONS = 10_000;
+/**
+ * Bytes those waiting writes may hold, each request counted as the UTF-8
+ * length of its JSON; a write that would take them over is refused as
+ * overloaded. Room for several of the largest batches (a 1 MiB body and
+ * the fields the Worker adds to each operation).
+ */
+export const MAX_PENDING_WRITE_BYTES = 8 * 1024 * 1024;
 
 /** Messages (events, results) one queue send carries at most, under the platform's own limits of 100 and 256 KB. */
 export const MAX_MESSAGES_PER_SEND = 100;
@@ -131,7 +140,10 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<readonly [what: string, limit: str
   ["expiry sweep", `${EXPIRY_SWEEP_BATCH_SIZE} records per alarm run`],
   ["Worker-to-object attempts", `${OBJECT_CALL_MAX_ATTEMPTS}`],
   ["operations decided in one commit (group commit)", `${MAX_GROUP_OPERATIONS}`],
-  ["writes waiting for an account's next commit", `${MAX_PENDING_WRITES}, then \`503 overloaded\``],
+  [
+    "writes waiting for an account's next commit",
+    `${MAX_PENDING_WRITES} writes, ${MAX_PENDING_OPERATIONS} operations and ${MAX_PENDING_WRITE_BYTES / 1024 / 1024} MiB (${MAX_PENDING_WRITE_BYTES} bytes) of requests as UTF-8 JSON, then \`503 overloaded\``,
+  ],
   ["command message (queue)", `${MAX_COMMAND_MESSAGE_BYTES} bytes of JSON text`],
   [
     "command retry delay (queue)",

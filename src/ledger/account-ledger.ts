@@ -11,7 +11,6 @@ import {
   MAX_EVENT_SENDS_PER_ALARM,
   MAX_MESSAGES_PER_SEND,
   MAX_GROUP_OPERATIONS,
-  MAX_PENDING_WRITES,
   TENANT_ID_PATTERN,
 } from "../domain/limits.ts";
 import { err, ok, type Result } from "../domain/result.ts";
@@ -21,6 +20,7 @@ import { answerForUsedKey, decide } from "./decide.ts";
 import { findDecision } from "./decisions.ts";
 import { nextEvents, readEventCursor, saveEventCursor } from "./events.ts";
 import { GroupCommit } from "./group-commit.ts";
+import { PendingWrites } from "./pending-writes.ts";
 import { deleteExpired, earliestExpiry, findLiveRecord } from "./idempotency-records.ts";
 import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
 import { decideAccountSettings, preconditionFailure } from "./account-settings.ts";
@@ -64,6 +64,8 @@ export class AccountLedger extends DurableObject<Env> {
   private readonly sql: CountedSql;
   private readonly ttlMs: number;
   private readonly writes: GroupCommit<Write, Written>;
+  /** What the writes waiting for a group commit hold, bounded so that an overload is refused, not held. */
+  private readonly pending = new PendingWrites();
   /** The committed account and ledger head, kept in memory; undefined until read, and after a failed group. */
   private state: { account: AccountRow; head: LedgerHead } | undefined;
   /** Idempotency-Keys of the writes waiting for a group commit, with how many wait under each. */
@@ -113,8 +115,8 @@ export class AccountLedger extends DurableObject<Env> {
   async openAccount(request: OpenAccountRequest): Promise<Outcome> {
     const unsupported = refuseInterface(request.interfaceVersion);
     if (unsupported !== null) return unsupported;
-    if (this.writes.waiting >= MAX_PENDING_WRITES) return failure({ code: "overloaded" });
-    const outcome = (await this.submit({ kind: "settings", request })) as Outcome;
+    const outcome = (await this.submit({ kind: "settings", request })) as Outcome | null;
+    if (outcome === null) return failure({ code: "overloaded" });
     // Reading the state back starts a new account's listing in its tenant's directory.
     this.committedState();
     return outcome;
@@ -190,9 +192,8 @@ export class AccountLedger extends DurableObject<Env> {
     if (this.committedState() === null) return failure(ACCOUNT_NOT_FOUND);
     const used = answerForUsedKey(this.sql, request, Date.now());
     if (used !== null) return withFacts(used, { work: workSince(this.sql, before) });
-    if (this.writes.waiting >= MAX_PENDING_WRITES) return failure({ code: "overloaded" });
     const fresh = !this.queuedKeys.has(request.idempotencyKey);
-    return (await this.submit({ kind: "one", request, fresh })) as Outcome;
+    return ((await this.submit({ kind: "one", request, fresh })) as Outcome | null) ?? failure({ code: "overloaded" });
   }
 
   /**
@@ -210,17 +211,24 @@ export class AccountLedger extends DurableObject<Env> {
     const requests = wire.map(currentRequest);
     if (this.committedState() === null) return err(failure(ACCOUNT_NOT_FOUND));
     if (requests.length === 0) return ok([]);
-    if (this.writes.waiting >= MAX_PENDING_WRITES) return err(failure({ code: "overloaded" }));
-    return ok((await this.submit({ kind: "batch", requests })) as readonly Outcome[]);
+    const outcomes = (await this.submit({ kind: "batch", requests })) as readonly Outcome[] | null;
+    return outcomes === null ? err(failure({ code: "overloaded" })) : ok(outcomes);
   }
 
-  /** Queues a write for the next group commit, its keys counted as waiting until it is decided. */
-  private async submit(write: Write): Promise<Written> {
+  /**
+   * Queues a write for the next group commit, its keys and what it holds
+   * counted as waiting until it is decided; null, queuing nothing, when it
+   * would take the waiting writes past a limit (see pending-writes.ts).
+   */
+  private async submit(write: Write): Promise<Written | null> {
+    const held = this.pending.admit(write.kind === "batch" ? write.requests : [write.request]);
+    if (held === null) return null;
     const keys = keysOf(write);
     for (const key of keys) this.queuedKeys.set(key, (this.queuedKeys.get(key) ?? 0) + 1);
     try {
       return await this.writes.submit(write);
     } finally {
+      this.pending.release(held);
       for (const key of keys) {
         const left = (this.queuedKeys.get(key) ?? 1) - 1;
         if (left === 0) this.queuedKeys.delete(key);

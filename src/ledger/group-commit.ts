@@ -40,11 +40,6 @@ export class GroupCommit<T, R> {
     this.maxGroupWeight = options.maxGroupWeight;
   }
 
-  /** Items waiting for the next flush. */
-  get waiting(): number {
-    return this.pending.length;
-  }
-
   submit(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });

@@ -67,6 +67,7 @@ export const MAX_PENDING_WRITE_BYTES = 8 * 1024 * 1024;
 
 /** Messages (events, results) one queue send carries at most, under the platform's own limits of 100 and 256 KB. */
 export const MAX_MESSAGES_PER_SEND = 100;
+/** UTF-8 bytes of message bodies one send carries at most: under the platform's 256 KB, leaving room for its own metadata on each message. */
 export const MAX_SEND_BATCH_BYTES = 200 * 1024;
 /** Largest command message: the money route's body and room for the envelope around it. */
 export const MAX_COMMAND_MESSAGE_BYTES = MAX_BODY_BYTES + 1024;

@@ -20,6 +20,18 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
+/** The longest start of the text whose UTF-8 encoding fits in `maxBytes`, never cutting a character in two. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  let bytes = 0;
+  let end = 0;
+  for (const char of text) {
+    bytes += utf8Length(char);
+    if (bytes > maxBytes) break;
+    end += char.length;
+  }
+  return text.slice(0, end);
+}
+
 function isLowSurrogate(unit: number): boolean {
   return unit >= 0xdc00 && unit <= 0xdfff;
 }

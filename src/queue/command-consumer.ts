@@ -14,6 +14,7 @@ import { accountStubs, callAccount } from "../transport/account-client.ts";
 import { parseKeyTable } from "../transport/api-keys.ts";
 import { placeTenant } from "../transport/tenant-placement.ts";
 import { overQuota } from "../transport/quota.ts";
+import { truncateUtf8, utf8Length } from "../domain/text.ts";
 import { sendInChunks } from "./send-in-chunks.ts";
 
 /**
@@ -322,14 +323,14 @@ function deadLetter(reason: DeadLetter["reason"], errors: DeadLetter["errors"], 
   return { reason, errors, original: originalOf(body) };
 }
 
-/** The message as it came, as far as JSON can carry it and no longer than a command may be. */
+/** The message as it came, as far as JSON can carry it and no longer, in UTF-8 bytes, than a command may be. */
 function originalOf(body: unknown): unknown {
-  if (typeof body === "string") return body.slice(0, MAX_COMMAND_MESSAGE_BYTES);
+  if (typeof body === "string") return truncateUtf8(body, MAX_COMMAND_MESSAGE_BYTES);
   if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return null;
   try {
     // undefined for a value JSON cannot carry at all.
     const text = JSON.stringify(body) as string | undefined;
-    return text !== undefined && text.length <= MAX_COMMAND_MESSAGE_BYTES ? (JSON.parse(text) as unknown) : null;
+    return text !== undefined && utf8Length(text) <= MAX_COMMAND_MESSAGE_BYTES ? (JSON.parse(text) as unknown) : null;
   } catch {
     return null;
   }

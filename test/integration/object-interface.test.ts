@@ -4,15 +4,7 @@ import { moneyFingerprint } from "../../src/api/money-operation.ts";
 import { OBJECT_INTERFACE_VERSION } from "../../src/domain/object-interface.ts";
 import worker from "../../src/index.ts";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
-import {
-  ACME_KEY,
-  BASE_URL,
-  fundedAccount,
-  getAccount,
-  ledgerStub,
-  post,
-  uniqueKey,
-} from "../support/api.ts";
+import { ACME_KEY, BASE_URL, fundedAccount, getAccount, ledgerStub, post, uniqueKey } from "../support/api.ts";
 import { command, deliver, messageId } from "../support/queues.ts";
 
 /**

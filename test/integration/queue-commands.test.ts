@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { COMMAND_RETRY_MAX_DELAY_SECONDS, MAX_COMMAND_MESSAGE_BYTES } from "../../src/domain/limits.ts";
+import { utf8Length } from "../../src/domain/text.ts";
 import { retryDelaySeconds, type CommandResult, type DeadLetter } from "../../src/queue/command-consumer.ts";
 import {
   allEntries,
@@ -273,6 +274,12 @@ describe("a malformed message", () => {
       "body",
     ],
     [
+      "text over the size limit in characters of 3 and 4 bytes",
+      JSON.stringify({ ...valid, pad: "界😀".repeat(MAX_COMMAND_MESSAGE_BYTES / 4) }),
+      "too_large",
+      "body",
+    ],
+    [
       "an amount written as a float",
       JSON.stringify({ ...valid, request: { amount: 10.5, currency: "USD" } }),
       "invalid_command",
@@ -309,7 +316,14 @@ describe("a malformed message", () => {
       expect(deadLetters.sent).toHaveLength(1);
       expect(letter?.reason).toBe(reason);
       expect(letter?.errors.map((e) => e.field)).toContain(field);
-      if (typeof body === "string") expect(letter?.original).toBe(body.slice(0, MAX_COMMAND_MESSAGE_BYTES));
+      if (typeof body === "string") {
+        // The message as it came, cut to a command's size in UTF-8 bytes, never inside a character.
+        const original = letter?.original as string;
+        expect(body.startsWith(original)).toBe(true);
+        expect(utf8Length(original)).toBeLessThanOrEqual(MAX_COMMAND_MESSAGE_BYTES);
+        expect(utf8Length(original)).toBeGreaterThan(Math.min(utf8Length(body), MAX_COMMAND_MESSAGE_BYTES) - 4);
+        expect(original).not.toMatch(/[\uD800-\uDBFF]$/);
+      }
       await expect(call(`/v1/accounts/${account}`)).resolves.toHaveProperty("status", 404);
     },
   );

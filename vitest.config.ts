@@ -28,7 +28,7 @@ export default defineConfig({
     }),
   ],
   // The README's client example imports the client as a consumer would; here it is the source.
-  resolve: { alias: { "onceledger/client": new URL("./src/client/index.ts", import.meta.url).pathname } },
+  resolve: { alias: { "onceledger/client": new URL("./src/client/onceledger-client.ts", import.meta.url).pathname } },
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 30_000,

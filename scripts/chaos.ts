@@ -10,7 +10,7 @@
  *   npm run chaos -- --url https://ledger.example.com --key olk_... --json report.json
  */
 import { writeFileSync } from "node:fs";
-import { createLedgerClient, type RetryPolicy } from "../src/client/index.ts";
+import { createLedgerClient, type RetryPolicy } from "../src/client/onceledger-client.ts";
 import { audit } from "./chaos/audit.ts";
 import { totalViolations, violationRecorder } from "./chaos/checks.ts";
 import { crashSchedule } from "./chaos/crashes.ts";

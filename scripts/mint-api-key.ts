@@ -6,7 +6,7 @@
  *   npm run mint-key -- <tenant>
  */
 import { createHash, randomBytes } from "node:crypto";
-import { keyIdOf } from "../src/domain/key-id.ts";
+import { keyIdOf } from "../src/config/key-id.ts";
 import { TENANT_ID_PATTERN } from "../src/domain/limits.ts";
 
 const tenant = process.argv[2];

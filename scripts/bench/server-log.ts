@@ -6,7 +6,7 @@
  * reads new lines on demand and adds those counters up.
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { ALARM_LOG_MSG, REQUEST_LOG_MSG } from "../../src/domain/log-lines.ts";
+import { LOG_LINES } from "../../src/observability/log.ts";
 
 export interface LogLine {
   /** When this reader saw the line (epoch ms), or the line's own time field if it has one. */
@@ -122,7 +122,7 @@ export function countRows(lines: readonly LogLine[]): RowCounts {
   const statuses: Record<string, number> = {};
   for (const line of lines) {
     const json = line.json;
-    if (json?.msg === REQUEST_LOG_MSG) {
+    if (json?.msg === LOG_LINES.request) {
       if (typeof json.route !== "string" || !MEASURED_ROUTE.test(json.route)) continue;
       requests += 1;
       const carried = numberField(json, "operations") ?? 1;
@@ -137,7 +137,7 @@ export function countRows(lines: readonly LogLine[]): RowCounts {
         rowsRead += read;
         rowsWritten += written;
       }
-    } else if (json?.msg !== ALARM_LOG_MSG) {
+    } else if (json?.msg !== LOG_LINES.alarm) {
       otherLines += 1;
       if (otherSample.length < 5) otherSample.push(line.text.slice(0, 300));
     }
@@ -174,7 +174,7 @@ export interface SweepRun {
 export function sweepRuns(lines: readonly LogLine[]): SweepRun[] {
   const runs: SweepRun[] = [];
   for (const { json, atMs } of lines) {
-    if (json?.msg !== ALARM_LOG_MSG || (numberField(json, "deleted") ?? 0) === 0) continue;
+    if (json?.msg !== LOG_LINES.alarm || (numberField(json, "deleted") ?? 0) === 0) continue;
     runs.push({
       atMs,
       deleted: numberField(json, "deleted") ?? 0,

@@ -2,7 +2,12 @@
  * Reads the ledger back through its public API alone and runs every check:
  * each logical operation took effect exactly once or was declined exactly once.
  */
-import { allEntries, LedgerProblemError, type EntryView, type LedgerClient } from "../../src/client/index.ts";
+import {
+  allEntries,
+  LedgerProblemError,
+  type EntryView,
+  type LedgerClient,
+} from "../../src/client/onceledger-client.ts";
 import {
   checkAnswers,
   checkChain,

@@ -2,7 +2,7 @@
  * The audit's judgements, as pure functions of what the run did and what
  * the ledger's API returned, so each can be shown to catch what it claims to.
  */
-import type { EntryView, IdempotencyKeyLookup } from "../../src/client/index.ts";
+import type { EntryView, IdempotencyKeyLookup } from "../../src/client/onceledger-client.ts";
 import type { LogicalOp, Observation } from "./model.ts";
 
 /** Offending items kept per kind of violation; the counts are always exact. */

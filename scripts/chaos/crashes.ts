@@ -4,7 +4,7 @@
  * least `minInFlight` requests are on their way, and started again on the
  * same persisted state. The client's retries carry every operation across.
  */
-import type { Fetch } from "../../src/client/index.ts";
+import type { Fetch } from "../../src/client/onceledger-client.ts";
 import type { DevServer } from "../lib/dev-server.ts";
 
 export interface CrashSchedule {

@@ -6,7 +6,7 @@
  * client's patience. It keeps every answer the server gave to a money-moving
  * request, delivered to the client or not, so the audit can compare them.
  */
-import type { Fetch } from "../../src/client/index.ts";
+import type { Fetch } from "../../src/client/onceledger-client.ts";
 import { parseIdempotencyKey } from "../../src/domain/idempotency-key.ts";
 import type { Observation } from "./model.ts";
 import { integerBetween, type Random } from "./random.ts";

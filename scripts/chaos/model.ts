@@ -2,7 +2,7 @@
  * What a chaos run knows about its own operations and the answers it saw;
  * the audit's checks are judged against these.
  */
-import type { MoneyInput, RefundInput } from "../../src/client/index.ts";
+import type { MoneyInput, RefundInput } from "../../src/client/onceledger-client.ts";
 import type { EntryType } from "../../src/domain/entry-types.ts";
 
 export type OpKind = EntryType;

@@ -11,7 +11,7 @@ import {
   type LedgerClient,
   type MoneyInput,
   type RefundInput,
-} from "../../src/client/index.ts";
+} from "../../src/client/onceledger-client.ts";
 import { forEachConcurrently } from "../lib/concurrency.ts";
 import type { Flag } from "./checks.ts";
 import type { LogicalOp } from "./model.ts";

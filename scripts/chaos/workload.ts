@@ -11,7 +11,7 @@ import {
   type LedgerResult,
   type MoneyInput,
   type RefundInput,
-} from "../../src/client/index.ts";
+} from "../../src/client/onceledger-client.ts";
 import { forEachConcurrently } from "../lib/concurrency.ts";
 import type { LogicalOp } from "./model.ts";
 import { integerBetween, pick, type Random } from "./random.ts";

@@ -5,9 +5,9 @@
  * comes from a development server by accident, and the file goes under an
  * ignored directory, so a ledger never lands in a commit.
  */
-import { DEV_API_KEY } from "../../src/domain/dev-key.ts";
+import { DEV_API_KEY } from "../../src/config/dev-key.ts";
 import { MAX_ACCOUNT_NAME_LENGTH } from "../../src/domain/limits.ts";
-import { err, ok, type Result } from "../../src/domain/result.ts";
+import { err, ok, type Result } from "../../src/lib/result.ts";
 
 /** Where exports go by default, relative to the working directory; .gitignore lists it. */
 export const EXPORTS_DIR = "exports";

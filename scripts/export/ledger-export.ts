@@ -11,8 +11,8 @@ import {
   type AccountView,
   type Fetch,
   type LedgerClient,
-} from "../../src/client/index.ts";
-import { bytesToHex } from "../../src/domain/hex.ts";
+} from "../../src/client/onceledger-client.ts";
+import { bytesToHex } from "../../src/lib/hex.ts";
 import { MAX_PAGE_SIZE } from "../../src/domain/limits.ts";
 
 export const EXPORT_FORMAT = "onceledger-export";

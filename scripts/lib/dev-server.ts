@@ -10,7 +10,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-export { DEV_API_KEY } from "../../src/domain/dev-key.ts";
+export { DEV_API_KEY } from "../../src/config/dev-key.ts";
 const STARTUP_TIMEOUT_MS = 60_000;
 
 /** Every server still running, stopped if this process is interrupted: they run in their own process groups. */

@@ -20,7 +20,7 @@ import {
   TENANT_ID_PATTERN,
 } from "../domain/limits.ts";
 import type { ProblemDocument } from "../domain/problems.ts";
-import { codePointLength } from "../domain/text.ts";
+import { codePointLength } from "../lib/text.ts";
 import type {
   AccountChangeList,
   AccountList,

@@ -1,7 +1,7 @@
 import type * as z from "zod/mini";
 import type { FieldError } from "../domain/field-error.ts";
 import { MAX_LISTED_ERRORS } from "../domain/limits.ts";
-import { err, ok, type Result } from "../domain/result.ts";
+import { err, ok, type Result } from "../lib/result.ts";
 
 /** Validates with a route's schema and names every failing field, in words of our own. */
 export function validate<S extends z.ZodMiniType>(schema: S, data: unknown): Result<z.output<S>, FieldError[]> {

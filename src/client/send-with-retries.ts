@@ -1,6 +1,6 @@
-import { isJsonMediaType } from "../domain/media-type.ts";
+import { isJsonMediaType } from "../lib/media-type.ts";
 import type { ProblemDocument } from "../domain/problems.ts";
-import { err, ok, type Result } from "../domain/result.ts";
+import { err, ok, type Result } from "../lib/result.ts";
 import { LedgerProblemError, OutcomeUnknownError, problemError, type GiveUpReason } from "./errors.ts";
 import {
   MIN_ATTEMPT_WINDOW_MS,

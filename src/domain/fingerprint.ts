@@ -1,5 +1,5 @@
-import { canonicalJson } from "./canonical-json.ts";
-import { sha256Hex } from "./sha256.ts";
+import { canonicalJson } from "../lib/canonical-json.ts";
+import { sha256Hex } from "../lib/sha256.ts";
 
 /**
  * What makes two requests "the same request" under one Idempotency-Key:

@@ -1,6 +1,6 @@
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./limits.ts";
 import type { FailureOf } from "./problems.ts";
-import { err, ok, type Result } from "./result.ts";
+import { err, ok, type Result } from "../lib/result.ts";
 
 export type KeyParse = Result<string, FailureOf<"idempotency_key_missing" | "idempotency_key_invalid">>;
 

@@ -1,4 +1,4 @@
-import { err, ok, type Result } from "./result.ts";
+import { err, ok, type Result } from "../lib/result.ts";
 
 /**
  * An If-Match header (RFC 9110): `*`, or a list of entity-tags. An account's

@@ -1,6 +1,6 @@
 import { MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, MAX_OVERDRAFT_LIMIT_MINOR, MIN_AMOUNT_MINOR } from "./limits.ts";
 import type { FailureOf } from "./problems.ts";
-import { err, ok, type Result } from "./result.ts";
+import { err, ok, type Result } from "../lib/result.ts";
 
 /**
  * Balance arithmetic in integer minor units. Every input is asserted to be

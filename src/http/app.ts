@@ -1,8 +1,9 @@
+import { logError } from "../observability/log.ts";
 import { Hono } from "hono";
 import openApiDocument from "../api/openapi.json";
 import type { RouteDef } from "../api/routes.ts";
-import { DEV_KEY_ALLOWED } from "../domain/dev-key.ts";
-import { requestIdFrom } from "../domain/request-id.ts";
+import { DEV_KEY_ALLOWED } from "../config/dev-key.ts";
+import { requestIdFrom } from "./request-id.ts";
 import { authenticate } from "./authenticate.ts";
 import { corsMiddleware } from "./cors.ts";
 import type { AppEnv } from "./pipeline.ts";
@@ -40,13 +41,7 @@ export function buildApp(): Hono<AppEnv> {
     );
     if (!auth.ok) {
       if (auth.error.code === "internal_error") {
-        console.error(
-          JSON.stringify({
-            msg: "OnceLedger is misconfigured",
-            reason: auth.error.reason ?? null,
-            request_id: c.get("requestId"),
-          }),
-        );
+        logError("misconfigured", { reason: auth.error.reason ?? null, request_id: c.get("requestId") });
       }
       return failureResponse(auth.error);
     }
@@ -74,14 +69,7 @@ export function buildApp(): Hono<AppEnv> {
 
   app.notFound((c) => failureResponse({ code: "not_found", method: c.req.method, path: new URL(c.req.url).pathname }));
   app.onError((error, c) => {
-    console.error(
-      JSON.stringify({
-        msg: "unhandled error",
-        request_id: c.get("requestId"),
-        error: String(error),
-        stack: error.stack ?? null,
-      }),
-    );
+    logError("unhandledError", { request_id: c.get("requestId"), error: String(error), stack: error.stack ?? null });
     return failureResponse({ code: "internal_error", cause: "unhandled" });
   });
   return app;
@@ -108,14 +96,11 @@ export function withLastResort(app: Hono<AppEnv>): { fetch: ExportedHandlerFetch
         return await app.fetch(request, env, ctx);
       } catch (error) {
         const requestId = requestIdFrom(request.headers.get("x-request-id"));
-        console.error(
-          JSON.stringify({
-            msg: "request escaped the router",
-            request_id: requestId,
-            error: String(error),
-            stack: error instanceof Error ? (error.stack ?? null) : null,
-          }),
-        );
+        logError("escapedRouter", {
+          request_id: requestId,
+          error: String(error),
+          stack: error instanceof Error ? (error.stack ?? null) : null,
+        });
         const response = failureResponse({ code: "internal_error", cause: "unhandled" });
         response.headers.set(REQUEST_ID_HEADER, requestId);
         return response;

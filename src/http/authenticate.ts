@@ -1,10 +1,10 @@
-import { DEV_API_KEY } from "../domain/dev-key.ts";
-import { hexToBytes } from "../domain/hex.ts";
-import { keyIdOf } from "../domain/key-id.ts";
-import { sha256Hex } from "../domain/sha256.ts";
+import { DEV_API_KEY } from "../config/dev-key.ts";
+import { hexToBytes } from "../lib/hex.ts";
+import { keyIdOf } from "../config/key-id.ts";
+import { sha256Hex } from "../lib/sha256.ts";
 import { MAX_API_KEY_LENGTH, MAX_CACHED_API_KEYS } from "../domain/limits.ts";
 import type { FailureOf } from "../domain/problems.ts";
-import { err, ok, type Result } from "../domain/result.ts";
+import { err, ok, type Result } from "../lib/result.ts";
 import { parseKeyTable, type KeyTableParse } from "../transport/api-keys.ts";
 
 /** Who a request acts for: the tenant, and the id of the key it used. */

@@ -1,7 +1,8 @@
+import { logError } from "../observability/log.ts";
 import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { MAX_CORS_ORIGINS } from "../domain/limits.ts";
-import { err, ok, type Result } from "../domain/result.ts";
+import { err, ok, type Result } from "../lib/result.ts";
 
 /**
  * Cross-origin access for browsers, off unless CORS_ALLOWED_ORIGINS lists
@@ -49,7 +50,7 @@ export function corsMiddleware(): MiddlewareHandler<{ Bindings: Env }> {
   return async (c, next) => {
     if (parsed === undefined || parsed.raw !== c.env.CORS_ALLOWED_ORIGINS) {
       parsed = { raw: c.env.CORS_ALLOWED_ORIGINS, allowed: parseAllowedOrigins(c.env.CORS_ALLOWED_ORIGINS) };
-      if (!parsed.allowed.ok) console.error(`CORS is off: ${parsed.allowed.error}`);
+      if (!parsed.allowed.ok) logError("corsOff", { reason: parsed.allowed.error });
     }
     const { allowed } = parsed;
     const origin = c.req.header("origin");

@@ -1,5 +1,5 @@
 import { etagOf } from "../domain/if-match.ts";
-import type { Outcome } from "../ledger/outcome.ts";
+import type { Outcome } from "../contract/outcome.ts";
 
 /**
  * Response headers that depend on what the body describes: an account's

@@ -6,18 +6,18 @@ import { fieldDigests, requestFingerprint } from "../domain/fingerprint.ts";
 import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
 import { parseIfMatch, type IfMatch } from "../domain/if-match.ts";
 import type { Failure } from "../domain/problems.ts";
-import { err, ok, type Result } from "../domain/result.ts";
-import { failure, type Outcome } from "../ledger/outcome.ts";
+import { err, ok, type Result } from "../lib/result.ts";
+import { failure, type Outcome } from "../contract/outcome.ts";
 import { accountStubs, callAccount, type AccountStub } from "../transport/account-client.ts";
 import { placeTenant, type PlacementFailure } from "../transport/tenant-placement.ts";
 import { overQuota } from "../transport/quota.ts";
 import { decodeJsonBody, readJsonMediaBody } from "./request-body.ts";
 import { failureResponse, outcomeResponse, REQUEST_ID_HEADER } from "./respond.ts";
-import { sha256Hex } from "../domain/sha256.ts";
+import { sha256Hex } from "../lib/sha256.ts";
 import { IDEMPOTENCY_KEY_HASH_HEX_LENGTH } from "../domain/limits.ts";
-import type { RequestOrigin } from "../ledger/commands.ts";
-import { BATCH_OPERATION_ROUTE, requestPoint } from "../domain/metrics.ts";
-import { REQUEST_LOG_MSG } from "../domain/log-lines.ts";
+import type { RequestOrigin } from "../contract/requests.ts";
+import { BATCH_OPERATION_ROUTE, requestPoint } from "../observability/metrics.ts";
+import { logError, logInfo } from "../observability/log.ts";
 import { validate } from "../api/validation.ts";
 
 /**
@@ -135,27 +135,24 @@ function logRequest(
   idempotencyKey: string | null,
 ): void {
   const facts = outcome.facts;
-  console.log(
-    JSON.stringify({
-      msg: REQUEST_LOG_MSG,
-      request_id: c.get("requestId"),
-      route,
-      tenant: c.get("tenant"),
-      key_id: c.get("keyId"),
-      account: c.req.param("account") ?? null,
-      idempotency_key_hash: idempotencyKey === null ? null : keyHash(idempotencyKey),
-      original_request_id: outcome.replayed ? (facts?.originalRequestId ?? null) : null,
-      status: outcome.status,
-      code: facts?.code ?? null,
-      replayed: outcome.replayed,
-      duration_ms: durationMs,
-      entry: facts?.entry?.id ?? null,
-      seq: facts?.entry?.seq ?? null,
-      operations: facts?.operations ?? null,
-      rows_read: facts?.work?.rowsRead ?? 0,
-      rows_written: facts?.work?.rowsWritten ?? 0,
-    }),
-  );
+  logInfo("request", {
+    request_id: c.get("requestId"),
+    route,
+    tenant: c.get("tenant"),
+    key_id: c.get("keyId"),
+    account: c.req.param("account") ?? null,
+    idempotency_key_hash: idempotencyKey === null ? null : keyHash(idempotencyKey),
+    original_request_id: outcome.replayed ? (facts?.originalRequestId ?? null) : null,
+    status: outcome.status,
+    code: facts?.code ?? null,
+    replayed: outcome.replayed,
+    duration_ms: durationMs,
+    entry: facts?.entry?.id ?? null,
+    seq: facts?.entry?.seq ?? null,
+    operations: facts?.operations ?? null,
+    rows_read: facts?.work?.rowsRead ?? 0,
+    rows_written: facts?.work?.rowsWritten ?? 0,
+  });
 }
 
 async function readRequest<R extends RouteDef>(c: AppContext, route: R): Promise<Result<ValidRequest<R>, Failure>> {
@@ -236,14 +233,11 @@ function singleValued(c: AppContext): Record<string, string | string[]> {
 
 /** A placement failure, logged with its detail (never sent to the client), as the 500 it answers. */
 function placementProblem(c: AppContext, failed: PlacementFailure): Failure {
-  console.error(
-    JSON.stringify({
-      msg: failed.kind === "mismatch" ? "tenant jurisdiction mismatch" : "OnceLedger is misconfigured",
-      request_id: c.get("requestId"),
-      tenant: c.get("tenant"),
-      ...failed,
-    }),
-  );
+  logError(failed.kind === "mismatch" ? "jurisdictionMismatch" : "misconfigured", {
+    request_id: c.get("requestId"),
+    tenant: c.get("tenant"),
+    ...failed,
+  });
   return { code: "internal_error", cause: failed.kind === "mismatch" ? "jurisdiction_mismatch" : "misconfigured" };
 }
 

@@ -1,8 +1,9 @@
+import { MAX_JSON_DEPTH } from "../domain/limits.ts";
 import { MAX_BODY_BYTES } from "../domain/limits.ts";
-import { isJsonMediaType } from "../domain/media-type.ts";
+import { isJsonMediaType } from "../lib/media-type.ts";
 import type { FailureOf } from "../domain/problems.ts";
-import { err, ok, type Result } from "../domain/result.ts";
-import { parseStrictJson } from "../domain/strict-json.ts";
+import { err, ok, type Result } from "../lib/result.ts";
+import { parseStrictJson } from "../lib/strict-json.ts";
 
 /** Reading a request body: its size (413), its media type (415), its JSON (400 invalid_json). */
 
@@ -60,7 +61,7 @@ export function decodeJsonBody(bytes: Uint8Array): Result<unknown, FailureOf<"in
   } catch {
     return invalidJson("the body is not UTF-8");
   }
-  const parsed = parseStrictJson(text);
+  const parsed = parseStrictJson(text, MAX_JSON_DEPTH);
   return parsed.ok ? parsed : invalidJson(parsed.error);
 }
 

@@ -1,6 +1,6 @@
 import { OVERLOADED_RETRY_AFTER_SECONDS, RATE_LIMITED_RETRY_AFTER_SECONDS } from "../domain/limits.ts";
 import { PROBLEM_CONTENT_TYPE, type Failure } from "../domain/problems.ts";
-import { failure, type Outcome } from "../ledger/outcome.ts";
+import { failure, type Outcome } from "../contract/outcome.ts";
 
 /**
  * Outcomes and failures as HTTP responses: the one place status-specific

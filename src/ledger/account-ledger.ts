@@ -1,6 +1,6 @@
-import { unsupportedInterface } from "../domain/object-interface.ts";
-import { sweepPoint } from "../domain/metrics.ts";
-import { ALARM_LOG_MSG } from "../domain/log-lines.ts";
+import { unsupportedInterface } from "../contract/interface-version.ts";
+import { sweepPoint } from "../observability/metrics.ts";
+import { logError, logInfo } from "../observability/log.ts";
 import { DurableObject } from "cloudflare:workers";
 import type { PageRequest } from "../domain/commands.ts";
 import {
@@ -13,9 +13,14 @@ import {
   MAX_GROUP_OPERATIONS,
   TENANT_ID_PATTERN,
 } from "../domain/limits.ts";
-import { err, ok, type Result } from "../domain/result.ts";
-import { parseIdempotencyTtlSeconds } from "../domain/retention.ts";
-import { currentRequest, type MoneyRequest, type OpenAccountRequest, type WireMoneyRequest } from "./commands.ts";
+import { err, ok, type Result } from "../lib/result.ts";
+import { parseIdempotencyTtlSeconds } from "../config/idempotency-ttl.ts";
+import {
+  currentRequest,
+  type MoneyRequest,
+  type OpenAccountRequest,
+  type WireMoneyRequest,
+} from "../contract/requests.ts";
 import { answerForUsedKey, decide } from "./decide.ts";
 import { findDecision } from "./decisions.ts";
 import { nextEvents, readEventCursor, saveEventCursor } from "./events.ts";
@@ -38,10 +43,10 @@ import {
   type LedgerHead,
 } from "./ledger-store.ts";
 import { chargeNotFound } from "./money-operations.ts";
-import { failure, success, withFacts, type Outcome } from "./outcome.ts";
+import { failure, success, withFacts, type Outcome } from "../contract/outcome.ts";
 import { hasSchema, migrate } from "./schema.ts";
 import { CountedSql, workSince } from "./sql.ts";
-import { accountChangeView, accountView, chargeView, entryView, keyLookupView } from "./views.ts";
+import { accountChangeView, accountView, chargeView, entryView, keyLookupView } from "./row-views.ts";
 
 /** A unit of work for the group commit: one money request, a batch decided as one, or an account's settings. */
 type Write =
@@ -281,19 +286,16 @@ export class AccountLedger extends DurableObject<Env> {
       next = Math.min(next ?? Number.POSITIVE_INFINITY, ...retryAt);
       await this.ctx.storage.setAlarm(next);
     }
-    console.log(
-      JSON.stringify({
-        msg: ALARM_LOG_MSG,
-        deleted: sweep.deleted,
-        events_published: events.published,
-        events_pending: events.more,
-        listed,
-        next_alarm: next === null ? null : new Date(next).toISOString(),
-        lag_ms: sweep.lagMs,
-        rows_read: work.rowsRead,
-        rows_written: work.rowsWritten,
-      }),
-    );
+    logInfo("alarm", {
+      deleted: sweep.deleted,
+      events_published: events.published,
+      events_pending: events.more,
+      listed,
+      next_alarm: next === null ? null : new Date(next).toISOString(),
+      lag_ms: sweep.lagMs,
+      rows_read: work.rowsRead,
+      rows_written: work.rowsWritten,
+    });
     const state = this.committedState();
     this.env.METRICS?.writeDataPoint(
       sweepPoint({
@@ -348,9 +350,7 @@ export class AccountLedger extends DurableObject<Env> {
     try {
       await directory.getByName(tenant).register(state.account.name, this.ctx.id.jurisdiction ?? null);
     } catch (error) {
-      console.error(
-        JSON.stringify({ msg: "directory listing failed", account: state.account.name, error: String(error) }),
-      );
+      logError("directoryListingFailed", { account: state.account.name, error: String(error) });
       return false;
     }
     this.ctx.storage.transactionSync(() => markListed(this.sql));
@@ -489,13 +489,13 @@ export class AccountLedger extends DurableObject<Env> {
       if (batch.events.length === 0) return { published, more: false, failed: false };
       if (tenant === null) {
         // Event ids name the tenant (`<tenant>:<account>:<event_seq>`): none goes out without it.
-        console.error(JSON.stringify({ msg: "events held: tenant unknown", account: state.account.name }));
+        logError("eventsHeld", { account: state.account.name });
         return { published, more: true, failed: true };
       }
       try {
         await queue.sendBatch(batch.events.map((event) => ({ body: event, contentType: "json" as const })));
       } catch (error) {
-        console.error(JSON.stringify({ msg: "event publication failed", error: String(error), published }));
+        logError("eventPublicationFailed", { error: String(error), published });
         return { published, more: true, failed: true };
       }
       this.ctx.storage.transactionSync(() => saveEventCursor(this.sql, batch.cursor));
@@ -525,11 +525,11 @@ function tenantOfName(name: string | undefined, account: string): string | null 
 
 const ACCOUNT_NOT_FOUND = { code: "account_not_found" } as const;
 
-/** A 500 for a caller this object cannot understand (object-interface.ts), logged; null when it can. */
+/** A 500 for a caller this object cannot understand (contract/interface-version.ts), logged; null when it can. */
 function refuseInterface(version: number | undefined): Outcome | null {
   const reason = unsupportedInterface(version);
   if (reason === null) return null;
-  console.error(JSON.stringify({ msg: "refused a call from an incompatible Worker", reason }));
+  logError("incompatibleWorker", { reason });
   return failure({ code: "internal_error", cause: "interface_version" });
 }
 

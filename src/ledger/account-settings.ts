@@ -1,11 +1,11 @@
 import { ifMatchHolds } from "../domain/if-match.ts";
-import type { OpenAccountRequest } from "./commands.ts";
+import type { OpenAccountRequest } from "../contract/requests.ts";
 import { answerForUsedKey, recordDecision } from "./decide.ts";
 import { insertAccount, readAccount, readHead, storeTenant, updateOverdraftLimit } from "./ledger-store.ts";
 import { checkCurrency } from "./money-operations.ts";
-import { failure, success, withFacts, type Outcome } from "./outcome.ts";
+import { failure, success, withFacts, type Outcome } from "../contract/outcome.ts";
 import type { CountedSql } from "./sql.ts";
-import { accountView } from "./views.ts";
+import { accountView } from "./row-views.ts";
 
 /**
  * Where an account is opened and its settings changed (PUT). With an

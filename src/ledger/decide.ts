@@ -1,11 +1,11 @@
 import { differingFields } from "../domain/fingerprint.ts";
-import type { KeyedRequest, MoneyRequest } from "./commands.ts";
+import type { KeyedRequest, MoneyRequest } from "../contract/requests.ts";
 import { saveDecision } from "./decisions.ts";
 import { saveRecord } from "./idempotency-records.ts";
 import { readKeyState } from "./key-state.ts";
 import type { AccountRow, LedgerHead } from "./ledger-store.ts";
 import { applyMoneyCommand } from "./money-operations.ts";
-import { failure, withFacts, type Outcome } from "./outcome.ts";
+import { failure, withFacts, type Outcome } from "../contract/outcome.ts";
 import type { CountedSql } from "./sql.ts";
 
 /**

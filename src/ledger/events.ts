@@ -1,4 +1,4 @@
-import { utf8Length } from "../domain/text.ts";
+import { utf8Length } from "../lib/text.ts";
 import {
   changesAfterPosition,
   entriesAfter,
@@ -7,7 +7,7 @@ import {
   type EntryRow,
 } from "./ledger-store.ts";
 import type { CountedSql } from "./sql.ts";
-import { accountChangeView, entryView } from "./views.ts";
+import { accountChangeView, entryView } from "./row-views.ts";
 
 /**
  * Ledger events: every entry and every account change, interleaved in the

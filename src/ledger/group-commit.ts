@@ -1,4 +1,4 @@
-import type { Result } from "../domain/result.ts";
+import type { Result } from "../lib/result.ts";
 
 /**
  * Group commit. Writes that reach the object while it is busy wait here and

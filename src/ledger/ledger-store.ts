@@ -3,7 +3,7 @@ import { ENTRY_TYPE_RULES, type EntryType } from "../domain/entry-types.ts";
 import { assertBalance } from "../domain/money.ts";
 import type { CountedSql } from "./sql.ts";
 
-/** Reads and appends of the account row and its ledger entries: SQL only; views.ts shapes them for the API. */
+/** Reads and appends of the account row and its ledger entries: SQL only; row-views.ts shapes them for the API. */
 
 export interface AccountRow {
   readonly name: string;

@@ -9,9 +9,9 @@ import {
   type EntryRow,
   type LedgerHead,
 } from "./ledger-store.ts";
-import { failure, success, type Outcome } from "./outcome.ts";
+import { failure, success, type Outcome } from "../contract/outcome.ts";
 import type { CountedSql } from "./sql.ts";
-import { chargeView, entryView, refundView } from "./views.ts";
+import { chargeView, entryView, refundView } from "./row-views.ts";
 
 /**
  * Where credits, charges and refunds are applied to the ledger. Each check

@@ -1,5 +1,5 @@
 import { MAX_PENDING_OPERATIONS, MAX_PENDING_WRITE_BYTES, MAX_PENDING_WRITES } from "../domain/limits.ts";
-import { utf8Length } from "../domain/text.ts";
+import { utf8Length } from "../lib/text.ts";
 
 /**
  * What the writes waiting for an account object's next commit hold. A count

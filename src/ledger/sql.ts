@@ -1,14 +1,9 @@
+import type { StorageWork } from "../contract/storage-work.ts";
 /**
  * The account object's SQL, counted: every statement adds the rows its
  * cursor read and wrote (Cloudflare bills both, index entries included) to
  * `work`, so a caller can tell what a request cost.
  */
-
-/** Rows read and written, as the platform bills them. */
-export interface StorageWork {
-  readonly rowsRead: number;
-  readonly rowsWritten: number;
-}
 
 type Row = Record<string, SqlStorageValue>;
 

@@ -1,4 +1,5 @@
-import { parseCommandMessage, type CommandMessage, type Rejection } from "../api/command-message.ts";
+import { logError, logInfo, type LogLine } from "../observability/log.ts";
+import { parseCommandMessage, type CommandMessage, type Rejection } from "../api/parse-command-message.ts";
 import {
   COMMAND_MAX_RETRIES,
   COMMAND_RETRY_BASE_DELAY_SECONDS,
@@ -6,15 +7,15 @@ import {
   MAX_COMMAND_MESSAGE_BYTES,
   RATE_LIMITED_RETRY_AFTER_SECONDS,
 } from "../domain/limits.ts";
-import { QUEUE_KEY_ID } from "../domain/key-id.ts";
-import { QUEUE_ROUTE, requestPoint } from "../domain/metrics.ts";
-import { OBJECT_INTERFACE_VERSION, toWire } from "../domain/object-interface.ts";
-import type { Outcome } from "../ledger/outcome.ts";
+import { QUEUE_KEY_ID } from "../config/key-id.ts";
+import { QUEUE_ROUTE, requestPoint } from "../observability/metrics.ts";
+import { OBJECT_INTERFACE_VERSION, toWire } from "../contract/interface-version.ts";
+import type { Outcome } from "../contract/outcome.ts";
 import { accountStubs, callAccount } from "../transport/account-client.ts";
 import { parseKeyTable } from "../transport/api-keys.ts";
 import { placeTenant } from "../transport/tenant-placement.ts";
 import { overQuota } from "../transport/quota.ts";
-import { truncateUtf8, utf8Length } from "../domain/text.ts";
+import { truncateUtf8, utf8Length } from "../lib/text.ts";
 import { sendInChunks } from "./send-in-chunks.ts";
 
 /**
@@ -74,7 +75,7 @@ export async function consumeCommands(batch: MessageBatch, env: Env): Promise<vo
   const tenants = tenantsOf(env.API_KEYS);
   if (tenants === null) {
     // Nothing can be decided while the configuration is broken; the messages wait for a fix.
-    console.error(JSON.stringify({ msg: "OnceLedger is misconfigured: API_KEYS is unusable", queue: batch.queue }));
+    logError("apiKeysUnusable", { queue: batch.queue });
     for (const message of batch.messages) {
       retryOrGiveUp(message, "misconfigured", COMMAND_RETRY_MAX_DELAY_SECONDS, letters);
     }
@@ -121,7 +122,7 @@ export async function consumeCommands(batch: MessageBatch, env: Env): Promise<vo
       ({ result }) => result,
       ({ message }) => message.ack(),
       ({ message }, error) => {
-        logSendFailure(message, "result", error);
+        logSendFailure(message, "resultSendFailed", error);
         retryOrGiveUp(message, "result_not_sent", retryDelaySeconds(message.attempts), letters);
       },
     );
@@ -162,7 +163,7 @@ async function requeue(
   if (messages.length === 0) return;
   const commands = env.COMMANDS as Queue | undefined;
   if (commands === undefined) {
-    console.error(JSON.stringify({ msg: "COMMANDS is unbound: commands over quota spend their retries" }));
+    logError("commandsUnbound");
     for (const message of messages) {
       retryOrGiveUp(message, "requeue_failed", RATE_LIMITED_RETRY_AFTER_SECONDS, letters);
     }
@@ -177,7 +178,7 @@ async function requeue(
       message.ack();
     },
     (message, error) => {
-      logSendFailure(message, "requeue", error);
+      logSendFailure(message, "requeueSendFailed", error);
       retryOrGiveUp(message, "requeue_failed", RATE_LIMITED_RETRY_AFTER_SECONDS, letters);
     },
     { contentType: "text", delaySeconds: RATE_LIMITED_RETRY_AFTER_SECONDS },
@@ -204,7 +205,7 @@ async function sendDeadLetters(env: Env, letters: { message: Message; letter: De
     },
     // Only a failed dead-letter send on the last delivery leaves the message to the platform's own dead-lettering.
     ({ message }, error) => {
-      logSendFailure(message, "dead-letter", error);
+      logSendFailure(message, "deadLetterSendFailed", error);
       message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
     },
   );
@@ -232,7 +233,7 @@ async function decide(
     const placed = await placeTenant(env, tenant, false);
     if (!placed.ok) {
       // A configuration fault: the message waits for the fix rather than being decided wrongly.
-      console.error(JSON.stringify({ msg: "cannot place tenant", message_id: message.id, tenant, ...placed.error }));
+      logError("cannotPlaceTenant", { message_id: message.id, tenant, ...placed.error });
       return { kind: "undecided", reason: "misconfigured", delaySeconds: retryDelaySeconds(message.attempts) };
     }
     outcome = await callAccount(
@@ -253,7 +254,7 @@ async function decide(
       notes,
     );
   } catch (error) {
-    console.error(JSON.stringify({ msg: "command failed", message_id: message.id, error: String(error) }));
+    logError("commandFailed", { message_id: message.id, error: String(error) });
     return { kind: "undecided", reason: "undecided", delaySeconds: retryDelaySeconds(message.attempts) };
   }
   const facts = outcome.facts;
@@ -315,8 +316,8 @@ export function retryDelaySeconds(attempts: number): number {
   return Math.min(COMMAND_RETRY_MAX_DELAY_SECONDS, COMMAND_RETRY_BASE_DELAY_SECONDS * 2 ** exponent);
 }
 
-function logSendFailure(message: Message, what: string, error: unknown): void {
-  console.error(JSON.stringify({ msg: `${what} send failed`, message_id: message.id, error: String(error) }));
+function logSendFailure(message: Message, line: LogLine, error: unknown): void {
+  logError(line, { message_id: message.id, error: String(error) });
 }
 
 function deadLetter(reason: DeadLetter["reason"], errors: DeadLetter["errors"], body: unknown): DeadLetter {
@@ -337,7 +338,7 @@ function originalOf(body: unknown): unknown {
 }
 
 function log(message: Message, fields: Record<string, unknown>): void {
-  console.log(JSON.stringify({ msg: "command", message_id: message.id, attempts: message.attempts, ...fields }));
+  logInfo("command", { message_id: message.id, attempts: message.attempts, ...fields });
 }
 
 let tenantsCache: { raw: string | undefined; tenants: ReadonlySet<string> | null } | undefined;

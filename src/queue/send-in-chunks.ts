@@ -1,5 +1,5 @@
 import { MAX_MESSAGES_PER_SEND, MAX_SEND_BATCH_BYTES } from "../domain/limits.ts";
-import { utf8Length } from "../domain/text.ts";
+import { utf8Length } from "../lib/text.ts";
 
 /**
  * Sends messages (JSON, or text as it is) in as few sends as the platform's limits allow, and

@@ -1,8 +1,9 @@
+import { logError } from "../observability/log.ts";
 import { OBJECT_CALL_BACKOFF_MS, OBJECT_CALL_MAX_ATTEMPTS, TENANT_ID_PATTERN } from "../domain/limits.ts";
-import type { AccountLedger } from "../ledger/account-ledger.ts";
-import { failure, type Outcome } from "../ledger/outcome.ts";
+import { failure, type Outcome } from "../contract/outcome.ts";
 
-export type AccountStub = DurableObjectStub<AccountLedger>;
+/** An account object's stub, typed by the Worker's binding (worker-configuration.d.ts), not by importing the class. */
+export type AccountStub = ReturnType<Env["ACCOUNTS"]["getByName"]>;
 
 /**
  * The stub of a tenant's account, fresh on each call (a stub that saw an
@@ -62,16 +63,13 @@ export async function callAccount<T>(
         await sleep(OBJECT_CALL_BACKOFF_MS * 2 ** (attempt - 1) * Math.random());
         continue;
       }
-      console.error(
-        JSON.stringify({
-          msg: "account object call failed",
-          ...notes.context,
-          attempt,
-          retryable: marks.retryable === true,
-          error: String(error),
-          stack: error instanceof Error ? (error.stack ?? null) : null,
-        }),
-      );
+      logError("objectCallFailed", {
+        ...notes.context,
+        attempt,
+        retryable: marks.retryable === true,
+        error: String(error),
+        stack: error instanceof Error ? (error.stack ?? null) : null,
+      });
       return failure({ code: "internal_error", cause: "object_call" });
     }
   }

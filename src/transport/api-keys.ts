@@ -1,7 +1,8 @@
-import { hexToBytes } from "../domain/hex.ts";
+import { MAX_JSON_DEPTH } from "../domain/limits.ts";
+import { hexToBytes } from "../lib/hex.ts";
 import { TENANT_ID_PATTERN } from "../domain/limits.ts";
-import { err, ok, type Result } from "../domain/result.ts";
-import { parseStrictJson } from "../domain/strict-json.ts";
+import { err, ok, type Result } from "../lib/result.ts";
+import { parseStrictJson } from "../lib/strict-json.ts";
 
 /**
  * The API_KEYS secret: a JSON object mapping each tenant id to the SHA-256
@@ -19,7 +20,7 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 export function parseKeyTable(raw: string | undefined): KeyTableParse {
   if (raw === undefined || raw.trim() === "") return err("API_KEYS is not set");
   // The strict parser: a tenant listed twice would otherwise silently keep only its last list.
-  const json = parseStrictJson(raw);
+  const json = parseStrictJson(raw, MAX_JSON_DEPTH);
   if (!json.ok) return err(`API_KEYS is not valid JSON: ${json.error}`);
   const parsed = json.value;
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {

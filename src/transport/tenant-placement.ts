@@ -1,6 +1,7 @@
+import { MAX_JSON_DEPTH } from "../domain/limits.ts";
 import { TENANT_ID_PATTERN } from "../domain/limits.ts";
-import { err, ok, type Result } from "../domain/result.ts";
-import { parseStrictJson } from "../domain/strict-json.ts";
+import { err, ok, type Result } from "../lib/result.ts";
+import { parseStrictJson } from "../lib/strict-json.ts";
 
 /**
  * Where a tenant's account objects live. TENANT_JURISDICTIONS (JSON, tenant
@@ -16,7 +17,7 @@ export type JurisdictionTable = ReadonlyMap<string, DurableObjectJurisdiction>;
 
 export function parseJurisdictions(raw: string | undefined): Result<JurisdictionTable, string> {
   if (raw === undefined || raw.trim() === "") return ok(new Map());
-  const json = parseStrictJson(raw);
+  const json = parseStrictJson(raw, MAX_JSON_DEPTH);
   if (!json.ok) return err(`TENANT_JURISDICTIONS is not valid JSON: ${json.error}`);
   const value = json.value;
   if (value === null || typeof value !== "object" || Array.isArray(value)) {

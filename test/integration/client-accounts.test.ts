@@ -5,7 +5,7 @@ import {
   IdempotencyKeyExpiredError,
   LedgerProblemError,
   type Fetch,
-} from "../../src/client/index.ts";
+} from "../../src/client/onceledger-client.ts";
 import { ACME_KEY, BASE_URL, getAccount, uniqueAccount } from "../support/api.ts";
 import { expireRecord } from "../support/storage.ts";
 

@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { createLedgerClient, type Fetch } from "../../src/client/index.ts";
+import { createLedgerClient, type Fetch } from "../../src/client/onceledger-client.ts";
 import { ACME_KEY, BASE_URL, expectLedgerConsistent, getAccount, uniqueAccount } from "../support/api.ts";
 
 /** The client's batch(): safe to retry whole, because every operation carries its own key. */

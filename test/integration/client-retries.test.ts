@@ -7,7 +7,7 @@ import {
   createLedgerClient,
   type Fetch,
   type LedgerClientOptions,
-} from "../../src/client/index.ts";
+} from "../../src/client/onceledger-client.ts";
 import { ACME_KEY, BASE_URL, expectLedgerConsistent, getAccount, uniqueAccount } from "../support/api.ts";
 
 /**

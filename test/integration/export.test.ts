@@ -1,9 +1,9 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { Fetch } from "../../src/client/index.ts";
+import type { Fetch } from "../../src/client/onceledger-client.ts";
 import { MAX_PAGE_SIZE } from "../../src/domain/limits.ts";
-import { sha256Hex } from "../../src/domain/sha256.ts";
+import { sha256Hex } from "../../src/lib/sha256.ts";
 import FIXTURE from "../fixtures/account-schema-1.sql?raw";
 import { EXPORT_FORMAT, EXPORT_FORMAT_VERSION, ExportError, exportLedger } from "../../scripts/export/ledger-export.ts";
 import {

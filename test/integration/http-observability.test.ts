@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { keyIdOf, QUEUE_KEY_ID } from "../../src/domain/key-id.ts";
+import { keyIdOf, QUEUE_KEY_ID } from "../../src/config/key-id.ts";
 import { IDEMPOTENCY_KEY_HASH_HEX_LENGTH, MAX_REQUEST_ID_LENGTH } from "../../src/domain/limits.ts";
-import { sha256Hex } from "../../src/domain/sha256.ts";
+import { sha256Hex } from "../../src/lib/sha256.ts";
 import {
   ACME_KEY,
   ACME_KEY_ID,

@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { EXPIRY_SWEEP_BATCH_SIZE } from "../../src/domain/limits.ts";
-import { parseIdempotencyTtlSeconds } from "../../src/domain/retention.ts";
+import { parseIdempotencyTtlSeconds } from "../../src/config/idempotency-ttl.ts";
 import {
   expectLedgerConsistent,
   expectProblem,
@@ -34,7 +34,7 @@ function seedRecords(account: string, expiredCount: number, liveCount: number) {
       const expiresMs = i < expiredCount ? now - 1000 - i : now + 60_000 + i;
       const key = `seed-${String(i).padStart(5, "0")}`;
       storage.sql.exec(
-        "INSERT INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms) VALUES (?, 'seed', 'f', 402, '{}', ?, ?)",
+        "INSERT INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms, origin_request_id) VALUES (?, 'seed', 'f', 402, '{}', ?, ?, 'seed')",
         key,
         expiresMs - TTL_MS,
         expiresMs,

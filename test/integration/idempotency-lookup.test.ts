@@ -1,9 +1,9 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { createLedgerClient, type Fetch } from "../../src/client/index.ts";
+import { createLedgerClient, type Fetch } from "../../src/client/onceledger-client.ts";
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from "../../src/domain/limits.ts";
-import { parseIdempotencyTtlSeconds } from "../../src/domain/retention.ts";
+import { parseIdempotencyTtlSeconds } from "../../src/config/idempotency-ttl.ts";
 import {
   ACME_KEY,
   BASE_URL,

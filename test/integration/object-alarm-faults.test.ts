@@ -1,8 +1,9 @@
+import { OBJECT_INTERFACE_VERSION } from "../../src/contract/interface-version.ts";
 import { runDurableObjectAlarm } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import { EXPIRY_SWEEP_BATCH_SIZE } from "../../src/domain/limits.ts";
-import type { MoneyRequest } from "../../src/ledger/commands.ts";
+import type { MoneyRequest } from "../../src/contract/requests.ts";
 import { expectLedgerConsistent, fundedAccount, ledgerStub, post, uniqueKey } from "../support/api.ts";
 import {
   FAULT_MESSAGE,
@@ -108,6 +109,8 @@ function creditRequest(key: string): MoneyRequest {
     idempotencyKey: key,
     fingerprint: "direct-call",
     command: { type: "credit", input: { amount: 1, currency: "USD" } },
+    origin: { requestId: "direct-call", keyId: null },
+    interfaceVersion: OBJECT_INTERFACE_VERSION,
   };
 }
 
@@ -261,6 +264,8 @@ describe("expiry alarm under faults and redelivery", () => {
             idempotencyKey: key,
             fingerprint: row?.fingerprint ?? "",
             command: { type: "credit", input: { amount: 1, currency: "USD" } },
+            origin: { requestId: "another-request", keyId: null },
+            interfaceVersion: OBJECT_INTERFACE_VERSION,
           });
         });
         const published = instance.alarm();

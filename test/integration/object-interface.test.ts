@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { moneyFingerprint } from "../../src/api/money-operation.ts";
-import { OBJECT_INTERFACE_VERSION } from "../../src/domain/object-interface.ts";
+import { OBJECT_INTERFACE_VERSION } from "../../src/contract/interface-version.ts";
 import worker from "../../src/index.ts";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
 import { ACME_KEY, BASE_URL, fundedAccount, getAccount, ledgerStub, post, uniqueKey } from "../support/api.ts";
@@ -37,10 +37,10 @@ describe("a version-1 Worker calling this object", () => {
     expect(JSON.parse(refused.body)).toMatchObject({ code: "internal_error" });
     const batch = await stub.moveMoneyInBatch([versionOneCharge(account, uniqueKey(), 30) as unknown as WireCall]);
     expect(batch).toMatchObject({ ok: false, error: { status: 500 } });
-    const opened = await ledgerStub(`v1_${crypto.randomUUID().slice(0, 8)}`).openAccount({
-      account: "x",
-      input: { currency: "EUR" },
-    });
+    const versionOneOpen = { account: "x", input: { currency: "EUR" } };
+    const opened = await ledgerStub(`v1_${crypto.randomUUID().slice(0, 8)}`).openAccount(
+      versionOneOpen as unknown as Parameters<AccountLedger["openAccount"]>[0],
+    );
     expect(opened.status).toBe(500);
 
     // Nothing was decided under the key: this Worker's request with it is new.

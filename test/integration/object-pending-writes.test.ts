@@ -1,10 +1,10 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { MAX_PENDING_OPERATIONS, MAX_PENDING_WRITE_BYTES } from "../../src/domain/limits.ts";
-import { OBJECT_INTERFACE_VERSION } from "../../src/domain/object-interface.ts";
+import { OBJECT_INTERFACE_VERSION } from "../../src/contract/interface-version.ts";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
-import type { MoneyRequest } from "../../src/ledger/commands.ts";
-import type { Outcome } from "../../src/ledger/outcome.ts";
+import type { MoneyRequest } from "../../src/contract/requests.ts";
+import type { Outcome } from "../../src/contract/outcome.ts";
 import { requestBytes } from "../../src/ledger/pending-writes.ts";
 import { ledgerStub, openAccount, uniqueAccount } from "../support/api.ts";
 

@@ -1,7 +1,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { OBJECT_INTERFACE_VERSION } from "../../src/domain/object-interface.ts";
+import { OBJECT_INTERFACE_VERSION } from "../../src/contract/interface-version.ts";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
 import type { LedgerEvent } from "../../src/ledger/events.ts";
 import SCHEMA_SOURCE from "../../src/ledger/schema.ts?raw";
@@ -543,6 +543,7 @@ describe("an account opened before schema 4, which stored no tenant", () => {
       account: ACCOUNT,
       tenant,
       interfaceVersion: OBJECT_INTERFACE_VERSION,
+      origin: { requestId: "fixture-put", keyId: null },
       input: { currency: fixture.account.currency, overdraft_limit: fixture.account.overdraft_limit },
     });
     expect(put.status).toBe(200);

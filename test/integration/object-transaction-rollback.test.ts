@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { parseIdempotencyTtlSeconds } from "../../src/domain/retention.ts";
+import { parseIdempotencyTtlSeconds } from "../../src/config/idempotency-ttl.ts";
 import {
   allEntries,
   call,

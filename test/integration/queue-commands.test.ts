@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { COMMAND_RETRY_MAX_DELAY_SECONDS, MAX_COMMAND_MESSAGE_BYTES } from "../../src/domain/limits.ts";
-import { utf8Length } from "../../src/domain/text.ts";
+import { utf8Length } from "../../src/lib/text.ts";
 import { retryDelaySeconds, type CommandResult, type DeadLetter } from "../../src/queue/command-consumer.ts";
 import {
   allEntries,

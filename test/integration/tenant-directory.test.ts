@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
 import { MAX_PAGE_SIZE } from "../../src/domain/limits.ts";
-import { sha256Hex } from "../../src/domain/sha256.ts";
+import { sha256Hex } from "../../src/lib/sha256.ts";
 import {
   ACME_KEY,
   BASE_URL,

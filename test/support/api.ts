@@ -1,7 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import { keyIdOf } from "../../src/domain/key-id.ts";
-import { sha256Hex } from "../../src/domain/sha256.ts";
+import { keyIdOf } from "../../src/config/key-id.ts";
+import { sha256Hex } from "../../src/lib/sha256.ts";
 import { TEST_API_KEYS } from "./keys.ts";
 
 /** Helpers for driving the real Worker (and through it, real account objects) from tests. */

@@ -10,7 +10,7 @@ export const TEST_API_KEYS = {
   edge: ["k".repeat(MAX_API_KEY_LENGTH), "k".repeat(MAX_API_KEY_LENGTH + 1)],
 } as const;
 
-export { DEV_API_KEY } from "../../src/domain/dev-key.ts";
+export { DEV_API_KEY } from "../../src/config/dev-key.ts";
 
 /** The one browser origin the test suite allows (CORS_ALLOWED_ORIGINS). */
 export const TEST_CORS_ORIGIN = "https://admin.example.com";

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { codePointLength } from "../../src/domain/text.ts";
+import { codePointLength } from "../../src/lib/text.ts";
 
 /**
  * fast-check arbitraries for values a JSON Schema allows, for the subset of

@@ -3,7 +3,7 @@ import api from "../../docs/api.md?raw";
 import example from "../../examples/charge-once.mjs?raw";
 import readme from "../../README.md?raw";
 import { generatedBlocks, withGeneratedTables } from "../../scripts/docs/tables.ts";
-import { DEV_API_KEY } from "../../src/domain/dev-key.ts";
+import { DEV_API_KEY } from "../../src/config/dev-key.ts";
 
 /** The docs say what the code says: generated tables current, the README short and its example real. */
 describe("docs", () => {

@@ -1,11 +1,11 @@
 import { checkOperation } from "../../api/money-operation.ts";
 import { batchRoute } from "../../api/routes.ts";
-import type { MoneyRequest } from "../../ledger/commands.ts";
+import type { MoneyRequest } from "../../contract/requests.ts";
 import { isEntryType } from "../../domain/entry-types.ts";
-import { OBJECT_INTERFACE_VERSION, toWire } from "../../domain/object-interface.ts";
-import { failure, withFacts, type OperationGroup, type Outcome } from "../../ledger/outcome.ts";
+import { OBJECT_INTERFACE_VERSION, toWire } from "../../contract/interface-version.ts";
+import { failure, withFacts, type OperationGroup, type Outcome } from "../../contract/outcome.ts";
 import { handle } from "../pipeline.ts";
-import type { Result } from "../../domain/result.ts";
+import type { Result } from "../../lib/result.ts";
 import type { RouteTable } from "./route-table.ts";
 
 type BatchAnswer = Result<readonly Outcome[], Outcome>;

@@ -1,7 +1,8 @@
+import { MAX_JSON_DEPTH } from "../../domain/limits.ts";
 import type { Handler } from "hono";
-import { DEV_KEY_ALLOWED } from "../../domain/dev-key.ts";
+import { DEV_KEY_ALLOWED } from "../../config/dev-key.ts";
 import { MAX_COMMAND_MESSAGE_BYTES } from "../../domain/limits.ts";
-import { parseStrictJson } from "../../domain/strict-json.ts";
+import { parseStrictJson } from "../../lib/strict-json.ts";
 import { overQuota } from "../../transport/quota.ts";
 import type { AppEnv } from "../pipeline.ts";
 import { readJsonMediaBody } from "../request-body.ts";
@@ -57,7 +58,7 @@ export const sendDevCommand: Handler<AppEnv> = async (c) => {
  * nothing for any tenant).
  */
 function namedTenant(text: string): unknown {
-  const parsed = parseStrictJson(text);
+  const parsed = parseStrictJson(text, MAX_JSON_DEPTH);
   if (!parsed.ok) return undefined;
   const message = parsed.value;
   if (message === null || typeof message !== "object" || Array.isArray(message)) return undefined;

@@ -6,10 +6,10 @@ import {
   listEntriesRoute,
   lookupIdempotencyKeyRoute,
 } from "../../api/routes.ts";
-import type { AccountPage } from "../../directory/directory-types.ts";
 import { DEFAULT_PAGE_SIZE } from "../../domain/limits.ts";
-import { failure, withFacts } from "../../ledger/outcome.ts";
+import { failure, withFacts } from "../../contract/outcome.ts";
 import { overQuota } from "../../transport/quota.ts";
+import { listTenantAccounts } from "../../transport/tenant-accounts.ts";
 import { accountHeaders } from "../headers.ts";
 import { handle } from "../pipeline.ts";
 import type { RouteTable } from "./route-table.ts";
@@ -20,13 +20,13 @@ export function readRoutes(): RouteTable {
     [
       listAccountsRoute,
       handle(listAccountsRoute, async ({ tenant, query }, callAccountOf, env) => {
-        let page: AccountPage;
-        try {
-          page = await env.DIRECTORY.getByName(tenant).list(query.limit ?? DEFAULT_PAGE_SIZE, query.starting_after);
-        } catch (error) {
-          console.error(JSON.stringify({ msg: "directory call failed", tenant, error: String(error) }));
-          return failure({ code: "internal_error", cause: "object_call" });
-        }
+        const page = await listTenantAccounts(
+          env.DIRECTORY,
+          tenant,
+          query.limit ?? DEFAULT_PAGE_SIZE,
+          query.starting_after,
+        );
+        if (page === null) return failure({ code: "internal_error", cause: "object_call" });
         // Each account on the page is one object call, as reading it alone would be, and counts as one: the
         // request's own unit (which paid for the directory) covers the first, the rest are taken here.
         if (await overQuota(env.RATE_LIMITER, tenant, page.accounts.length - 1)) {

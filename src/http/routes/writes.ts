@@ -1,7 +1,7 @@
 import { MONEY_ROUTES, openAccountRoute, type RouteDef } from "../../api/routes.ts";
 import type { MoneyCommand } from "../../domain/commands.ts";
 import { ENTRY_TYPES } from "../../domain/entry-types.ts";
-import { OBJECT_INTERFACE_VERSION, toWire } from "../../domain/object-interface.ts";
+import { OBJECT_INTERFACE_VERSION, toWire } from "../../contract/interface-version.ts";
 import { accountHeaders, chargeHeaders } from "../headers.ts";
 import { handle } from "../pipeline.ts";
 import type { RouteTable } from "./route-table.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCommandMessage } from "../../../src/api/command-message.ts";
+import { parseCommandMessage } from "../../../src/api/parse-command-message.ts";
 import { commandMessage } from "../../../src/client/command-message.ts";
 
 describe("commandMessage", () => {

@@ -1,10 +1,11 @@
+import { MAX_JSON_DEPTH } from "../../../src/domain/limits.ts";
 import { describe, expect, it } from "vitest";
-import { canonicalJson } from "../../../src/domain/canonical-json.ts";
+import { canonicalJson } from "../../../src/lib/canonical-json.ts";
 import { requestFingerprint } from "../../../src/domain/fingerprint.ts";
-import { parseStrictJson } from "../../../src/domain/strict-json.ts";
+import { parseStrictJson } from "../../../src/lib/strict-json.ts";
 
 function parsed(text: string): unknown {
-  const result = parseStrictJson(text);
+  const result = parseStrictJson(text, MAX_JSON_DEPTH);
   if (!result.ok) throw new Error(result.error);
   return result.value;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEV_API_KEY, DEV_API_KEY_SHA256 } from "../../../src/domain/dev-key.ts";
-import { sha256Hex } from "../../../src/domain/sha256.ts";
+import { DEV_API_KEY, DEV_API_KEY_SHA256 } from "../../../src/config/dev-key.ts";
+import { sha256Hex } from "../../../src/lib/sha256.ts";
 import { authenticate } from "../../../src/http/authenticate.ts";
 
 const digest = (key: string) => sha256Hex(key);

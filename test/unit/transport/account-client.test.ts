@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { OBJECT_CALL_BACKOFF_MS, OBJECT_CALL_MAX_ATTEMPTS } from "../../../src/domain/limits.ts";
 import { callAccount } from "../../../src/transport/account-client.ts";
-import type { Outcome } from "../../../src/ledger/outcome.ts";
+import type { Outcome } from "../../../src/contract/outcome.ts";
 
 const OK: Outcome = { status: 201, body: '{"id":"ch_1"}', replayed: false };
 const noSleep = () => Promise.resolve();

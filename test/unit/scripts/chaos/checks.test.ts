@@ -12,7 +12,7 @@ import {
   violationRecorder,
 } from "../../../../scripts/chaos/checks.ts";
 import type { LogicalOp, Observation } from "../../../../scripts/chaos/model.ts";
-import type { EntryView, IdempotencyKeyLookup } from "../../../../src/client/index.ts";
+import type { EntryView, IdempotencyKeyLookup } from "../../../../src/client/onceledger-client.ts";
 
 /** The chaos audit's checks catch each violation they name, and pass a clean ledger. */
 

@@ -1,5 +1,5 @@
 import { problemStatus, renderProblem, toProblem, type Failure } from "../domain/problems.ts";
-import type { StorageWork } from "./sql.ts";
+import type { StorageWork } from "./storage-work.ts";
 
 /**
  * What an account object answers: the HTTP status and the exact body text.

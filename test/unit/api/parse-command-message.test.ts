@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCommandMessage } from "../../../src/api/command-message.ts";
+import { parseCommandMessage } from "../../../src/api/parse-command-message.ts";
 import { moneyFingerprint } from "../../../src/api/money-operation.ts";
 import { MAX_BODY_BYTES, MAX_COMMAND_MESSAGE_BYTES } from "../../../src/domain/limits.ts";
 

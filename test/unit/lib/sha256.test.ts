@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { bytesToHex } from "../../../src/domain/hex.ts";
-import { sha256Hex } from "../../../src/domain/sha256.ts";
+import { bytesToHex } from "../../../src/lib/hex.ts";
+import { sha256Hex } from "../../../src/lib/sha256.ts";
 
 /** The synchronous SHA-256 must be SHA-256: compared with the runtime's own digest. */
 async function reference(text: string): Promise<string> {

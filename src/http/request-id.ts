@@ -1,4 +1,4 @@
-import { MAX_REQUEST_ID_LENGTH } from "./limits.ts";
+import { MAX_REQUEST_ID_LENGTH } from "../domain/limits.ts";
 
 /**
  * The Request-Id a response carries and every log line about it names: the

@@ -1,15 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { MAX_JSON_DEPTH } from "../../../src/domain/limits.ts";
-import { parseStrictJson } from "../../../src/domain/strict-json.ts";
+import { parseStrictJson } from "../../../src/lib/strict-json.ts";
 
 function valueOf(text: string): unknown {
-  const result = parseStrictJson(text);
+  const result = parseStrictJson(text, MAX_JSON_DEPTH);
   if (!result.ok) throw new Error(`expected ${JSON.stringify(text)} to parse: ${result.error}`);
   return result.value;
 }
 
 function rejects(text: string): boolean {
-  const result = parseStrictJson(text);
+  const result = parseStrictJson(text, MAX_JSON_DEPTH);
   if (!result.ok) expect(result.error).not.toBe("");
   return !result.ok;
 }

@@ -1,4 +1,8 @@
-import { DEFAULT_IDEMPOTENCY_TTL_SECONDS, MAX_IDEMPOTENCY_TTL_SECONDS, MIN_IDEMPOTENCY_TTL_SECONDS } from "./limits.ts";
+import {
+  DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+  MAX_IDEMPOTENCY_TTL_SECONDS,
+  MIN_IDEMPOTENCY_TTL_SECONDS,
+} from "../domain/limits.ts";
 
 /**
  * Reads the IDEMPOTENCY_TTL_SECONDS var. A bad value is an operator's

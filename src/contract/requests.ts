@@ -1,6 +1,6 @@
 import type { MoneyCommand, OpenAccountInput } from "../domain/commands.ts";
 import type { IfMatch } from "../domain/if-match.ts";
-import { fromWire, type LegacyMoneyCommand } from "../domain/object-interface.ts";
+import { fromWire, type LegacyMoneyCommand } from "./interface-version.ts";
 
 /** What a caller asks of an account object: validated input, never raw HTTP. */
 
@@ -22,11 +22,11 @@ export interface MoneyRequest {
   readonly command: MoneyCommand;
   /** Absent from callers older than the origin (interface version 1). */
   readonly origin?: RequestOrigin;
-  /** The interface version the caller speaks (domain/object-interface.ts); absent means 1. */
+  /** The interface version the caller speaks (interface-version.ts); absent means 1. */
   readonly interfaceVersion?: number;
 }
 
-/** A money request as any supported Worker version sends it (see domain/object-interface.ts). */
+/** A money request as any supported Worker version sends it (see interface-version.ts). */
 export type WireMoneyRequest =
   MoneyRequest | (Omit<MoneyRequest, "command"> & { readonly command: LegacyMoneyCommand });
 

@@ -1,5 +1,5 @@
-import type { MoneyCommand, MoneyInputs } from "./commands.ts";
-import type { EntryType } from "./entry-types.ts";
+import type { MoneyCommand, MoneyInputs } from "../domain/commands.ts";
+import type { EntryType } from "../domain/entry-types.ts";
 
 /**
  * The Worker-to-object interface. A deploy rolls out gradually, so for a

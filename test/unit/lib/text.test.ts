@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { codePointLength, utf8Length } from "../../../src/domain/text.ts";
+import { codePointLength, utf8Length } from "../../../src/lib/text.ts";
 
 describe("codePointLength", () => {
   it.each([

@@ -4,7 +4,7 @@ import {
   MAX_IDEMPOTENCY_TTL_SECONDS,
   MIN_IDEMPOTENCY_TTL_SECONDS,
 } from "../../../src/domain/limits.ts";
-import { parseIdempotencyTtlSeconds } from "../../../src/domain/retention.ts";
+import { parseIdempotencyTtlSeconds } from "../../../src/config/idempotency-ttl.ts";
 
 describe("parseIdempotencyTtlSeconds", () => {
   it.each([undefined, "", "  "])("falls back to the default for %j", (raw) => {

@@ -1,4 +1,3 @@
-import { MAX_JSON_DEPTH } from "./limits.ts";
 import { err, ok, type Result } from "./result.ts";
 
 /** The parsed value, or why the text is not JSON. */
@@ -7,12 +6,12 @@ export type JsonParse = Result<unknown, string>;
 /**
  * JSON.parse accepts duplicate object keys (the last one wins), so a body
  * could mean one thing to us and another to a proxy or a log reader. This
- * parser rejects duplicates and nesting deeper than MAX_JSON_DEPTH, and is
+ * parser rejects duplicates and nesting deeper than `maxDepth`, and is
  * otherwise RFC 8259 JSON, except that a number not written as an integer
  * reads as NaN (see below).
  */
-export function parseStrictJson(text: string): JsonParse {
-  const parser = new Parser(text);
+export function parseStrictJson(text: string, maxDepth: number): JsonParse {
+  const parser = new Parser(text, maxDepth);
   try {
     parser.skipWhitespace();
     const value = parser.value(1);
@@ -41,9 +40,11 @@ const LITERALS: ReadonlyArray<readonly [string, unknown]> = [
 class Parser {
   private at = 0;
   private readonly text: string;
+  private readonly maxDepth: number;
 
-  constructor(text: string) {
+  constructor(text: string, maxDepth: number) {
     this.text = text;
+    this.maxDepth = maxDepth;
   }
 
   atEnd(): boolean {
@@ -125,7 +126,7 @@ class Parser {
   }
 
   private enter(depth: number): void {
-    if (depth > MAX_JSON_DEPTH) this.fail(`nesting deeper than ${MAX_JSON_DEPTH}`);
+    if (depth > this.maxDepth) this.fail(`nesting deeper than ${this.maxDepth}`);
     this.at += 1;
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import devVars from "../../../.dev.vars?raw";
-import { DEV_API_KEY, DEV_API_KEY_SHA256, DEV_TENANT } from "../../../src/domain/dev-key.ts";
-import { sha256Hex } from "../../../src/domain/sha256.ts";
+import { DEV_API_KEY, DEV_API_KEY_SHA256, DEV_TENANT } from "../../../src/config/dev-key.ts";
+import { sha256Hex } from "../../../src/lib/sha256.ts";
 
 describe("the development key", () => {
   it("has the digest written beside it", () => {

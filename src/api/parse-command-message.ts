@@ -1,9 +1,10 @@
+import { MAX_JSON_DEPTH } from "../domain/limits.ts";
 import type { EntryType } from "../domain/entry-types.ts";
 import type { FieldError } from "../domain/field-error.ts";
 import { MAX_BODY_BYTES, MAX_COMMAND_MESSAGE_BYTES } from "../domain/limits.ts";
-import { err, ok, type Result } from "../domain/result.ts";
-import { parseStrictJson } from "../domain/strict-json.ts";
-import { utf8Length } from "../domain/text.ts";
+import { err, ok, type Result } from "../lib/result.ts";
+import { parseStrictJson } from "../lib/strict-json.ts";
+import { utf8Length } from "../lib/text.ts";
 import { checkMoneyOperation, type CheckedOperation } from "./money-operation.ts";
 import { CommandMessageEnvelope } from "./schemas.ts";
 import { validate } from "./validation.ts";
@@ -43,7 +44,7 @@ export function parseCommandMessage(
   if (utf8Length(body) > MAX_COMMAND_MESSAGE_BYTES) {
     return reject("too_large", "body", `must be at most ${MAX_COMMAND_MESSAGE_BYTES} bytes`);
   }
-  const json = parseStrictJson(body);
+  const json = parseStrictJson(body, MAX_JSON_DEPTH);
   if (!json.ok) return reject("invalid_json", "body", json.error);
   const envelope = validate(CommandMessageEnvelope, json.value);
   if (!envelope.ok) return err({ reason: "invalid_command", errors: envelope.error });

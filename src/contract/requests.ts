@@ -20,10 +20,9 @@ export interface MoneyRequest {
   /** A digest of each top-level field of the body, to say which differ when the key is reused. */
   readonly fieldDigests?: Readonly<Record<string, string>>;
   readonly command: MoneyCommand;
-  /** Absent from callers older than the origin (interface version 1). */
-  readonly origin?: RequestOrigin;
-  /** The interface version the caller speaks (interface-version.ts); absent means 1. */
-  readonly interfaceVersion?: number;
+  readonly origin: RequestOrigin;
+  /** The interface version the caller speaks (interface-version.ts); a version-1 caller sent none, and is refused. */
+  readonly interfaceVersion: number;
 }
 
 /** A money request as any supported Worker version sends it (see interface-version.ts). */
@@ -41,7 +40,7 @@ export interface KeyedRequest {
   readonly idempotencyKey: string;
   readonly fingerprint: string;
   readonly fieldDigests?: Readonly<Record<string, string>>;
-  readonly origin?: RequestOrigin;
+  readonly origin: RequestOrigin;
 }
 
 export interface OpenAccountRequest {
@@ -53,6 +52,6 @@ export interface OpenAccountRequest {
   readonly ifMatch?: IfMatch | null;
   /** With an Idempotency-Key, the answer is recorded and replayed like a money request's. */
   readonly keyed?: KeyedRequest | null;
-  readonly origin?: RequestOrigin;
-  readonly interfaceVersion?: number;
+  readonly origin: RequestOrigin;
+  readonly interfaceVersion: number;
 }

@@ -1,3 +1,4 @@
+import { OBJECT_INTERFACE_VERSION } from "../../src/contract/interface-version.ts";
 import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
@@ -246,6 +247,8 @@ describe("the account object", () => {
         idempotencyKey: key,
         fingerprint: key,
         command: { type: "charge" as const, input: { amount: 1, currency: "USD" } },
+        origin: { requestId: key, keyId: null },
+        interfaceVersion: OBJECT_INTERFACE_VERSION,
       });
       await instance.moveMoney(request(uniqueKey()));
       await instance.moveMoney(request(uniqueKey()));

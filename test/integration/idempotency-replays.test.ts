@@ -1,3 +1,4 @@
+import { OBJECT_INTERFACE_VERSION } from "../../src/contract/interface-version.ts";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
@@ -125,6 +126,8 @@ describe("the Worker's own retries", () => {
       idempotencyKey: "worker-retry",
       fingerprint: "f".repeat(64),
       command: { type: "charge" as const, input: { amount: 10, currency: "USD" } },
+      origin: { requestId, keyId: null },
+      interfaceVersion: OBJECT_INTERFACE_VERSION,
     });
     const [first, retried, other] = await runInDurableObject(ledgerStub(account), (instance: AccountLedger) =>
       Promise.all([

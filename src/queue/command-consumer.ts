@@ -9,7 +9,7 @@ import {
 } from "../domain/limits.ts";
 import { QUEUE_KEY_ID } from "../config/key-id.ts";
 import { QUEUE_ROUTE, requestPoint } from "../observability/metrics.ts";
-import { OBJECT_INTERFACE_VERSION, toWire } from "../contract/interface-version.ts";
+import { moneyRequest } from "../contract/requests.ts";
 import type { Outcome } from "../contract/outcome.ts";
 import { accountStubs, callAccount } from "../transport/account-client.ts";
 import { parseKeyTable } from "../transport/api-keys.ts";
@@ -239,17 +239,16 @@ async function decide(
     outcome = await callAccount(
       accountStubs(env.ACCOUNTS, tenant, account, placed.value),
       (stub) =>
-        stub.moveMoney({
-          // Fresh per delivery, as per HTTP request: a redelivered message is a replay of the first.
-          requestId: crypto.randomUUID(),
-          idempotencyKey: checked.idempotencyKey,
-          fingerprint: checked.fingerprint,
-          fieldDigests: checked.fieldDigests,
-          command: toWire(checked.command),
-          // A queue message carries no API key; its id is the Request-Id its result and logs name.
-          origin: { requestId: message.id, keyId: QUEUE_KEY_ID },
-          interfaceVersion: OBJECT_INTERFACE_VERSION,
-        }),
+        stub.moveMoney(
+          moneyRequest(
+            // Fresh per delivery, as per HTTP request: a redelivered message is a replay of the first.
+            crypto.randomUUID(),
+            checked,
+            checked.command,
+            // A queue message carries no API key; its id is the Request-Id its result and logs name.
+            { requestId: message.id, keyId: QUEUE_KEY_ID },
+          ),
+        ),
       undefined,
       notes,
     );

@@ -1,8 +1,7 @@
 import { checkOperation } from "../../api/money-operation.ts";
 import { batchRoute } from "../../api/routes.ts";
-import type { MoneyRequest } from "../../contract/requests.ts";
+import { moneyRequest, type MoneyRequest } from "../../contract/requests.ts";
 import { isEntryType } from "../../domain/entry-types.ts";
-import { OBJECT_INTERFACE_VERSION, toWire } from "../../contract/interface-version.ts";
 import { failure, withFacts, type OperationGroup, type Outcome } from "../../contract/outcome.ts";
 import { handle } from "../pipeline.ts";
 import type { Result } from "../../lib/result.ts";
@@ -28,13 +27,7 @@ export function batchRoutes(): RouteTable {
           const requests: MoneyRequest[] = [];
           for (const [index, operation] of checked.entries()) {
             if (operation.ok) {
-              requests.push({
-                requestId: `${batchId}.${index}`,
-                ...operation.value,
-                command: toWire(operation.value.command),
-                origin,
-                interfaceVersion: OBJECT_INTERFACE_VERSION,
-              });
+              requests.push(moneyRequest(`${batchId}.${index}`, operation.value, operation.value.command, origin));
             }
           }
           const answer = await callAccountOf<BatchAnswer>(params.account, (stub) => stub.moveMoneyInBatch(requests));

@@ -1,7 +1,7 @@
 import { MONEY_ROUTES, openAccountRoute, type RouteDef } from "../../api/routes.ts";
 import type { MoneyCommand } from "../../domain/commands.ts";
 import { ENTRY_TYPES } from "../../domain/entry-types.ts";
-import { OBJECT_INTERFACE_VERSION, toWire } from "../../contract/interface-version.ts";
+import { keyedRequest, moneyRequest, openAccountRequest } from "../../contract/requests.ts";
 import { accountHeaders, chargeHeaders } from "../headers.ts";
 import { handle } from "../pipeline.ts";
 import type { RouteTable } from "./route-table.ts";
@@ -14,15 +14,14 @@ export function writeRoutes(): RouteTable {
       handle(
         openAccountRoute,
         ({ tenant, origin, params, body, keyed, ifMatch }, callAccountOf) => {
-          const request = {
-            account: params.account,
+          const request = openAccountRequest(
+            params.account,
             tenant,
-            origin,
-            interfaceVersion: OBJECT_INTERFACE_VERSION,
-            input: body,
+            body,
             ifMatch,
-            keyed: keyed === null ? null : { requestId: crypto.randomUUID(), ...keyed, origin },
-          };
+            keyed === null ? null : keyedRequest(crypto.randomUUID(), keyed, origin),
+            origin,
+          );
           return callAccountOf(params.account, (stub) => stub.openAccount(request));
         },
         { headers: accountHeaders, pinsTenant: true },
@@ -38,13 +37,7 @@ export function writeRoutes(): RouteTable {
           route,
           ({ origin, params, body, keyed }, callAccountOf) => {
             if (keyed === null) throw new Error("invariant: a money route requires an Idempotency-Key");
-            const request = {
-              requestId: crypto.randomUUID(),
-              ...keyed,
-              command: toWire({ type, input: body } as MoneyCommand),
-              origin,
-              interfaceVersion: OBJECT_INTERFACE_VERSION,
-            };
+            const request = moneyRequest(crypto.randomUUID(), keyed, { type, input: body } as MoneyCommand, origin);
             return callAccountOf(params.account, (stub) => stub.moveMoney(request));
           },
           type === "charge" ? { headers: chargeHeaders, operation: type } : { operation: type },

@@ -15,7 +15,7 @@ export function debit(
 ): Result<number, FailureOf<"insufficient_funds">> {
   assertBalance(balance);
   assertAmount(amount);
-  assertInRange("overdraft limit", overdraftLimit, 0, MAX_OVERDRAFT_LIMIT_MINOR);
+  assertOverdraftLimit(overdraftLimit);
   const balanceAfter = balance - amount;
   if (balanceAfter < -overdraftLimit) return err({ code: "insufficient_funds", amount, balance, overdraftLimit });
   return ok(balanceAfter);
@@ -29,8 +29,13 @@ export function deposit(balance: number, amount: number): Result<number, Failure
   return ok(balanceAfter);
 }
 
-function assertAmount(amount: number): void {
+/** An amount moved, as a positive number of minor units. */
+export function assertAmount(amount: number): void {
   assertInRange("amount", amount, MIN_AMOUNT_MINOR, MAX_AMOUNT_MINOR);
+}
+
+export function assertOverdraftLimit(overdraftLimit: number): void {
+  assertInRange("overdraft limit", overdraftLimit, 0, MAX_OVERDRAFT_LIMIT_MINOR);
 }
 
 /** A balance can sit below -overdraft after the limit is lowered, never below the largest limit. */

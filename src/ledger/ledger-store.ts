@@ -1,6 +1,6 @@
 import type { Metadata } from "../domain/commands.ts";
-import { ENTRY_TYPE_RULES, type EntryType } from "../domain/entry-types.ts";
-import { assertBalance } from "../domain/money.ts";
+import { ENTRY_TYPE_RULES, isEntryType, type EntryType } from "../domain/entry-types.ts";
+import { assertAmount, assertBalance, assertOverdraftLimit } from "../domain/money.ts";
 import type { CountedSql } from "./sql.ts";
 
 /** Reads and appends of the account row and its ledger entries: SQL only; row-views.ts shapes them for the API. */
@@ -131,8 +131,18 @@ export function updateOverdraftLimit(
   idempotencyKey: string | null,
   keyId: string | null,
 ): AccountRow {
+  assertOverdraftLimit(overdraftLimit);
   const version = account.version + 1;
-  sql.run("UPDATE account SET overdraft_limit = ?, version = ?", overdraftLimit, version);
+  // Compare-and-set on the version read: a change moves the version by exactly one, once.
+  const updated = sql.rows<{ version: number }>(
+    "UPDATE account SET overdraft_limit = ?, version = ? WHERE version = ? RETURNING version",
+    overdraftLimit,
+    version,
+    account.version,
+  );
+  if (updated.length !== 1) {
+    throw new Error(`invariant: moving the account from version ${account.version} changed ${updated.length} rows`);
+  }
   insertChange(sql, {
     version,
     field: "overdraft_limit",
@@ -231,11 +241,29 @@ function toChangeRow(row: ChangeRecord): AccountChangeRow {
 /** Settings one change can touch at once (opening sets both). */
 const MAX_FIELDS_PER_CHANGE = 2;
 
+/**
+ * The head as stored: the last entry's balance and seq. Read once per object
+ * start (and by a PUT), so it is checked against the entry before it, paired
+ * with appendEntry's checks: the seq follows on with no gap (a lone entry is
+ * seq 1) and the balance is the previous one plus the amount. A full recount
+ * is audit()'s job (ledger-audit.ts): COUNT(*) reads every row.
+ */
 export function readHead(sql: CountedSql): LedgerHead {
-  const last = sql.first<{ seq: number; balance_after: number }>(
-    "SELECT seq, balance_after FROM entries ORDER BY seq DESC LIMIT 1",
+  const [last, previous] = sql.rows<{ seq: number; amount: number; balance_after: number }>(
+    "SELECT seq, amount, balance_after FROM entries ORDER BY seq DESC LIMIT 2",
   );
-  return last === undefined ? { balance: 0, entryCount: 0 } : { balance: last.balance_after, entryCount: last.seq };
+  if (last === undefined) return { balance: 0, entryCount: 0 };
+  const before = previous ?? { seq: 0, balance_after: 0 };
+  if (last.seq !== before.seq + 1) {
+    throw new Error(`invariant: the last entry is seq ${last.seq}, the one before it seq ${before.seq}`);
+  }
+  if (last.balance_after !== before.balance_after + last.amount) {
+    throw new Error(
+      `invariant: entry ${last.seq} stores balance ${last.balance_after}, not ${before.balance_after} + ${last.amount}`,
+    );
+  }
+  assertBalance(last.balance_after);
+  return { balance: last.balance_after, entryCount: last.seq };
 }
 
 export interface NewEntry {
@@ -256,6 +284,10 @@ export interface NewEntry {
  */
 export function appendEntry(sql: CountedSql, head: LedgerHead, balanceAfter: number, entry: NewEntry): EntryRow {
   assertBalance(balanceAfter);
+  assertAmount(Math.abs(entry.amount));
+  if ((entry.chargeId !== null) !== (entry.type === "refund")) {
+    throw new Error(`invariant: a ${entry.type} names charge ${entry.chargeId ?? "none"}`);
+  }
   if (balanceAfter !== head.balance + entry.amount) {
     throw new Error(`invariant: balance ${head.balance} + ${entry.amount} is not ${balanceAfter}`);
   }
@@ -268,8 +300,8 @@ export function appendEntry(sql: CountedSql, head: LedgerHead, balanceAfter: num
     id: `${ENTRY_TYPE_RULES[entry.type].idPrefix}_${crypto.randomUUID().replaceAll("-", "")}`,
     balanceAfter,
   };
-  sql.run(
-    `INSERT INTO entries (${ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  const written = sql.rows<{ seq: number }>(
+    `INSERT INTO entries (${ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
     row.seq,
     row.id,
     row.type,
@@ -282,6 +314,10 @@ export function appendEntry(sql: CountedSql, head: LedgerHead, balanceAfter: num
     JSON.stringify(row.metadata),
     row.keyId,
   );
+  // The row the head moves to is written, exactly once, at the seq after the head's.
+  if (written.length !== 1 || written[0]?.seq !== head.entryCount + 1) {
+    throw new Error(`invariant: entry seq ${row.seq} was written as ${written.length} rows`);
+  }
   return row;
 }
 
@@ -315,11 +351,20 @@ function toEntryRowOrNull(row: EntryRecord | undefined): EntryRow | null {
   return row === undefined ? null : toEntryRow(row);
 }
 
+/** Paired with appendEntry's checks: a stored entry has a known type, its sign, an amount and balance in bounds. */
 function toEntryRow(row: EntryRecord): EntryRow {
+  if (!isEntryType(row.type) || Math.sign(row.amount) !== ENTRY_TYPE_RULES[row.type].sign) {
+    throw new Error(`invariant: stored entry ${row.seq} is a ${row.type} of ${row.amount}`);
+  }
+  if ((row.charge_id !== null) !== (row.type === "refund")) {
+    throw new Error(`invariant: stored ${row.type} ${row.seq} names charge ${row.charge_id ?? "none"}`);
+  }
+  assertAmount(Math.abs(row.amount));
+  assertBalance(row.balance_after);
   return {
     seq: row.seq,
     id: row.id,
-    type: row.type as EntryType,
+    type: row.type,
     amount: row.amount,
     balanceAfter: row.balance_after,
     createdMs: row.created_ms,

@@ -89,7 +89,12 @@ function applyRefund(ctx: ApplyContext, input: RefundInput): Applied {
   if (mismatch) return declined(mismatch);
   const charge = findEntryById(ctx.sql, input.charge);
   if (charge === null || charge.type !== "charge") return declined(chargeNotFound(input.charge));
-  const refundable = -charge.amount - refundedAmount(ctx.sql, charge.id);
+  const refunded = refundedAmount(ctx.sql, charge.id);
+  // Refunds never exceed their charge: each was at most what was left (below), so the stored total is too.
+  if (refunded < 0 || refunded > -charge.amount) {
+    throw new Error(`invariant: charge ${charge.id} of ${-charge.amount} has ${refunded} refunded`);
+  }
+  const refundable = -charge.amount - refunded;
   const amount = input.amount ?? refundable;
   if (amount === 0 || amount > refundable) {
     return declined({ code: "refund_exceeds_charge", chargeId: charge.id, refundable, requested: amount });

@@ -6,6 +6,7 @@ import type {
   IdempotencyKeyLookupView,
   RefundView,
 } from "../domain/views.ts";
+import { assertOverdraftLimit } from "../domain/money.ts";
 import type { DecisionRow } from "./decisions.ts";
 import type { IdempotencyRecord } from "./idempotency-records.ts";
 import type { AccountChangeRow, AccountRow, EntryRow, LedgerHead } from "./ledger-store.ts";
@@ -16,7 +17,12 @@ export function timestamp(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** Paired with updateOverdraftLimit's checks: an account shown has a limit in bounds and a version from 1. */
 export function accountView(account: AccountRow, head: LedgerHead): AccountView {
+  assertOverdraftLimit(account.overdraftLimit);
+  if (!Number.isSafeInteger(account.version) || account.version < 1) {
+    throw new Error(`invariant: account ${account.name} is at version ${account.version}`);
+  }
   return {
     id: account.name,
     currency: account.currency,
@@ -58,6 +64,10 @@ export function entryView(entry: EntryRow, currency: string): EntryView {
 }
 
 export function chargeView(entry: EntryRow, currency: string, amountRefunded: number): ChargeView {
+  // Paired with applyRefund's check: what a charge shows refunded is never more than it charged.
+  if (amountRefunded < 0 || amountRefunded > -entry.amount) {
+    throw new Error(`invariant: charge ${entry.id} of ${-entry.amount} has ${amountRefunded} refunded`);
+  }
   return {
     id: entry.id,
     amount: -entry.amount,

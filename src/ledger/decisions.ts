@@ -26,19 +26,38 @@ export function findDecision(sql: CountedSql, key: string): DecisionRow | null {
     decided_ms: number;
   }>("SELECT fingerprint, status, code, entry_id, decided_ms FROM decisions WHERE key = ?", key);
   if (row === undefined) return null;
-  return {
+  return checkedDecision({
     key,
     fingerprint: row.fingerprint,
     status: row.status,
     code: row.code,
     entryId: row.entry_id,
     decidedMs: row.decided_ms,
-  };
+  });
 }
 
+/**
+ * A decision's own facts agree, checked when it is written and when it is
+ * read back: a decline (4xx, 5xx) has a problem code and a success none, and
+ * only a 201 moved money.
+ */
+export function checkedDecision(decision: DecisionRow): DecisionRow {
+  if (decision.status >= 400 !== (decision.code !== null)) {
+    throw new Error(`invariant: decision ${decision.key} has status ${decision.status} and code ${decision.code}`);
+  }
+  if (decision.entryId !== null && decision.status !== 201) {
+    throw new Error(
+      `invariant: decision ${decision.key} names entry ${decision.entryId} with status ${decision.status}`,
+    );
+  }
+  return decision;
+}
+
+/** Writes a decision once: a plain INSERT, so a key already decided fails the transaction, never overwritten. */
 export function saveDecision(sql: CountedSql, decision: DecisionRow): void {
-  sql.run(
-    "INSERT INTO decisions (key, fingerprint, status, code, entry_id, decided_ms) VALUES (?, ?, ?, ?, ?, ?)",
+  checkedDecision(decision);
+  const written = sql.rows<{ key: string }>(
+    "INSERT INTO decisions (key, fingerprint, status, code, entry_id, decided_ms) VALUES (?, ?, ?, ?, ?, ?) RETURNING key",
     decision.key,
     decision.fingerprint,
     decision.status,
@@ -46,4 +65,6 @@ export function saveDecision(sql: CountedSql, decision: DecisionRow): void {
     decision.entryId,
     decision.decidedMs,
   );
+  if (written.length !== 1)
+    throw new Error(`invariant: decision ${decision.key} was written as ${written.length} rows`);
 }

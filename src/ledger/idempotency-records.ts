@@ -24,7 +24,12 @@ export interface IdempotencyRecord {
 /** The record for `key` while it is live at `nowMs`: one expired but not yet swept counts as absent. */
 export function findLiveRecord(sql: CountedSql, key: string, nowMs: number): IdempotencyRecord | null {
   const record = findRecord(sql, key);
-  return record !== null && record.expiresMs > nowMs ? record : null;
+  if (record === null || record.expiresMs <= nowMs) return null;
+  // Paired with saveRecord's check: a record expires after it was created.
+  if (record.createdMs >= record.expiresMs) {
+    throw new Error(`invariant: record ${key} was created at ${record.createdMs} and expires at ${record.expiresMs}`);
+  }
+  return record;
 }
 
 function findRecord(sql: CountedSql, key: string): IdempotencyRecord | null {
@@ -57,8 +62,11 @@ function findRecord(sql: CountedSql, key: string): IdempotencyRecord | null {
 
 /** Saves a record, replacing an expired one under the same key. */
 export function saveRecord(sql: CountedSql, record: IdempotencyRecord): void {
-  sql.run(
-    "INSERT OR REPLACE INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms, field_digests, origin_request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+  if (!Number.isSafeInteger(record.createdMs) || !(record.expiresMs > record.createdMs)) {
+    throw new Error(`invariant: record ${record.key} created at ${record.createdMs} expires at ${record.expiresMs}`);
+  }
+  const written = sql.rows<{ key: string }>(
+    "INSERT OR REPLACE INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms, field_digests, origin_request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING key",
     record.key,
     record.requestId,
     record.fingerprint,
@@ -69,6 +77,7 @@ export function saveRecord(sql: CountedSql, record: IdempotencyRecord): void {
     record.fieldDigests === null ? null : JSON.stringify(record.fieldDigests),
     record.originRequestId,
   );
+  if (written.length !== 1) throw new Error(`invariant: record ${record.key} was written as ${written.length} rows`);
 }
 
 export function earliestExpiry(sql: CountedSql): number | null {

@@ -40,11 +40,34 @@ export interface EventCursor {
   readonly changeField: string;
 }
 
+/**
+ * The cursor as stored, checked against the ledger it points into: it never
+ * passes the last entry, and it counts one event for each entry and each
+ * change it has passed. Read by the alarm, never on the money path.
+ */
 export function readEventCursor(sql: CountedSql): EventCursor {
-  const row = sql.first<{ published_through: number; entry_seq: number; change_version: number; change_field: string }>(
-    "SELECT published_through, entry_seq, change_version, change_field FROM event_cursor",
+  const row = sql.first<{
+    published_through: number;
+    entry_seq: number;
+    change_version: number;
+    change_field: string;
+    last_seq: number;
+    changes_passed: number;
+  }>(
+    `SELECT c.published_through, c.entry_seq, c.change_version, c.change_field,
+            (SELECT COALESCE(MAX(seq), 0) FROM entries) AS last_seq,
+            (SELECT COUNT(*) FROM account_changes WHERE (version, field) <= (c.change_version, c.change_field)) AS changes_passed
+       FROM event_cursor c`,
   );
   if (row === undefined) throw new Error("invariant: the event cursor is missing");
+  if (row.entry_seq < 0 || row.entry_seq > row.last_seq) {
+    throw new Error(`invariant: the event cursor is at entry ${row.entry_seq}, the ledger ends at ${row.last_seq}`);
+  }
+  if (row.published_through !== row.entry_seq + row.changes_passed) {
+    throw new Error(
+      `invariant: the event cursor counts ${row.published_through} events for ${row.entry_seq} entries and ${row.changes_passed} changes`,
+    );
+  }
   return {
     publishedThrough: row.published_through,
     entrySeq: row.entry_seq,
@@ -53,8 +76,24 @@ export function readEventCursor(sql: CountedSql): EventCursor {
   };
 }
 
-/** Moves the cursor forward only: a repeated, late record of an earlier send changes nothing. */
+/**
+ * Moves the cursor forward only. The alarm runs one at a time and reads the
+ * cursor before each send, so a position before the stored one would mean
+ * events published out of order: it throws (the transaction rolls back). The
+ * same position again (a repeated record) changes nothing.
+ */
 export function saveEventCursor(sql: CountedSql, cursor: EventCursor): void {
+  const stored = readEventCursor(sql);
+  if (
+    cursor.publishedThrough < stored.publishedThrough ||
+    cursor.entrySeq < stored.entrySeq ||
+    cursor.changeVersion < stored.changeVersion ||
+    (cursor.changeVersion === stored.changeVersion && cursor.changeField < stored.changeField)
+  ) {
+    throw new Error(
+      `invariant: the event cursor would move back from ${stored.publishedThrough} to ${cursor.publishedThrough}`,
+    );
+  }
   sql.run(
     "UPDATE event_cursor SET published_through = ?, entry_seq = ?, change_version = ?, change_field = ? WHERE published_through < ?",
     cursor.publishedThrough,

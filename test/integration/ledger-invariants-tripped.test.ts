@@ -1,0 +1,374 @@
+import { evictDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { saveDecision } from "../../src/ledger/decisions.ts";
+import { readEventCursor, saveEventCursor } from "../../src/ledger/events.ts";
+import { saveRecord } from "../../src/ledger/idempotency-records.ts";
+import { appendEntry } from "../../src/ledger/ledger-store.ts";
+import { CountedSql } from "../../src/ledger/sql.ts";
+import {
+  call,
+  expectProblem,
+  fundedAccount,
+  json,
+  ledgerStub,
+  openAccount,
+  post,
+  uniqueAccount,
+  uniqueKey,
+} from "../support/api.ts";
+import { expireRecord, inLedger } from "../support/storage.ts";
+
+/**
+ * Every invariant the ledger core asserts (docs/storage.md, "Invariants"),
+ * tripped through a store corrupted behind the object's back: the request
+ * that meets it answers 500 internal_error and nothing is written.
+ * Assertions over values that only ever come from memory are tripped by
+ * calling the store function inside the object with such a value.
+ */
+
+const usd = (amount: number) => ({ amount, currency: "USD" });
+
+/** Runs SQL inside the account's object, as a corrupted disk or a stray hand would. */
+function corrupt(account: string, query: string, ...bindings: SqlStorageValue[]): Promise<void> {
+  return inLedger(account, (storage) => {
+    storage.sql.exec(query, ...bindings);
+  });
+}
+
+/** Drops the object's memory, so the head and the account are read back from storage. */
+function evict(account: string): Promise<void> {
+  return evictDurableObject(ledgerStub(account));
+}
+
+/** Everything a write could change. */
+function traces(account: string) {
+  return inLedger(account, (storage) => {
+    const all = (query: string) => storage.sql.exec(query).toArray();
+    return {
+      entries: all("SELECT seq, id, type, amount, balance_after, charge_id FROM entries ORDER BY seq"),
+      decisions: all("SELECT key, status, code, entry_id FROM decisions ORDER BY key"),
+      records: all("SELECT key, status, created_ms, expires_ms FROM idempotency_records ORDER BY key"),
+      account: all("SELECT overdraft_limit, version FROM account"),
+      changes: all("SELECT version, field FROM account_changes ORDER BY version, field"),
+      cursor: all("SELECT published_through, entry_seq, change_version, change_field FROM event_cursor"),
+    };
+  });
+}
+
+/** Sends `request`, expects a 500 internal_error that names no invariant, and that nothing changed. */
+async function expectRefused(account: string, request: () => Promise<Response>): Promise<void> {
+  const before = await traces(account);
+  const response = await request();
+  const text = await response.clone().text();
+  await expectProblem(response, 500, "internal_error");
+  expect(text).not.toContain("invariant");
+  expect(await traces(account)).toEqual(before);
+}
+
+/** Runs `fn` with the object's counted SQL, and expects it to throw an invariant and write nothing. */
+async function expectThrowsInside(account: string, fn: (sql: CountedSql) => unknown, message: RegExp) {
+  const before = await traces(account);
+  await inLedger(account, (storage) => {
+    expect(() => storage.transactionSync(() => fn(new CountedSql(storage.sql)))).toThrow(message);
+  });
+  expect(await traces(account)).toEqual(before);
+}
+
+async function chargeOf(account: string, amount: number): Promise<string> {
+  const response = await post(account, "charges", usd(amount));
+  expect(response.status).toBe(201);
+  return (await json<{ id: string }>(response)).id;
+}
+
+describe("the ledger head read back from storage (ledger-store.ts readHead)", () => {
+  it("refuses a last entry whose balance is not the previous balance plus its amount", async () => {
+    const account = await fundedAccount(1000);
+    await chargeOf(account, 300);
+    await corrupt(
+      account,
+      "UPDATE entries SET balance_after = balance_after + 1 WHERE seq = (SELECT MAX(seq) FROM entries)",
+    );
+    await evict(account);
+    await expectRefused(account, () => post(account, "charges", usd(100)));
+    await expectRefused(account, () => call(`/v1/accounts/${account}`));
+  });
+
+  it("refuses a lone first entry whose balance is not its amount", async () => {
+    const account = await fundedAccount(1000);
+    await corrupt(account, "UPDATE entries SET balance_after = 999");
+    await evict(account);
+    await expectRefused(account, () => post(account, "credits", usd(1)));
+  });
+
+  it("refuses a last entry whose seq does not follow the one before it", async () => {
+    const account = await fundedAccount(1000);
+    await chargeOf(account, 300);
+    await corrupt(account, "UPDATE entries SET seq = seq + 1 WHERE seq = (SELECT MAX(seq) FROM entries)");
+    await evict(account);
+    await expectRefused(account, () => post(account, "charges", usd(100)));
+  });
+
+  it("refuses a lone entry whose seq is not 1", async () => {
+    const account = await fundedAccount(1000);
+    await corrupt(account, "UPDATE entries SET seq = 2");
+    await evict(account);
+    await expectRefused(account, () => post(account, "charges", usd(100)));
+  });
+
+  it("refuses a last balance outside the ledger's bounds", async () => {
+    const account = await fundedAccount(1000);
+    await corrupt(account, "UPDATE entries SET amount = 2e15, balance_after = 2e15");
+    await evict(account);
+    await expectRefused(account, () => call(`/v1/accounts/${account}`));
+  });
+});
+
+describe("appending an entry (ledger-store.ts appendEntry)", () => {
+  it("refuses an append whose row is not written", async () => {
+    const account = await fundedAccount(1000);
+    await corrupt(account, "CREATE TRIGGER drop_entries BEFORE INSERT ON entries BEGIN SELECT RAISE(IGNORE); END");
+    await expectRefused(account, () => post(account, "charges", usd(100)));
+  });
+
+  it("refuses an amount outside the limits, and a refund without its charge", async () => {
+    const account = await fundedAccount(1000);
+    const head = { balance: 1000, entryCount: 1 };
+    const entry = {
+      type: "credit" as const,
+      createdMs: Date.now(),
+      idempotencyKey: uniqueKey(),
+      chargeId: null,
+      description: null,
+      metadata: {},
+      keyId: null,
+    };
+    await expectThrowsInside(
+      account,
+      (sql) => appendEntry(sql, head, 1000 + 2e12, { ...entry, amount: 2e12 }),
+      /^invariant: amount/,
+    );
+    await expectThrowsInside(
+      account,
+      (sql) => appendEntry(sql, head, 1010, { ...entry, type: "refund", amount: 10 }),
+      /^invariant: a refund names charge none/,
+    );
+  });
+});
+
+describe("entries read back from storage (ledger-store.ts toEntryRow)", () => {
+  it("refuses an entry of the wrong sign, an amount outside the limits, a charge naming a charge", async () => {
+    for (const change of [
+      "UPDATE entries SET type = 'credit' WHERE seq = 2",
+      "UPDATE entries SET amount = 2e12 WHERE seq = 1",
+      "UPDATE entries SET charge_id = 'ch_0' WHERE seq = 2",
+    ]) {
+      const account = await fundedAccount(1000);
+      await chargeOf(account, 100);
+      await chargeOf(account, 100);
+      await corrupt(account, change);
+      await expectRefused(account, () => call(`/v1/accounts/${account}/entries`));
+    }
+  });
+});
+
+describe("refunds never exceed their charge (money-operations.ts applyRefund, row-views.ts chargeView)", () => {
+  it("refuses a refund, and shows no charge, once the stored refunds exceed the charge", async () => {
+    const account = await fundedAccount(1000);
+    const charge = await chargeOf(account, 400);
+    expect((await post(account, "refunds", { charge, amount: 150 })).status).toBe(201);
+    expect((await post(account, "credits", usd(10))).status).toBe(201);
+    await corrupt(account, "UPDATE entries SET amount = -100 WHERE id = ?", charge);
+    await expectRefused(account, () => post(account, "refunds", { charge, amount: 10 }));
+    await expectRefused(account, () => post(account, "refunds", { charge }));
+    await expectRefused(account, () => call(`/v1/accounts/${account}/charges/${charge}`));
+  });
+});
+
+describe("a decision is written once and agrees with its entry (decisions.ts, key-state.ts)", () => {
+  it("refuses a decision that is not written", async () => {
+    const account = await fundedAccount(1000);
+    await corrupt(account, "CREATE TRIGGER drop_decisions BEFORE INSERT ON decisions BEGIN SELECT RAISE(IGNORE); END");
+    await expectRefused(account, () => post(account, "charges", usd(100)));
+    await expectRefused(account, () => post(account, "charges", usd(5000)));
+  });
+
+  it("refuses a decision that names no entry when its key carries one", async () => {
+    const account = await fundedAccount(1000);
+    const key = uniqueKey();
+    expect((await post(account, "charges", usd(100), key)).status).toBe(201);
+    await expireRecord(account, key);
+    await corrupt(account, "UPDATE decisions SET entry_id = NULL WHERE key = ?", key);
+    await expectRefused(account, () => post(account, "charges", usd(100), key));
+  });
+
+  it("refuses a decision that names another entry than the one its key carries", async () => {
+    const account = await fundedAccount(1000);
+    const key = uniqueKey();
+    expect((await post(account, "charges", usd(100), key)).status).toBe(201);
+    await expireRecord(account, key);
+    await corrupt(account, "UPDATE decisions SET entry_id = 'ch_0' WHERE key = ?", key);
+    await expectRefused(account, () => post(account, "charges", usd(100), key));
+  });
+
+  it("refuses a stored decline without its code, and a success with one", async () => {
+    const account = await fundedAccount(100);
+    const declined = uniqueKey();
+    expect((await post(account, "charges", usd(500), declined)).status).toBe(402);
+    await expireRecord(account, declined);
+    await corrupt(account, "UPDATE decisions SET code = NULL WHERE key = ?", declined);
+    await expectRefused(account, () => post(account, "charges", usd(500), declined));
+    await expectRefused(account, () => call(`/v1/accounts/${account}/idempotency-keys/${declined}`));
+
+    const moved = uniqueKey();
+    expect((await post(account, "credits", usd(5), moved)).status).toBe(201);
+    await expireRecord(account, moved);
+    await corrupt(account, "UPDATE decisions SET code = 'insufficient_funds' WHERE key = ?", moved);
+    await expectRefused(account, () => post(account, "credits", usd(5), moved));
+  });
+
+  it("refuses to write a decision whose facts disagree", async () => {
+    const account = await fundedAccount(100);
+    const decision = { key: uniqueKey(), fingerprint: "f", entryId: null, decidedMs: Date.now() };
+    await expectThrowsInside(
+      account,
+      (sql) => {
+        saveDecision(sql, { ...decision, status: 402, code: null });
+      },
+      /^invariant: decision .* has status 402 and code null/,
+    );
+    await expectThrowsInside(
+      account,
+      (sql) => {
+        saveDecision(sql, { ...decision, status: 200, code: null, entryId: "cr_0" });
+      },
+      /^invariant: decision .* names entry cr_0 with status 200/,
+    );
+  });
+});
+
+describe("a record expires after it was created (idempotency-records.ts, key-state.ts)", () => {
+  it("refuses to replay, or look up, a live record created at or after its expiry", async () => {
+    const account = await fundedAccount(1000);
+    const key = uniqueKey();
+    expect((await post(account, "charges", usd(100), key)).status).toBe(201);
+    await corrupt(account, "UPDATE idempotency_records SET created_ms = expires_ms WHERE key = ?", key);
+    await expectRefused(account, () => post(account, "charges", usd(100), key));
+    await expectRefused(account, () => call(`/v1/accounts/${account}/idempotency-keys/${key}`));
+  });
+
+  it("refuses a record that is not written", async () => {
+    const account = await fundedAccount(1000);
+    await corrupt(
+      account,
+      "CREATE TRIGGER drop_records BEFORE INSERT ON idempotency_records BEGIN SELECT RAISE(IGNORE); END",
+    );
+    await expectRefused(account, () => post(account, "charges", usd(100)));
+  });
+
+  it("refuses to write a record that expires at or before its creation", async () => {
+    const account = await fundedAccount(1000);
+    const now = Date.now();
+    await expectThrowsInside(
+      account,
+      (sql) => {
+        saveRecord(sql, {
+          key: uniqueKey(),
+          requestId: "r",
+          fingerprint: "f",
+          status: 201,
+          body: "{}",
+          createdMs: now,
+          expiresMs: now,
+          fieldDigests: null,
+          originRequestId: "r",
+        });
+      },
+      /^invariant: record .* expires at/,
+    );
+  });
+});
+
+describe("the account's settings (ledger-store.ts updateOverdraftLimit, row-views.ts accountView, money.ts debit)", () => {
+  it("refuses a stored overdraft limit outside its bounds", async () => {
+    const account = await fundedAccount(1000);
+    await corrupt(account, "UPDATE account SET overdraft_limit = -5, version = version + 1");
+    await evict(account);
+    await expectRefused(account, () => post(account, "charges", usd(100)));
+    await expectRefused(account, () => call(`/v1/accounts/${account}`));
+  });
+
+  it("refuses a stored version below 1", async () => {
+    const account = await fundedAccount(1000);
+    await corrupt(account, "UPDATE account SET version = 0");
+    await evict(account);
+    await expectRefused(account, () => call(`/v1/accounts/${account}`));
+  });
+
+  it("refuses a settings change that does not move the version by one", async () => {
+    const account = uniqueAccount();
+    await openAccount(account);
+    await corrupt(
+      account,
+      "CREATE TRIGGER keep_settings BEFORE UPDATE OF overdraft_limit ON account BEGIN SELECT RAISE(IGNORE); END",
+    );
+    await expectRefused(account, () =>
+      call(`/v1/accounts/${account}`, { method: "PUT", body: { currency: "USD", overdraft_limit: 50 } }),
+    );
+  });
+});
+
+describe("the event cursor (events.ts readEventCursor, saveEventCursor)", () => {
+  /** An account whose events were published once, its alarm cleared so nothing runs behind the test. */
+  async function published(): Promise<string> {
+    const account = await fundedAccount(1000);
+    await chargeOf(account, 100);
+    await inLedger(account, async (storage, instance) => {
+      await instance.alarm();
+      await storage.deleteAlarm();
+    });
+    const cursor = await inLedger(account, (storage) => readEventCursor(new CountedSql(storage.sql)));
+    expect(cursor).toMatchObject({ entrySeq: 2, publishedThrough: 4 });
+    return account;
+  }
+
+  async function expectAlarmRefused(account: string, message: RegExp): Promise<void> {
+    const before = await traces(account);
+    await inLedger(account, async (_, instance) => {
+      await expect(instance.alarm()).rejects.toThrow(message);
+    });
+    expect(await traces(account)).toEqual(before);
+  }
+
+  it("refuses a cursor past the ledger's last entry", async () => {
+    const account = await published();
+    await corrupt(
+      account,
+      "UPDATE event_cursor SET entry_seq = entry_seq + 5, published_through = published_through + 5",
+    );
+    await expectAlarmRefused(account, /^invariant: the event cursor is at entry 7, the ledger ends at 2/);
+  });
+
+  it("refuses a cursor whose count of events is not its entries and changes", async () => {
+    const account = await published();
+    await corrupt(account, "UPDATE event_cursor SET published_through = published_through - 1");
+    await expectAlarmRefused(account, /^invariant: the event cursor counts 3 events for 2 entries and 2 changes/);
+  });
+
+  it("refuses to move the cursor back", async () => {
+    const account = await published();
+    await expectThrowsInside(
+      account,
+      (sql) => {
+        saveEventCursor(sql, { publishedThrough: 3, entrySeq: 1, changeVersion: 1, changeField: "overdraft_limit" });
+      },
+      /^invariant: the event cursor would move back from 4 to 3/,
+    );
+    // The same position again changes nothing.
+    await inLedger(account, (storage) => {
+      const sql = new CountedSql(storage.sql);
+      storage.transactionSync(() => {
+        saveEventCursor(sql, readEventCursor(sql));
+      });
+    });
+  });
+});

@@ -1,13 +1,10 @@
 import { unsupportedInterface } from "../contract/interface-version.ts";
 import { sweepPoint } from "../observability/metrics.ts";
-import { logError, logInfo } from "../observability/log.ts";
+import { logError } from "../observability/log.ts";
 import { DurableObject } from "cloudflare:workers";
 import type { PageRequest } from "../domain/commands.ts";
 import {
-  EVENT_PUBLISH_DELAY_MS,
-  EVENT_RETRY_DELAY_MS,
   MAX_SEND_BATCH_BYTES,
-  EXPIRY_SWEEP_BATCH_SIZE,
   MAX_EVENT_SENDS_PER_ALARM,
   MAX_MESSAGES_PER_SEND,
   MAX_GROUP_OPERATIONS,
@@ -26,7 +23,8 @@ import { findDecision } from "./decisions.ts";
 import { nextEvents, readEventCursor, saveEventCursor } from "./events.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { PendingWrites } from "./pending-writes.ts";
-import { deleteExpired, earliestExpiry, findLiveRecord } from "./idempotency-records.ts";
+import { findLiveRecord } from "./idempotency-records.ts";
+import { AlarmSchedule } from "./alarm-schedule.ts";
 import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
 import { decideAccountSettings, preconditionFailure } from "./account-settings.ts";
 import {
@@ -75,22 +73,26 @@ export class AccountLedger extends DurableObject<Env> {
   private state: { account: AccountRow; head: LedgerHead } | undefined;
   /** Idempotency-Keys of the writes waiting for a group commit, with how many wait under each. */
   private readonly queuedKeys = new Map<string, number>();
-  /** The alarm as read before the group being decided (null: none), and as that group set it. */
-  private alarmAtMs: number | null = null;
+  private readonly schedule: AlarmSchedule;
   /** Whether this instance has started listing the account in its tenant's directory. */
   private listingStarted = false;
-  /** The last alarm run started, settled or not, and whether it is still under way (alarm()). */
-  private alarmRun: Promise<void> = Promise.resolve();
-  private alarmUnderWay = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = new CountedSql(ctx.storage.sql);
     this.ttlMs = parseIdempotencyTtlSeconds(env.IDEMPOTENCY_TTL_SECONDS) * 1000;
-    this.writes = new GroupCommit({
-      prepare: async () => {
-        this.alarmAtMs = await ctx.storage.getAlarm();
+    this.schedule = new AlarmSchedule(ctx.storage, this.sql, {
+      list: () => this.listInDirectory(),
+      publish: () => this.publishEvents(),
+      measure: (run) => {
+        const state = this.committedState();
+        this.env.METRICS?.writeDataPoint(
+          sweepPoint({ tenant: state === null ? null : this.tenant(state.account), ...run }),
+        );
       },
+    });
+    this.writes = new GroupCommit({
+      prepare: () => this.schedule.readBeforeGroup(),
       decideGroup: (items) => this.decideGroup(items),
       weight: (write) => (write.kind === "batch" ? write.requests.length : 1),
       maxGroupWeight: MAX_GROUP_OPERATIONS,
@@ -242,69 +244,9 @@ export class AccountLedger extends DurableObject<Env> {
     }
   }
 
-  /**
-   * The object's one schedule. First, synchronously, it deletes one bounded
-   * batch of expired records; then it publishes pending events. It re-arms
-   * for whatever is left of either. Safe to run twice.
-   */
+  /** The object's one alarm: the expiry sweep, then the listing and the outbox (alarm-schedule.ts). */
   override alarm(): Promise<void> {
-    // One run at a time: a run that starts while another is under way (a platform retry, a
-    // test's run) waits for it. Otherwise it starts at once, its sweep in this very turn.
-    const run = this.alarmUnderWay ? this.alarmRun.then(() => this.runAlarm()) : this.runAlarm();
-    this.alarmUnderWay = true;
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.alarmRun = settled;
-    void settled.then(() => {
-      if (this.alarmRun === settled) this.alarmUnderWay = false;
-    });
-    return run;
-  }
-
-  private async runAlarm(): Promise<void> {
-    const nowMs = Date.now();
-    const before = this.sql.work();
-    const sweep = this.ctx.storage.transactionSync(() => {
-      if (!hasSchema(this.ctx.storage.sql)) return { deleted: 0, next: null, lagMs: 0 };
-      const oldest = earliestExpiry(this.sql);
-      const deleted = deleteExpired(this.sql, nowMs, EXPIRY_SWEEP_BATCH_SIZE);
-      const next = earliestExpiry(this.sql);
-      if (next !== null) void this.ctx.storage.setAlarm(next);
-      return { deleted, next, lagMs: oldest === null ? 0 : Math.max(0, nowMs - oldest) };
-    });
-    const work = workSince(this.sql, before);
-    const listed = await this.listInDirectory();
-    const events = await this.publishEvents();
-    let next = sweep.next;
-    const retryAt = [
-      events.more ? (events.failed ? Date.now() + EVENT_RETRY_DELAY_MS : Date.now()) : null,
-      listed ? null : Date.now() + EVENT_RETRY_DELAY_MS,
-    ].filter((at) => at !== null);
-    if (retryAt.length > 0) {
-      next = Math.min(next ?? Number.POSITIVE_INFINITY, ...retryAt);
-      await this.ctx.storage.setAlarm(next);
-    }
-    logInfo("alarm", {
-      deleted: sweep.deleted,
-      events_published: events.published,
-      events_pending: events.more,
-      listed,
-      next_alarm: next === null ? null : new Date(next).toISOString(),
-      lag_ms: sweep.lagMs,
-      rows_read: work.rowsRead,
-      rows_written: work.rowsWritten,
-    });
-    const state = this.committedState();
-    this.env.METRICS?.writeDataPoint(
-      sweepPoint({
-        tenant: state === null ? null : this.tenant(state.account),
-        deleted: sweep.deleted,
-        lagMs: sweep.lagMs,
-        eventsPublished: events.published,
-      }),
-    );
+    return this.schedule.run();
   }
 
   /** Recomputes the ledger's invariants from storage; for tests and audits. */
@@ -330,9 +272,7 @@ export class AccountLedger extends DurableObject<Env> {
   /** Lists the account now; if that fails, the alarm tries again shortly, and after every run until it works. */
   private async listSoon(): Promise<void> {
     if (await this.listInDirectory()) return;
-    const retryAt = Date.now() + EVENT_RETRY_DELAY_MS;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > retryAt) await this.ctx.storage.setAlarm(retryAt);
+    await this.schedule.armBy({ listed: false }, Date.now());
   }
 
   /**
@@ -370,20 +310,22 @@ export class AccountLedger extends DurableObject<Env> {
       this.ctx.storage.transactionSync(() => {
         const nowMs = Date.now();
         let earliestNewExpiryMs = Number.POSITIVE_INFINITY;
+        let newEvents = false;
         for (const write of writes) {
           try {
             const decided = this.ctx.storage.transactionSync(() => this.decideWrite(write, nowMs));
             if (decided.head !== null && this.state !== undefined) this.state.head = decided.head;
             if (write.kind === "settings") this.state = undefined;
-            // New events are published by the alarm shortly, so that one send carries many.
-            const publishAt = decided.events ? nowMs + EVENT_PUBLISH_DELAY_MS : Number.POSITIVE_INFINITY;
-            earliestNewExpiryMs = Math.min(earliestNewExpiryMs, decided.expiresMs, publishAt);
+            earliestNewExpiryMs = Math.min(earliestNewExpiryMs, decided.expiresMs);
+            if (decided.events) newEvents = true;
             results.push(ok(write.kind === "batch" ? decided.outcomes : (decided.outcomes[0] as Outcome)));
           } catch (error) {
             results.push(err(error));
           }
         }
-        if (Number.isFinite(earliestNewExpiryMs)) this.armAlarm(earliestNewExpiryMs);
+        if (Number.isFinite(earliestNewExpiryMs) || newEvents) {
+          this.schedule.armForGroup(earliestNewExpiryMs, newEvents, nowMs);
+        }
       });
     } catch (error) {
       this.state = undefined;
@@ -444,20 +386,6 @@ export class AccountLedger extends DurableObject<Env> {
       outcomes.push(withFacts(decision.outcome, { work: workSince(this.sql, before) }));
     }
     return { outcomes, head, expiresMs, events: appended };
-  }
-
-  /**
-   * Keeps the alarm at the earliest thing it has to do (an expiry to sweep,
-   * events to publish), writing it only when that moves earlier: records
-   * expire in the order they are written, so a new one rarely moves it. An
-   * alarm that used up its retries is gone, so the next write sets it again.
-   * Written inside the caller's transaction, it rolls back with it.
-   */
-  private armAlarm(dueMs: number): void {
-    if (this.alarmAtMs !== null && this.alarmAtMs <= dueMs) return;
-    const at = Math.min(earliestExpiry(this.sql) ?? dueMs, dueMs);
-    void this.ctx.storage.setAlarm(at);
-    this.alarmAtMs = at;
   }
 
   /** Whether an events queue is bound: only then is the outbox written and published. */

@@ -1,0 +1,173 @@
+import { EVENT_PUBLISH_DELAY_MS, EVENT_RETRY_DELAY_MS, EXPIRY_SWEEP_BATCH_SIZE } from "../domain/limits.ts";
+import { logInfo } from "../observability/log.ts";
+import { deleteExpired, earliestExpiry } from "./idempotency-records.ts";
+import { hasSchema } from "./schema.ts";
+import { workSince, type CountedSql } from "./sql.ts";
+
+/**
+ * What each of the object's jobs needs of its one alarm; a job left out has
+ * nothing to do. A new job is one more field here and one more entry in DUE.
+ */
+export interface AlarmNeeds {
+  /** The expiry sweep: the earliest expiry of a stored record. */
+  readonly earliestExpiryMs?: number | null | undefined;
+  /** The outbox: events just appended, left over from a run, or held back by a failed send. */
+  readonly events?: "new" | "pending" | "failed" | undefined;
+  /** The directory listing: retried while the account is not listed. */
+  readonly listed?: boolean | undefined;
+}
+
+/** When each job is next due, given what it needs; null when it has nothing to do. */
+const DUE: { readonly [Job in keyof AlarmNeeds]-?: (needs: AlarmNeeds, nowMs: number) => number | null } = {
+  earliestExpiryMs: (needs) => needs.earliestExpiryMs ?? null,
+  // New events wait a moment, so that one send carries many.
+  events: (needs, nowMs) =>
+    needs.events === "new"
+      ? nowMs + EVENT_PUBLISH_DELAY_MS
+      : needs.events === "pending"
+        ? nowMs
+        : needs.events === "failed"
+          ? nowMs + EVENT_RETRY_DELAY_MS
+          : null,
+  listed: (needs, nowMs) => (needs.listed === false ? nowMs + EVENT_RETRY_DELAY_MS : null),
+};
+const JOBS = Object.values(DUE);
+
+/** The object's one schedule: the earliest time any job is due, null when none has anything to do. */
+export function nextAlarmMs(needs: AlarmNeeds, nowMs: number): number | null {
+  let due: number | null = null;
+  for (const job of JOBS) {
+    const at = job(needs, nowMs);
+    if (at !== null && (due === null || at < due)) due = at;
+  }
+  return due;
+}
+
+/** The jobs an alarm run does after its sweep. */
+export interface AlarmJobs {
+  /** Lists the account in its tenant's directory: true once it is listed (or there is nothing to list it in). */
+  list(): Promise<boolean>;
+  /** Publishes pending events: how many went out, whether more wait, and whether a send failed. */
+  publish(): Promise<{ published: number; more: boolean; failed: boolean }>;
+  /** Records a finished run's metric point. */
+  measure(run: { deleted: number; lagMs: number; eventsPublished: number }): void;
+}
+
+/**
+ * The object's one alarm: every place that sets it computes the time with
+ * nextAlarmMs, and its runs go one at a time.
+ */
+export class AlarmSchedule {
+  private readonly storage: DurableObjectStorage;
+  private readonly sql: CountedSql;
+  private readonly jobs: AlarmJobs;
+  /** The alarm as read before the group being decided (null: none), and as that group set it. */
+  private alarmAtMs: number | null = null;
+  /** A group's needs, one record reused for every group so that the hot path allocates nothing for them. */
+  private readonly groupNeeds: { earliestExpiryMs: number | null; events: "new" | undefined } = {
+    earliestExpiryMs: null,
+    events: undefined,
+  };
+  /** The last run started, settled or not, and whether it is still under way. */
+  private lastRun: Promise<void> = Promise.resolve();
+  private underWay = false;
+
+  constructor(storage: DurableObjectStorage, sql: CountedSql, jobs: AlarmJobs) {
+    this.storage = storage;
+    this.sql = sql;
+    this.jobs = jobs;
+  }
+
+  /** Before each group commit: the alarm as it stands (setting it is synchronous, reading it is not). */
+  async readBeforeGroup(): Promise<void> {
+    this.alarmAtMs = await this.storage.getAlarm();
+  }
+
+  /**
+   * Inside a group's transaction, so it rolls back with it: keeps the alarm at
+   * the earliest thing due, writing it only when that moves earlier (records
+   * expire in the order they are written, so a new one rarely moves it).
+   * `earliestNewExpiryMs` is Infinity when the group wrote no record.
+   */
+  armForGroup(earliestNewExpiryMs: number, newEvents: boolean, nowMs: number): void {
+    const needs = this.groupNeeds;
+    needs.earliestExpiryMs = Number.isFinite(earliestNewExpiryMs) ? earliestNewExpiryMs : null;
+    needs.events = newEvents ? "new" : undefined;
+    const due = nextAlarmMs(needs, nowMs);
+    if (due === null || (this.alarmAtMs !== null && this.alarmAtMs <= due)) return;
+    // An alarm that used up its retries is gone: setting it again brings back the sweep of older records.
+    const stored = earliestExpiry(this.sql);
+    if (stored !== null && (needs.earliestExpiryMs === null || stored < needs.earliestExpiryMs)) {
+      needs.earliestExpiryMs = stored;
+    }
+    const at = nextAlarmMs(needs, nowMs) ?? due;
+    void this.storage.setAlarm(at);
+    this.alarmAtMs = at;
+  }
+
+  /** Outside a group (a failed listing): sets the alarm to when `needs` are due, unless it is already sooner. */
+  async armBy(needs: AlarmNeeds, nowMs: number): Promise<void> {
+    const due = nextAlarmMs(needs, nowMs);
+    if (due === null) return;
+    const current = await this.storage.getAlarm();
+    if (current === null || current > due) await this.storage.setAlarm(due);
+  }
+
+  /**
+   * One alarm run: first, synchronously, it deletes one bounded batch of
+   * expired records; then it lists the account and publishes pending events,
+   * and re-arms for whatever is left of any of them. Safe to run twice.
+   */
+  run(): Promise<void> {
+    // One run at a time: a run that starts while another is under way (a platform retry, a
+    // test's run) waits for it. Otherwise it starts at once, its sweep in this very turn.
+    const run = this.underWay ? this.lastRun.then(() => this.runJobs()) : this.runJobs();
+    this.underWay = true;
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.lastRun = settled;
+    void settled.then(() => {
+      if (this.lastRun === settled) this.underWay = false;
+    });
+    return run;
+  }
+
+  private async runJobs(): Promise<void> {
+    const nowMs = Date.now();
+    const before = this.sql.work();
+    const sweep = this.storage.transactionSync(() => {
+      if (!hasSchema(this.storage.sql)) return { deleted: 0, next: null, lagMs: 0 };
+      const oldest = earliestExpiry(this.sql);
+      const deleted = deleteExpired(this.sql, nowMs, EXPIRY_SWEEP_BATCH_SIZE);
+      const next = nextAlarmMs({ earliestExpiryMs: earliestExpiry(this.sql) }, nowMs);
+      if (next !== null) void this.storage.setAlarm(next);
+      return { deleted, next, lagMs: oldest === null ? 0 : Math.max(0, nowMs - oldest) };
+    });
+    const work = workSince(this.sql, before);
+    const listed = await this.jobs.list();
+    const events = await this.jobs.publish();
+    const next = nextAlarmMs(
+      {
+        earliestExpiryMs: sweep.next,
+        events: events.more ? (events.failed ? "failed" : "pending") : undefined,
+        listed,
+      },
+      Date.now(),
+    );
+    // The sweep already set its own time; another job due sooner moves it.
+    if (next !== null && next !== sweep.next) await this.storage.setAlarm(next);
+    logInfo("alarm", {
+      deleted: sweep.deleted,
+      events_published: events.published,
+      events_pending: events.more,
+      listed,
+      next_alarm: next === null ? null : new Date(next).toISOString(),
+      lag_ms: sweep.lagMs,
+      rows_read: work.rowsRead,
+      rows_written: work.rowsWritten,
+    });
+    this.jobs.measure({ deleted: sweep.deleted, lagMs: sweep.lagMs, eventsPublished: events.published });
+  }
+}

@@ -8,16 +8,10 @@ import { parseIfMatch, type IfMatch } from "../domain/if-match.ts";
 import type { Failure } from "../domain/problems.ts";
 import { err, ok, type Result } from "../lib/result.ts";
 import { failure, type Outcome } from "../contract/outcome.ts";
-import { accountStubs, callAccount, type AccountStub } from "../transport/account-client.ts";
-import { placeTenant, type PlacementFailure } from "../transport/tenant-placement.ts";
-import { overQuota } from "../transport/quota.ts";
+import type { KeyedParts, RequestOrigin } from "../contract/requests.ts";
+import { enter, refuse, type AccountCaller, type HttpWay } from "../transport/door.ts";
 import { decodeJsonBody, readJsonMediaBody } from "./request-body.ts";
 import { failureResponse, outcomeResponse, REQUEST_ID_HEADER } from "./respond.ts";
-import { sha256Hex } from "../lib/sha256.ts";
-import { IDEMPOTENCY_KEY_HASH_HEX_LENGTH } from "../domain/limits.ts";
-import type { RequestOrigin } from "../contract/requests.ts";
-import { BATCH_OPERATION_ROUTE, requestPoint } from "../observability/metrics.ts";
-import { logError, logInfo } from "../observability/log.ts";
 import { validate } from "../api/validation.ts";
 
 /**
@@ -49,15 +43,10 @@ export interface ValidRequest<R extends RouteDef> {
   readonly ifMatch: IfMatch | null;
 }
 
-export interface KeyedInput {
-  readonly idempotencyKey: string;
-  readonly fingerprint: string;
+export interface KeyedInput extends KeyedParts {
   /** A digest of each top-level field, so a reused key can be told which fields differ. */
   readonly fieldDigests: Readonly<Record<string, string>>;
 }
-
-/** Calls into the objects of the request's tenant; a failed call is answered as an outcome (500 or 503). */
-export type AccountCaller = <T>(account: string, call: (stub: AccountStub) => Promise<T>) => Promise<T | Outcome>;
 
 export type RouteAction<R extends RouteDef> = (
   input: ValidRequest<R>,
@@ -66,8 +55,9 @@ export type RouteAction<R extends RouteDef> = (
 ) => Promise<Outcome>;
 
 /**
- * The handler for a route: the pipeline, then the route's action, then the
- * response, with any headers the route reads off the outcome.
+ * The handler for a route: the pipeline, then the door (quota, placement,
+ * the route's action, the record), then the response, with any headers the
+ * route reads off the outcome.
  */
 export function handle<R extends RouteDef>(
   route: R,
@@ -83,76 +73,44 @@ export function handle<R extends RouteDef>(
   } = {},
 ): Handler<AppEnv> {
   const template = `${route.method.toUpperCase()} ${route.path}`;
+  const operation = options.operation ?? null;
+  const pinsTenant = options.pinsTenant === true;
   return async (c) => {
     const startedMs = Date.now();
     const input = await readRequest(c, route);
     if (!input.ok) {
-      const refused = failure(input.error);
-      const durationMs = Date.now() - startedMs;
-      logRequest(template, c, refused, durationMs, null);
-      recordRequestMetrics(c, template, refused, durationMs, 0, options.operation ?? null);
+      refuse(c.env, wayOf(c, template, operation, null, 1, pinsTenant), failure(input.error), startedMs);
       return failureResponse(input.error);
     }
-    if (await overQuota(c.env.RATE_LIMITER, c.get("tenant"), options.weight?.(input.value) ?? 1)) {
-      const refused = failure({ code: "rate_limited" });
-      const durationMs = Date.now() - startedMs;
-      logRequest(template, c, refused, durationMs, input.value.keyed?.idempotencyKey ?? null);
-      recordRequestMetrics(c, template, refused, durationMs, 0, options.operation ?? null);
-      return outcomeResponse(refused, { [REQUEST_ID_HEADER]: c.get("requestId") });
-    }
-    const placed = await placeTenant(c.env, c.get("tenant"), options.pinsTenant === true);
-    if (!placed.ok) {
-      const refused = failure(placementProblem(c, placed.error));
-      logRequest(template, c, refused, Date.now() - startedMs, null);
-      return outcomeResponse(refused, { [REQUEST_ID_HEADER]: c.get("requestId") });
-    }
-    let retries = 0;
-    const notes = { context: { request_id: c.get("requestId") }, onRetry: () => (retries += 1) };
-    const stubs = (account: string) => accountStubs(c.env.ACCOUNTS, c.get("tenant"), account, placed.value);
-    const outcome = await action(
-      input.value,
-      (account, call) => callAccount(stubs(account), call, undefined, notes),
-      c.env,
-    );
-    const durationMs = Date.now() - startedMs;
-    logRequest(template, c, outcome, durationMs, input.value.keyed?.idempotencyKey ?? null);
-    recordRequestMetrics(c, template, outcome, durationMs, retries, options.operation ?? null);
-    const headers = options.headers?.(outcome, input.value.params as { account: string }) ?? {};
+    const valid = input.value;
+    const way = wayOf(c, template, operation, valid.keyed, options.weight?.(valid) ?? 1, pinsTenant);
+    const outcome = await enter(c.env, way, action, valid, startedMs);
+    const headers = options.headers?.(outcome, valid.params as { account: string }) ?? {};
     return outcomeResponse(outcome, { ...headers, [REQUEST_ID_HEADER]: c.get("requestId") });
   };
 }
 
-/**
- * One structured line per request: what an operator searches and what the
- * benchmark sums. Never the API key (only its id), and the Idempotency-Key
- * only as a short hash: enough to find every line about one key.
- */
-function logRequest(
-  route: string,
+/** The request as the door records it. */
+function wayOf(
   c: AppContext,
-  outcome: Outcome,
-  durationMs: number,
-  idempotencyKey: string | null,
-): void {
-  const facts = outcome.facts;
-  logInfo("request", {
-    request_id: c.get("requestId"),
+  route: string,
+  operation: string | null,
+  keyed: KeyedInput | null,
+  weight: number,
+  pinsTenant: boolean,
+): HttpWay {
+  return {
+    via: "http",
     route,
+    requestId: c.get("requestId"),
     tenant: c.get("tenant"),
-    key_id: c.get("keyId"),
+    keyId: c.get("keyId"),
     account: c.req.param("account") ?? null,
-    idempotency_key_hash: idempotencyKey === null ? null : keyHash(idempotencyKey),
-    original_request_id: outcome.replayed ? (facts?.originalRequestId ?? null) : null,
-    status: outcome.status,
-    code: facts?.code ?? null,
-    replayed: outcome.replayed,
-    duration_ms: durationMs,
-    entry: facts?.entry?.id ?? null,
-    seq: facts?.entry?.seq ?? null,
-    operations: facts?.operations ?? null,
-    rows_read: facts?.work?.rowsRead ?? 0,
-    rows_written: facts?.work?.rowsWritten ?? 0,
-  });
+    operation,
+    idempotencyKey: keyed?.idempotencyKey ?? null,
+    weight,
+    pinsTenant,
+  };
 }
 
 async function readRequest<R extends RouteDef>(c: AppContext, route: R): Promise<Result<ValidRequest<R>, Failure>> {
@@ -229,69 +187,4 @@ function singleValued(c: AppContext): Record<string, string | string[]> {
     query[name] = values.length === 1 ? (values[0] ?? "") : values;
   }
   return query;
-}
-
-/** A placement failure, logged with its detail (never sent to the client), as the 500 it answers. */
-function placementProblem(c: AppContext, failed: PlacementFailure): Failure {
-  logError(failed.kind === "mismatch" ? "jurisdictionMismatch" : "misconfigured", {
-    request_id: c.get("requestId"),
-    tenant: c.get("tenant"),
-    ...failed,
-  });
-  return { code: "internal_error", cause: failed.kind === "mismatch" ? "jurisdiction_mismatch" : "misconfigured" };
-}
-
-/**
- * The request's data points, when a METRICS dataset is bound: one for the
- * request, and for a batch one per group of its operations' outcomes.
- */
-function recordRequestMetrics(
-  c: AppContext,
-  route: string,
-  outcome: Outcome,
-  durationMs: number,
-  retries: number,
-  operation: string | null,
-): void {
-  const metrics = c.env.METRICS;
-  if (metrics === undefined) return;
-  const facts = outcome.facts;
-  const caller = { keyId: c.get("keyId"), tenant: c.get("tenant") };
-  metrics.writeDataPoint(
-    requestPoint({
-      ...caller,
-      route,
-      code: facts?.code ?? null,
-      operation,
-      currency: facts?.entry?.currency ?? null,
-      replayed: outcome.replayed,
-      status: outcome.status,
-      durationMs,
-      amountMinor: facts?.entry?.amount ?? 0,
-      retries,
-      count: facts?.operations ?? 1,
-    }),
-  );
-  for (const group of facts?.breakdown ?? []) {
-    metrics.writeDataPoint(
-      requestPoint({
-        ...caller,
-        route: BATCH_OPERATION_ROUTE,
-        code: group.code,
-        operation: group.operation,
-        currency: group.currency,
-        replayed: group.replayed,
-        status: outcome.status,
-        durationMs: 0,
-        amountMinor: group.amountMinor,
-        retries: 0,
-        count: group.count,
-      }),
-    );
-  }
-}
-
-/** The Idempotency-Key as logs name it: a short SHA-256 prefix, so lines about one key can be found without the key. */
-function keyHash(key: string): string {
-  return sha256Hex(key).slice(0, IDEMPOTENCY_KEY_HASH_HEX_LENGTH);
 }

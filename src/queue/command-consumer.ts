@@ -8,13 +8,11 @@ import {
   RATE_LIMITED_RETRY_AFTER_SECONDS,
 } from "../domain/limits.ts";
 import { QUEUE_KEY_ID } from "../config/key-id.ts";
-import { QUEUE_ROUTE, requestPoint } from "../observability/metrics.ts";
+import { QUEUE_ROUTE } from "../observability/metrics.ts";
 import { moneyRequest } from "../contract/requests.ts";
 import type { Outcome } from "../contract/outcome.ts";
-import { accountStubs, callAccount } from "../transport/account-client.ts";
 import { parseKeyTable } from "../transport/api-keys.ts";
-import { placeTenant } from "../transport/tenant-placement.ts";
-import { overQuota } from "../transport/quota.ts";
+import { enter, objectDecided, refusalOf, type AccountCaller, type QueueWay } from "../transport/door.ts";
 import { truncateUtf8, utf8Length } from "../lib/text.ts";
 import { sendInChunks } from "./send-in-chunks.ts";
 
@@ -102,8 +100,9 @@ export async function consumeCommands(batch: MessageBatch, env: Env): Promise<vo
   const refusedTenants = new Set<string>();
   await Promise.all(
     [...byAccount.values()].map(async (deliveries) => {
-      for (const { message, command } of deliveries) {
-        const verdict = await decide(message, command, env, refusedTenants);
+      for (const delivery of deliveries) {
+        const { message } = delivery;
+        const verdict = await decide(delivery, env, refusedTenants);
         if (verdict.kind === "decided") decided.push({ message, result: verdict.result });
         else if (verdict.kind === "over_quota") overQuotaMessages.push(message);
         else retryOrGiveUp(message, verdict.reason, verdict.delaySeconds, letters);
@@ -212,90 +211,44 @@ async function sendDeadLetters(env: Env, letters: { message: Message; letter: De
 }
 
 /** Decides one command, or says why it could not be decided yet. */
-async function decide(
-  message: Message,
-  command: CommandMessage,
-  env: Env,
-  refusedTenants: Set<string>,
-): Promise<Verdict> {
+async function decide(delivery: Delivery, env: Env, refusedTenants: Set<string>): Promise<Verdict> {
   const startedMs = Date.now();
-  const { tenant, account, operation, checked } = command;
+  const { message, command } = delivery;
+  const { tenant, account, operation } = command;
+  const way: QueueWay = {
+    via: "queue",
+    route: QUEUE_ROUTE,
+    messageId: message.id,
+    attempts: message.attempts,
+    tenant,
+    keyId: QUEUE_KEY_ID,
+    account,
+    operation,
+    idempotencyKey: command.checked.idempotencyKey,
+    weight: 1,
+    pinsTenant: false,
+    refusedTenants,
+  };
   let outcome: Outcome;
-  let retries = 0;
-  const notes = { context: { message_id: message.id }, onRetry: () => (retries += 1) };
   try {
-    if (refusedTenants.has(tenant) || (await overQuota(env.RATE_LIMITER, tenant, 1))) {
-      // Over quota is not a decision: the message waits for the quota, as an HTTP client would.
-      refusedTenants.add(tenant);
-      log(message, { action: "over_quota", tenant, account, operation, status: 429, code: "rate_limited" });
-      return { kind: "over_quota" };
-    }
-    const placed = await placeTenant(env, tenant, false);
-    if (!placed.ok) {
-      // A configuration fault: the message waits for the fix rather than being decided wrongly.
-      logError("cannotPlaceTenant", { message_id: message.id, tenant, ...placed.error });
-      return { kind: "undecided", reason: "misconfigured", delaySeconds: retryDelaySeconds(message.attempts) };
-    }
-    outcome = await callAccount(
-      accountStubs(env.ACCOUNTS, tenant, account, placed.value),
-      (stub) =>
-        stub.moveMoney(
-          moneyRequest(
-            // Fresh per delivery, as per HTTP request: a redelivered message is a replay of the first.
-            crypto.randomUUID(),
-            checked,
-            checked.command,
-            // A queue message carries no API key; its id is the Request-Id its result and logs name.
-            { requestId: message.id, keyId: QUEUE_KEY_ID },
-          ),
-        ),
-      undefined,
-      notes,
-    );
+    outcome = await enter(env, way, moveMoney, delivery, startedMs);
   } catch (error) {
     logError("commandFailed", { message_id: message.id, error: String(error) });
     return { kind: "undecided", reason: "undecided", delaySeconds: retryDelaySeconds(message.attempts) };
   }
-  const facts = outcome.facts;
-  const durationMs = Date.now() - startedMs;
-  // A 404 is not recorded, so publishing it would let a later delivery, once the account opens,
-  // contradict it: the command waits for its account instead, and is decided only once there is one.
-  const waiting: GaveUpReason | null =
-    facts?.code === "account_not_found"
-      ? "account_not_found"
-      : outcome.status === 500 || outcome.status === 503
-        ? "undecided"
-        : null;
-  env.METRICS?.writeDataPoint(
-    requestPoint({
-      route: QUEUE_ROUTE,
-      code: facts?.code ?? null,
-      operation,
-      currency: facts?.entry?.currency ?? null,
-      replayed: outcome.replayed,
-      keyId: QUEUE_KEY_ID,
-      tenant,
-      status: outcome.status,
-      durationMs,
-      amountMinor: facts?.entry?.amount ?? 0,
-      retries,
-      count: 1,
-    }),
-  );
-  log(message, {
-    action: waiting !== null ? "undecided" : "decided",
-    tenant,
-    account,
-    operation,
-    status: outcome.status,
-    code: facts?.code ?? null,
-    replayed: outcome.replayed,
-    duration_ms: durationMs,
-    entry: facts?.entry?.id ?? null,
-    seq: facts?.entry?.seq ?? null,
-  });
-  if (waiting !== null) {
-    return { kind: "undecided", reason: waiting, delaySeconds: retryDelaySeconds(message.attempts) };
+  const refusal = refusalOf(outcome);
+  // Over quota is not a decision: the message waits for the quota, as an HTTP client would.
+  if (refusal === "quota") return { kind: "over_quota" };
+  if (!objectDecided(outcome)) {
+    // A 404 is not recorded, so publishing it would let a later delivery, once the account opens, contradict it;
+    // a placement failure is a configuration fault: either way the message waits rather than be answered wrongly.
+    const reason: GaveUpReason =
+      refusal === "placement"
+        ? "misconfigured"
+        : outcome.facts?.code === "account_not_found"
+          ? "account_not_found"
+          : "undecided";
+    return { kind: "undecided", reason, delaySeconds: retryDelaySeconds(message.attempts) };
   }
   const result: CommandResult = {
     tenant,
@@ -307,6 +260,23 @@ async function decide(
     body: JSON.parse(outcome.body) as unknown,
   };
   return { kind: "decided", result };
+}
+
+/** The command's one object call, through the door. */
+function moveMoney({ message, command }: Delivery, callAccountOf: AccountCaller): Promise<Outcome> {
+  const { checked } = command;
+  return callAccountOf(command.account, (stub) =>
+    stub.moveMoney(
+      moneyRequest(
+        // Fresh per delivery, as per HTTP request: a redelivered message is a replay of the first.
+        crypto.randomUUID(),
+        checked,
+        checked.command,
+        // A queue message carries no API key; its id is the Request-Id its result and logs name.
+        { requestId: message.id, keyId: QUEUE_KEY_ID },
+      ),
+    ),
+  );
 }
 
 /** Doubling from the base with each delivery, capped: an unavailable object gets time to come back. */

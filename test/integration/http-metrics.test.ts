@@ -1,6 +1,6 @@
 import { createExecutionContext, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
 import { ACME_KEY, ACME_KEY_ID, BASE_URL, fundedAccount, ledgerStub, uniqueKey } from "../support/api.ts";
@@ -155,6 +155,50 @@ describe("request metrics", () => {
         amount: 3,
         status: 201,
       }),
+    ]);
+  });
+});
+
+describe("refusal metrics, one door for every way in", () => {
+  const refusing: RateLimit = { limit: () => Promise.resolve({ success: false }) };
+  // Unparsable, so the tenant cannot be placed: a logged 500 that never reaches an object.
+  const unplaceable = { TENANT_JURISDICTIONS: "not json" };
+
+  it("count an HTTP request refused by quota or placement, under its route", async () => {
+    const account = await fundedAccount(100);
+    const dataset = new RecordingDataset();
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      expect((await charge(dataset, account, 5, uniqueKey(), { RATE_LIMITER: refusing })).status).toBe(429);
+      expect((await charge(dataset, account, 5, uniqueKey(), unplaceable)).status).toBe(500);
+    } finally {
+      errors.mockRestore();
+    }
+    const common = { route: "POST /v1/accounts/{account}/charges", operation: "charge", retries: 0, count: 1 };
+    expect(dataset.requests()).toEqual([
+      expect.objectContaining({ ...common, status: 429, code: "rate_limited" }),
+      expect.objectContaining({ ...common, status: 500, code: "internal_error" }),
+    ]);
+  });
+
+  it("count a queue command refused by quota or placement, under the queue's route", async () => {
+    const account = await fundedAccount(100);
+    const dataset = new RecordingDataset();
+    const message = () => ({
+      id: messageId(),
+      body: command({ account, operation: "charge", key: uniqueKey(), request: { amount: 3, currency: "USD" } }),
+    });
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      await deliver([message()], { METRICS: dataset.binding, RATE_LIMITER: refusing, COMMANDS: env.COMMANDS });
+      await deliver([message()], { METRICS: dataset.binding, ...unplaceable });
+    } finally {
+      errors.mockRestore();
+    }
+    const common = { route: "queue", operation: "charge", keyId: "queue", retries: 0, count: 1 };
+    expect(dataset.requests()).toEqual([
+      expect.objectContaining({ ...common, status: 429, code: "rate_limited" }),
+      expect.objectContaining({ ...common, status: 500, code: "internal_error" }),
     ]);
   });
 });

@@ -41,10 +41,10 @@ export interface CommandResult {
 }
 
 /**
- * Why the consumer gave up on a message it could have decided, on its last
- * delivery: the account was never opened, the object kept failing, the
- * configuration kept it from being placed, or its result (or its return to
- * the queue) could not be sent.
+ * Why the consumer gave up, on its last delivery, on a message its account
+ * object could have decided: the account was never opened, the object kept
+ * failing, the configuration kept it from being placed, or its result (or
+ * its return to the queue) could not be sent.
  */
 export type GaveUpReason = "account_not_found" | "undecided" | "misconfigured" | "result_not_sent" | "requeue_failed";
 
@@ -55,13 +55,18 @@ export interface DeadLetter {
   readonly original: unknown;
 }
 
-/** What became of one message's delivery. */
+/**
+ * What the consumer does with one delivery. "Decided" is only ever the
+ * account object's decision; the `decided`/`undecided` log actions and the
+ * `undecided` dead-letter reason are wire values that say whether it made one.
+ */
 type Verdict =
-  | { readonly kind: "decided"; readonly result: CommandResult }
+  /** The object decided: its result is published, then the message acknowledged. */
+  | { readonly kind: "publish"; readonly result: CommandResult }
   /** Not decided yet: retried with this delay, or dead-lettered with `reason` on the last delivery. */
-  | { readonly kind: "undecided"; readonly reason: GaveUpReason; readonly delaySeconds: number }
+  | { readonly kind: "retry"; readonly reason: GaveUpReason; readonly delaySeconds: number }
   /** Held back by the tenant's quota: sent again as a new message. */
-  | { readonly kind: "over_quota" };
+  | { readonly kind: "requeue" };
 
 interface Delivery {
   readonly message: Message;
@@ -72,7 +77,7 @@ export async function consumeCommands(batch: MessageBatch, env: Env): Promise<vo
   const letters: { message: Message; letter: DeadLetter }[] = [];
   const tenants = tenantsOf(env.API_KEYS);
   if (tenants === null) {
-    // Nothing can be decided while the configuration is broken; the messages wait for a fix.
+    // No command can be handled while the configuration is broken; the messages wait for a fix.
     logError("apiKeysUnusable", { queue: batch.queue });
     for (const message of batch.messages) {
       retryOrGiveUp(message, "misconfigured", COMMAND_RETRY_MAX_DELAY_SECONDS, letters);
@@ -94,7 +99,7 @@ export async function consumeCommands(batch: MessageBatch, env: Env): Promise<vo
     byAccount.set(name, queued);
   }
 
-  const decided: { message: Message; result: CommandResult }[] = [];
+  const answered: { message: Message; result: CommandResult }[] = [];
   const overQuotaMessages: Message[] = [];
   // A tenant refused once in this batch is not asked again: a refused ask may spend quota too.
   const refusedTenants = new Set<string>();
@@ -102,9 +107,9 @@ export async function consumeCommands(batch: MessageBatch, env: Env): Promise<vo
     [...byAccount.values()].map(async (deliveries) => {
       for (const delivery of deliveries) {
         const { message } = delivery;
-        const verdict = await decide(delivery, env, refusedTenants);
-        if (verdict.kind === "decided") decided.push({ message, result: verdict.result });
-        else if (verdict.kind === "over_quota") overQuotaMessages.push(message);
+        const verdict = await handleCommand(delivery, env, refusedTenants);
+        if (verdict.kind === "publish") answered.push({ message, result: verdict.result });
+        else if (verdict.kind === "requeue") overQuotaMessages.push(message);
         else retryOrGiveUp(message, verdict.reason, verdict.delaySeconds, letters);
       }
     }),
@@ -113,11 +118,11 @@ export async function consumeCommands(batch: MessageBatch, env: Env): Promise<vo
   await requeue(env, overQuotaMessages, letters);
   const results = env.RESULTS as Queue | undefined;
   if (results === undefined) {
-    for (const { message } of decided) message.ack();
+    for (const { message } of answered) message.ack();
   } else {
     await sendInChunks(
       results,
-      decided,
+      answered,
       ({ result }) => result,
       ({ message }) => message.ack(),
       ({ message }, error) => {
@@ -210,8 +215,8 @@ async function sendDeadLetters(env: Env, letters: { message: Message; letter: De
   );
 }
 
-/** Decides one command, or says why it could not be decided yet. */
-async function decide(delivery: Delivery, env: Env, refusedTenants: Set<string>): Promise<Verdict> {
+/** Takes one command through the door to its account object, and says what to do with the delivery. */
+async function handleCommand(delivery: Delivery, env: Env, refusedTenants: Set<string>): Promise<Verdict> {
   const startedMs = Date.now();
   const { message, command } = delivery;
   const { tenant, account, operation } = command;
@@ -234,11 +239,11 @@ async function decide(delivery: Delivery, env: Env, refusedTenants: Set<string>)
     outcome = await enter(env, way, moveMoney, delivery, startedMs);
   } catch (error) {
     logError("commandFailed", { message_id: message.id, error: String(error) });
-    return { kind: "undecided", reason: "undecided", delaySeconds: retryDelaySeconds(message.attempts) };
+    return { kind: "retry", reason: "undecided", delaySeconds: retryDelaySeconds(message.attempts) };
   }
   const refusal = refusalOf(outcome);
   // Over quota is not a decision: the message waits for the quota, as an HTTP client would.
-  if (refusal === "quota") return { kind: "over_quota" };
+  if (refusal === "quota") return { kind: "requeue" };
   if (!objectDecided(outcome)) {
     // A 404 is not recorded, so publishing it would let a later delivery, once the account opens, contradict it;
     // a placement failure is a configuration fault: either way the message waits rather than be answered wrongly.
@@ -248,7 +253,7 @@ async function decide(delivery: Delivery, env: Env, refusedTenants: Set<string>)
         : outcome.facts?.code === "account_not_found"
           ? "account_not_found"
           : "undecided";
-    return { kind: "undecided", reason, delaySeconds: retryDelaySeconds(message.attempts) };
+    return { kind: "retry", reason, delaySeconds: retryDelaySeconds(message.attempts) };
   }
   const result: CommandResult = {
     tenant,
@@ -259,7 +264,7 @@ async function decide(delivery: Delivery, env: Env, refusedTenants: Set<string>)
     replayed: outcome.replayed,
     body: JSON.parse(outcome.body) as unknown,
   };
-  return { kind: "decided", result };
+  return { kind: "publish", result };
 }
 
 /** The command's one object call, through the door. */

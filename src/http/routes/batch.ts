@@ -34,10 +34,10 @@ export function batchRoutes(): RouteTable {
           // A failed call, or an account that does not exist or is overloaded, is the whole batch's answer.
           if (!("ok" in answer)) return answer;
           if (!answer.ok) return answer.error;
-          const decided = answer.value;
+          const answers = answer.value;
           let next = 0;
           const results = checked.map((operation) =>
-            operation.ok ? (decided[next++] as Outcome) : failure(operation.error),
+            operation.ok ? (answers[next++] as Outcome) : failure(operation.error),
           );
           const types = body.operations.map((operation) => operationType(operation));
           return batchOutcome(results, types);

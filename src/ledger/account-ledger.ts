@@ -3,13 +3,7 @@ import { sweepPoint } from "../observability/metrics.ts";
 import { logError } from "../observability/log.ts";
 import { DurableObject } from "cloudflare:workers";
 import type { PageRequest } from "../domain/commands.ts";
-import {
-  MAX_SEND_BATCH_BYTES,
-  MAX_EVENT_SENDS_PER_ALARM,
-  MAX_MESSAGES_PER_SEND,
-  MAX_GROUP_OPERATIONS,
-  TENANT_ID_PATTERN,
-} from "../domain/limits.ts";
+import { MAX_GROUP_OPERATIONS } from "../domain/limits.ts";
 import { err, ok, type Result } from "../lib/result.ts";
 import { parseIdempotencyTtlSeconds } from "../config/idempotency-ttl.ts";
 import {
@@ -20,7 +14,9 @@ import {
 } from "../contract/requests.ts";
 import { answerForUsedKey, decide } from "./decide.ts";
 import { findDecision } from "./decisions.ts";
-import { nextEvents, readEventCursor, saveEventCursor } from "./events.ts";
+import { publishEvents, publishesEvents } from "./event-outbox.ts";
+import { DirectoryListing } from "./directory-listing.ts";
+import { tenantOf, tenantOfName } from "./account-tenant.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { PendingWrites } from "./pending-writes.ts";
 import { findLiveRecord } from "./idempotency-records.ts";
@@ -32,7 +28,6 @@ import {
   entriesAfter,
   findEntryById,
   findEntryByKey,
-  markListed,
   readAccount,
   readHead,
   refundedAmount,
@@ -74,21 +69,32 @@ export class AccountLedger extends DurableObject<Env> {
   /** Idempotency-Keys of the writes waiting for a group commit, with how many wait under each. */
   private readonly queuedKeys = new Map<string, number>();
   private readonly schedule: AlarmSchedule;
-  /** Whether this instance has started listing the account in its tenant's directory. */
-  private listingStarted = false;
+  private readonly listing: DirectoryListing;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = new CountedSql(ctx.storage.sql);
     this.ttlMs = parseIdempotencyTtlSeconds(env.IDEMPOTENCY_TTL_SECONDS) * 1000;
+    const account = () => this.committedState()?.account ?? null;
+    const outbox = { storage: ctx.storage, sql: this.sql, objectName: ctx.id.name, account };
     this.schedule = new AlarmSchedule(ctx.storage, this.sql, {
-      list: () => this.listInDirectory(),
-      publish: () => this.publishEvents(),
+      list: () => this.listing.list(),
+      publish: () => publishEvents(this.env.EVENTS, outbox),
       measure: (run) => {
-        const state = this.committedState();
+        const account = this.committedState()?.account;
         this.env.METRICS?.writeDataPoint(
-          sweepPoint({ tenant: state === null ? null : this.tenant(state.account), ...run }),
+          sweepPoint({ tenant: account === undefined ? null : tenantOf(account, ctx.id.name), ...run }),
         );
+      },
+    });
+    this.listing = new DirectoryListing({
+      ctx,
+      sql: this.sql,
+      schedule: this.schedule,
+      directory: () => this.env.DIRECTORY,
+      account,
+      noteListed: () => {
+        if (this.state !== undefined) this.state = { ...this.state, account: { ...this.state.account, listed: true } };
       },
     });
     this.writes = new GroupCommit({
@@ -262,40 +268,8 @@ export class AccountLedger extends DurableObject<Env> {
     if (account === null) return null;
     this.state = { account, head: readHead(this.sql) };
     // A new account, or one opened before directories existed: listed now, beside the money path.
-    if (!account.listed && !this.listingStarted) {
-      this.listingStarted = true;
-      void this.listSoon();
-    }
+    if (!account.listed) this.listing.start();
     return this.state;
-  }
-
-  /** Lists the account now; if that fails, the alarm tries again shortly, and after every run until it works. */
-  private async listSoon(): Promise<void> {
-    if (await this.listInDirectory()) return;
-    await this.schedule.armBy({ listed: false }, Date.now());
-  }
-
-  /**
-   * Lists the account in its tenant's directory, once; true when it is
-   * listed (or there is no directory to list it in). Never on the money path.
-   */
-  private async listInDirectory(): Promise<boolean> {
-    const state = this.committedState();
-    if (state === null || state.account.listed) return true;
-    const tenant = this.tenant(state.account);
-    const directory = this.env.DIRECTORY as Env["DIRECTORY"] | undefined;
-    if (directory === undefined) return true;
-    // A tenant not known yet (see storeTenantFromName) is listed once it is; the alarm tries again.
-    if (tenant === null) return false;
-    try {
-      await directory.getByName(tenant).register(state.account.name, this.ctx.id.jurisdiction ?? null);
-    } catch (error) {
-      logError("directoryListingFailed", { account: state.account.name, error: String(error) });
-      return false;
-    }
-    this.ctx.storage.transactionSync(() => markListed(this.sql));
-    if (this.state !== undefined) this.state = { ...this.state, account: { ...this.state.account, listed: true } };
-    return true;
   }
 
   /**
@@ -355,7 +329,7 @@ export class AccountLedger extends DurableObject<Env> {
         outcomes: [withFacts(decided.outcome, { work: workSince(this.sql, before) })],
         head: null,
         expiresMs: decided.recordExpiresMs ?? Number.POSITIVE_INFINITY,
-        events: decided.changed.length > 0 && this.publishesEvents(),
+        events: decided.changed.length > 0 && publishesEvents(this.env.EVENTS),
       };
     }
     const requests = write.kind === "one" ? [write.request] : write.requests;
@@ -368,7 +342,7 @@ export class AccountLedger extends DurableObject<Env> {
         events: false,
       };
     }
-    const events = this.publishesEvents();
+    const events = publishesEvents(this.env.EVENTS);
     let head = state.head;
     let expiresMs = Number.POSITIVE_INFINITY;
     let appended = false;
@@ -387,68 +361,6 @@ export class AccountLedger extends DurableObject<Env> {
     }
     return { outcomes, head, expiresMs, events: appended };
   }
-
-  /** Whether an events queue is bound: only then is the outbox written and published. */
-  private publishesEvents(): boolean {
-    return (this.env.EVENTS as Queue | undefined) !== undefined;
-  }
-
-  /**
-   * Publishes pending events in event_seq order, a bounded number of sends,
-   * recording after each send how far it got. A failed send records nothing
-   * (so nothing is skipped) and is retried later.
-   */
-  private async publishEvents(): Promise<{ published: number; more: boolean; failed: boolean }> {
-    const queue = this.env.EVENTS as Queue | undefined;
-    if (queue === undefined) return { published: 0, more: false, failed: false };
-    let published = 0;
-    for (let send = 0; send < MAX_EVENT_SENDS_PER_ALARM; send += 1) {
-      const state = this.committedState();
-      if (state === null) return { published, more: false, failed: false };
-      const tenant = this.tenant(state.account);
-      const batch = nextEvents(
-        this.sql,
-        state.account,
-        tenant,
-        readEventCursor(this.sql),
-        MAX_MESSAGES_PER_SEND,
-        MAX_SEND_BATCH_BYTES,
-      );
-      if (batch.events.length === 0) return { published, more: false, failed: false };
-      if (tenant === null) {
-        // Event ids name the tenant (`<tenant>:<account>:<event_seq>`): none goes out without it.
-        logError("eventsHeld", { account: state.account.name });
-        return { published, more: true, failed: true };
-      }
-      try {
-        await queue.sendBatch(batch.events.map((event) => ({ body: event, contentType: "json" as const })));
-      } catch (error) {
-        logError("eventPublicationFailed", { error: String(error), published });
-        return { published, more: true, failed: true };
-      }
-      this.ctx.storage.transactionSync(() => saveEventCursor(this.sql, batch.cursor));
-      published += batch.events.length;
-    }
-    return { published, more: true, failed: false };
-  }
-
-  /** The account's tenant: stored (see storeTenantFromName), or read off the object's name; null if neither. */
-  private tenant(account: AccountRow): string | null {
-    return account.tenant ?? tenantOfName(this.ctx.id.name, account.name);
-  }
-}
-
-/**
- * The tenant in an object's name, `<tenant>:<account>` (account-client.ts),
- * when the name is that of `account`. The platform gives an object reached by
- * name its name (`ctx.id.name`); one reached by an id string, or made with a
- * unique id, gets none.
- */
-function tenantOfName(name: string | undefined, account: string): string | null {
-  if (name === undefined) return null;
-  const colon = name.indexOf(":");
-  const tenant = name.slice(0, colon);
-  return colon > 0 && TENANT_ID_PATTERN.test(tenant) && name.slice(colon + 1) === account ? tenant : null;
 }
 
 const ACCOUNT_NOT_FOUND = { code: "account_not_found" } as const;

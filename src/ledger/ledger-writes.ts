@@ -1,0 +1,271 @@
+import { failure, withFacts, type Outcome } from "../contract/outcome.ts";
+import type { MoneyRequest, OpenAccountRequest } from "../contract/requests.ts";
+import { MAX_GROUP_OPERATIONS } from "../domain/limits.ts";
+import { decideAccountSettings, preconditionFailure } from "./account-settings.ts";
+import type { AlarmSchedule } from "./alarm-schedule.ts";
+import { decide } from "./decide.ts";
+import { GroupCommit } from "./group-commit.ts";
+import { readAccount, readHead, type AccountRow, type LedgerHead } from "./ledger-store.ts";
+import { PendingWrites } from "./pending-writes.ts";
+import { hasSchema, migrate } from "./schema.ts";
+import { workSince, type CountedSql } from "./sql.ts";
+
+export const ACCOUNT_NOT_FOUND = { code: "account_not_found" } as const;
+
+/** The committed account and ledger head, as kept in memory. */
+export interface Committed {
+  readonly account: AccountRow;
+  head: LedgerHead;
+}
+
+/** How a waiting write is answered, once its group is durable, with its own kind's result. */
+interface Answer<R> {
+  readonly resolve: (value: R) => void;
+  readonly reject: (reason: unknown) => void;
+}
+
+/** A unit of work for the group commit: one money request, a batch decided as one, or an account's settings. */
+type Write =
+  /** `fresh`: its key was found unused when it was queued, and no other write waiting then used it. */
+  | (Answer<Outcome> & { readonly kind: "one"; readonly request: MoneyRequest; readonly fresh: boolean })
+  | (Answer<readonly Outcome[]> & { readonly kind: "batch"; readonly requests: readonly MoneyRequest[] })
+  | (Answer<Outcome> & { readonly kind: "settings"; readonly request: OpenAccountRequest });
+
+/**
+ * A write decided in its savepoint: its answer, given only once the group
+ * holds; the ledger head it leaves (null when it changed no money state); the
+ * earliest expiry of the records it wrote; whether it appended events.
+ */
+interface Decided {
+  readonly answer: () => void;
+  readonly head: LedgerHead | null;
+  readonly expiresMs: number;
+  readonly events: boolean;
+}
+
+/** What the writes need of their object. */
+export interface WritesHost {
+  readonly storage: DurableObjectStorage;
+  readonly sql: CountedSql;
+  readonly ttlMs: number;
+  readonly schedule: AlarmSchedule;
+  /** Whether an events queue is bound, read on every write. */
+  publishesEvents(): boolean;
+  /** Told when an account is read from storage not yet listed in its tenant's directory. */
+  unlisted(): void;
+}
+
+/**
+ * The account's writes. Each money-moving request is decided in a
+ * synchronous SQLite transaction that checks the Idempotency-Key, applies the
+ * change and records the response; nothing is awaited in between, so
+ * concurrent copies cannot interleave. Writes that arrive together share one
+ * transaction and one durable commit (group-commit.ts), each in its own
+ * savepoint. Owns the committed state kept in memory, which only a held
+ * savepoint moves.
+ */
+export class LedgerWrites {
+  private readonly storage: DurableObjectStorage;
+  private readonly sql: CountedSql;
+  private readonly ttlMs: number;
+  private readonly host: WritesHost;
+  private readonly commit: GroupCommit<Write>;
+  /** What the writes waiting for a group commit hold, bounded so that an overload is refused, not held. */
+  private readonly pending = new PendingWrites();
+  /** Idempotency-Keys of the writes waiting for a group commit, with how many wait under each. */
+  private readonly queuedKeys = new Map<string, number>();
+  /** The committed account and ledger head; undefined until read, and after a failed group. */
+  private state: Committed | undefined;
+
+  constructor(host: WritesHost) {
+    this.storage = host.storage;
+    this.sql = host.sql;
+    this.ttlMs = host.ttlMs;
+    this.host = host;
+    this.commit = new GroupCommit<Write>({
+      prepare: () => host.schedule.readBeforeGroup(),
+      decideGroup: (writes) => this.decideGroup(writes),
+      weight: (write) => (write.kind === "batch" ? write.requests.length : 1),
+      maxGroupWeight: MAX_GROUP_OPERATIONS,
+    });
+  }
+
+  /** The committed account and head, from memory or storage; null if the account was never opened. */
+  committed(): Committed | null {
+    if (this.state !== undefined) return this.state;
+    if (!hasSchema(this.storage.sql)) return null;
+    const account = readAccount(this.sql);
+    if (account === null) return null;
+    this.state = { account, head: readHead(this.sql) };
+    // A new account, or one opened before directories existed: listed now, beside the money path.
+    if (!account.listed) this.host.unlisted();
+    return this.state;
+  }
+
+  /** The account is now listed in storage: so it is in memory. */
+  noteListed(): void {
+    if (this.state !== undefined) this.state = { ...this.state, account: { ...this.state.account, listed: true } };
+  }
+
+  /**
+   * Each of the three queues a write for the next group commit, its keys and
+   * what it holds counted as waiting until it is decided; null, queuing
+   * nothing, when it would take the waiting writes past a limit.
+   */
+  async one(request: MoneyRequest): Promise<Outcome | null> {
+    const fresh = !this.queuedKeys.has(request.idempotencyKey);
+    const keys = [request.idempotencyKey];
+    const held = this.hold([request], keys);
+    if (held === null) return null;
+    try {
+      return await new Promise<Outcome>((resolve, reject) => {
+        this.commit.submit({ kind: "one", request, fresh, resolve, reject });
+      });
+    } finally {
+      this.release(held, keys);
+    }
+  }
+
+  async batch(requests: readonly MoneyRequest[]): Promise<readonly Outcome[] | null> {
+    const keys = requests.map((request) => request.idempotencyKey);
+    const held = this.hold(requests, keys);
+    if (held === null) return null;
+    try {
+      return await new Promise<readonly Outcome[]>((resolve, reject) => {
+        this.commit.submit({ kind: "batch", requests, resolve, reject });
+      });
+    } finally {
+      this.release(held, keys);
+    }
+  }
+
+  async settings(request: OpenAccountRequest): Promise<Outcome | null> {
+    const keys = request.keyed ? [request.keyed.idempotencyKey] : [];
+    const held = this.hold([request], keys);
+    if (held === null) return null;
+    try {
+      return await new Promise<Outcome>((resolve, reject) => {
+        this.commit.submit({ kind: "settings", request, resolve, reject });
+      });
+    } finally {
+      this.release(held, keys);
+    }
+  }
+
+  private hold(requests: readonly unknown[], keys: readonly string[]): { operations: number; bytes: number } | null {
+    const held = this.pending.admit(requests);
+    if (held === null) return null;
+    for (const key of keys) this.queuedKeys.set(key, (this.queuedKeys.get(key) ?? 0) + 1);
+    return held;
+  }
+
+  private release(held: { operations: number; bytes: number }, keys: readonly string[]): void {
+    this.pending.release(held);
+    for (const key of keys) {
+      const left = (this.queuedKeys.get(key) ?? 1) - 1;
+      if (left === 0) this.queuedKeys.delete(key);
+      else this.queuedKeys.set(key, left);
+    }
+  }
+
+  /**
+   * One group commit: every write in its own savepoint inside one
+   * transaction. The in-memory head moves only once a write's savepoint has
+   * held; if the transaction itself fails, every write in it fails and the
+   * memory of committed state is dropped, to be read again from storage.
+   * Answers are given only after the transaction.
+   */
+  private decideGroup(writes: readonly Write[]): void {
+    const answers: (() => void)[] = [];
+    try {
+      this.storage.transactionSync(() => {
+        const nowMs = Date.now();
+        let earliestNewExpiryMs = Number.POSITIVE_INFINITY;
+        let newEvents = false;
+        for (const write of writes) {
+          try {
+            const decided = this.storage.transactionSync(() => this.decideWrite(write, nowMs));
+            if (decided.head !== null && this.state !== undefined) this.state.head = decided.head;
+            if (write.kind === "settings") this.state = undefined;
+            earliestNewExpiryMs = Math.min(earliestNewExpiryMs, decided.expiresMs);
+            if (decided.events) newEvents = true;
+            answers.push(decided.answer);
+          } catch (error) {
+            answers.push(() => write.reject(error));
+          }
+        }
+        if (Number.isFinite(earliestNewExpiryMs) || newEvents) {
+          this.host.schedule.armForGroup(earliestNewExpiryMs, newEvents, nowMs);
+        }
+      });
+    } catch (error) {
+      this.state = undefined;
+      for (const write of writes) write.reject(error);
+      return;
+    }
+    for (const answer of answers) answer();
+  }
+
+  /** One write, inside its own savepoint; the in-memory head is moved by the caller once the savepoint has held. */
+  private decideWrite(write: Write, nowMs: number): Decided {
+    if (write.kind === "settings") {
+      // A PUT refused on a name never opened stores nothing: it is answered before the schema exists.
+      const refused = hasSchema(this.storage.sql) ? null : preconditionFailure(write.request, null);
+      if (refused !== null)
+        return { answer: () => write.resolve(refused), head: null, expiresMs: Infinity, events: false };
+      migrate(this.storage.sql);
+      const before = this.sql.work();
+      const decided = decideAccountSettings(this.sql, write.request, nowMs, this.ttlMs);
+      const outcome = withFacts(decided.outcome, { work: workSince(this.sql, before) });
+      return {
+        answer: () => write.resolve(outcome),
+        head: null,
+        expiresMs: decided.recordExpiresMs ?? Number.POSITIVE_INFINITY,
+        events: decided.changed.length > 0 && this.host.publishesEvents(),
+      };
+    }
+    const state = this.committed();
+    if (write.kind === "one") {
+      if (state === null) {
+        return {
+          answer: () => write.resolve(failure(ACCOUNT_NOT_FOUND)),
+          head: null,
+          expiresMs: Infinity,
+          events: false,
+        };
+      }
+      const events = this.host.publishesEvents();
+      const before = this.sql.work();
+      const decision = decide(
+        { sql: this.sql, account: state.account, head: state.head, nowMs, ttlMs: this.ttlMs },
+        write.request,
+        write.fresh,
+      );
+      const outcome = withFacts(decision.outcome, { work: workSince(this.sql, before) });
+      return {
+        answer: () => write.resolve(outcome),
+        head: decision.head,
+        expiresMs: decision.recordExpiresMs ?? Number.POSITIVE_INFINITY,
+        events: events && decision.head !== state.head,
+      };
+    }
+    if (state === null) {
+      const outcomes = write.requests.map(() => failure(ACCOUNT_NOT_FOUND));
+      return { answer: () => write.resolve(outcomes), head: null, expiresMs: Infinity, events: false };
+    }
+    const events = this.host.publishesEvents();
+    let head = state.head;
+    let expiresMs = Number.POSITIVE_INFINITY;
+    let appended = false;
+    const outcomes: Outcome[] = [];
+    for (const request of write.requests) {
+      const before = this.sql.work();
+      const decision = decide({ sql: this.sql, account: state.account, head, nowMs, ttlMs: this.ttlMs }, request);
+      if (events && decision.head !== head) appended = true;
+      head = decision.head;
+      expiresMs = Math.min(expiresMs, decision.recordExpiresMs ?? expiresMs);
+      outcomes.push(withFacts(decision.outcome, { work: workSince(this.sql, before) }));
+    }
+    return { answer: () => write.resolve(outcomes), head, expiresMs, events: appended };
+  }
+}

@@ -47,6 +47,7 @@ export class AccountLedger extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = new CountedSql(ctx.storage.sql);
+    // Bindings are read through this.env when used, never copied: tests point them elsewhere.
     const account = () => this.writes.committed()?.account ?? null;
     const outbox = { storage: ctx.storage, sql: this.sql, objectName: ctx.id.name, account };
     this.schedule = new AlarmSchedule(ctx.storage, this.sql, {

@@ -34,7 +34,7 @@ export function decideAccountSettings(
   const refused = preconditionFailure(request, existing?.version ?? null);
   if (refused !== null) return { outcome: refused, recordExpiresMs: null, changed: [] };
   const key = keyed?.idempotencyKey ?? null;
-  const keyId = request.origin?.keyId ?? null;
+  const keyId = request.origin.keyId;
   let outcome: Outcome;
   const changed: { version: number; field: string }[] = [];
   if (existing === null) {

@@ -92,7 +92,7 @@ export function recordDecision(
     createdMs: nowMs,
     expiresMs,
     fieldDigests: request.fieldDigests ?? null,
-    originRequestId: request.origin?.requestId ?? null,
+    originRequestId: request.origin.requestId,
   });
   saveDecision(sql, {
     key: request.idempotencyKey,
@@ -120,7 +120,7 @@ export function decide(ctx: DecisionContext, request: MoneyRequest, fresh = fals
       account: ctx.account,
       head: ctx.head,
       idempotencyKey: request.idempotencyKey,
-      keyId: request.origin?.keyId ?? null,
+      keyId: request.origin.keyId,
       nowMs: ctx.nowMs,
     },
     request.command,

@@ -1,3 +1,4 @@
+import { optionalBindings } from "../config/optional-bindings.ts";
 import { unsupportedInterface } from "../contract/interface-version.ts";
 import { sweepPoint } from "../observability/metrics.ts";
 import { logError } from "../observability/log.ts";
@@ -52,7 +53,7 @@ export class AccountLedger extends DurableObject<Env> {
     const outbox = { storage: ctx.storage, sql: this.sql, objectName: ctx.id.name, account };
     this.schedule = new AlarmSchedule(ctx.storage, this.sql, {
       list: () => this.listing.list(),
-      publish: () => publishEvents(this.env.EVENTS, outbox),
+      publish: () => publishEvents(optionalBindings(this.env).EVENTS, outbox),
       measure: (run) => {
         const opened = account();
         this.env.METRICS?.writeDataPoint(
@@ -64,7 +65,7 @@ export class AccountLedger extends DurableObject<Env> {
       ctx,
       sql: this.sql,
       schedule: this.schedule,
-      directory: () => this.env.DIRECTORY,
+      directory: () => optionalBindings(this.env).DIRECTORY,
       account,
       noteListed: () => this.writes.noteListed(),
     });
@@ -73,7 +74,7 @@ export class AccountLedger extends DurableObject<Env> {
       sql: this.sql,
       ttlMs: parseIdempotencyTtlSeconds(env.IDEMPOTENCY_TTL_SECONDS) * 1000,
       schedule: this.schedule,
-      publishesEvents: () => publishesEvents(this.env.EVENTS),
+      publishesEvents: () => publishesEvents(optionalBindings(this.env).EVENTS),
       unlisted: () => this.listing.start(),
     });
     // An object that was never opened has no schema and gets none here: probing a name stores nothing.

@@ -1,3 +1,4 @@
+import { optionalBindings } from "../config/optional-bindings.ts";
 import { logError, logInfo, type LogLine } from "../observability/log.ts";
 import { parseCommandMessage, type CommandMessage, type Rejection } from "../api/parse-command-message.ts";
 import {
@@ -116,7 +117,7 @@ export async function consumeCommands(batch: MessageBatch, env: Env): Promise<vo
   );
 
   await requeue(env, overQuotaMessages, letters);
-  const results = env.RESULTS as Queue | undefined;
+  const results = optionalBindings(env).RESULTS;
   if (results === undefined) {
     for (const { message } of answered) message.ack();
   } else {
@@ -165,7 +166,7 @@ async function requeue(
   letters: { message: Message; letter: DeadLetter }[],
 ): Promise<void> {
   if (messages.length === 0) return;
-  const commands = env.COMMANDS as Queue | undefined;
+  const commands = optionalBindings(env).COMMANDS;
   if (commands === undefined) {
     logError("commandsUnbound");
     for (const message of messages) {
@@ -191,7 +192,7 @@ async function requeue(
 
 async function sendDeadLetters(env: Env, letters: { message: Message; letter: DeadLetter }[]): Promise<void> {
   if (letters.length === 0) return;
-  const deadLetters = env.DEAD_LETTERS as Queue | undefined;
+  const deadLetters = optionalBindings(env).DEAD_LETTERS;
   if (deadLetters === undefined) {
     for (const { message, letter } of letters) {
       log(message, { action: "dead_letter_unbound", reason: letter.reason });

@@ -1,3 +1,4 @@
+import { optionalBindings } from "../../config/optional-bindings.ts";
 import { MAX_JSON_DEPTH } from "../../domain/limits.ts";
 import type { Handler } from "hono";
 import { DEV_KEY_ALLOWED } from "../../config/dev-key.ts";
@@ -23,7 +24,7 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
  * key is allowed; anywhere else the route does not exist.
  */
 export const sendDevCommand: Handler<AppEnv> = async (c) => {
-  const commands = c.env.COMMANDS as Queue | undefined;
+  const commands = optionalBindings(c.env).COMMANDS;
   if (c.env.ALLOW_DEV_KEY !== DEV_KEY_ALLOWED || commands === undefined) {
     return failureResponse({ code: "not_found", method: c.req.method, path: DEV_COMMANDS_PATH });
   }

@@ -56,8 +56,8 @@ export function checkedDecision(decision: DecisionRow): DecisionRow {
 /** Writes a decision once: a plain INSERT, so a key already decided fails the transaction, never overwritten. */
 export function saveDecision(sql: CountedSql, decision: DecisionRow): void {
   checkedDecision(decision);
-  const written = sql.rows<{ key: string }>(
-    "INSERT INTO decisions (key, fingerprint, status, code, entry_id, decided_ms) VALUES (?, ?, ?, ?, ?, ?) RETURNING key",
+  const written = sql.write(
+    "INSERT INTO decisions (key, fingerprint, status, code, entry_id, decided_ms) VALUES (?, ?, ?, ?, ?, ?)",
     decision.key,
     decision.fingerprint,
     decision.status,
@@ -65,6 +65,5 @@ export function saveDecision(sql: CountedSql, decision: DecisionRow): void {
     decision.entryId,
     decision.decidedMs,
   );
-  if (written.length !== 1)
-    throw new Error(`invariant: decision ${decision.key} was written as ${written.length} rows`);
+  if (written === 0) throw new Error(`invariant: decision ${decision.key} was not written`);
 }

@@ -65,8 +65,8 @@ export function saveRecord(sql: CountedSql, record: IdempotencyRecord): void {
   if (!Number.isSafeInteger(record.createdMs) || !(record.expiresMs > record.createdMs)) {
     throw new Error(`invariant: record ${record.key} created at ${record.createdMs} expires at ${record.expiresMs}`);
   }
-  const written = sql.rows<{ key: string }>(
-    "INSERT OR REPLACE INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms, field_digests, origin_request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING key",
+  const written = sql.write(
+    "INSERT OR REPLACE INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms, field_digests, origin_request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     record.key,
     record.requestId,
     record.fingerprint,
@@ -77,7 +77,7 @@ export function saveRecord(sql: CountedSql, record: IdempotencyRecord): void {
     record.fieldDigests === null ? null : JSON.stringify(record.fieldDigests),
     record.originRequestId,
   );
-  if (written.length !== 1) throw new Error(`invariant: record ${record.key} was written as ${written.length} rows`);
+  if (written === 0) throw new Error(`invariant: record ${record.key} was not written`);
 }
 
 export function earliestExpiry(sql: CountedSql): number | null {

@@ -35,6 +35,19 @@ export class CountedSql {
     this.rows(query, ...bindings);
   }
 
+  /**
+   * Runs a write and answers the rows it wrote, index entries included: 0
+   * when nothing was written. (A RETURNING clause would say the same and
+   * cost a quarter of a batch's throughput, measured.)
+   */
+  write(query: string, ...bindings: SqlStorageValue[]): number {
+    const cursor = this.storage.exec(query, ...bindings);
+    cursor.toArray();
+    this.read += cursor.rowsRead;
+    this.written += cursor.rowsWritten;
+    return cursor.rowsWritten;
+  }
+
   /** The work done so far; subtract two readings to get what happened in between. */
   work(): StorageWork {
     return { rowsRead: this.read, rowsWritten: this.written };

@@ -101,7 +101,7 @@ describe(`rolling back past the floor onto storage upgraded to schema ${SCHEMA_V
     expect(outcome.decision).toEqual({ status: 402, code: "insufficient_funds" });
     // The money was there: only the refusal kept the decline from flipping.
     expect(outcome.available).toBeGreaterThanOrEqual(DECLINED.body.amount);
-    expect(outcome.refusal).toMatch(/rollback floor/);
+    expect(outcome.refusal).toMatch(/rollback.floor/);
     expect(outcome.after).toEqual(outcome.before);
 
     // Rolled forward again, the key is still declined for ever.
@@ -134,7 +134,7 @@ describe(`rolling back past the floor onto storage upgraded to schema ${SCHEMA_V
       const entries = sql.exec<Row>(`SELECT ${D784FA3_ENTRY_COLUMNS} FROM entries ORDER BY seq`).toArray();
       return { refusal: String(refusal), before, after: snapshot(sql), read, entries: entries.length };
     });
-    expect(outcome.refusal).toMatch(/rollback floor/);
+    expect(outcome.refusal).toMatch(/rollback.floor/);
     expect(outcome.after).toEqual(outcome.before);
     expect(outcome.read.name).toBe(ACCOUNT);
     expect(outcome.entries).toBe(outcome.before.entries.length);

@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { COMMAND_RETRY_MAX_DELAY_SECONDS, MAX_COMMAND_MESSAGE_BYTES } from "../../src/domain/limits.ts";
 import { utf8Length } from "../../src/lib/text.ts";
@@ -15,22 +14,16 @@ import {
   uniqueAccount,
   uniqueKey,
 } from "../support/api.ts";
-import { command, deliver, faultyAccounts, messageId, RecordingQueue } from "../support/queues.ts";
+import { command, deliver, recordingQueues, faultyAccounts, messageId } from "../support/queues.ts";
 
 /** The commands queue: each message decided once, as its HTTP twin would be, whatever the queue does. */
 
 const usd = (amount: number) => ({ amount, currency: "USD" });
 
-function queues() {
-  const results = new RecordingQueue(env.RESULTS);
-  const deadLetters = new RecordingQueue(env.DEAD_LETTERS);
-  return { results, deadLetters, bindings: { RESULTS: results.binding, DEAD_LETTERS: deadLetters.binding } };
-}
-
 describe("a command message", () => {
   it("moves money once, is acknowledged, and produces the result the HTTP route would have answered", async () => {
     const account = await fundedAccount(100);
-    const { results, deadLetters, bindings } = queues();
+    const { results, deadLetters, bindings } = recordingQueues();
     const id = messageId();
     const key = uniqueKey();
     const outcome = await deliver(
@@ -56,7 +49,7 @@ describe("a command message", () => {
 
   it("sent twice in one batch applies once: both acknowledged, the second result a replay", async () => {
     const account = await fundedAccount(100);
-    const { results, bindings } = queues();
+    const { results, bindings } = recordingQueues();
     const body = command({ account, operation: "charge", key: uniqueKey(), request: usd(40) });
     const [first, second] = [messageId(), messageId()];
     const outcome = await deliver(
@@ -76,7 +69,7 @@ describe("a command message", () => {
 
   it("redelivered in later batches changes nothing and gets the original answer each time", async () => {
     const account = await fundedAccount(100);
-    const { results, bindings } = queues();
+    const { results, bindings } = recordingQueues();
     const id = messageId();
     const body = command({ account, operation: "charge", key: uniqueKey(), request: usd(25) });
     for (const attempts of [1, 2, 3]) {
@@ -91,7 +84,7 @@ describe("a command message", () => {
 
   it("arriving after its HTTP twin is a replay of the HTTP answer; before it, the HTTP request replays the message's", async () => {
     const account = await fundedAccount(100);
-    const { results, bindings } = queues();
+    const { results, bindings } = recordingQueues();
     const httpFirst = uniqueKey();
     const answer = await post(account, "charges", usd(10), httpFirst);
     expect(answer.status).toBe(201);
@@ -118,7 +111,7 @@ describe("a command message", () => {
 
   it("accepts the key in its RFC 9651 string form as the same key, and the result names the key as sent", async () => {
     const account = await fundedAccount(100);
-    const { results, bindings } = queues();
+    const { results, bindings } = recordingQueues();
     const key = uniqueKey();
     await post(account, "charges", usd(5), key);
     await deliver(
@@ -131,7 +124,7 @@ describe("a command message", () => {
 
   it("reusing a key for a different request gets the HTTP route's 422 decision, acknowledged", async () => {
     const account = await fundedAccount(100);
-    const { results, bindings } = queues();
+    const { results, bindings } = recordingQueues();
     const key = uniqueKey();
     await post(account, "charges", usd(10), key);
     const id = messageId();
@@ -152,7 +145,7 @@ describe("order", () => {
   it("is kept within one account in a batch: a credit then the charge it funds both apply", async () => {
     const account = uniqueAccount();
     await openAccount(account);
-    const { results, bindings } = queues();
+    const { results, bindings } = recordingQueues();
     const messages = [
       { id: messageId(), body: command({ account, operation: "credit", key: uniqueKey(), request: usd(50) }) },
       { id: messageId(), body: command({ account, operation: "charge", key: uniqueKey(), request: usd(50) }) },
@@ -167,7 +160,7 @@ describe("order", () => {
   it("is not kept across batches: a charge that arrives before its funding credit is declined for good", async () => {
     const account = uniqueAccount();
     await openAccount(account);
-    const { results, bindings } = queues();
+    const { results, bindings } = recordingQueues();
     const chargeBody = command({ account, operation: "charge", key: uniqueKey(), request: usd(50) });
     const chargeId = messageId();
     await deliver([{ id: chargeId, body: chargeBody }], bindings);
@@ -188,7 +181,7 @@ describe("order", () => {
 
   it("runs accounts concurrently: a batch for many accounts is decided in full", async () => {
     const accounts = await Promise.all(Array.from({ length: 8 }, () => fundedAccount(100)));
-    const { results, bindings } = queues();
+    const { results, bindings } = recordingQueues();
     const messages = accounts.flatMap((account) =>
       [1, 2, 3].map((n) => ({
         id: messageId(),
@@ -207,7 +200,7 @@ describe("a message the ledger could not decide", () => {
     "is retried with backoff when the object call fails %s reaching it, and its redelivery applies it once",
     async (when) => {
       const account = await fundedAccount(100);
-      const { results, bindings } = queues();
+      const { results, bindings } = recordingQueues();
       const id = messageId();
       const body = command({ account, operation: "charge", key: uniqueKey(), request: usd(30) });
       const failed = await deliver([{ id, body, attempts: 3 }], { ...bindings, ACCOUNTS: faultyAccounts(() => when) });
@@ -227,7 +220,7 @@ describe("a message the ledger could not decide", () => {
 
   it("is retried, not acknowledged, when its result cannot be sent, and the next delivery sends it", async () => {
     const account = await fundedAccount(100);
-    const { results, bindings } = queues();
+    const { results, bindings } = recordingQueues();
     const id = messageId();
     const body = command({ account, operation: "charge", key: uniqueKey(), request: usd(30) });
     results.failures = 1;
@@ -306,7 +299,7 @@ describe("a malformed message", () => {
   it.each(cases)(
     "(%s) goes to the dead-letter queue at once with its reason, acknowledged, never retried",
     async (_, body, reason, field) => {
-      const { results, deadLetters, bindings } = queues();
+      const { results, deadLetters, bindings } = recordingQueues();
       const id = messageId();
       const outcome = await deliver([{ id, body }], bindings);
       expect(outcome.explicitAcks).toEqual([id]);
@@ -329,7 +322,7 @@ describe("a malformed message", () => {
   );
 
   it("is retried when the dead-letter send fails, so it is never dropped", async () => {
-    const { deadLetters, bindings } = queues();
+    const { deadLetters, bindings } = recordingQueues();
     deadLetters.failures = 1;
     const id = messageId();
     const outcome = await deliver([{ id, body: "{" }], bindings);
@@ -339,7 +332,7 @@ describe("a malformed message", () => {
 
   it("does not hold up the valid messages beside it", async () => {
     const account = await fundedAccount(100);
-    const { results, deadLetters, bindings } = queues();
+    const { results, deadLetters, bindings } = recordingQueues();
     const good = messageId();
     const bad = messageId();
     const outcome = await deliver(

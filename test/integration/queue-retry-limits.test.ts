@@ -4,7 +4,15 @@ import wranglerToml from "../../wrangler.toml?raw";
 import { COMMAND_MAX_RETRIES, RATE_LIMITED_RETRY_AFTER_SECONDS } from "../../src/domain/limits.ts";
 import type { CommandResult, DeadLetter } from "../../src/queue/command-consumer.ts";
 import { call, fundedAccount, getAccount, openAccount, uniqueAccount, uniqueKey } from "../support/api.ts";
-import { command, deliver, faultyAccounts, messageId, RecordingQueue, type Delivery } from "../support/queues.ts";
+import {
+  command,
+  deliver,
+  recordingQueues,
+  faultyAccounts,
+  messageId,
+  RecordingQueue,
+  type Delivery,
+} from "../support/queues.ts";
 
 /**
  * The consumer against production's retry limit: no command is lost to its
@@ -14,18 +22,6 @@ import { command, deliver, faultyAccounts, messageId, RecordingQueue, type Deliv
 
 const usd = (amount: number) => ({ amount, currency: "USD" });
 const LAST_DELIVERY = COMMAND_MAX_RETRIES + 1;
-
-function queues() {
-  const results = new RecordingQueue(env.RESULTS);
-  const deadLetters = new RecordingQueue(env.DEAD_LETTERS);
-  const commands = new RecordingQueue(env.COMMANDS);
-  return {
-    results,
-    deadLetters,
-    commands,
-    bindings: { RESULTS: results.binding, DEAD_LETTERS: deadLetters.binding, COMMANDS: commands.binding },
-  };
-}
 
 /** A tenant quota of `perRound` requests in each round of deliveries; counts every ask. */
 class RoundQuota {
@@ -56,7 +52,7 @@ class RoundQuota {
  * the consumer sent to the commands queue comes back as a new message.
  */
 async function runLikeThePlatform(messages: Delivery[], quota: RoundQuota, maxRounds: number) {
-  const { results, deadLetters, bindings } = queues();
+  const { results, deadLetters, bindings } = recordingQueues();
   const rawDeadLetters: unknown[] = [];
   const asksPerRound: number[] = [];
   let pending = messages;
@@ -112,7 +108,7 @@ describe("commands over their tenant's quota", () => {
 
   it("go back to the commands queue as new messages after Retry-After, the old ones acknowledged", async () => {
     const account = await fundedAccount(100);
-    const { commands, deadLetters, bindings } = queues();
+    const { commands, deadLetters, bindings } = recordingQueues();
     const quota = new RoundQuota(1);
     const bodies = [1, 2, 3].map(() => command({ account, operation: "charge", key: uniqueKey(), request: usd(1) }));
     const messages = bodies.map((body) => ({ id: messageId(), body, attempts: LAST_DELIVERY }));
@@ -131,7 +127,7 @@ describe("commands over their tenant's quota", () => {
 describe("a message on its last delivery that cannot be decided", () => {
   it("is dead-lettered by the consumer with reason undecided, never left to the platform", async () => {
     const account = await fundedAccount(100);
-    const { deadLetters, results, bindings } = queues();
+    const { deadLetters, results, bindings } = recordingQueues();
     const id = messageId();
     const body = command({ account, operation: "charge", key: uniqueKey(), request: usd(5) });
     const early = await deliver([{ id, body, attempts: COMMAND_MAX_RETRIES }], {
@@ -151,7 +147,7 @@ describe("a message on its last delivery that cannot be decided", () => {
 
   it("whose result cannot be sent is dead-lettered with reason result_not_sent", async () => {
     const account = await fundedAccount(100);
-    const { deadLetters, results, bindings } = queues();
+    const { deadLetters, results, bindings } = recordingQueues();
     const id = messageId();
     const body = command({ account, operation: "charge", key: uniqueKey(), request: usd(5) });
     results.failures = 1;
@@ -165,7 +161,7 @@ describe("a message on its last delivery that cannot be decided", () => {
 
   it("while API_KEYS is unusable is retried until its last delivery, then dead-lettered as misconfigured", async () => {
     const account = await fundedAccount(100);
-    const { deadLetters, bindings } = queues();
+    const { deadLetters, bindings } = recordingQueues();
     const body = command({ account, operation: "charge", key: uniqueKey(), request: usd(5) });
     const [early, last] = [messageId(), messageId()];
     const outcome = await deliver(
@@ -185,7 +181,7 @@ describe("a message on its last delivery that cannot be decided", () => {
 describe("a command for an account not opened yet", () => {
   it("gets no result: it waits, and once the account opens its only result is the one that applied", async () => {
     const account = uniqueAccount();
-    const { results, deadLetters, bindings } = queues();
+    const { results, deadLetters, bindings } = recordingQueues();
     const id = messageId();
     const key = uniqueKey();
     const body = command({ account, operation: "credit", key, request: usd(500) });
@@ -207,7 +203,7 @@ describe("a command for an account not opened yet", () => {
 
   it("is dead-lettered with reason account_not_found on its last delivery, and no result says 404", async () => {
     const account = uniqueAccount();
-    const { results, deadLetters, bindings } = queues();
+    const { results, deadLetters, bindings } = recordingQueues();
     const id = messageId();
     const body = command({ account, operation: "credit", key: uniqueKey(), request: usd(5) });
     const last = await deliver([{ id, body, attempts: LAST_DELIVERY }], bindings);

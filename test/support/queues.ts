@@ -60,6 +60,19 @@ export class RecordingQueue {
   }
 }
 
+/** The consumer's three output queues, each recording what it is sent, and the bindings that point the Worker at them. */
+export function recordingQueues() {
+  const results = new RecordingQueue(env.RESULTS);
+  const deadLetters = new RecordingQueue(env.DEAD_LETTERS);
+  const commands = new RecordingQueue(env.COMMANDS);
+  return {
+    results,
+    deadLetters,
+    commands,
+    bindings: { RESULTS: results.binding, DEAD_LETTERS: deadLetters.binding, COMMANDS: commands.binding },
+  };
+}
+
 export interface Delivery {
   readonly id: string;
   readonly body: unknown;

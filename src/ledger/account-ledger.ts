@@ -21,15 +21,18 @@ import {
   entriesAfter,
   findEntryById,
   findEntryByKey,
+  findEntryBySeq,
   readAccount,
   refundedAmount,
   storeTenant,
+  type EntryRow,
 } from "./ledger-store.ts";
 import { chargeNotFound } from "./money-operations.ts";
 import { failure, success, withFacts, type Outcome } from "../contract/outcome.ts";
 import { hasSchema, migrate } from "./schema.ts";
 import { CountedSql, workSince } from "./sql.ts";
-import { accountChangeView, accountView, chargeView, entryView, keyLookupView } from "./row-views.ts";
+import { accountChangeView, accountView, chargeView, entryView, keyLookupView, renderDecidedEntry } from "./row-views.ts";
+import { findKeyRow } from "./key-rows.ts";
 
 /**
  * One account's ledger: the only code that changes money state. This class
@@ -154,6 +157,23 @@ export class AccountLedger extends DurableObject<Env> {
   lookupIdempotencyKey(key: string): Outcome {
     const state = this.writes.committed();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
+    const currency = state.account.currency;
+    const row = findKeyRow(this.sql, key);
+    if (row !== null) {
+      const entry = row.entrySeq === null ? null : findEntryBySeq(this.sql, row.entrySeq);
+      const record =
+        row.expiresMs > Date.now()
+          ? {
+              createdMs: row.decidedMs,
+              expiresMs: row.expiresMs,
+              status: row.status,
+              body: row.body ?? renderDecidedEntry(row.view, entry as EntryRow, currency),
+              originRequestId: row.origin,
+            }
+          : null;
+      const entryOut = entry === null ? null : entryView(entry, currency);
+      return success(200, keyLookupView(key, record, row, entryOut));
+    }
     const record = findLiveRecord(this.sql, key, Date.now());
     const decision = findDecision(this.sql, key);
     const entry =
@@ -163,7 +183,7 @@ export class AccountLedger extends DurableObject<Env> {
           ? null
           : findEntryById(this.sql, decision.entryId);
     if (record === null && decision === null && entry === null) return failure({ code: "idempotency_key_not_found" });
-    const entryOut = entry === null ? null : entryView(entry, state.account.currency);
+    const entryOut = entry === null ? null : entryView(entry, currency);
     return success(200, keyLookupView(key, record, decision, entryOut));
   }
 
@@ -176,8 +196,9 @@ export class AccountLedger extends DurableObject<Env> {
     if (unsupported !== null) return unsupported;
     const request = currentRequest(wire);
     const before = this.sql.work();
-    if (this.writes.committed() === null) return failure(ACCOUNT_NOT_FOUND);
-    const used = answerForUsedKey(this.sql, request, Date.now());
+    const state = this.writes.committed();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
+    const used = answerForUsedKey(this.sql, request, Date.now(), state.account.currency);
     if (used !== null) return withFacts(used, { work: workSince(this.sql, before) });
     return (await this.writes.one(request)) ?? failure({ code: "overloaded" });
   }

@@ -22,8 +22,8 @@ export function decideAccountSettings(
 ): SettingsDecision {
   const keyed = request.keyed ?? null;
   if (keyed !== null) {
-    const used = answerForUsedKey(sql, keyed, nowMs);
-    if (used !== null) return { outcome: used, recordExpiresMs: null, changed: [] };
+    const used = answerForUsedKey(sql, keyed, nowMs, null);
+    if (used !== null) return { outcome: used, changed: [] };
   }
   let existing = readAccount(sql);
   if (existing !== null && existing.tenant === null && request.tenant !== undefined) {
@@ -32,7 +32,7 @@ export function decideAccountSettings(
     existing = { ...existing, tenant: request.tenant };
   }
   const refused = preconditionFailure(request, existing?.version ?? null);
-  if (refused !== null) return { outcome: refused, recordExpiresMs: null, changed: [] };
+  if (refused !== null) return { outcome: refused, changed: [] };
   const key = keyed?.idempotencyKey ?? null;
   const keyId = request.origin.keyId;
   let outcome: Outcome;
@@ -64,9 +64,9 @@ export function decideAccountSettings(
       outcome = success(200, accountView(account, readHead(sql)));
     }
   }
-  if (keyed === null) return { outcome, recordExpiresMs: null, changed };
-  const expiresMs = recordDecision(sql, keyed, outcome, null, nowMs, ttlMs);
-  return { outcome: withFacts(outcome, { recorded: true }), recordExpiresMs: expiresMs, changed };
+  if (keyed === null) return { outcome, changed };
+  recordDecision(sql, keyed, outcome, null, readHead(sql).keyPos + 1, nowMs, ttlMs);
+  return { outcome: withFacts(outcome, { recorded: true }), changed };
 }
 
 /**
@@ -82,7 +82,6 @@ export function preconditionFailure(request: OpenAccountRequest, version: number
 
 export interface SettingsDecision {
   readonly outcome: Outcome;
-  readonly recordExpiresMs: number | null;
   /** The settings fields it changed, each under the version it produced: the events to announce. */
   readonly changed: readonly { version: number; field: string }[];
 }

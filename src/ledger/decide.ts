@@ -1,9 +1,9 @@
 import { differingFields } from "../domain/fingerprint.ts";
 import type { KeyedRequest, MoneyRequest } from "../contract/requests.ts";
-import { saveDecision } from "./decisions.ts";
-import { saveRecord } from "./idempotency-records.ts";
-import { readKeyState } from "./key-state.ts";
-import type { AccountRow, LedgerHead } from "./ledger-store.ts";
+import { findKeyRow, insertKeyRow, requestTag, storedDigests, storedFingerprint, type KeyRow } from "./key-rows.ts";
+import { hasLegacyKeys, readKeyState } from "./key-state.ts";
+import { findEntryBySeq, type AccountRow, type EntryRow, type LedgerHead } from "./ledger-store.ts";
+import { ENTRY_VIEW_VERSION, renderDecidedEntry } from "./row-views.ts";
 import { applyMoneyCommand } from "./money-operations.ts";
 import { failure, withFacts, type Outcome } from "../contract/outcome.ts";
 import type { CountedSql } from "./sql.ts";
@@ -25,20 +25,60 @@ export interface DecisionContext {
 
 export interface Decision {
   readonly outcome: Outcome;
-  /** The ledger's head after the decision: moved on when money moved. */
+  /** The ledger's head after the decision: moved on when money moved or a key was recorded. */
   readonly head: LedgerHead;
-  /** The expiry of the record it wrote, if it wrote one. */
-  readonly recordExpiresMs: number | null;
 }
 
 /**
  * What a request with a key already decided gets, from what is stored about
- * the key: a replay of its live record, a 422 naming what differs for a
- * different request, or, once the stored response has expired, a 409 that
- * says what the decision was; it never runs again. Null when the key was
- * never decided. Read-only: such answers need no commit.
+ * the key: a replay of its response while it is kept, a 422 naming what
+ * differs for a different request, or, once it has expired, a 409 that says
+ * what the decision was; it never runs again. Null when the object holds no
+ * decision for the key (an archived key is looked up beforehand, in the
+ * archive). Read-only: such answers need no commit. `currency` renders a
+ * response rendered from its entry: the account's, null before it exists.
  */
-export function answerForUsedKey(sql: CountedSql, request: KeyedRequest, nowMs: number): Outcome | null {
+export function answerForUsedKey(
+  sql: CountedSql,
+  request: KeyedRequest,
+  nowMs: number,
+  currency: string | null,
+): Outcome | null {
+  const row = findKeyRow(sql, request.idempotencyKey);
+  if (row !== null) return answerFromKeyRow(sql, row, request, nowMs, currency);
+  return hasLegacyKeys(sql) ? answerFromLegacy(sql, request, nowMs) : null;
+}
+
+function answerFromKeyRow(
+  sql: CountedSql,
+  row: KeyRow,
+  request: KeyedRequest,
+  nowMs: number,
+  currency: string | null,
+): Outcome {
+  const entry = row.entrySeq === null ? null : findEntryBySeq(sql, row.entrySeq);
+  // Paired with recordDecision: a key names the entry it appended, and that entry carries the key.
+  if (row.entrySeq !== null && entry?.idempotencyKey !== row.key) {
+    throw new Error(`invariant: key ${row.key} names entry ${row.entrySeq}, which carries ${entry?.idempotencyKey}`);
+  }
+  if (row.expiresMs <= nowMs) {
+    return failure({ code: "idempotency_key_expired", originalStatus: row.status, originalCode: row.code, entry: entry?.id ?? null });
+  }
+  if (row.fingerprint !== storedFingerprint(request.fingerprint)) {
+    const fields =
+      row.digests === null || request.fieldDigests === undefined
+        ? undefined
+        : differingFields(row.digests, storedDigests(request.fieldDigests));
+    return failure(fields === undefined ? { code: "idempotency_key_reused" } : { code: "idempotency_key_reused", fields });
+  }
+  const body = row.body ?? renderDecidedEntry(row.view, entry as EntryRow, currency ?? "");
+  // The same request id means the caller retried a call whose answer was lost: not a replay to the client.
+  const replay = { status: row.status, body, replayed: row.requestTag !== requestTag(request.requestId) };
+  return withFacts(replay, { code: row.code, recorded: true, originalRequestId: row.origin });
+}
+
+/** Keys decided before schema 7: their stored response, else their decision, else the entry that carries them. */
+function answerFromLegacy(sql: CountedSql, request: KeyedRequest, nowMs: number): Outcome | null {
   const { record, decision, legacyEntryId } = readKeyState(sql, request.idempotencyKey, nowMs);
   if (record !== null) {
     if (record.fingerprint !== request.fingerprint) {
@@ -50,7 +90,6 @@ export function answerForUsedKey(sql: CountedSql, request: KeyedRequest, nowMs: 
         fields === undefined ? { code: "idempotency_key_reused" } : { code: "idempotency_key_reused", fields },
       );
     }
-    // The same request id means the caller retried a call whose answer was lost: not a replay to the client.
     const replay = { status: record.status, body: record.body, replayed: record.requestId !== request.requestId };
     return withFacts(replay, {
       code: record.status >= 400 ? problemCodeOf(record.body) : null,
@@ -73,36 +112,39 @@ export function answerForUsedKey(sql: CountedSql, request: KeyedRequest, nowMs: 
   return null;
 }
 
-/** Records an outcome under its key: the response until it expires, the decision for ever. */
+/**
+ * Records an outcome under its key, as key row `pos`: for ever, its response
+ * until it expires. A response that moved money is not stored but rendered
+ * from `entry` (by ENTRY_VIEW_VERSION); any other is stored as it is.
+ */
 export function recordDecision(
   sql: CountedSql,
   request: KeyedRequest,
   outcome: Outcome,
-  entryId: string | null,
+  entry: EntryRow | null,
+  pos: number,
   nowMs: number,
   ttlMs: number,
-): number {
+): void {
   const expiresMs = nowMs + ttlMs;
-  saveRecord(sql, {
-    key: request.idempotencyKey,
-    requestId: request.requestId,
-    fingerprint: request.fingerprint,
-    status: outcome.status,
-    body: outcome.body,
-    createdMs: nowMs,
-    expiresMs,
-    fieldDigests: request.fieldDigests ?? null,
-    originRequestId: request.origin.requestId,
-  });
-  saveDecision(sql, {
-    key: request.idempotencyKey,
-    fingerprint: request.fingerprint,
-    status: outcome.status,
-    code: outcome.facts?.code ?? null,
-    entryId,
-    decidedMs: nowMs,
-  });
-  return expiresMs;
+  insertKeyRow(
+    sql,
+    {
+      key: request.idempotencyKey,
+      fingerprint: storedFingerprint(request.fingerprint),
+      status: outcome.status,
+      code: outcome.facts?.code ?? null,
+      entrySeq: entry?.seq ?? null,
+      decidedMs: nowMs,
+      expiresMs,
+      requestTag: requestTag(request.requestId),
+      origin: request.origin.requestId,
+      digests: request.fieldDigests === undefined ? null : storedDigests(request.fieldDigests),
+      view: entry === null ? 0 : ENTRY_VIEW_VERSION,
+      body: entry === null ? outcome.body : null,
+    },
+    pos,
+  );
 }
 
 /**
@@ -111,32 +153,36 @@ export function recordDecision(
  * looked up again; the tables' unique keys stand behind that either way.
  */
 export function decide(ctx: DecisionContext, request: MoneyRequest, fresh = false): Decision {
-  const used = fresh ? null : answerForUsedKey(ctx.sql, request, ctx.nowMs);
-  if (used !== null) return { outcome: used, head: ctx.head, recordExpiresMs: null };
+  const used = fresh ? null : answerForUsedKey(ctx.sql, request, ctx.nowMs, ctx.account.currency);
+  if (used !== null) return { outcome: used, head: ctx.head };
 
+  const pos = ctx.head.keyPos + 1;
   const applied = applyMoneyCommand(
     {
       sql: ctx.sql,
       account: ctx.account,
       head: ctx.head,
       idempotencyKey: request.idempotencyKey,
+      keyPos: pos,
       keyId: request.origin.keyId,
       nowMs: ctx.nowMs,
     },
     request.command,
   );
   const { entry } = applied;
-  const expiresMs = recordDecision(ctx.sql, request, applied.outcome, entry?.id ?? null, ctx.nowMs, ctx.ttlMs);
+  recordDecision(ctx.sql, request, applied.outcome, entry, pos, ctx.nowMs, ctx.ttlMs);
   if (entry === null) {
-    return { outcome: withFacts(applied.outcome, { recorded: true }), head: ctx.head, recordExpiresMs: expiresMs };
+    return {
+      outcome: withFacts(applied.outcome, { recorded: true }),
+      head: { ...ctx.head, keyPos: pos },
+    };
   }
   return {
     outcome: withFacts(applied.outcome, {
       recorded: true,
       entry: { id: entry.id, seq: entry.seq, amount: entry.amount, currency: ctx.account.currency },
     }),
-    head: { balance: entry.balanceAfter, entryCount: entry.seq },
-    recordExpiresMs: expiresMs,
+    head: { balance: entry.balanceAfter, entryCount: entry.seq, keyPos: pos },
   };
 }
 

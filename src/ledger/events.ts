@@ -55,7 +55,8 @@ export function readEventCursor(sql: CountedSql): EventCursor {
     changes_passed: number;
   }>(
     `SELECT c.published_through, c.entry_seq, c.change_version, c.change_field,
-            (SELECT COALESCE(MAX(seq), 0) FROM entries) AS last_seq,
+            MAX((SELECT COALESCE(MAX(seq), 0) FROM entries), (SELECT COALESCE(MAX(seq), 0) FROM ledger),
+                (SELECT COALESCE(MAX(last_seq), 0) FROM periods)) AS last_seq,
             (SELECT COUNT(*) FROM account_changes WHERE (version, field) <= (c.change_version, c.change_field)) AS changes_passed
        FROM event_cursor c`,
   );

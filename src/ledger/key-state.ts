@@ -44,6 +44,26 @@ const QUERY = `SELECT r.key AS r_key, r.request_id, r.fingerprint AS r_fingerpri
   LEFT JOIN idempotency_records r ON r.key = k.key
   LEFT JOIN decisions d ON d.key = k.key AND (r.key IS NULL OR r.expires_ms <= ?2)`;
 
+const legacyKeys = new WeakMap<CountedSql, boolean>();
+
+/**
+ * Whether the object holds keys decided before schema 7, asked once per
+ * object: from schema 7 on nothing is added to those tables (the sweep only
+ * removes records), so an object without any never has any.
+ */
+export function hasLegacyKeys(sql: CountedSql): boolean {
+  let known = legacyKeys.get(sql);
+  if (known === undefined) {
+    known =
+      sql.first<{ any: number }>(
+        `SELECT EXISTS (SELECT 1 FROM decisions) OR EXISTS (SELECT 1 FROM entries)
+           OR EXISTS (SELECT 1 FROM idempotency_records) AS any`,
+      )?.any === 1;
+    legacyKeys.set(sql, known);
+  }
+  return known;
+}
+
 export function readKeyState(sql: CountedSql, key: string, nowMs: number): KeyState {
   const row = sql.first<Row>(QUERY, key, nowMs);
   if (row === undefined) throw new Error("invariant: the key-state query returns one row");

@@ -1,5 +1,6 @@
 import { ENTRY_TYPE_RULES, isEntryType } from "../domain/entry-types.ts";
 import { AUDIT_PAGE_SIZE, MAX_BALANCE_MINOR, MAX_OVERDRAFT_LIMIT_MINOR } from "../domain/limits.ts";
+import { entriesAfter, findEntryById } from "./ledger-store.ts";
 import type { CountedSql } from "./sql.ts";
 
 /** A full recomputation of the ledger's invariants from storage. */
@@ -9,8 +10,6 @@ export interface LedgerAudit {
   readonly sumOfEntries: number;
   readonly violations: readonly string[];
 }
-
-type Row = { seq: number; id: string; type: string; amount: number; balance_after: number };
 
 /**
  * Walks the entries in pages (memory stays bounded) checking that seq runs
@@ -23,22 +22,22 @@ type Row = { seq: number; id: string; type: string; amount: number; balance_afte
  */
 export function auditLedger(sql: CountedSql): LedgerAudit {
   const violations: string[] = [];
-  let expectedSeq = 1;
-  let sum = 0;
-  let balance = 0;
+  // Entries that left with their period are checked against the period's close instead.
+  const pruned = sql.first<{ last_seq: number; closing_balance: number }>(
+    "SELECT last_seq, closing_balance FROM periods WHERE pruned = 1 ORDER BY id DESC LIMIT 1",
+  );
+  let expectedSeq = (pruned?.last_seq ?? 0) + 1;
+  let sum = pruned?.closing_balance ?? 0;
+  let balance = sum;
   for (;;) {
-    const rows = sql.rows<Row>(
-      "SELECT seq, id, type, amount, balance_after FROM entries WHERE seq >= ? ORDER BY seq LIMIT ?",
-      expectedSeq,
-      AUDIT_PAGE_SIZE,
-    );
+    const rows = entriesAfter(sql, expectedSeq - 1, AUDIT_PAGE_SIZE);
     for (const row of rows) {
       if (row.seq !== expectedSeq) violations.push(`seq ${expectedSeq} missing; found ${row.seq}`);
       expectedSeq = row.seq + 1;
       if (!isEntryType(row.type) || Math.sign(row.amount) !== ENTRY_TYPE_RULES[row.type].sign)
         violations.push(`entry ${row.id}: ${row.type} of ${row.amount}`);
       sum += row.amount;
-      balance = row.balance_after;
+      balance = row.balanceAfter;
       if (balance !== sum) violations.push(`entry ${row.id}: balance_after ${balance}, sum ${sum}`);
       if (balance < -MAX_OVERDRAFT_LIMIT_MINOR || balance > MAX_BALANCE_MINOR) {
         violations.push(`entry ${row.id}: balance_after ${balance} out of bounds`);
@@ -47,6 +46,7 @@ export function auditLedger(sql: CountedSql): LedgerAudit {
     if (rows.length < AUDIT_PAGE_SIZE) break;
   }
 
+  // Refunds stored before schema 7 name charges by their id in `entries`.
   const orphanRefunds = sql.rows<{ id: string }>(
     `SELECT r.id FROM entries r LEFT JOIN entries c ON c.id = r.charge_id
        WHERE r.type = 'refund' AND (c.id IS NULL OR c.type != 'charge') LIMIT ?`,
@@ -54,13 +54,17 @@ export function auditLedger(sql: CountedSql): LedgerAudit {
   );
   for (const { id } of orphanRefunds) violations.push(`refund ${id} names no charge`);
 
-  const overRefunded = sql.rows<{ id: string; charged: number; refunded: number }>(
-    `SELECT c.id, -c.amount AS charged, SUM(r.amount) AS refunded
-       FROM entries c JOIN entries r ON r.charge_id = c.id
-       GROUP BY c.id HAVING SUM(r.amount) > -c.amount LIMIT ?`,
+  // Each refunded charge still in the object: its total is the sum of its refunds still here, and at most its amount.
+  const refundTotals = sql.rows<{ charge_id: string; refunded: number }>(
+    "SELECT charge_id, refunded FROM refund_totals LIMIT ?",
     AUDIT_PAGE_SIZE,
   );
-  for (const c of overRefunded) violations.push(`charge ${c.id}: refunded ${c.refunded} of ${c.charged}`);
+  for (const total of refundTotals) {
+    const charge = findEntryById(sql, total.charge_id);
+    if (charge !== null && (charge.type !== "charge" || total.refunded > -charge.amount || total.refunded <= 0)) {
+      violations.push(`charge ${total.charge_id}: refunded ${total.refunded} of ${-charge.amount}`);
+    }
+  }
 
   // A decision names its entry exactly when one was appended under its key.
   const mismatchedDecisions = sql.rows<{ key: string; entry_id: string | null; found: string | null }>(
@@ -71,6 +75,18 @@ export function auditLedger(sql: CountedSql): LedgerAudit {
   for (const d of mismatchedDecisions) {
     violations.push(`decision ${d.key} names entry ${d.entry_id ?? "none"}, its key has ${d.found ?? "none"}`);
   }
+  // From schema 7: a key row names the entry that names it back, and every entry has its key row.
+  const mismatchedKeys = sql.rows<{ key: string }>(
+    `SELECT k.key FROM keys k LEFT JOIN ledger l ON l.seq = k.entry_seq
+       WHERE k.entry_seq IS NOT NULL AND (l.seq IS NULL OR l.key_pos != k.pos) LIMIT ?`,
+    AUDIT_PAGE_SIZE,
+  );
+  for (const k of mismatchedKeys) violations.push(`key ${k.key} names an entry that does not name it`);
+  const keylessEntries = sql.rows<{ seq: number }>(
+    `SELECT l.seq FROM ledger l LEFT JOIN keys k ON k.pos = l.key_pos WHERE k.entry_seq IS NOT l.seq LIMIT ?`,
+    AUDIT_PAGE_SIZE,
+  );
+  for (const e of keylessEntries) violations.push(`entry ${e.seq} has no key row naming it`);
 
   // Every stored response belongs to a decision of the same status and request.
   const orphanRecords = sql.rows<{ key: string }>(

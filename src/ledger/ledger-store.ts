@@ -1,5 +1,5 @@
 import type { Metadata } from "../domain/commands.ts";
-import { ENTRY_TYPE_RULES, isEntryType, type EntryType } from "../domain/entry-types.ts";
+import { ENTRY_TYPE_RULES, ENTRY_TYPES, isEntryType, type EntryType } from "../domain/entry-types.ts";
 import { assertAmount, assertBalance, assertOverdraftLimit } from "../domain/money.ts";
 import type { CountedSql } from "./sql.ts";
 
@@ -37,6 +37,8 @@ export interface EntryRow {
 export interface LedgerHead {
   readonly balance: number;
   readonly entryCount: number;
+  /** The last key row's pos (key-rows.ts): the next decision takes the one after. */
+  readonly keyPos: number;
 }
 
 type EntryRecord = {
@@ -242,28 +244,56 @@ function toChangeRow(row: ChangeRecord): AccountChangeRow {
 const MAX_FIELDS_PER_CHANGE = 2;
 
 /**
- * The head as stored: the last entry's balance and seq. Read once per object
- * start (and by a PUT), so it is checked against the entry before it, paired
- * with appendEntry's checks: the seq follows on with no gap (a lone entry is
- * seq 1) and the balance is the previous one plus the amount. A full recount
- * is audit()'s job (ledger-audit.ts): COUNT(*) reads every row.
+ * The head as stored: the last entry's balance and seq, or, once every entry
+ * has left for the archive, the last period's close. Read once per object
+ * start (and by a PUT), so it is checked against the balance before it,
+ * paired with appendEntry's checks: the seq follows on with no gap (a lone
+ * entry is seq 1) and the balance is the previous one plus the amount. A full
+ * recount is audit()'s job (ledger-audit.ts).
  */
 export function readHead(sql: CountedSql): LedgerHead {
-  const [last, previous] = sql.rows<{ seq: number; amount: number; balance_after: number }>(
-    "SELECT seq, amount, balance_after FROM entries ORDER BY seq DESC LIMIT 2",
+  type Last = { seq: number; amount: number; balance_after: number };
+  const last =
+    sql.first<Last>("SELECT seq, amount, balance_after FROM ledger ORDER BY seq DESC LIMIT 1") ??
+    sql.first<Last>("SELECT seq, amount, balance_after FROM entries ORDER BY seq DESC LIMIT 1");
+  const closed = lastClose(sql);
+  const keyPos = Math.max(
+    sql.first<{ pos: number | null }>("SELECT MAX(pos) AS pos FROM keys")?.pos ?? 0,
+    closed?.pos ?? 0,
   );
-  if (last === undefined) return { balance: 0, entryCount: 0 };
-  const before = previous ?? { seq: 0, balance_after: 0 };
-  if (last.seq !== before.seq + 1) {
-    throw new Error(`invariant: the last entry is seq ${last.seq}, the one before it seq ${before.seq}`);
+  if (last === undefined || (closed !== null && closed.seq > last.seq)) {
+    if (closed === null) return { balance: 0, entryCount: 0, keyPos };
+    assertBalance(closed.balance);
+    return { balance: closed.balance, entryCount: closed.seq, keyPos };
   }
-  if (last.balance_after !== before.balance_after + last.amount) {
-    throw new Error(
-      `invariant: entry ${last.seq} stores balance ${last.balance_after}, not ${before.balance_after} + ${last.amount}`,
-    );
+  const before = balanceBefore(sql, last.seq);
+  if (last.balance_after !== before + last.amount) {
+    throw new Error(`invariant: entry ${last.seq} stores balance ${last.balance_after}, not ${before} + ${last.amount}`);
   }
   assertBalance(last.balance_after);
-  return { balance: last.balance_after, entryCount: last.seq };
+  return { balance: last.balance_after, entryCount: last.seq, keyPos };
+}
+
+/** The last period's last seq, last key pos and closing balance; null before the first close. */
+function lastClose(sql: CountedSql): { seq: number; pos: number; balance: number } | null {
+  const row = sql.first<{ last_seq: number; last_pos: number; closing_balance: number }>(
+    "SELECT last_seq, last_pos, closing_balance FROM periods ORDER BY id DESC LIMIT 1",
+  );
+  return row === undefined ? null : { seq: row.last_seq, pos: row.last_pos, balance: row.closing_balance };
+}
+
+/** The balance after entry `seq - 1`, wherever it is kept; throws if the entry before is nowhere (a gap). */
+function balanceBefore(sql: CountedSql, seq: number): number {
+  if (seq === 1) return 0;
+  const row = sql.first<{ balance: number }>(
+    `SELECT balance_after AS balance FROM ledger WHERE seq = ?1
+     UNION ALL SELECT balance_after FROM entries WHERE seq = ?1
+     UNION ALL SELECT closing_balance FROM periods WHERE last_seq = ?1
+     LIMIT 1`,
+    seq - 1,
+  );
+  if (row === undefined) throw new Error(`invariant: the entry before seq ${seq} is missing`);
+  return row.balance;
 }
 
 export interface NewEntry {
@@ -271,10 +301,41 @@ export interface NewEntry {
   readonly amount: number;
   readonly createdMs: number;
   readonly idempotencyKey: string;
+  /** The pos of the key row that decided it (key-rows.ts). */
+  readonly keyPos: number;
   readonly chargeId: string | null;
   readonly description: string | null;
   readonly metadata: Metadata;
   readonly keyId: string | null;
+}
+
+/**
+ * An entry's id from schema 7 on: its type's prefix, 12 hex of a random tag
+ * and its seq in 20 hex. The seq inside makes it found without an index of
+ * its own; the tag keeps ids unguessable from their seq. Ids stored before
+ * are 32 random hex and are found through `entries`' index.
+ */
+const TAG_HEX = 12;
+const SEQ_HEX = 20;
+const NEW_ID = /^(cr|ch|re)_([0-9a-f]{12})([0-9a-f]{20})$/;
+
+function formatEntryId(type: EntryType, tag: number, seq: number): string {
+  return `${ENTRY_TYPE_RULES[type].idPrefix}_${tag.toString(16).padStart(TAG_HEX, "0")}${seq.toString(16).padStart(SEQ_HEX, "0")}`;
+}
+
+/** The seq and tag an id of the current form carries; null for any other string. */
+export function parseEntryId(id: string): { type: EntryType; tag: number; seq: number } | null {
+  const match = NEW_ID.exec(id);
+  if (match === null) return null;
+  const seq = Number.parseInt(match[3] as string, 16);
+  if (!Number.isSafeInteger(seq) || seq < 1) return null;
+  const type = ENTRY_TYPES.find((t) => ENTRY_TYPE_RULES[t].idPrefix === match[1]) as EntryType;
+  return { type, tag: Number.parseInt(match[2] as string, 16), seq };
+}
+
+function randomTag(): number {
+  const bytes = crypto.getRandomValues(new Uint8Array(TAG_HEX / 2));
+  return bytes.reduce((tag, byte) => tag * 256 + byte, 0);
 }
 
 /**
@@ -294,24 +355,22 @@ export function appendEntry(sql: CountedSql, head: LedgerHead, balanceAfter: num
   if (Math.sign(entry.amount) !== ENTRY_TYPE_RULES[entry.type].sign) {
     throw new Error(`invariant: a ${entry.type} of ${entry.amount} has the wrong sign`);
   }
-  const row: EntryRow = {
-    ...entry,
-    seq: head.entryCount + 1,
-    id: `${ENTRY_TYPE_RULES[entry.type].idPrefix}_${crypto.randomUUID().replaceAll("-", "")}`,
-    balanceAfter,
-  };
+  const seq = head.entryCount + 1;
+  const tag = randomTag();
+  const { keyPos, ...fields } = entry;
+  const row: EntryRow = { ...fields, seq, id: formatEntryId(entry.type, tag, seq), balanceAfter };
   const written = sql.write(
-    `INSERT INTO entries (${ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    row.seq,
-    row.id,
-    row.type,
+    "INSERT INTO ledger (seq, tag, type, amount, balance_after, created_ms, key_pos, charge_id, description, metadata, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    seq,
+    tag,
+    typeCode(entry.type),
     row.amount,
     row.balanceAfter,
     row.createdMs,
-    row.idempotencyKey,
+    keyPos,
     row.chargeId,
     row.description,
-    JSON.stringify(row.metadata),
+    Object.keys(row.metadata).length === 0 ? null : JSON.stringify(row.metadata),
     row.keyId,
   );
   // The row the head moves to is written (its seq is the head's plus one: the primary key refuses a second).
@@ -319,30 +378,92 @@ export function appendEntry(sql: CountedSql, head: LedgerHead, balanceAfter: num
   return row;
 }
 
+/** Entry types are stored in `ledger` as their place in ENTRY_TYPES, from 1. */
+function typeCode(type: EntryType): number {
+  return ENTRY_TYPES.indexOf(type) + 1;
+}
+
+/** `ledger` rows read as `entries` rows, so one conversion (and its checks) serves both. */
+const LEDGER_COLUMNS = `l.seq, l.tag, l.type AS type_code, l.amount, l.balance_after, l.created_ms, k.key AS idempotency_key,
+  l.charge_id, l.description, COALESCE(l.metadata, '{}') AS metadata, l.key_id`;
+const LEDGER_FROM = "ledger l JOIN keys k ON k.pos = l.key_pos";
+
+type LedgerRecord = Omit<EntryRecord, "id" | "type"> & { tag: number; type_code: number };
+
+function fromLedger(row: LedgerRecord): EntryRecord {
+  const type = ENTRY_TYPES[row.type_code - 1];
+  if (type === undefined) throw new Error(`invariant: stored entry ${row.seq} has type code ${row.type_code}`);
+  const { tag, type_code: _code, ...rest } = row;
+  return { ...rest, type, id: formatEntryId(type, tag, row.seq) };
+}
+
+export function findEntryBySeq(sql: CountedSql, seq: number): EntryRow | null {
+  const row = sql.first<LedgerRecord>(`SELECT ${LEDGER_COLUMNS} FROM ${LEDGER_FROM} WHERE l.seq = ?`, seq);
+  if (row !== undefined) return toEntryRow(fromLedger(row));
+  return toEntryRowOrNull(sql.first<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE seq = ?`, seq));
+}
+
+/** The entry with this id while it is in the object (an archived one is found through the archive). */
 export function findEntryById(sql: CountedSql, id: string): EntryRow | null {
+  const parsed = parseEntryId(id);
+  if (parsed !== null) {
+    const row = sql.first<LedgerRecord>(
+      `SELECT ${LEDGER_COLUMNS} FROM ${LEDGER_FROM} WHERE l.seq = ? AND l.tag = ? AND l.type = ?`,
+      parsed.seq,
+      parsed.tag,
+      typeCode(parsed.type),
+    );
+    if (row !== undefined) return toEntryRow(fromLedger(row));
+  }
   return toEntryRowOrNull(sql.first<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ?`, id));
 }
 
+/** The entry a key appended, while both are in the object. */
 export function findEntryByKey(sql: CountedSql, idempotencyKey: string): EntryRow | null {
+  const row = sql.first<LedgerRecord>(
+    `SELECT ${LEDGER_COLUMNS} FROM keys k JOIN ledger l ON l.seq = k.entry_seq WHERE k.key = ?`,
+    idempotencyKey,
+  );
+  if (row !== undefined) return toEntryRow(fromLedger(row));
   return toEntryRowOrNull(
     sql.first<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE idempotency_key = ?`, idempotencyKey),
   );
 }
 
-/** The entries after `afterSeq`, oldest first; one more than `limit` tells whether there are more. */
+/**
+ * The entries after `afterSeq` still in the object, oldest first; one more
+ * than `limit` tells whether there are more. Entries stored before schema 7
+ * all come before those stored since.
+ */
 export function entriesAfter(sql: CountedSql, afterSeq: number, limit: number): EntryRow[] {
-  return sql
+  const older = sql
     .rows<EntryRecord>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
     .map(toEntryRow);
+  if (older.length === limit) return older;
+  const newer = sql
+    .rows<LedgerRecord>(
+      `SELECT ${LEDGER_COLUMNS} FROM ${LEDGER_FROM} WHERE l.seq > ? ORDER BY l.seq LIMIT ?`,
+      older.at(-1)?.seq ?? afterSeq,
+      limit - older.length,
+    )
+    .map((row) => toEntryRow(fromLedger(row)));
+  return [...older, ...newer];
 }
 
-/** Total refunded against a charge so far, as a positive amount. */
+/** Total refunded against a charge so far, as a positive amount; kept per charge, so it outlives the charge's period. */
 export function refundedAmount(sql: CountedSql, chargeId: string): number {
-  const row = sql.first<{ total: number }>(
-    "SELECT COALESCE(SUM(amount), 0) AS total FROM entries WHERE charge_id = ?",
+  return sql.first<{ refunded: number }>("SELECT refunded FROM refund_totals WHERE charge_id = ?", chargeId)?.refunded ?? 0;
+}
+
+/** Adds a refund to its charge's total. */
+export function addRefund(sql: CountedSql, chargeId: string, amount: number): void {
+  const written = sql.write(
+    `INSERT INTO refund_totals (charge_id, refunded) VALUES (?, ?)
+     ON CONFLICT (charge_id) DO UPDATE SET refunded = refunded + excluded.refunded`,
     chargeId,
+    amount,
   );
-  return row?.total ?? 0;
+  if (written === 0) throw new Error(`invariant: the refund total of ${chargeId} was not written`);
 }
 
 function toEntryRowOrNull(row: EntryRecord | undefined): EntryRow | null {

@@ -33,13 +33,12 @@ type Write =
 
 /**
  * A write decided in its savepoint: its answer, given only once the group
- * holds; the ledger head it leaves (null when it changed no money state); the
- * earliest expiry of the records it wrote; whether it appended events.
+ * holds; the ledger head it leaves (null when it changed no money state);
+ * whether it appended events.
  */
 interface Decided {
   readonly answer: () => void;
   readonly head: LedgerHead | null;
-  readonly expiresMs: number;
   readonly events: boolean;
 }
 
@@ -180,23 +179,19 @@ export class LedgerWrites {
     try {
       this.storage.transactionSync(() => {
         const nowMs = Date.now();
-        let earliestNewExpiryMs = Number.POSITIVE_INFINITY;
         let newEvents = false;
         for (const write of writes) {
           try {
             const decided = this.storage.transactionSync(() => this.decideWrite(write, nowMs));
             if (decided.head !== null && this.state !== undefined) this.state.head = decided.head;
             if (write.kind === "settings") this.state = undefined;
-            earliestNewExpiryMs = Math.min(earliestNewExpiryMs, decided.expiresMs);
             if (decided.events) newEvents = true;
             answers.push(decided.answer);
           } catch (error) {
             answers.push(() => write.reject(error));
           }
         }
-        if (Number.isFinite(earliestNewExpiryMs) || newEvents) {
-          this.host.schedule.armForGroup(earliestNewExpiryMs, newEvents, nowMs);
-        }
+        this.host.schedule.armForGroup(newEvents, this.state?.head ?? null, nowMs);
       });
     } catch (error) {
       this.state = undefined;
@@ -212,7 +207,7 @@ export class LedgerWrites {
       // A PUT refused on a name never opened stores nothing: it is answered before the schema exists.
       const refused = hasSchema(this.storage.sql) ? null : preconditionFailure(write.request, null);
       if (refused !== null)
-        return { answer: () => write.resolve(refused), head: null, expiresMs: Infinity, events: false };
+        return { answer: () => write.resolve(refused), head: null, events: false };
       migrate(this.storage.sql);
       const before = this.sql.work();
       const decided = decideAccountSettings(this.sql, write.request, nowMs, this.ttlMs);
@@ -220,7 +215,6 @@ export class LedgerWrites {
       return {
         answer: () => write.resolve(outcome),
         head: null,
-        expiresMs: decided.recordExpiresMs ?? Number.POSITIVE_INFINITY,
         events: decided.changed.length > 0 && this.host.publishesEvents(),
       };
     }
@@ -230,7 +224,6 @@ export class LedgerWrites {
         return {
           answer: () => write.resolve(failure(ACCOUNT_NOT_FOUND)),
           head: null,
-          expiresMs: Infinity,
           events: false,
         };
       }
@@ -245,27 +238,24 @@ export class LedgerWrites {
       return {
         answer: () => write.resolve(outcome),
         head: decision.head,
-        expiresMs: decision.recordExpiresMs ?? Number.POSITIVE_INFINITY,
-        events: events && decision.head !== state.head,
+        events: events && decision.head.entryCount !== state.head.entryCount,
       };
     }
     if (state === null) {
       const outcomes = write.requests.map(() => failure(ACCOUNT_NOT_FOUND));
-      return { answer: () => write.resolve(outcomes), head: null, expiresMs: Infinity, events: false };
+      return { answer: () => write.resolve(outcomes), head: null, events: false };
     }
     const events = this.host.publishesEvents();
     let head = state.head;
-    let expiresMs = Number.POSITIVE_INFINITY;
     let appended = false;
     const outcomes: Outcome[] = [];
     for (const request of write.requests) {
       const before = this.sql.work();
       const decision = decide({ sql: this.sql, account: state.account, head, nowMs, ttlMs: this.ttlMs }, request);
-      if (events && decision.head !== head) appended = true;
+      if (events && decision.head.entryCount !== head.entryCount) appended = true;
       head = decision.head;
-      expiresMs = Math.min(expiresMs, decision.recordExpiresMs ?? expiresMs);
       outcomes.push(withFacts(decision.outcome, { work: workSince(this.sql, before) }));
     }
-    return { answer: () => write.resolve(outcomes), head, expiresMs, events: appended };
+    return { answer: () => write.resolve(outcomes), head, events: appended };
   }
 }

@@ -3,15 +3,16 @@ import { debit, deposit } from "../domain/money.ts";
 import type { Failure, FailureOf } from "../domain/problems.ts";
 import {
   appendEntry,
+  addRefund,
   findEntryById,
   refundedAmount,
   type AccountRow,
   type EntryRow,
   type LedgerHead,
 } from "./ledger-store.ts";
-import { failure, success, type Outcome } from "../contract/outcome.ts";
+import { failure, type Outcome } from "../contract/outcome.ts";
 import type { CountedSql } from "./sql.ts";
-import { chargeView, entryView, refundView } from "./row-views.ts";
+import { ENTRY_VIEW_VERSION, renderDecidedEntry } from "./row-views.ts";
 
 /**
  * Where credits, charges and refunds are applied to the ledger. Each check
@@ -26,6 +27,8 @@ interface ApplyContext {
   /** The ledger's last entry as it stands, kept in memory by the caller. */
   readonly head: LedgerHead;
   readonly idempotencyKey: string;
+  /** The pos its key row takes (key-rows.ts), which the entry names. */
+  readonly keyPos: number;
   /** The API key that sent it, stored on the entry. */
   readonly keyId: string | null;
   readonly nowMs: number;
@@ -58,12 +61,13 @@ function applyCredit(ctx: ApplyContext, input: MoneyInput): Applied {
     amount: input.amount,
     createdMs: ctx.nowMs,
     idempotencyKey: ctx.idempotencyKey,
+    keyPos: ctx.keyPos,
     keyId: ctx.keyId,
     chargeId: null,
     description: input.description ?? null,
     metadata: input.metadata ?? {},
   });
-  return { outcome: success(201, entryView(entry, ctx.account.currency)), entry };
+  return decided(ctx, entry);
 }
 
 function applyCharge(ctx: ApplyContext, input: MoneyInput): Applied {
@@ -76,12 +80,13 @@ function applyCharge(ctx: ApplyContext, input: MoneyInput): Applied {
     amount: -input.amount,
     createdMs: ctx.nowMs,
     idempotencyKey: ctx.idempotencyKey,
+    keyPos: ctx.keyPos,
     keyId: ctx.keyId,
     chargeId: null,
     description: input.description ?? null,
     metadata: input.metadata ?? {},
   });
-  return { outcome: success(201, chargeView(entry, ctx.account.currency, 0)), entry };
+  return decided(ctx, entry);
 }
 
 function applyRefund(ctx: ApplyContext, input: RefundInput): Applied {
@@ -106,12 +111,20 @@ function applyRefund(ctx: ApplyContext, input: RefundInput): Applied {
     amount,
     createdMs: ctx.nowMs,
     idempotencyKey: ctx.idempotencyKey,
+    keyPos: ctx.keyPos,
     keyId: ctx.keyId,
     chargeId: charge.id,
     description: input.description ?? null,
     metadata: input.metadata ?? {},
   });
-  return { outcome: success(201, refundView(entry, ctx.account.currency)), entry };
+  addRefund(ctx.sql, charge.id, amount);
+  return decided(ctx, entry);
+}
+
+/** A 201 rendered exactly as its replays will render it (row-views.ts). */
+function decided(ctx: ApplyContext, entry: EntryRow): Applied {
+  const outcome = { status: 201, body: renderDecidedEntry(ENTRY_VIEW_VERSION, entry, ctx.account.currency) };
+  return { outcome: { ...outcome, replayed: false, facts: { code: null } }, entry };
 }
 
 function declined(f: Failure): Applied {

@@ -103,8 +103,8 @@ export function refundView(entry: EntryRow, currency: string): RefundView {
  */
 export function keyLookupView(
   key: string,
-  record: IdempotencyRecord | null,
-  decision: DecisionRow | null,
+  record: Pick<IdempotencyRecord, "createdMs" | "expiresMs" | "status" | "body" | "originRequestId"> | null,
+  decision: Pick<DecisionRow, "status" | "code"> | null,
   entry: EntryView | null,
 ): IdempotencyKeyLookupView {
   if (record === null) {
@@ -133,4 +133,25 @@ export function keyLookupView(
     request_id: record.originRequestId,
     entry,
   };
+}
+
+/**
+ * How a response that moved money is rendered from its entry, by version: a
+ * key row stores the version its answer used, and a replay renders with that
+ * version, so a later change to a view never changes a replay's bytes. Add a
+ * version for any change to what these render; never change one.
+ */
+export const ENTRY_VIEW_VERSION = 1;
+
+export function renderDecidedEntry(view: number, entry: EntryRow, currency: string): string {
+  if (view !== 1) throw new Error(`invariant: entry view version ${view} is unknown to this code`);
+  switch (entry.type) {
+    case "credit":
+      return JSON.stringify(entryView(entry, currency));
+    case "charge":
+      // As answered when decided: nothing was refunded yet.
+      return JSON.stringify(chargeView(entry, currency, 0));
+    case "refund":
+      return JSON.stringify(refundView(entry, currency));
+  }
 }

@@ -133,6 +133,85 @@ const MIGRATIONS: readonly Migration[] = [
        WHEN NEW.version = OLD.version AND NEW.overdraft_limit IS NOT OLD.overdraft_limit
        BEGIN SELECT RAISE(ABORT, 'refused: code older than the rollback floor (schema 3) changed a setting'); END;`,
   },
+  {
+    // The lean ledger (docs/storage.md). A decided key is one row of `keys` (and its key index): the
+    // decision for ever and, while its TTL lasts, what its replay needs; a response that moved money
+    // is not stored but rendered again from its entry by the view version it was answered with. New
+    // entries are one row of `ledger`, their id derived from their seq, so neither needs an index of
+    // its own. Entries, records and decisions stored before stay where they are and are still read.
+    // Refund totals are kept per refunded charge, so a charge's refunds outlive its archived period.
+    // Periods (period-store.ts) and the archived keys' filter (archive-filter.ts) trace what left.
+    // Code older than this migration would not see the new tables, and would decide an archived or
+    // lean key afresh: the oldest reader becomes this schema.
+    readableFrom: 7,
+    sql: `CREATE TABLE keys (
+       pos INTEGER PRIMARY KEY,
+       key TEXT NOT NULL UNIQUE,
+       fingerprint BLOB NOT NULL,
+       status INTEGER NOT NULL,
+       code TEXT,
+       entry_seq INTEGER,
+       decided_ms INTEGER NOT NULL,
+       expires_ms INTEGER NOT NULL,
+       request_tag INTEGER NOT NULL,
+       origin TEXT NOT NULL,
+       digests TEXT,
+       view INTEGER NOT NULL,
+       body TEXT
+     );
+     CREATE TABLE ledger (
+       seq INTEGER PRIMARY KEY,
+       tag INTEGER NOT NULL,
+       type INTEGER NOT NULL,
+       amount INTEGER NOT NULL,
+       balance_after INTEGER NOT NULL,
+       created_ms INTEGER NOT NULL,
+       key_pos INTEGER NOT NULL,
+       charge_id TEXT,
+       description TEXT,
+       metadata TEXT,
+       key_id TEXT
+     );
+     CREATE TABLE refund_totals (charge_id TEXT PRIMARY KEY, refunded INTEGER NOT NULL) WITHOUT ROWID;
+     INSERT INTO refund_totals (charge_id, refunded)
+       SELECT charge_id, SUM(amount) FROM entries WHERE charge_id IS NOT NULL GROUP BY charge_id;
+     CREATE TABLE periods (
+       id INTEGER PRIMARY KEY,
+       first_seq INTEGER NOT NULL,
+       last_seq INTEGER NOT NULL,
+       first_pos INTEGER NOT NULL,
+       last_pos INTEGER NOT NULL,
+       opening_balance INTEGER NOT NULL,
+       closing_balance INTEGER NOT NULL,
+       first_decided_ms INTEGER,
+       last_decided_ms INTEGER,
+       created_ms INTEGER NOT NULL,
+       idempotency_key TEXT,
+       state TEXT NOT NULL CHECK (state IN ('closing', 'archived')),
+       progress TEXT NOT NULL,
+       sha256 TEXT,
+       previous_sha256 TEXT NOT NULL,
+       key_count INTEGER,
+       hot_until_ms INTEGER,
+       pruned INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE period_objects (
+       period_id INTEGER NOT NULL,
+       kind TEXT NOT NULL CHECK (kind IN ('entries', 'keys')),
+       n INTEGER NOT NULL,
+       first TEXT NOT NULL,
+       name TEXT NOT NULL,
+       bytes INTEGER NOT NULL,
+       sha256 TEXT NOT NULL,
+       PRIMARY KEY (period_id, kind, n)
+     ) WITHOUT ROWID;
+     CREATE TABLE key_filter (
+       generation INTEGER NOT NULL,
+       bucket INTEGER NOT NULL,
+       data BLOB NOT NULL,
+       PRIMARY KEY (generation, bucket)
+     ) WITHOUT ROWID;`,
+  },
 ];
 
 /** The schema version this code writes. */

@@ -8,6 +8,16 @@ interface OnceLedgerSettings {
   IDEMPOTENCY_TTL_SECONDS?: string;
   CORS_ALLOWED_ORIGINS?: string;
   TENANT_JURISDICTIONS?: string;
+  /** The automatic close policy (src/config/period-policy.ts). */
+  PERIOD_CLOSE_AFTER_SECONDS?: string;
+  PERIOD_CLOSE_AT_ENTRIES?: string;
+  /** Archive buckets of jurisdictions (src/config/archive-bucket.ts). */
+  ARCHIVE_EU?: R2Bucket;
+  ARCHIVE_FEDRAMP?: R2Bucket;
+  ARCHIVE_FEDRAMP_HIGH?: R2Bucket;
+  ARCHIVE_US?: R2Bucket;
+  /** The operator's keys (src/transport/operator-keys.ts); unset, there is no operator. */
+  OPERATOR_KEYS?: string;
   METRICS?: AnalyticsEngineDataset;
   RATE_LIMITER?: RateLimit;
 }

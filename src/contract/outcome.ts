@@ -20,6 +20,8 @@ export interface OutcomeFacts {
   readonly entry?: { readonly id: string; readonly seq: number; readonly amount: number; readonly currency: string };
   /** The storage work deciding it took. */
   readonly work?: StorageWork;
+  /** Objects read from the archive (R2) to answer it: a key or an entry whose period left the object. */
+  readonly archiveReads?: number;
   /** For a batch, how many operations it carried. */
   readonly operations?: number;
   /** For a batch, its operations' outcomes grouped for metrics: a bounded number of groups, whatever its size. */

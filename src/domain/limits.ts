@@ -152,3 +152,45 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<readonly [what: string, limit: str
   ],
   ["command retries (queue)", `${COMMAND_MAX_RETRIES}, then dead-lettered with its reason`],
 ];
+
+/**
+ * The dead-letter store (src/dead-letters/). A letter's `original` is at most MAX_COMMAND_MESSAGE_BYTES
+ * (the consumer cuts it there); its `errors`, as JSON, at most this many UTF-8 bytes, whole errors
+ * kept from the first. So a letter is at most about 50 KB, and a full store about 5 GB, half of an
+ * object's 10 GB.
+ */
+export const MAX_DEAD_LETTER_ERRORS_BYTES = 32 * 1024;
+/** Letters the dead-letter store keeps at once; past it a new letter is only sent to the dead-letter queue (4 days). */
+export const MAX_STORED_DEAD_LETTERS = 100_000;
+/** Of those, letters one tenant may hold (letters of no known tenant count as one tenant), so none crowds out the rest. */
+export const MAX_STORED_DEAD_LETTERS_PER_TENANT = 10_000;
+/** Longest dead-letter id (a queue message id; the platform's are 32 hex characters) an operator route accepts. */
+export const MAX_DEAD_LETTER_ID_LENGTH = 128;
+
+/**
+ * Periods (docs/storage.md). The automatic policy closes the open period once its oldest entry
+ * is this old (the account's opening for its first period), or once it holds this many entries;
+ * settings PERIOD_CLOSE_AFTER_SECONDS and PERIOD_CLOSE_AT_ENTRIES override them.
+ */
+export const DEFAULT_PERIOD_CLOSE_AFTER_SECONDS = 86_400;
+export const DEFAULT_PERIOD_CLOSE_AT_ENTRIES = 1_000_000;
+/** The policy's bounds: a period shorter than the key-time window would blur which period a timed key is in. */
+export const MIN_PERIOD_CLOSE_AFTER_SECONDS = 3_600;
+export const MIN_PERIOD_CLOSE_AT_ENTRIES = 1_000;
+export const MAX_PERIOD_CLOSE_AT_ENTRIES = 10_000_000;
+/** One archived object holds at most this many entries, or keys, and at most this many bytes of JSON lines. */
+export const ARCHIVE_ROWS_PER_OBJECT = 10_000;
+export const ARCHIVE_OBJECT_MAX_BYTES = 8_000_000;
+/** Rows of an archived period deleted from the object per alarm step. */
+export const PRUNE_ROWS_PER_STEP = 10_000;
+/** Keys of an archived period read into memory at once to build its filter segment. */
+export const FILTER_KEYS_PER_READ = 20_000;
+/**
+ * A key whose embedded time (UUIDv7, ULID) is at most this long before its first decision, and not
+ * after it, is found by time once archived; any other key, by the filter.
+ */
+export const KEY_TIME_WINDOW_MS = 5 * 60_000;
+/** Archived entries kept in the object's memory after an R2 read (a refund of an archived charge, a page). */
+export const ARCHIVE_CACHE_OBJECTS = 4;
+/** How long the periods' job waits after a failed step (an R2 error) before the alarm tries again. */
+export const ARCHIVE_RETRY_DELAY_MS = 10_000;

@@ -42,12 +42,18 @@ export const PROBLEMS = {
     when: "the account was never opened (probing creates nothing)",
   },
   charge_not_found: { status: 404, title: "Charge not found", when: "no such charge on this account" },
+  period_not_found: { status: 404, title: "Period not found", when: "no period with this id on this account" },
   idempotency_key_not_found: {
     status: 404,
     title: "Idempotency-Key not found",
     when: "no request with this key was ever decided on this account",
   },
   not_found: { status: 404, title: "No such route", when: "no such route" },
+  dead_letter_not_found: {
+    status: 404,
+    title: "Dead letter not found",
+    when: "operator routes: no dead letter with this id is stored (never was, or was discarded)",
+  },
   method_not_allowed: {
     status: 405,
     title: "Method not allowed on this route",
@@ -63,6 +69,11 @@ export const PROBLEMS = {
     title: "Currency does not match the account",
     when: "the request's currency is not the account's",
   },
+  period_empty: {
+    status: 409,
+    title: "Nothing to close",
+    when: "`POST .../periods` when no entry was appended since the last close; recorded like any decision, so retry with a new key once entries exist",
+  },
   refund_exceeds_charge: {
     status: 409,
     title: "Refund exceeds the unrefunded amount",
@@ -72,6 +83,11 @@ export const PROBLEMS = {
     status: 409,
     title: "Balance would exceed its limit",
     when: "a credit or refund would take the balance above the balance limit",
+  },
+  dead_letter_not_replayable: {
+    status: 409,
+    title: "Dead letter cannot be replayed",
+    when: "operator routes: the letter's reason is its message's own fault (`not_text`, `too_large`, `invalid_json`, `invalid_command`), so sending it again would only dead-letter it again; `reason` names it",
   },
   idempotency_key_expired: {
     status: 409,
@@ -118,13 +134,17 @@ interface FailureFacts {
   invalid_json: { readonly reason: string };
   idempotency_key_missing: object;
   idempotency_key_invalid: { readonly reason: string };
-  /** Whether a key was sent (and is wrong), rather than none at all. */
-  unauthorized: { readonly invalidToken: boolean };
+  /** Whether a key was sent (and is wrong), rather than none at all; `operator` on an operator route. */
+  unauthorized: { readonly invalidToken: boolean; readonly operator?: boolean };
   insufficient_funds: { readonly amount: number; readonly balance: number; readonly overdraftLimit: number };
   account_not_found: object;
   charge_not_found: { readonly chargeId: string };
+  period_not_found: { readonly id: string };
+  period_empty: { readonly lastSeq: number };
   idempotency_key_not_found: object;
   not_found: { readonly method: string; readonly path: string };
+  dead_letter_not_found: { readonly id: string };
+  dead_letter_not_replayable: { readonly id: string; readonly reason: string };
   method_not_allowed: { readonly method: string; readonly allow: readonly string[] };
   currency_mismatch: { readonly accountCurrency: string; readonly requestCurrency: string };
   refund_exceeds_charge: { readonly chargeId: string; readonly refundable: number; readonly requested: number };
@@ -196,7 +216,12 @@ export function toProblem(failure: Failure): Problem {
     case "idempotency_key_invalid":
       return problem("idempotency_key_invalid", `The Idempotency-Key header is invalid: ${failure.reason}.`);
     case "unauthorized":
-      return problem("unauthorized", "Send Authorization: Bearer <api key> with a valid key.");
+      return failure.operator === true
+        ? problem(
+            "unauthorized",
+            "Send Authorization: Bearer <operator key> with a key listed in OPERATOR_KEYS; a tenant's API key is never an operator's.",
+          )
+        : problem("unauthorized", "Send Authorization: Bearer <api key> with a valid key.");
     case "insufficient_funds":
       return problem(
         "insufficient_funds",
@@ -206,6 +231,14 @@ export function toProblem(failure: Failure): Problem {
       return problem("account_not_found", "No such account. Open it with PUT first.");
     case "charge_not_found":
       return problem("charge_not_found", `No charge ${failure.chargeId} on this account.`);
+    case "period_not_found":
+      return problem("period_not_found", `No period ${failure.id} on this account.`);
+    case "period_empty":
+      return problem(
+        "period_empty",
+        `No entry was appended after seq ${failure.lastSeq}, where the last period closed: there is nothing to close.`,
+        { last_seq: failure.lastSeq },
+      );
     case "idempotency_key_not_found":
       return problem(
         "idempotency_key_not_found",
@@ -215,6 +248,14 @@ export function toProblem(failure: Failure): Problem {
       return problem(
         "not_found",
         `No route ${failure.method} ${failure.path}. Every route is described at /openapi.json.`,
+      );
+    case "dead_letter_not_found":
+      return problem("dead_letter_not_found", `No dead letter ${failure.id} is stored.`);
+    case "dead_letter_not_replayable":
+      return problem(
+        "dead_letter_not_replayable",
+        `Dead letter ${failure.id} was dead-lettered as ${failure.reason}, the message's own fault: sent again, it would be dead-lettered again. Have its producer send a corrected command, then discard this letter.`,
+        { reason: failure.reason },
       );
     case "method_not_allowed":
       return problem("method_not_allowed", `${failure.method} is not allowed here; use ${failure.allow.join(", ")}.`);

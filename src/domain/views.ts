@@ -121,3 +121,35 @@ export interface IdempotencyKeyLookupView {
   readonly request_id: string | null;
   readonly entry: EntryView | null;
 }
+
+/** An archived object of a period: its name in the archive bucket, what it holds, its size and SHA-256 (hex). */
+export interface PeriodObjectView {
+  readonly name: string;
+  readonly kind: "entries" | "keys";
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+/**
+ * A closed period of the ledger. `sha256` chains it to the period before
+ * (docs/api.md defines it); it and `objects` are filled once archived.
+ */
+export interface PeriodView {
+  readonly id: number;
+  readonly first_seq: number;
+  readonly last_seq: number;
+  readonly opening_balance: number;
+  readonly closing_balance: number;
+  readonly entry_count: number;
+  readonly key_count: number;
+  readonly sha256: string | null;
+  readonly previous_sha256: string | null;
+  readonly objects: PeriodObjectView[];
+  readonly state: "closing" | "archived";
+  readonly created: string;
+}
+
+export interface PeriodListView {
+  readonly data: PeriodView[];
+  readonly has_more: boolean;
+}

@@ -6,13 +6,27 @@ import { DurableObject } from "cloudflare:workers";
 import type { PageRequest } from "../domain/commands.ts";
 import { err, ok, type Result } from "../lib/result.ts";
 import { parseIdempotencyTtlSeconds } from "../config/idempotency-ttl.ts";
-import { currentRequest, type OpenAccountRequest, type WireMoneyRequest } from "../contract/requests.ts";
+import {
+  currentRequest,
+  type KeyedRequest,
+  type MoneyRequest,
+  type OpenAccountRequest,
+  type WireMoneyRequest,
+} from "../contract/requests.ts";
+import { archiveBucket } from "../config/archive-bucket.ts";
+import { parsePeriodPolicy } from "../config/period-policy.ts";
+import { ARCHIVE_RETRY_DELAY_MS } from "../domain/limits.ts";
+import { ArchiveReader } from "./archive-reader.ts";
+import { archiveStep, type ArchiveStep } from "./period-archive.ts";
+import { closeOpenPeriod, periodView } from "./period-close.ts";
+import { PeriodPolicy } from "./period-policy.ts";
+import { findPeriod, periodsAfter } from "./period-store.ts";
 import { answerForUsedKey } from "./decide.ts";
 import { findDecision } from "./decisions.ts";
 import { publishEvents, publishesEvents } from "./event-outbox.ts";
 import { DirectoryListing } from "./directory-listing.ts";
 import { tenantOf, tenantOfName } from "./account-tenant.ts";
-import { ACCOUNT_NOT_FOUND, LedgerWrites } from "./ledger-writes.ts";
+import { ACCOUNT_NOT_FOUND, LedgerWrites, type ArchivedFacts } from "./ledger-writes.ts";
 import { findLiveRecord } from "./idempotency-records.ts";
 import { AlarmSchedule } from "./alarm-schedule.ts";
 import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
@@ -22,6 +36,7 @@ import {
   findEntryById,
   findEntryByKey,
   findEntryBySeq,
+  parseEntryId,
   readAccount,
   refundedAmount,
   storeTenant,
@@ -31,7 +46,15 @@ import { chargeNotFound } from "./money-operations.ts";
 import { failure, success, withFacts, type Outcome } from "../contract/outcome.ts";
 import { hasSchema, migrate } from "./schema.ts";
 import { CountedSql, workSince } from "./sql.ts";
-import { accountChangeView, accountView, chargeView, entryView, keyLookupView, renderDecidedEntry } from "./row-views.ts";
+import {
+  accountChangeView,
+  accountView,
+  chargeView,
+  entryRowOf,
+  entryView,
+  keyLookupView,
+  renderDecidedEntry,
+} from "./row-views.ts";
 import { findKeyRow } from "./key-rows.ts";
 
 /**
@@ -47,6 +70,8 @@ export class AccountLedger extends DurableObject<Env> {
   private readonly writes: LedgerWrites;
   private readonly schedule: AlarmSchedule;
   private readonly listing: DirectoryListing;
+  private readonly archive: ArchiveReader;
+  private readonly policy: PeriodPolicy;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -57,6 +82,8 @@ export class AccountLedger extends DurableObject<Env> {
     this.schedule = new AlarmSchedule(ctx.storage, this.sql, {
       list: () => this.listing.list(),
       publish: () => publishEvents(optionalBindings(this.env).EVENTS, outbox),
+      periods: () => this.runPeriods(),
+      periodsDue: (head, nowMs) => this.policy.dueMs(head, nowMs),
       measure: (run) => {
         const opened = account();
         this.env.METRICS?.writeDataPoint(
@@ -64,6 +91,8 @@ export class AccountLedger extends DurableObject<Env> {
         );
       },
     });
+    this.archive = new ArchiveReader(this.sql, () => this.bucket());
+    this.policy = new PeriodPolicy(this.sql, parsePeriodPolicy(env), () => account()?.createdMs ?? null);
     this.listing = new DirectoryListing({
       ctx,
       sql: this.sql,
@@ -118,12 +147,20 @@ export class AccountLedger extends DurableObject<Env> {
     return success(200, accountView(state.account, state.head));
   }
 
-  getCharge(chargeId: string): Outcome {
+  async getCharge(chargeId: string): Promise<Outcome> {
     const state = this.writes.committed();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
-    const charge = findEntryById(this.sql, chargeId);
+    const charge = findEntryById(this.sql, chargeId) ?? (await this.archivedEntry(chargeId));
     if (charge === null || charge.type !== "charge") return failure(chargeNotFound(chargeId));
     return success(200, chargeView(charge, state.account.currency, refundedAmount(this.sql, charge.id)));
+  }
+
+  /** An entry by id whose period left the object, from the archive; null if there is none. */
+  private async archivedEntry(id: string): Promise<EntryRow | null> {
+    const parsed = parseEntryId(id);
+    if (parsed === null || parsed.seq > this.archive.leftThroughSeq()) return null;
+    const view = await this.archive.entry(parsed.seq);
+    return view === null || view.id !== id ? null : entryRowOf(view);
   }
 
   /** The account's settings changes after a version, oldest first. */
@@ -134,27 +171,39 @@ export class AccountLedger extends DurableObject<Env> {
     return success(200, { data: rows.map(accountChangeView), has_more: hasMore });
   }
 
-  listEntries(page: PageRequest): Outcome {
+  /** A page of entries, across periods that left the object (read from the archive) and the object's own. */
+  async listEntries(page: PageRequest): Promise<Outcome> {
     const state = this.writes.committed();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
+    const reads = this.archive.reads;
     let afterSeq = 0;
     if (page.startingAfter !== undefined) {
-      const cursor = findEntryById(this.sql, page.startingAfter);
+      const cursor = findEntryById(this.sql, page.startingAfter) ?? (await this.archivedEntry(page.startingAfter));
       if (cursor === null) {
         return failure({ code: "invalid_request", errors: [{ field: "starting_after", message: "no such entry" }] });
       }
       afterSeq = cursor.seq;
     }
-    const rows = entriesAfter(this.sql, afterSeq, page.limit + 1);
-    const data = rows.slice(0, page.limit).map((row) => entryView(row, state.account.currency));
-    return success(200, { data, has_more: rows.length > page.limit });
+    const want = page.limit + 1;
+    const archived = afterSeq < this.archive.leftThroughSeq() ? await this.archive.entriesAfter(afterSeq, want) : [];
+    // Fewer than wanted from the archive means it ran out: the object's own entries follow on.
+    const here =
+      archived.length < want
+        ? entriesAfter(this.sql, Math.max(afterSeq, this.archive.leftThroughSeq()), want - archived.length).map((row) =>
+            entryView(row, state.account.currency),
+          )
+        : [];
+    const rows = [...archived, ...here];
+    return withFacts(success(200, { data: rows.slice(0, page.limit), has_more: rows.length > page.limit }), {
+      archiveReads: this.archive.reads - reads,
+    });
   }
 
   /**
    * Read-only, so a lookup never uses up a key: what a money-moving request
    * with this key did here, judged live by the same rule as moveMoney.
    */
-  lookupIdempotencyKey(key: string): Outcome {
+  async lookupIdempotencyKey(key: string): Promise<Outcome> {
     const state = this.writes.committed();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
     const currency = state.account.currency;
@@ -182,9 +231,21 @@ export class AccountLedger extends DurableObject<Env> {
         : decision.entryId === null
           ? null
           : findEntryById(this.sql, decision.entryId);
-    if (record === null && decision === null && entry === null) return failure({ code: "idempotency_key_not_found" });
+    if (record === null && decision === null && entry === null) return this.lookupArchivedKey(key, currency);
     const entryOut = entry === null ? null : entryView(entry, currency);
     return success(200, keyLookupView(key, record, decision, entryOut));
+  }
+
+  /** A key whose period left the object: what its decision was, and its entry, from the archive. */
+  private async lookupArchivedKey(key: string, currency: string): Promise<Outcome> {
+    const reads = this.archive.reads;
+    const found = await this.archive.findKey(key);
+    if (found === null) {
+      return withFacts(failure({ code: "idempotency_key_not_found" }), { archiveReads: this.archive.reads - reads });
+    }
+    const entry = found.entry === null ? null : await this.archivedEntry(found.entry);
+    const view = keyLookupView(key, null, found, entry === null ? null : entryView(entry, currency));
+    return withFacts(success(200, view), { archiveReads: this.archive.reads - reads });
   }
 
   /**
@@ -200,7 +261,44 @@ export class AccountLedger extends DurableObject<Env> {
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
     const used = answerForUsedKey(this.sql, request, Date.now(), state.account.currency);
     if (used !== null) return withFacts(used, { work: workSince(this.sql, before) });
-    return (await this.writes.one(request)) ?? failure({ code: "overloaded" });
+    const reads = this.archive.reads;
+    const archived = await this.archivedFacts([request]);
+    const answer = archived.answers.get(request.idempotencyKey);
+    const outcome = answer ?? (await this.writes.one(request, archived)) ?? failure({ code: "overloaded" });
+    return reads === this.archive.reads ? outcome : withFacts(outcome, { archiveReads: this.archive.reads - reads });
+  }
+
+  /**
+   * What the archive says of requests whose keys the object does not hold:
+   * the final answer of a key whose period left, and the charge a refund
+   * names whose period left. Nothing is read while no period has left.
+   */
+  private async archivedFacts(requests: readonly MoneyRequest[]): Promise<ArchivedFacts> {
+    const answers = new Map<string, Outcome>();
+    const charges = new Map<string, EntryRow>();
+    if (this.archive.leftThroughSeq() === 0) return { answers, charges };
+    for (const request of requests) {
+      const found = answers.has(request.idempotencyKey) ? null : await this.archive.findKey(request.idempotencyKey);
+      if (found !== null) {
+        answers.set(
+          request.idempotencyKey,
+          failure({
+            code: "idempotency_key_expired",
+            originalStatus: found.status,
+            originalCode: found.code,
+            entry: found.entry,
+          }),
+        );
+        continue;
+      }
+      const command = request.command;
+      if (command.type === "refund" && !charges.has(command.input.charge)) {
+        if (findEntryById(this.sql, command.input.charge) !== null) continue;
+        const charge = await this.archivedEntry(command.input.charge);
+        if (charge !== null) charges.set(charge.id, charge);
+      }
+    }
+    return { answers, charges };
   }
 
   /**
@@ -216,10 +314,87 @@ export class AccountLedger extends DurableObject<Env> {
       if (unsupported !== null) return err(unsupported);
     }
     const requests = wire.map(currentRequest);
-    if (this.writes.committed() === null) return err(failure(ACCOUNT_NOT_FOUND));
+    const state = this.writes.committed();
+    if (state === null) return err(failure(ACCOUNT_NOT_FOUND));
     if (requests.length === 0) return ok([]);
-    const outcomes = await this.writes.batch(requests);
+    const nowMs = Date.now();
+    const unknown = requests.filter(
+      (request) => answerForUsedKey(this.sql, request, nowMs, state.account.currency) === null,
+    );
+    const outcomes = await this.writes.batch(requests, await this.archivedFacts(unknown));
     return outcomes === null ? err(failure({ code: "overloaded" })) : ok(outcomes);
+  }
+
+  /**
+   * Closes the open period at the latest entry, recorded under its key; 409
+   * period_empty when nothing was appended since the last close. The alarm
+   * archives it (period-archive.ts).
+   */
+  async closePeriod(request: KeyedRequest): Promise<Outcome> {
+    if (this.writes.committed() === null) return failure(ACCOUNT_NOT_FOUND);
+    const outcome = (await this.writes.close(request)) ?? failure({ code: "overloaded" });
+    this.policy.forget();
+    // The archive job starts at once: a close is work for the alarm.
+    await this.schedule.armBy({ periodsDueMs: Date.now() }, Date.now());
+    return outcome;
+  }
+
+  listPeriods(page: { limit: number; startingAfter: number | undefined }): Outcome {
+    const state = this.writes.committed();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
+    const rows = periodsAfter(this.sql, page.startingAfter ?? 0, page.limit + 1);
+    const data = rows.slice(0, page.limit).map((row) => periodView(this.sql, row));
+    return success(200, { data, has_more: rows.length > page.limit });
+  }
+
+  getPeriod(id: number): Outcome {
+    const state = this.writes.committed();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
+    const period = findPeriod(this.sql, id);
+    if (period === null) return failure({ code: "period_not_found", id: String(id) });
+    return success(200, periodView(this.sql, period));
+  }
+
+  /** The periods' job for one alarm run: an automatic close when due, then one archive or prune step. */
+  private async runPeriods(): Promise<ArchiveStep> {
+    const state = this.writes.committed();
+    if (state === null) return { did: "none", period: null, r2Operations: 0, nextDueMs: null };
+    try {
+      const nowMs = Date.now();
+      if (this.policy.isDue(state.head, nowMs)) {
+        this.ctx.storage.transactionSync(() => closeOpenPeriod(this.sql, nowMs, null));
+        this.policy.forget();
+      }
+      const opened = state.account;
+      const step = await archiveStep(
+        {
+          storage: this.ctx.storage,
+          sql: this.sql,
+          bucket: () => this.bucket(),
+          prefix: () => `${tenantOf(opened, this.ctx.id.name) ?? "_"}/${opened.name}`,
+          currency: () => opened.currency,
+          publishesEvents: () => publishesEvents(optionalBindings(this.env).EVENTS),
+          periodsLeft: () => this.archive.refresh(),
+        },
+        nowMs,
+      );
+      const head = this.writes.committed()?.head ?? state.head;
+      const policyDue = this.policy.dueMs(head, Date.now());
+      const nextDueMs =
+        step.nextDueMs === null ? policyDue : policyDue === null ? step.nextDueMs : Math.min(step.nextDueMs, policyDue);
+      return { ...step, nextDueMs };
+    } catch (error) {
+      logError("archiveStepFailed", {
+        error: String(error),
+        stack: error instanceof Error ? (error.stack ?? null) : null,
+      });
+      return { did: "failed", period: null, r2Operations: 0, nextDueMs: Date.now() + ARCHIVE_RETRY_DELAY_MS };
+    }
+  }
+
+  /** This account's archive bucket: its jurisdiction's, when its object was placed in one (config/archive-bucket.ts). */
+  private bucket(): R2Bucket | null {
+    return archiveBucket(this.env, this.ctx.id.jurisdiction);
   }
 
   /** The object's one alarm: the expiry sweep, then the listing and the outbox (alarm-schedule.ts). */

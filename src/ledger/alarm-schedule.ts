@@ -1,6 +1,7 @@
 import { EVENT_PUBLISH_DELAY_MS, EVENT_RETRY_DELAY_MS, EXPIRY_SWEEP_BATCH_SIZE } from "../domain/limits.ts";
 import { logInfo } from "../observability/log.ts";
 import { deleteExpired, earliestExpiry } from "./idempotency-records.ts";
+import type { LedgerHead } from "./ledger-store.ts";
 import { hasSchema } from "./schema.ts";
 import { workSince, type CountedSql } from "./sql.ts";
 
@@ -15,6 +16,8 @@ export interface AlarmNeeds {
   readonly events?: "new" | "pending" | "failed" | undefined;
   /** The directory listing: retried while the account is not listed. */
   readonly listed?: boolean | undefined;
+  /** Periods: the next automatic close, archive step or prune (period-policy.ts, period-archive.ts). */
+  readonly periodsDueMs?: number | null | undefined;
 }
 
 /** When each job is next due, given what it needs; null when it has nothing to do. */
@@ -30,6 +33,8 @@ const DUE: { readonly [Job in keyof AlarmNeeds]-?: (needs: AlarmNeeds, nowMs: nu
           ? nowMs + EVENT_RETRY_DELAY_MS
           : null,
   listed: (needs, nowMs) => (needs.listed === false ? nowMs + EVENT_RETRY_DELAY_MS : null),
+  periodsDueMs: (needs, nowMs) =>
+    needs.periodsDueMs === null || needs.periodsDueMs === undefined ? null : Math.max(needs.periodsDueMs, nowMs),
 };
 const JOBS = Object.values(DUE);
 
@@ -49,6 +54,10 @@ export interface AlarmJobs {
   list(): Promise<boolean>;
   /** Publishes pending events: how many went out, whether more wait, and whether a send failed. */
   publish(): Promise<{ published: number; more: boolean; failed: boolean }>;
+  /** Runs the periods' job once (an automatic close when due, then one archive or prune step): when it is next due. */
+  periods(): Promise<{ did: string; period: number | null; r2Operations: number; nextDueMs: number | null }>;
+  /** When the periods' job is next due for a group that leaves the ledger at `head`: from memory, on the money path. */
+  periodsDue(head: LedgerHead, nowMs: number): number | null;
   /** Records a finished run's metric point. */
   measure(run: { deleted: number; lagMs: number; eventsPublished: number }): void;
 }
@@ -64,10 +73,11 @@ export class AlarmSchedule {
   /** The alarm as read before the group being decided (null: none), and as that group set it. */
   private alarmAtMs: number | null = null;
   /** A group's needs, one record reused for every group so that the hot path allocates nothing for them. */
-  private readonly groupNeeds: { earliestExpiryMs: number | null; events: "new" | undefined } = {
-    earliestExpiryMs: null,
-    events: undefined,
-  };
+  private readonly groupNeeds: {
+    earliestExpiryMs: number | null;
+    events: "new" | undefined;
+    periodsDueMs: number | null;
+  } = { earliestExpiryMs: null, events: undefined, periodsDueMs: null };
   /** The last run started, settled or not, and whether it is still under way. */
   private lastRun: Promise<void> = Promise.resolve();
   private underWay = false;
@@ -85,21 +95,18 @@ export class AlarmSchedule {
 
   /**
    * Inside a group's transaction, so it rolls back with it: keeps the alarm at
-   * the earliest thing due, writing it only when that moves earlier (records
-   * expire in the order they are written, so a new one rarely moves it).
-   * `earliestNewExpiryMs` is Infinity when the group wrote no record.
+   * the earliest thing due, writing it only when that moves earlier (the next
+   * close is due long after most groups, so a group rarely moves it).
    */
-  armForGroup(earliestNewExpiryMs: number, newEvents: boolean, nowMs: number): void {
+  armForGroup(newEvents: boolean, head: LedgerHead | null, nowMs: number): void {
     const needs = this.groupNeeds;
-    needs.earliestExpiryMs = Number.isFinite(earliestNewExpiryMs) ? earliestNewExpiryMs : null;
+    needs.earliestExpiryMs = null;
     needs.events = newEvents ? "new" : undefined;
+    needs.periodsDueMs = head === null ? null : this.jobs.periodsDue(head, nowMs);
     const due = nextAlarmMs(needs, nowMs);
     if (due === null || (this.alarmAtMs !== null && this.alarmAtMs <= due)) return;
-    // An alarm that used up its retries is gone: setting it again brings back the sweep of older records.
-    const stored = earliestExpiry(this.sql);
-    if (stored !== null && (needs.earliestExpiryMs === null || stored < needs.earliestExpiryMs)) {
-      needs.earliestExpiryMs = stored;
-    }
+    // An alarm that used up its retries is gone: setting it again brings back the sweep of records stored before schema 7.
+    needs.earliestExpiryMs = earliestExpiry(this.sql);
     const at = nextAlarmMs(needs, nowMs) ?? due;
     void this.storage.setAlarm(at);
     this.alarmAtMs = at;
@@ -148,11 +155,13 @@ export class AlarmSchedule {
     const work = workSince(this.sql, before);
     const listed = await this.jobs.list();
     const events = await this.jobs.publish();
+    const periods = await this.jobs.periods();
     const next = nextAlarmMs(
       {
         earliestExpiryMs: sweep.next,
         events: events.more ? (events.failed ? "failed" : "pending") : undefined,
         listed,
+        periodsDueMs: periods.nextDueMs,
       },
       Date.now(),
     );
@@ -163,6 +172,9 @@ export class AlarmSchedule {
       events_published: events.published,
       events_pending: events.more,
       listed,
+      periods: periods.did,
+      period: periods.period,
+      r2_operations: periods.r2Operations,
       next_alarm: next === null ? null : new Date(next).toISOString(),
       lag_ms: sweep.lagMs,
       rows_read: work.rowsRead,

@@ -21,6 +21,8 @@ export interface DecisionContext {
   readonly head: LedgerHead;
   readonly nowMs: number;
   readonly ttlMs: number;
+  /** Charges that left the object, read from the archive before the group, that refunds may name. */
+  readonly archivedCharges?: ReadonlyMap<string, EntryRow>;
 }
 
 export interface Decision {
@@ -62,14 +64,21 @@ function answerFromKeyRow(
     throw new Error(`invariant: key ${row.key} names entry ${row.entrySeq}, which carries ${entry?.idempotencyKey}`);
   }
   if (row.expiresMs <= nowMs) {
-    return failure({ code: "idempotency_key_expired", originalStatus: row.status, originalCode: row.code, entry: entry?.id ?? null });
+    return failure({
+      code: "idempotency_key_expired",
+      originalStatus: row.status,
+      originalCode: row.code,
+      entry: entry?.id ?? null,
+    });
   }
   if (row.fingerprint !== storedFingerprint(request.fingerprint)) {
     const fields =
       row.digests === null || request.fieldDigests === undefined
         ? undefined
         : differingFields(row.digests, storedDigests(request.fieldDigests));
-    return failure(fields === undefined ? { code: "idempotency_key_reused" } : { code: "idempotency_key_reused", fields });
+    return failure(
+      fields === undefined ? { code: "idempotency_key_reused" } : { code: "idempotency_key_reused", fields },
+    );
   }
   const body = row.body ?? renderDecidedEntry(row.view, entry as EntryRow, currency ?? "");
   // The same request id means the caller retried a call whose answer was lost: not a replay to the client.
@@ -166,6 +175,7 @@ export function decide(ctx: DecisionContext, request: MoneyRequest, fresh = fals
       keyPos: pos,
       keyId: request.origin.keyId,
       nowMs: ctx.nowMs,
+      archivedCharges: ctx.archivedCharges,
     },
     request.command,
   );

@@ -49,7 +49,9 @@ export function storedFingerprint(fingerprint: string): string {
 }
 
 export function storedDigests(digests: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(digests).map(([field, digest]) => [field, digest.slice(0, STORED_DIGEST_HEX)]));
+  return Object.fromEntries(
+    Object.entries(digests).map(([field, digest]) => [field, digest.slice(0, STORED_DIGEST_HEX)]),
+  );
 }
 
 type Row = {
@@ -106,8 +108,10 @@ export function checkedKeyRow(row: Omit<KeyRow, "pos"> & { pos?: number }): KeyR
   if (row.entrySeq !== null && row.status !== 201) {
     throw new Error(`invariant: key ${row.key} names entry ${row.entrySeq} with status ${row.status}`);
   }
-  if ((row.entrySeq !== null) !== (row.view > 0) || (row.view > 0) !== (row.body === null)) {
-    throw new Error(`invariant: key ${row.key} has entry ${row.entrySeq}, view ${row.view} and a body: ${row.body !== null}`);
+  if ((row.entrySeq !== null) !== row.view > 0 || row.view > 0 !== (row.body === null)) {
+    throw new Error(
+      `invariant: key ${row.key} has entry ${row.entrySeq}, view ${row.view} and a body: ${row.body !== null}`,
+    );
   }
   if (!Number.isSafeInteger(row.decidedMs) || !(row.expiresMs > row.decidedMs)) {
     throw new Error(`invariant: key ${row.key} decided at ${row.decidedMs} expires at ${row.expiresMs}`);

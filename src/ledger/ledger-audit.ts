@@ -24,7 +24,7 @@ export function auditLedger(sql: CountedSql): LedgerAudit {
   const violations: string[] = [];
   // Entries that left with their period are checked against the period's close instead.
   const pruned = sql.first<{ last_seq: number; closing_balance: number }>(
-    "SELECT last_seq, closing_balance FROM periods WHERE pruned = 1 ORDER BY id DESC LIMIT 1",
+    "SELECT last_seq, closing_balance FROM periods WHERE pruned > 0 ORDER BY id DESC LIMIT 1",
   );
   let expectedSeq = (pruned?.last_seq ?? 0) + 1;
   let sum = pruned?.closing_balance ?? 0;

@@ -268,7 +268,9 @@ export function readHead(sql: CountedSql): LedgerHead {
   }
   const before = balanceBefore(sql, last.seq);
   if (last.balance_after !== before + last.amount) {
-    throw new Error(`invariant: entry ${last.seq} stores balance ${last.balance_after}, not ${before} + ${last.amount}`);
+    throw new Error(
+      `invariant: entry ${last.seq} stores balance ${last.balance_after}, not ${before} + ${last.amount}`,
+    );
   }
   assertBalance(last.balance_after);
   return { balance: last.balance_after, entryCount: last.seq, keyPos };
@@ -452,7 +454,9 @@ export function entriesAfter(sql: CountedSql, afterSeq: number, limit: number): 
 
 /** Total refunded against a charge so far, as a positive amount; kept per charge, so it outlives the charge's period. */
 export function refundedAmount(sql: CountedSql, chargeId: string): number {
-  return sql.first<{ refunded: number }>("SELECT refunded FROM refund_totals WHERE charge_id = ?", chargeId)?.refunded ?? 0;
+  return (
+    sql.first<{ refunded: number }>("SELECT refunded FROM refund_totals WHERE charge_id = ?", chargeId)?.refunded ?? 0
+  );
 }
 
 /** Adds a refund to its charge's total. */

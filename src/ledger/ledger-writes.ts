@@ -1,16 +1,30 @@
 import { failure, withFacts, type Outcome } from "../contract/outcome.ts";
-import type { MoneyRequest, OpenAccountRequest } from "../contract/requests.ts";
+import type { KeyedRequest, MoneyRequest, OpenAccountRequest } from "../contract/requests.ts";
 import { MAX_GROUP_OPERATIONS } from "../domain/limits.ts";
 import { decideAccountSettings, preconditionFailure } from "./account-settings.ts";
 import type { AlarmSchedule } from "./alarm-schedule.ts";
 import { decide } from "./decide.ts";
+import { decideClose } from "./period-close.ts";
 import { GroupCommit } from "./group-commit.ts";
-import { readAccount, readHead, type AccountRow, type LedgerHead } from "./ledger-store.ts";
+import { readAccount, readHead, type AccountRow, type EntryRow, type LedgerHead } from "./ledger-store.ts";
 import { PendingWrites } from "./pending-writes.ts";
 import { hasSchema, migrate } from "./schema.ts";
 import { workSince, type CountedSql } from "./sql.ts";
 
 export const ACCOUNT_NOT_FOUND = { code: "account_not_found" } as const;
+
+/**
+ * What the archive said before a write was queued (its reads are async, a
+ * group's transaction is not): the answers of keys whose periods left the
+ * object, and the archived charges that refunds name. Archived rows never
+ * change, so facts read before the group are true inside it.
+ */
+export interface ArchivedFacts {
+  readonly answers: ReadonlyMap<string, Outcome>;
+  readonly charges: ReadonlyMap<string, EntryRow>;
+}
+
+const NOTHING_ARCHIVED: ArchivedFacts = { answers: new Map(), charges: new Map() };
 
 /** The committed account and ledger head, as kept in memory. */
 export interface Committed {
@@ -27,9 +41,19 @@ interface Answer<R> {
 /** A unit of work for the group commit: one money request, a batch decided as one, or an account's settings. */
 type Write =
   /** `fresh`: its key was found unused when it was queued, and no other write waiting then used it. */
-  | (Answer<Outcome> & { readonly kind: "one"; readonly request: MoneyRequest; readonly fresh: boolean })
-  | (Answer<readonly Outcome[]> & { readonly kind: "batch"; readonly requests: readonly MoneyRequest[] })
-  | (Answer<Outcome> & { readonly kind: "settings"; readonly request: OpenAccountRequest });
+  | (Answer<Outcome> & {
+      readonly kind: "one";
+      readonly request: MoneyRequest;
+      readonly fresh: boolean;
+      readonly archived: ArchivedFacts;
+    })
+  | (Answer<readonly Outcome[]> & {
+      readonly kind: "batch";
+      readonly requests: readonly MoneyRequest[];
+      readonly archived: ArchivedFacts;
+    })
+  | (Answer<Outcome> & { readonly kind: "settings"; readonly request: OpenAccountRequest })
+  | (Answer<Outcome> & { readonly kind: "close"; readonly request: KeyedRequest });
 
 /**
  * A write decided in its savepoint: its answer, given only once the group
@@ -111,27 +135,44 @@ export class LedgerWrites {
    * what it holds counted as waiting until it is decided; null, queuing
    * nothing, when it would take the waiting writes past a limit.
    */
-  async one(request: MoneyRequest): Promise<Outcome | null> {
+  async one(request: MoneyRequest, archived: ArchivedFacts = NOTHING_ARCHIVED): Promise<Outcome | null> {
     const fresh = !this.queuedKeys.has(request.idempotencyKey);
     const keys = [request.idempotencyKey];
     const held = this.hold([request], keys);
     if (held === null) return null;
     try {
       return await new Promise<Outcome>((resolve, reject) => {
-        this.commit.submit({ kind: "one", request, fresh, resolve, reject });
+        this.commit.submit({ kind: "one", request, fresh, archived, resolve, reject });
       });
     } finally {
       this.release(held, keys);
     }
   }
 
-  async batch(requests: readonly MoneyRequest[]): Promise<readonly Outcome[] | null> {
+  async batch(
+    requests: readonly MoneyRequest[],
+    archived: ArchivedFacts = NOTHING_ARCHIVED,
+  ): Promise<readonly Outcome[] | null> {
     const keys = requests.map((request) => request.idempotencyKey);
     const held = this.hold(requests, keys);
     if (held === null) return null;
     try {
       return await new Promise<readonly Outcome[]>((resolve, reject) => {
-        this.commit.submit({ kind: "batch", requests, resolve, reject });
+        this.commit.submit({ kind: "batch", requests, archived, resolve, reject });
+      });
+    } finally {
+      this.release(held, keys);
+    }
+  }
+
+  /** Closes the open period (period-close.ts), recorded under its key. */
+  async close(request: KeyedRequest): Promise<Outcome | null> {
+    const keys = [request.idempotencyKey];
+    const held = this.hold([request], keys);
+    if (held === null) return null;
+    try {
+      return await new Promise<Outcome>((resolve, reject) => {
+        this.commit.submit({ kind: "close", request, resolve, reject });
       });
     } finally {
       this.release(held, keys);
@@ -206,8 +247,7 @@ export class LedgerWrites {
     if (write.kind === "settings") {
       // A PUT refused on a name never opened stores nothing: it is answered before the schema exists.
       const refused = hasSchema(this.storage.sql) ? null : preconditionFailure(write.request, null);
-      if (refused !== null)
-        return { answer: () => write.resolve(refused), head: null, events: false };
+      if (refused !== null) return { answer: () => write.resolve(refused), head: null, events: false };
       migrate(this.storage.sql);
       const before = this.sql.work();
       const decided = decideAccountSettings(this.sql, write.request, nowMs, this.ttlMs);
@@ -219,6 +259,13 @@ export class LedgerWrites {
       };
     }
     const state = this.committed();
+    if (write.kind === "close") {
+      if (state === null) return { answer: () => write.resolve(failure(ACCOUNT_NOT_FOUND)), head: null, events: false };
+      const before = this.sql.work();
+      const decided = decideClose(this.sql, write.request, state.account.currency, nowMs, this.ttlMs);
+      const outcome = withFacts(decided.outcome, { work: workSince(this.sql, before) });
+      return { answer: () => write.resolve(outcome), head: { ...state.head, keyPos: decided.keyPos }, events: false };
+    }
     if (write.kind === "one") {
       if (state === null) {
         return {
@@ -230,7 +277,14 @@ export class LedgerWrites {
       const events = this.host.publishesEvents();
       const before = this.sql.work();
       const decision = decide(
-        { sql: this.sql, account: state.account, head: state.head, nowMs, ttlMs: this.ttlMs },
+        {
+          sql: this.sql,
+          account: state.account,
+          head: state.head,
+          nowMs,
+          ttlMs: this.ttlMs,
+          archivedCharges: write.archived.charges,
+        },
         write.request,
         write.fresh,
       );
@@ -251,7 +305,23 @@ export class LedgerWrites {
     const outcomes: Outcome[] = [];
     for (const request of write.requests) {
       const before = this.sql.work();
-      const decision = decide({ sql: this.sql, account: state.account, head, nowMs, ttlMs: this.ttlMs }, request);
+      // A key whose period left the object was answered from the archive before the group.
+      const archivedAnswer = write.archived.answers.get(request.idempotencyKey);
+      if (archivedAnswer !== undefined) {
+        outcomes.push(archivedAnswer);
+        continue;
+      }
+      const decision = decide(
+        {
+          sql: this.sql,
+          account: state.account,
+          head,
+          nowMs,
+          ttlMs: this.ttlMs,
+          archivedCharges: write.archived.charges,
+        },
+        request,
+      );
       if (events && decision.head.entryCount !== head.entryCount) appended = true;
       head = decision.head;
       outcomes.push(withFacts(decision.outcome, { work: workSince(this.sql, before) }));

@@ -32,6 +32,8 @@ interface ApplyContext {
   /** The API key that sent it, stored on the entry. */
   readonly keyId: string | null;
   readonly nowMs: number;
+  /** Charges that left the object for the archive, read beforehand: a refund still finds its charge. */
+  readonly archivedCharges?: ReadonlyMap<string, EntryRow> | undefined;
 }
 
 /** The answer, and the entry appended when money moved (a decline appends none). */
@@ -92,7 +94,7 @@ function applyCharge(ctx: ApplyContext, input: MoneyInput): Applied {
 function applyRefund(ctx: ApplyContext, input: RefundInput): Applied {
   const mismatch = input.currency === undefined ? null : checkCurrency(ctx.account, input.currency);
   if (mismatch) return declined(mismatch);
-  const charge = findEntryById(ctx.sql, input.charge);
+  const charge = findEntryById(ctx.sql, input.charge) ?? ctx.archivedCharges?.get(input.charge) ?? null;
   if (charge === null || charge.type !== "charge") return declined(chargeNotFound(input.charge));
   const refunded = refundedAmount(ctx.sql, charge.id);
   // Refunds never exceed their charge: each was at most what was left (below), so the stored total is too.

@@ -155,3 +155,20 @@ export function renderDecidedEntry(view: number, entry: EntryRow, currency: stri
       return JSON.stringify(refundView(entry, currency));
   }
 }
+
+/** An entry read back from the archive, as the API showed it, in the ledger's own terms. */
+export function entryRowOf(view: EntryView): EntryRow {
+  return {
+    seq: view.seq,
+    id: view.id,
+    type: view.type,
+    amount: view.amount,
+    balanceAfter: view.balance_after,
+    createdMs: Date.parse(view.created),
+    idempotencyKey: view.idempotency_key,
+    chargeId: view.charge,
+    description: view.description,
+    metadata: view.metadata,
+    keyId: view.key_id,
+  };
+}

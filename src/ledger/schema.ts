@@ -191,9 +191,10 @@ const MIGRATIONS: readonly Migration[] = [
        progress TEXT NOT NULL,
        sha256 TEXT,
        previous_sha256 TEXT NOT NULL,
-       key_count INTEGER,
        hot_until_ms INTEGER,
-       pruned INTEGER NOT NULL DEFAULT 0
+       pruned INTEGER NOT NULL DEFAULT 0 CHECK (pruned IN (0, 1, 2)),
+       filter_keys INTEGER NOT NULL DEFAULT 0,
+       filter_generation INTEGER NOT NULL DEFAULT 0
      );
      CREATE TABLE period_objects (
        period_id INTEGER NOT NULL,

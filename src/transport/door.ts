@@ -157,6 +157,7 @@ function logRequest(way: HttpWay, outcome: Outcome, durationMs: number): void {
     operations: facts?.operations ?? null,
     rows_read: facts?.work?.rowsRead ?? 0,
     rows_written: facts?.work?.rowsWritten ?? 0,
+    archive_reads: facts?.archiveReads ?? 0,
   });
 }
 

@@ -1,0 +1,401 @@
+import { embeddedTimeMs } from "../domain/key-time.ts";
+import {
+  ARCHIVE_OBJECT_MAX_BYTES,
+  ARCHIVE_ROWS_PER_OBJECT,
+  FILTER_KEYS_PER_READ,
+  KEY_TIME_WINDOW_MS,
+  PRUNE_ROWS_PER_STEP,
+} from "../domain/limits.ts";
+import { bytesToHex } from "../lib/hex.ts";
+import { logError } from "../observability/log.ts";
+import { addToFilter, generationCapacity } from "./archive-filter.ts";
+import { readEventCursor } from "./events.ts";
+import { entriesAfter, parseEntryId } from "./ledger-store.ts";
+import {
+  findPeriod,
+  insertObject,
+  markArchived,
+  objectsOf,
+  oldestClosing,
+  oldestUnpruned,
+  seqText,
+  setKeyFacts,
+  setProgress,
+  setPruned,
+  type ObjectRow,
+  type PeriodRow,
+} from "./period-store.ts";
+import { entryView, timestamp } from "./row-views.ts";
+import type { CountedSql } from "./sql.ts";
+
+/**
+ * The archive job, one bounded step per alarm run: a closed period's
+ * entries, then its keys' decisions, go to R2 as immutable objects of at most
+ * ARCHIVE_ROWS_PER_OBJECT rows and ARCHIVE_OBJECT_MAX_BYTES bytes, each
+ * verified by reading it back before its progress is recorded; then its
+ * untimed keys go into the filter; then every object is read back once more
+ * and the period sealed with its chained digest. Only a sealed period whose
+ * keys have all expired (and whose entries were all published as events,
+ * where events are bound) is deleted from the object, in bounded steps.
+ * Each step is repeatable: a crash anywhere leaves every entry in the object,
+ * in R2, or in both, and a repeated step writes the same bytes.
+ */
+
+export interface ArchiveHost {
+  readonly storage: DurableObjectStorage;
+  readonly sql: CountedSql;
+  /** The bucket this account archives into; null while it is not bound (the job waits, logged). */
+  bucket(): R2Bucket | null;
+  /** `<tenant>/<account>`: where its objects are named. */
+  prefix(): string;
+  currency(): string;
+  /** Whether an events queue is bound: then rows leave only once published. */
+  publishesEvents(): boolean;
+  /** Told that a period's rows began to leave the object (period-store.ts leftPeriods changed). */
+  periodsLeft(): void;
+}
+
+/** What a step did, and when the job next has something to do (null: nothing until the next close). */
+export interface ArchiveStep {
+  readonly did: "entries" | "keys" | "filter" | "seal" | "prune" | "waiting" | "none" | "failed";
+  readonly period: number | null;
+  readonly r2Operations: number;
+  readonly nextDueMs: number | null;
+}
+
+const encoder = new TextEncoder();
+
+/** How long rows wait for the outbox before the prune looks again. */
+const PRUNE_EVENTS_WAIT_MS = 60_000;
+
+export async function archiveStep(host: ArchiveHost, nowMs: number): Promise<ArchiveStep> {
+  const closing = oldestClosing(host.sql);
+  if (closing !== null) {
+    const bucket = host.bucket();
+    if (bucket === null) {
+      logError("archiveUnbound", { period: closing.id, fix: "bind this tenant's archive bucket (docs/operations.md)" });
+      return { did: "waiting", period: closing.id, r2Operations: 0, nextDueMs: null };
+    }
+    return archiveClosing(host, bucket, closing);
+  }
+  return prune(host, nowMs);
+}
+
+async function archiveClosing(host: ArchiveHost, bucket: R2Bucket, period: PeriodRow): Promise<ArchiveStep> {
+  const progress = period.progress;
+  switch (progress.phase) {
+    case "entries": {
+      const rows = entriesAfter(host.sql, progress.afterSeq, ARCHIVE_ROWS_PER_OBJECT).filter(
+        (row) => row.seq <= period.lastSeq,
+      );
+      const currency = host.currency();
+      const { lines, taken } = cut(rows.map((row) => JSON.stringify(entryView(row, currency))));
+      const last = rows[taken - 1];
+      if (last === undefined || rows[0]?.seq !== progress.afterSeq + 1) {
+        throw new Error(`invariant: period ${period.id} has no entry after ${progress.afterSeq} in the object`);
+      }
+      const n = objectCount(host.sql, period.id, "entries");
+      const object = await writeVerified(bucket, {
+        name: objectName(host.prefix(), period.id, "entries", n),
+        kind: "entries",
+        n,
+        first: seqText(progress.afterSeq + 1),
+        text: lines,
+      });
+      host.storage.transactionSync(() => {
+        insertObject(host.sql, period.id, object);
+        setProgress(
+          host.sql,
+          period.id,
+          last.seq === period.lastSeq ? { phase: "keys", afterKey: null } : { phase: "entries", afterSeq: last.seq },
+        );
+      });
+      return { did: "entries", period: period.id, r2Operations: 2, nextDueMs: 0 };
+    }
+    case "keys": {
+      const rows = periodKeysAfter(host.sql, period, progress.afterKey, ARCHIVE_ROWS_PER_OBJECT);
+      if (rows.length === 0) {
+        // A period closed with no key of its own (its entries were all decided before its first pos).
+        setProgress(host.sql, period.id, { phase: "filter", afterPos: period.firstPos - 1 });
+        return { did: "keys", period: period.id, r2Operations: 0, nextDueMs: 0 };
+      }
+      const { lines, taken } = cut(rows.map(keyLine));
+      const last = rows[taken - 1] as KeyArchiveRow;
+      const n = objectCount(host.sql, period.id, "keys");
+      const object = await writeVerified(bucket, {
+        name: objectName(host.prefix(), period.id, "keys", n),
+        kind: "keys",
+        n,
+        first: (rows[0] as KeyArchiveRow).key,
+        text: lines,
+      });
+      const done = taken === rows.length && rows.length < ARCHIVE_ROWS_PER_OBJECT;
+      host.storage.transactionSync(() => {
+        insertObject(host.sql, period.id, object);
+        setProgress(
+          host.sql,
+          period.id,
+          done ? { phase: "filter", afterPos: period.firstPos - 1 } : { phase: "keys", afterKey: last.key },
+        );
+      });
+      return { did: "keys", period: period.id, r2Operations: 2, nextDueMs: 0 };
+    }
+    case "filter":
+      host.storage.transactionSync(() => filterPeriod(host.sql, period));
+      return { did: "filter", period: period.id, r2Operations: 0, nextDueMs: 0 };
+    case "seal":
+      return seal(host, bucket, period);
+  }
+}
+
+/**
+ * Reads every object back, in order: each must still have the digest it was
+ * written with, and the entries' bytes give the period's chained digest. An
+ * object that does not match is written again from the object's rows.
+ */
+async function seal(host: ArchiveHost, bucket: R2Bucket, period: PeriodRow): Promise<ArchiveStep> {
+  const previous = period.id === 1 ? "" : (findPeriod(host.sql, period.id - 1)?.sha256 ?? null);
+  if (previous === null) throw new Error(`invariant: period ${period.id} is sealed before the one it chains to`);
+  const objects = objectsOf(host.sql, period.id);
+  const chain = new crypto.DigestStream("SHA-256");
+  const writer = chain.getWriter();
+  await writer.write(encoder.encode(`${previous}\n`));
+  let reads = 0;
+  for (const object of objects) {
+    const stored = await bucket.get(object.name);
+    reads += 1;
+    const bytes = stored === null ? null : new Uint8Array(await stored.arrayBuffer());
+    if (bytes === null || bytes.length !== object.bytes || (await sha256Hex(bytes)) !== object.sha256) {
+      logError("archiveObjectMismatch", { period: period.id, object: object.name, found: bytes !== null });
+      await writer.abort();
+      host.storage.transactionSync(() => rewind(host.sql, period, object));
+      return { did: "seal", period: period.id, r2Operations: reads, nextDueMs: 0 };
+    }
+    if (object.kind === "entries") await writer.write(bytes);
+  }
+  await writer.close();
+  const sha256 = bytesToHex(new Uint8Array(await chain.digest));
+  host.storage.transactionSync(() => markArchived(host.sql, period.id, sha256, previous));
+  return { did: "seal", period: period.id, r2Operations: reads, nextDueMs: 0 };
+}
+
+/** Drops the objects from `bad` on, of its kind and after, and sets the period's progress back to write them again. */
+function rewind(sql: CountedSql, period: PeriodRow, bad: ObjectRow): void {
+  sql.run(
+    "DELETE FROM period_objects WHERE period_id = ? AND (kind = ? AND n >= ? OR ? = 'entries' AND kind = 'keys')",
+    period.id,
+    bad.kind,
+    bad.n,
+    bad.kind,
+  );
+  setProgress(
+    sql,
+    period.id,
+    bad.kind === "entries"
+      ? { phase: "entries", afterSeq: Number(bad.first) - 1 }
+      : { phase: "keys", afterKey: bad.n === 0 ? null : previousKey(sql, period, bad.first) },
+  );
+}
+
+/** The last key before `first` in the period (where the keys object that starts at `first` resumes from). */
+function previousKey(sql: CountedSql, period: PeriodRow, first: string): string | null {
+  return (
+    sql.first<{ key: string }>(
+      "SELECT key FROM keys WHERE pos BETWEEN ? AND ? AND key < ? ORDER BY key DESC LIMIT 1",
+      period.firstPos,
+      period.lastPos,
+      first,
+    )?.key ?? null
+  );
+}
+
+/**
+ * The filter step, in one transaction: every key of the period is read
+ * (in pages), sorted into timed (its embedded time is at most
+ * KEY_TIME_WINDOW_MS before its decision, and not after) and the rest, which
+ * go into the filter; the decision times and last expiry are kept.
+ */
+function filterPeriod(sql: CountedSql, period: PeriodRow): void {
+  let firstDecidedMs: number | null = null;
+  let lastDecidedMs: number | null = null;
+  let hotUntilMs: number | null = null;
+  const untimed: string[] = [];
+  for (let after = period.firstPos - 1; after < period.lastPos;) {
+    const rows = sql.rows<{ pos: number; key: string; decided_ms: number; expires_ms: number }>(
+      "SELECT pos, key, decided_ms, expires_ms FROM keys WHERE pos > ? AND pos <= ? ORDER BY pos LIMIT ?",
+      after,
+      period.lastPos,
+      FILTER_KEYS_PER_READ,
+    );
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      const t = embeddedTimeMs(row.key);
+      if (t === null || t > row.decided_ms || row.decided_ms - t > KEY_TIME_WINDOW_MS) {
+        untimed.push(row.key);
+      } else {
+        firstDecidedMs = Math.min(firstDecidedMs ?? row.decided_ms, row.decided_ms);
+        lastDecidedMs = Math.max(lastDecidedMs ?? row.decided_ms, row.decided_ms);
+      }
+      hotUntilMs = Math.max(hotUntilMs ?? row.expires_ms, row.expires_ms);
+    }
+    after = (rows.at(-1) as { pos: number }).pos;
+  }
+  let generation = 0;
+  if (untimed.length > 0) {
+    const last = sql.first<{ generation: number; keys: number }>(
+      `SELECT filter_generation AS generation, SUM(filter_keys) AS keys FROM periods
+       WHERE filter_keys > 0 AND id < ? GROUP BY filter_generation ORDER BY filter_generation DESC LIMIT 1`,
+      period.id,
+    );
+    generation = last === undefined ? 0 : last.generation + (last.keys >= generationCapacity(last.generation) ? 1 : 0);
+    addToFilter(sql, generation, period.id, untimed);
+  }
+  setKeyFacts(sql, period.id, {
+    firstDecidedMs,
+    lastDecidedMs,
+    hotUntilMs,
+    filterKeys: untimed.length,
+    filterGeneration: generation,
+  });
+  setProgress(sql, period.id, { phase: "seal" });
+}
+
+/**
+ * Deletes one bounded step of the oldest sealed period's rows once no replay
+ * needs them (its last key has expired) and, where events are bound, all its
+ * entries were published. Entries stored before schema 7 stay: they are
+ * found by id through their own index, and their count is fixed.
+ */
+function prune(host: ArchiveHost, nowMs: number): ArchiveStep {
+  const period = oldestUnpruned(host.sql);
+  if (period === null) return { did: "none", period: null, r2Operations: 0, nextDueMs: null };
+  const hotUntil = period.hotUntilMs ?? 0;
+  if (hotUntil > nowMs) return { did: "waiting", period: period.id, r2Operations: 0, nextDueMs: hotUntil };
+  if (host.publishesEvents() && readEventCursor(host.sql).entrySeq < period.lastSeq) {
+    // The outbox is behind; its own job runs first in every alarm run.
+    return { did: "waiting", period: period.id, r2Operations: 0, nextDueMs: nowMs + PRUNE_EVENTS_WAIT_MS };
+  }
+  const first = period.pruned === 0;
+  const deleted = host.storage.transactionSync(() => {
+    if (first) setPruned(host.sql, period.id, 1);
+    const ledger = host.sql.write(
+      "DELETE FROM ledger WHERE seq IN (SELECT seq FROM ledger WHERE seq BETWEEN ? AND ? LIMIT ?)",
+      period.firstSeq,
+      period.lastSeq,
+      PRUNE_ROWS_PER_STEP,
+    );
+    const keys = host.sql.write(
+      "DELETE FROM keys WHERE pos IN (SELECT pos FROM keys WHERE pos BETWEEN ? AND ? LIMIT ?)",
+      period.firstPos,
+      period.lastPos,
+      PRUNE_ROWS_PER_STEP,
+    );
+    if (ledger === 0 && keys === 0) setPruned(host.sql, period.id, 2);
+    return ledger + keys;
+  });
+  if (first) host.periodsLeft();
+  return { did: deleted === 0 ? "none" : "prune", period: period.id, r2Operations: 0, nextDueMs: 0 };
+}
+
+type KeyArchiveRow = {
+  readonly key: string;
+  readonly status: number;
+  readonly code: string | null;
+  readonly decided_ms: number;
+  readonly seq: number | null;
+  readonly tag: number | null;
+  readonly type: number | null;
+};
+
+/** A period's keys in key order after `afterKey` (null: from the first), with their entries' ids. */
+function periodKeysAfter(sql: CountedSql, period: PeriodRow, afterKey: string | null, limit: number): KeyArchiveRow[] {
+  return sql.rows<KeyArchiveRow>(
+    `SELECT k.key, k.status, k.code, k.decided_ms, l.seq, l.tag, l.type FROM keys k LEFT JOIN ledger l ON l.seq = k.entry_seq
+     WHERE k.pos BETWEEN ? AND ? AND k.key > ? ORDER BY k.key LIMIT ?`,
+    period.firstPos,
+    period.lastPos,
+    afterKey ?? "",
+    limit,
+  );
+}
+
+/** An archived key's decision, as a line of its keys object (archive-reader.ts reads it). */
+export interface ArchivedKey {
+  readonly key: string;
+  readonly status: number;
+  readonly code: string | null;
+  readonly entry: string | null;
+  readonly decided: string;
+}
+
+function keyLine(row: KeyArchiveRow): string {
+  const line: ArchivedKey = {
+    key: row.key,
+    status: row.status,
+    code: row.code,
+    entry: row.seq === null ? null : entryIdOf(row.seq, row.tag as number, row.type as number),
+    decided: timestamp(row.decided_ms),
+  };
+  return JSON.stringify(line);
+}
+
+function entryIdOf(seq: number, tag: number, type: number): string {
+  const prefix = ["cr", "ch", "re"][type - 1];
+  const id = `${prefix}_${tag.toString(16).padStart(12, "0")}${seq.toString(16).padStart(20, "0")}`;
+  if (parseEntryId(id)?.seq !== seq) throw new Error(`invariant: entry ${seq} has no id of the current form`);
+  return id;
+}
+
+/** As many whole lines as fit in one object's byte limit (always at least one). */
+function cut(lines: readonly string[]): { lines: string; taken: number } {
+  let bytes = 0;
+  let taken = 0;
+  for (const line of lines) {
+    const size = encoder.encode(line).length + 1;
+    if (taken > 0 && bytes + size > ARCHIVE_OBJECT_MAX_BYTES) break;
+    bytes += size;
+    taken += 1;
+  }
+  return {
+    lines: lines
+      .slice(0, taken)
+      .map((line) => `${line}\n`)
+      .join(""),
+    taken,
+  };
+}
+
+function objectCount(sql: CountedSql, periodId: number, kind: "entries" | "keys"): number {
+  return (
+    sql.first<{ n: number }>(
+      "SELECT COUNT(*) AS n FROM period_objects WHERE period_id = ? AND kind = ?",
+      periodId,
+      kind,
+    )?.n ?? 0
+  );
+}
+
+/** Deterministic: the same period's same object always has the same name (and, rewritten, the same bytes). */
+export function objectName(prefix: string, periodId: number, kind: "entries" | "keys", n: number): string {
+  return `${prefix}/periods/${String(periodId).padStart(10, "0")}/${kind}-${String(n).padStart(6, "0")}.jsonl`;
+}
+
+/** Writes an object and reads it back: recorded only if R2 holds exactly these bytes. */
+async function writeVerified(
+  bucket: R2Bucket,
+  object: { name: string; kind: "entries" | "keys"; n: number; first: string; text: string },
+): Promise<ObjectRow> {
+  const bytes = encoder.encode(object.text);
+  const sha256 = await sha256Hex(bytes);
+  await bucket.put(object.name, bytes, { sha256 });
+  const stored = await bucket.get(object.name);
+  const back = stored === null ? null : new Uint8Array(await stored.arrayBuffer());
+  if (back === null || back.length !== bytes.length || (await sha256Hex(back)) !== sha256) {
+    throw new Error(`archive: ${object.name} did not read back as written`);
+  }
+  return { name: object.name, kind: object.kind, n: object.n, first: object.first, bytes: bytes.length, sha256 };
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  return bytesToHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+}

@@ -1,0 +1,123 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
+import { call, expectProblem, fundedAccount, json, ledgerStub, post, uniqueKey } from "../support/api.ts";
+
+/**
+ * Periods end to end, on real local R2 and real alarms: a close, its
+ * archive, the rows leaving the object once their keys expired, and every
+ * way a key or an entry is still answered from the archive afterwards.
+ */
+
+function keyedClose(key: string) {
+  return {
+    requestId: key,
+    idempotencyKey: key,
+    fingerprint: "c".repeat(64),
+    origin: { requestId: key, keyId: null },
+  };
+}
+
+async function closePeriod(account: string): Promise<Record<string, unknown>> {
+  const outcome = await runInDurableObject(ledgerStub(account), (instance: AccountLedger) =>
+    instance.closePeriod(keyedClose(uniqueKey("close"))),
+  );
+  expect(outcome.status).toBe(201);
+  return JSON.parse(outcome.body) as Record<string, unknown>;
+}
+
+/** Runs the alarm until no period is closing or waiting to leave, the keys' replay window closed first. */
+export async function archiveAndPrune(account: string): Promise<void> {
+  await runInDurableObject(ledgerStub(account), (_, state) => {
+    state.storage.sql.exec("UPDATE keys SET expires_ms = ? WHERE expires_ms > ?", Date.now() - 1, Date.now() - 1);
+  });
+  for (let run = 0; run < 200; run += 1) {
+    await runDurableObjectAlarm(ledgerStub(account));
+    const left = await runInDurableObject(ledgerStub(account), (_, state) =>
+      state.storage.sql
+        .exec<{ n: number }>("SELECT COUNT(*) AS n FROM periods WHERE state = 'closing' OR pruned < 2")
+        .one(),
+    );
+    if (left.n === 0) return;
+    // A period archived before the expiry above has its own hot_until: move it too.
+    await runInDurableObject(ledgerStub(account), (_, state) => {
+      state.storage.sql.exec("UPDATE periods SET hot_until_ms = ? WHERE state = 'archived'", Date.now() - 1);
+      state.storage.sql.exec("UPDATE keys SET expires_ms = ? WHERE expires_ms > ?", Date.now() - 1, Date.now() - 1);
+    });
+  }
+  throw new Error("the archive did not finish in 200 alarm runs");
+}
+
+describe("a closed period, archived and gone from the object", () => {
+  it("still answers its keys, entries, charges and refunds from R2", async () => {
+    const account = await fundedAccount(10_000);
+    const chargeKey = uniqueKey("charge");
+    const charge = await json(await post(account, "charges", { amount: 300, currency: "USD" }, chargeKey));
+    const declineKey = uniqueKey("decline");
+    await expectProblem(
+      await post(account, "charges", { amount: 999_999, currency: "USD" }, declineKey),
+      402,
+      "insufficient_funds",
+    );
+    const period = await closePeriod(account);
+    expect(period).toMatchObject({ id: 1, first_seq: 1, last_seq: 2, state: "closing", sha256: null });
+    await archiveAndPrune(account);
+
+    // Only the close's own key is left: it was decided after the close, in the open period.
+    const rows = await runInDurableObject(ledgerStub(account), (_, state) =>
+      state.storage.sql
+        .exec<{ entries: number; keys: number }>(
+          "SELECT (SELECT COUNT(*) FROM ledger) AS entries, (SELECT COUNT(*) FROM keys WHERE pos <= 3) AS keys",
+        )
+        .one(),
+    );
+    expect(rows).toEqual({ entries: 0, keys: 0 });
+    const listed = await env.ARCHIVE.list({ prefix: `acme/${account}/` });
+    expect(listed.objects.map((o) => o.key)).toEqual([
+      `acme/${account}/periods/0000000001/entries-000000.jsonl`,
+      `acme/${account}/periods/0000000001/keys-000000.jsonl`,
+    ]);
+
+    // A retry of an archived key: final, the original decision named, nothing moved.
+    await expectProblem(
+      await post(account, "charges", { amount: 300, currency: "USD" }, chargeKey),
+      409,
+      "idempotency_key_expired",
+    );
+    const declined = await post(account, "charges", { amount: 999_999, currency: "USD" }, declineKey);
+    const problem = await json(declined);
+    expect(declined.status).toBe(409);
+    expect(problem).toMatchObject({ original_status: 402, original_code: "insufficient_funds" });
+    const balance = (await json(await call(`/v1/accounts/${account}`))).balance;
+    expect(balance).toBe(10_000 - 300);
+
+    // Entries page across the archive and the object alike.
+    await post(account, "charges", { amount: 1, currency: "USD" }, uniqueKey("after"));
+    const page = await json<{ data: { seq: number; id: string }[] }>(await call(`/v1/accounts/${account}/entries`));
+    expect(page.data.map((e) => e.seq)).toEqual([1, 2, 3]);
+    const after = await json<{ data: { seq: number }[] }>(
+      await call(`/v1/accounts/${account}/entries?starting_after=${page.data[0]?.id}`),
+    );
+    expect(after.data.map((e) => e.seq)).toEqual([2, 3]);
+
+    // The archived charge is read, and refunded, as if it were here.
+    const chargeId = charge.id as string;
+    expect(await json(await call(`/v1/accounts/${account}/charges/${chargeId}`))).toEqual(charge);
+    const refund = await post(account, "refunds", { charge: chargeId, amount: 100 }, uniqueKey("refund"));
+    expect(refund.status).toBe(201);
+    expect((await json(await call(`/v1/accounts/${account}/charges/${chargeId}`))).amount_refunded).toBe(100);
+    await expectProblem(
+      await post(account, "refunds", { charge: chargeId, amount: 201 }, uniqueKey("refund")),
+      409,
+      "refund_exceeds_charge",
+    );
+
+    // The key lookup knows archived keys.
+    const lookup = await json(await call(`/v1/accounts/${account}/idempotency-keys/${chargeKey}`));
+    expect(lookup).toMatchObject({ state: "expired", original_status: 201, entry: { id: chargeId } });
+
+    const audit = await runInDurableObject(ledgerStub(account), (instance: AccountLedger) => instance.audit());
+    expect(audit.violations).toEqual([]);
+  });
+});

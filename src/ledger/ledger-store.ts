@@ -261,7 +261,8 @@ export function readHead(sql: CountedSql): LedgerHead {
     sql.first<{ pos: number | null }>("SELECT MAX(pos) AS pos FROM keys")?.pos ?? 0,
     closed?.pos ?? 0,
   );
-  if (last === undefined || (closed !== null && closed.seq > last.seq)) {
+  // At or before the last close, the period's close is the head: its rows may be leaving (period-archive.ts).
+  if (last === undefined || (closed !== null && closed.seq >= last.seq)) {
     if (closed === null) return { balance: 0, entryCount: 0, keyPos };
     assertBalance(closed.balance);
     return { balance: closed.balance, entryCount: closed.seq, keyPos };

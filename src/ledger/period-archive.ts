@@ -276,20 +276,24 @@ function prune(host: ArchiveHost, nowMs: number): ArchiveStep {
     return { did: "waiting", period: period.id, r2Operations: 0, nextDueMs: nowMs + PRUNE_EVENTS_WAIT_MS };
   }
   const first = period.pruned === 0;
+  // Keys leave before entries: a key row still here always finds its entry here (decide.ts relies on it).
   const deleted = host.storage.transactionSync(() => {
     if (first) setPruned(host.sql, period.id, 1);
-    const ledger = host.sql.write(
-      "DELETE FROM ledger WHERE seq IN (SELECT seq FROM ledger WHERE seq BETWEEN ? AND ? LIMIT ?)",
-      period.firstSeq,
-      period.lastSeq,
-      PRUNE_ROWS_PER_STEP,
-    );
     const keys = host.sql.write(
-      "DELETE FROM keys WHERE pos IN (SELECT pos FROM keys WHERE pos BETWEEN ? AND ? LIMIT ?)",
+      "DELETE FROM keys WHERE pos IN (SELECT pos FROM keys WHERE pos BETWEEN ? AND ? ORDER BY pos LIMIT ?)",
       period.firstPos,
       period.lastPos,
       PRUNE_ROWS_PER_STEP,
     );
+    const ledger =
+      keys > 0
+        ? 0
+        : host.sql.write(
+            "DELETE FROM ledger WHERE seq IN (SELECT seq FROM ledger WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?)",
+            period.firstSeq,
+            period.lastSeq,
+            PRUNE_ROWS_PER_STEP,
+          );
     if (ledger === 0 && keys === 0) setPruned(host.sql, period.id, 2);
     return ledger + keys;
   });

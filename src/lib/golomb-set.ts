@@ -111,7 +111,7 @@ function* members(data: Uint8Array): Generator<number, void, undefined> {
   }
 }
 
-function* segments(data: Uint8Array): Generator<{ tag: number; set: Uint8Array }, void, undefined> {
+export function* segments(data: Uint8Array): Generator<{ tag: number; set: Uint8Array }, void, undefined> {
   let at = 0;
   while (at < data.length) {
     const tag = readVarint(data, at);

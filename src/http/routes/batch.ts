@@ -79,15 +79,18 @@ function batchOutcome(results: readonly Outcome[], types: readonly string[]): Ou
   );
   let rowsRead = 0;
   let rowsWritten = 0;
+  let archiveReads = 0;
   for (const result of results) {
     rowsRead += result.facts?.work?.rowsRead ?? 0;
     rowsWritten += result.facts?.work?.rowsWritten ?? 0;
+    archiveReads += result.facts?.archiveReads ?? 0;
   }
   return withFacts(
     { status: 200, body: `{"results":[${parts.join(",")}]}`, replayed: false },
     {
       code: null,
       work: { rowsRead, rowsWritten },
+      archiveReads,
       operations: results.length,
       breakdown: breakdownOf(results, types),
     },

@@ -125,7 +125,10 @@ export function buildOpenApiDocument(): JsonSchema {
     tags: [
       { name: "Accounts", description: "Opening and reading accounts." },
       { name: "Money", description: "Credits, charges and refunds: each moves money once per Idempotency-Key." },
-      { name: "Ledger", description: "The ledger's entries." },
+      {
+        name: "Ledger",
+        description: "The ledger's entries, and its closed periods: sealed, chained by SHA-256 and archived.",
+      },
       { name: "Idempotency", description: "What a key did, for reconciliation." },
     ],
     paths,

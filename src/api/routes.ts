@@ -11,6 +11,7 @@ import {
   BatchResponseSchema,
   Charge,
   ChargeParams,
+  ClosePeriodBody,
   Entry,
   EntryListSchema,
   IdempotencyKeyLookup,
@@ -18,10 +19,14 @@ import {
   ListAccountsQuery,
   ListChangesQuery,
   ListEntriesQuery,
+  ListPeriodsQuery,
   MONEY_BODIES,
   NoParams,
   NoQuery,
   OpenAccountBody,
+  Period,
+  PeriodListSchema,
+  PeriodParams,
   Refund,
 } from "./schemas.ts";
 
@@ -335,6 +340,69 @@ export const batchRoute = {
   },
 } as const satisfies RouteDef;
 
+export const closePeriodRoute = {
+  method: "post" as const,
+  path: "/v1/accounts/{account}/periods",
+  operationId: "closePeriod",
+  tags: ["Ledger"],
+  summary: "Close the open period at the latest entry",
+  description:
+    "Closes the open period at the account's latest entry: the entries since the last close, and the keys decided meanwhile, become a period, which the account then writes to its archive (`state` closing, then archived). The body is a JSON object, `{}`: it is reserved for options, and an unknown field is refused. Needs an Idempotency-Key: a retry with the same key and body replays the recorded answer (the period as it was when closed, so `state` closing; read it for its state now) and closes nothing more. When nothing was appended since the last close, nothing is closed: 409 `period_empty`, recorded under the key like any decision.",
+  params: AccountParams,
+  body: ClosePeriodBody,
+  idempotencyKey: "required" as const,
+  responses: {
+    ...COMMON,
+    ...BODY_ERRORS,
+    201: { description: "The period, as closed: state closing", schema: Period, headers: ["Location", ...REPLAYED] },
+    400: {
+      description: "Invalid input",
+      problems: ["invalid_request", "invalid_json", "idempotency_key_missing", "idempotency_key_invalid"],
+    },
+    409: {
+      description: "Nothing was appended since the last close, or the key's decision has expired",
+      problems: ["period_empty", "idempotency_key_expired"],
+      headers: REPLAYED,
+    },
+    422: {
+      description: "The Idempotency-Key was used with a different request",
+      problems: ["idempotency_key_reused"],
+    },
+  },
+} as const satisfies RouteDef;
+
+export const listPeriodsRoute = {
+  method: "get",
+  path: "/v1/accounts/{account}/periods",
+  operationId: "listPeriods",
+  tags: ["Ledger"],
+  summary: "List the closed periods, oldest first",
+  description:
+    "Every closed period of the account, each as `GET .../periods/{id}` shows it now. Page on with `starting_after` set to the last period's id while `has_more` is true.",
+  params: AccountParams,
+  query: ListPeriodsQuery,
+  idempotencyKey: "none" as const,
+  responses: { ...COMMON, 200: { description: "One page of periods", schema: PeriodListSchema } },
+} as const satisfies RouteDef;
+
+export const getPeriodRoute = {
+  method: "get",
+  path: "/v1/accounts/{account}/periods/{id}",
+  operationId: "getPeriod",
+  tags: ["Ledger"],
+  summary: "Read a closed period as it is now",
+  description:
+    "The period with its current state: once archived, its chained `sha256`, the previous period's, and its archived objects with their own SHA-256.",
+  params: PeriodParams,
+  query: NoQuery,
+  idempotencyKey: "none" as const,
+  responses: {
+    ...COMMON,
+    200: { description: "The period", schema: Period },
+    404: { description: "No such account or period", problems: ["account_not_found", "period_not_found"] },
+  },
+} as const satisfies RouteDef;
+
 /** Every route, in the order the document lists them. */
 export const ROUTES: readonly RouteDef[] = [
   listAccountsRoute,
@@ -346,6 +414,9 @@ export const ROUTES: readonly RouteDef[] = [
   batchRoute,
   getChargeRoute,
   listEntriesRoute,
+  closePeriodRoute,
+  listPeriodsRoute,
+  getPeriodRoute,
   listChangesRoute,
   lookupIdempotencyKeyRoute,
 ];

@@ -30,6 +30,8 @@ import type {
   EntryList,
   EntryView,
   IdempotencyKeyLookupView,
+  PeriodListView,
+  PeriodView,
   RefundView,
 } from "../domain/views.ts";
 
@@ -256,6 +258,13 @@ export const CommandMessageEnvelope = z.strictObject({
 export const AccountParams = z.strictObject({ account: AccountName });
 export const NoParams = z.strictObject({});
 
+/** Closing a period takes no options yet: `{}`, so that options can be added without a new route. */
+export const ClosePeriodBody = doc(z.strictObject({}), {
+  id: "ClosePeriodRequest",
+  description: "Options of the close: none yet, so `{}`. Reserved: an unknown field is refused.",
+  example: {},
+});
+
 export const ChargeParams = z.strictObject({
   account: AccountName,
   id: doc(EntryId.clone(), {
@@ -263,6 +272,28 @@ export const ChargeParams = z.strictObject({
     // URLs resolve `.` and `..` as path segments, so no request can name them here.
     pattern: `^(?!\\.{1,2}$)[\\x21-\\x7e]{1,${MAX_ENTRY_ID_LENGTH}}$`,
   }),
+});
+
+/** The largest period id the API reads: 15 digits, well inside the safe integers. */
+const MAX_PERIOD_ID = 999_999_999_999_999;
+
+export const PeriodParams = z.strictObject({
+  account: AccountName,
+  id: doc(
+    z.pipe(
+      z.string().check(z.regex(/^[1-9]\d{0,14}$/, "must be a period id: a positive integer, without leading zeros")),
+      z.transform(Number),
+    ),
+    {
+      jsonSchema: {
+        type: "integer",
+        minimum: 1,
+        maximum: MAX_PERIOD_ID,
+        description: "A period id: periods are numbered 1, 2, 3... in the order they were closed.",
+        example: 1,
+      },
+    },
+  ),
 });
 
 /**
@@ -339,6 +370,20 @@ const VersionCursor = doc(
 export const ListChangesQuery = z.strictObject({
   limit: z.optional(PageSize),
   starting_after: z.optional(VersionCursor),
+});
+
+const PeriodCursor = doc(z.pipe(z.string().check(z.regex(/^\d{1,15}$/, "must be a period id")), z.transform(Number)), {
+  jsonSchema: {
+    type: "integer",
+    minimum: 0,
+    maximum: MAX_PERIOD_ID,
+    description: "A period id: the page starts after it.",
+  },
+});
+
+export const ListPeriodsQuery = z.strictObject({
+  limit: z.optional(PageSize),
+  starting_after: z.optional(PeriodCursor),
 });
 
 const Timestamp = doc(z.string(), {
@@ -446,6 +491,67 @@ export const Refund = doc(
 
 export const EntryListSchema = doc(z.object({ data: z.array(Entry), has_more: z.boolean() }), { id: "EntryList" });
 
+const Sha256Hex = doc(z.string().check(z.regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits")), {
+  description: "A SHA-256 digest, as 64 lowercase hex digits.",
+  example: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+});
+
+export const PeriodObject = doc(
+  z.object({
+    name: doc(z.string(), {
+      description:
+        "The object's key in the archive bucket: `<tenant>/<account>/periods/<id, 10 digits>/<kind>-<n, 6 digits>.jsonl`.",
+      example: "acme/customer_42/periods/0000000001/entries-000000.jsonl",
+    }),
+    kind: doc(z.enum(["entries", "keys"]), {
+      description:
+        "entries: the period's entries in seq order, one JSON line each, exactly as `GET .../entries` shows them. keys: the keys decided in the period, sorted by key, one JSON line `{key, status, code, entry, decided}` each.",
+    }),
+    bytes: doc(z.int(), { description: "The object's size in bytes." }),
+    sha256: doc(Sha256Hex.clone(), { description: "The SHA-256 of the object's bytes, as 64 lowercase hex digits." }),
+  }),
+  { id: "PeriodObject" },
+);
+
+export const Period = doc(
+  z.object({
+    id: doc(z.int(), { description: "1, 2, 3... in the order the periods were closed." }),
+    first_seq: doc(z.int(), { description: "The seq of its first entry: one after the previous period's last." }),
+    last_seq: doc(z.int(), { description: "The seq of its last entry: the latest entry when it was closed." }),
+    opening_balance: doc(z.int(), {
+      description: "The balance before its first entry (the previous period's closing balance; 0 for the first).",
+    }),
+    closing_balance: doc(z.int(), { description: "The balance after its last entry." }),
+    entry_count: doc(z.int(), { description: "Its entries: last_seq - first_seq + 1." }),
+    key_count: doc(z.int(), {
+      description: "The Idempotency-Keys decided while it was open, declines and other requests included.",
+    }),
+    sha256: doc(z.nullable(Sha256Hex.clone()), {
+      description:
+        "SHA-256, as 64 lowercase hex digits, of `previous_sha256`, then `\n`, then each of its entries in seq order as its JSON exactly as `GET .../entries` serializes it, each followed by `\n`; null while closing.",
+    }),
+    previous_sha256: doc(
+      z.nullable(z.string().check(z.regex(/^(?:[0-9a-f]{64})?$/, "must be empty or 64 lowercase hex digits"))),
+      {
+        description: "The previous period's `sha256`; the empty string for period 1; null while closing.",
+      },
+    ),
+    objects: doc(z.array(PeriodObject), {
+      description: "The archived objects that hold its entries and its keys' decisions; empty while closing.",
+    }),
+    state: doc(z.enum(["closing", "archived"]), {
+      description:
+        "closing: closed, and being written to the archive. archived: its objects are written and verified, and `sha256` is set.",
+    }),
+    created: doc(Timestamp.clone(), { description: "When it was closed." }),
+  }),
+  { id: "Period" },
+);
+
+export const PeriodListSchema = doc(z.object({ data: z.array(Period), has_more: z.boolean() }), {
+  id: "PeriodList",
+});
+
 export const IdempotencyKeyLookup = doc(
   z.object({
     key: z.string(),
@@ -547,6 +653,8 @@ true satisfies Same<z.output<typeof Charge>, ChargeView>;
 true satisfies Same<z.output<typeof Refund>, RefundView>;
 true satisfies Same<z.output<typeof EntryListSchema>, EntryList>;
 true satisfies Same<z.output<typeof IdempotencyKeyLookup>, IdempotencyKeyLookupView>;
+true satisfies Same<z.output<typeof Period>, PeriodView>;
+true satisfies Same<z.output<typeof PeriodListSchema>, PeriodListView>;
 true satisfies Same<z.output<typeof ProblemSchema>, ProblemDocument>;
 true satisfies Same<z.output<typeof BatchOperationSchema>, BatchOperation>;
 true satisfies Same<z.output<typeof BatchResponseSchema>, BatchResponse>;

@@ -10,6 +10,8 @@ import type {
   EntryList,
   EntryView,
   IdempotencyKeyLookupView,
+  PeriodListView,
+  PeriodView,
   RefundView,
 } from "../domain/views.ts";
 import { LedgerProblemError } from "./errors.ts";
@@ -207,6 +209,35 @@ export function createLedgerClient(options: LedgerClientOptions) {
       const path = `${accountPath(account)}/entries${search === "" ? "" : `?${search}`}`;
       return request<EntryList>("GET", path, undefined, null, opts.signal);
     },
+
+    /**
+     * Closes the account's open period at its latest entry. Sent with an
+     * Idempotency-Key (made here unless given), so a retry after a lost
+     * answer gets that answer back and closes nothing more. A
+     * LedgerProblemError `period_empty` when nothing was appended since the
+     * last close. The answer shows the period as closed (`state` closing):
+     * read it with `getPeriod` for its state now.
+     */
+    closePeriod: (account: string, opts?: MoneyOptions) =>
+      moneyRequest<PeriodView>(`${accountPath(account)}/periods`, {}, opts),
+
+    /** The account's closed periods, oldest first, each in its state now. */
+    listPeriods: (
+      account: string,
+      page: { limit?: number; startingAfter?: number } = {},
+      opts: RequestOptions = {},
+    ) => {
+      const query = new URLSearchParams();
+      if (page.limit !== undefined) query.set("limit", String(page.limit));
+      if (page.startingAfter !== undefined) query.set("starting_after", String(page.startingAfter));
+      const search = query.toString();
+      const path = `${accountPath(account)}/periods${search === "" ? "" : `?${search}`}`;
+      return request<PeriodListView>("GET", path, undefined, null, opts.signal);
+    },
+
+    /** One closed period as it is now: once archived, its `sha256` and its objects. */
+    getPeriod: (account: string, id: number, opts: RequestOptions = {}) =>
+      request<PeriodView>("GET", `${accountPath(account)}/periods/${String(id)}`, undefined, null, opts.signal),
 
     /** Whether a money-moving request with `key` landed on the account, and its outcome. */
     lookupIdempotencyKey: async (account: string, key: string, opts: RequestOptions = {}) => {

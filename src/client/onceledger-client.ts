@@ -33,5 +33,8 @@ export type {
   ChargeView,
   EntryList,
   EntryView,
+  PeriodListView,
+  PeriodObjectView,
+  PeriodView,
   RefundView,
 } from "../domain/views.ts";

@@ -23,3 +23,10 @@ export function chargeHeaders(outcome: Outcome, params: { account: string }): Re
   const { id } = JSON.parse(outcome.body) as { id: string };
   return { location: `/v1/accounts/${params.account}/charges/${encodeURIComponent(id)}` };
 }
+
+/** A closed period's own URL. */
+export function periodHeaders(outcome: Outcome, params: { account: string }): Record<string, string> {
+  if (outcome.status !== 201) return {};
+  const { id } = JSON.parse(outcome.body) as { id: number };
+  return { location: `/v1/accounts/${params.account}/periods/${String(id)}` };
+}

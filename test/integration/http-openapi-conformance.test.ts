@@ -11,15 +11,18 @@ import { arbitraryFor, type JsonSchema, type SchemaContext } from "../support/op
 /**
  * Requests generated from the OpenAPI document alone, sent to the real
  * Worker: none may be refused except for a documented business reason (an
- * account or charge that does not exist, funds, currency, a reused key), every
- * status must be one the operation documents, every problem's `code` one that
- * status's enum lists, and every success body must match the schema the
- * document names. So the document is never looser than the server.
+ * account, charge or period that does not exist, an empty period, funds,
+ * currency, a reused key), every status must be one the operation documents,
+ * every problem's `code` one that status's enum lists, and every success body
+ * must match the schema the document names. So the document is never looser
+ * than the server.
  */
 
 const BUSINESS_REASONS = new Set<ProblemCode>([
   "account_not_found",
   "charge_not_found",
+  "period_not_found",
+  "period_empty",
   "insufficient_funds",
   "currency_mismatch",
   "refund_exceeds_charge",

@@ -48,6 +48,8 @@ describe("routing", () => {
     ["DELETE", "/v1/accounts/{a}/refunds", ["POST"], ["DELETE", "GET"]],
     ["POST", "/v1/accounts/{a}/entries", ["GET"], ["POST"]],
     ["DELETE", "/v1/accounts/{a}/charges/ch_x", ["GET"], ["DELETE", "POST"]],
+    ["PUT", "/v1/accounts/{a}/periods", ["GET", "POST"], ["PUT"]],
+    ["POST", "/v1/accounts/{a}/periods/1", ["GET"], ["POST"]],
   ])("answers %s %s with 405 and an Allow header", async (method, template, allowed, notAllowed) => {
     const account = await fundedAccount(1000);
     const path = template.replace("{a}", account);
@@ -169,6 +171,8 @@ describe("GET /openapi.json", () => {
       "/v1/accounts/{account}/entries": ["get"],
       "/v1/accounts/{account}/changes": ["get"],
       "/v1/accounts/{account}/charges/{id}": ["get"],
+      "/v1/accounts/{account}/periods": ["post", "get"],
+      "/v1/accounts/{account}/periods/{id}": ["get"],
       "/v1/accounts/{account}/idempotency-keys/{key}": ["get"],
     };
     expect(Object.keys(doc.paths).sort()).toEqual(Object.keys(paths).sort());

@@ -1,9 +1,11 @@
 import {
   getAccountRoute,
   getChargeRoute,
+  getPeriodRoute,
   listChangesRoute,
   listAccountsRoute,
   listEntriesRoute,
+  listPeriodsRoute,
   lookupIdempotencyKeyRoute,
 } from "../../api/routes.ts";
 import { DEFAULT_PAGE_SIZE } from "../../domain/limits.ts";
@@ -75,6 +77,20 @@ export function readRoutes(): RouteTable {
         callAccountOf(params.account, (stub) =>
           stub.listEntries({ limit: query.limit ?? DEFAULT_PAGE_SIZE, startingAfter: query.starting_after }),
         ),
+      ),
+    ],
+    [
+      listPeriodsRoute,
+      handle(listPeriodsRoute, ({ params, query }, callAccountOf) =>
+        callAccountOf(params.account, (stub) =>
+          stub.listPeriods({ limit: query.limit ?? DEFAULT_PAGE_SIZE, startingAfter: query.starting_after }),
+        ),
+      ),
+    ],
+    [
+      getPeriodRoute,
+      handle(getPeriodRoute, ({ params }, callAccountOf) =>
+        callAccountOf(params.account, (stub) => stub.getPeriod(params.id)),
       ),
     ],
     [

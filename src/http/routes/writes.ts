@@ -1,12 +1,12 @@
-import { MONEY_ROUTES, openAccountRoute, type RouteDef } from "../../api/routes.ts";
+import { closePeriodRoute, MONEY_ROUTES, openAccountRoute, type RouteDef } from "../../api/routes.ts";
 import type { MoneyCommand } from "../../domain/commands.ts";
 import { ENTRY_TYPES } from "../../domain/entry-types.ts";
 import { keyedRequest, moneyRequest, openAccountRequest } from "../../contract/requests.ts";
-import { accountHeaders, chargeHeaders } from "../headers.ts";
+import { accountHeaders, chargeHeaders, periodHeaders } from "../headers.ts";
 import { handle } from "../pipeline.ts";
 import type { RouteTable } from "./route-table.ts";
 
-/** The routes that change an account: opening it, and the money-moving POSTs. */
+/** The routes that change an account: opening it, the money-moving POSTs, and closing a period. */
 export function writeRoutes(): RouteTable {
   return [
     [
@@ -44,5 +44,18 @@ export function writeRoutes(): RouteTable {
         ),
       ];
     }),
+    [
+      closePeriodRoute,
+      handle(
+        closePeriodRoute,
+        ({ origin, params, keyed }, callAccountOf) => {
+          if (keyed === null) throw new Error("invariant: closing a period requires an Idempotency-Key");
+          // The body is `{}` today: it counts only in the fingerprint, so a retry with other options is a reuse.
+          const request = keyedRequest(crypto.randomUUID(), keyed, origin);
+          return callAccountOf(params.account, (stub) => stub.closePeriod(request));
+        },
+        { headers: periodHeaders },
+      ),
+    ],
   ];
 }

@@ -91,12 +91,17 @@ async function expectRefused(request: FuzzRequest): Promise<void> {
   });
 }
 
-/** The target account's full observable state, and its storage's record count and alarm. */
+/** The target account's full observable state, and its storage's row counts and alarm. */
 async function stateOf(account: string) {
   return {
     account: await getAccount(account),
     entries: await allEntries(account),
-    records: await inLedger(account, (storage) => countRows(storage, "idempotency_records")),
+    rows: await inLedger(account, (storage) => ({
+      keys: countRows(storage, "keys"),
+      ledger: countRows(storage, "ledger"),
+      refundTotals: countRows(storage, "refund_totals"),
+      legacyRecords: countRows(storage, "idempotency_records"),
+    })),
     alarm: await alarmOf(account),
   };
 }
@@ -106,7 +111,7 @@ async function fuzz(name: string, arb: (account: string) => fc.Arbitrary<FuzzReq
   const charge = await post(account, "charges", { amount: 1200, currency: "USD" });
   expect(charge.status).toBe(201);
   const before = await stateOf(account);
-  expect(before.records).toBe(2);
+  expect(before.rows).toEqual({ keys: 2, ledger: 2, refundTotals: 0, legacyRecords: 0 });
   await fc.assert(fc.asyncProperty(arb(account), expectRefused), { numRuns });
   expect(await stateOf(account), name).toEqual(before);
 }

@@ -5,7 +5,7 @@ import worker from "../../src/index.ts";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
 import { ACME_KEY, ACME_KEY_ID, BASE_URL, fundedAccount, ledgerStub, uniqueKey } from "../support/api.ts";
 import { command, deliver, messageId } from "../support/queues.ts";
-import { expireRecord, inLedger } from "../support/storage.ts";
+import { countRows, expireRecord, inLedger, seedLegacyDeclines } from "../support/storage.ts";
 
 /** Metrics: every request, command and sweep as Analytics Engine data points, written to a dataset that records them. */
 
@@ -207,17 +207,21 @@ describe("sweep metrics", () => {
   it("count records deleted, one batch per run, and the lag behind the oldest expiry", async () => {
     const account = await fundedAccount(100);
     const dataset = new RecordingDataset();
-    const [older, newer] = [uniqueKey(), uniqueKey()];
-    for (const key of [older, newer]) await charge(dataset, account, 1, key);
     // Any alarm run the writes started (events, the directory) finishes here, before the metrics are bound.
     await runDurableObjectAlarm(ledgerStub(account));
-    // Expired an hour and a second ago: the lag is how long the sweep let the older one outlive its expiry.
+    // The sweep deletes records stored before schema 7: two of them, expired an hour and a second ago.
+    // The lag is how long the sweep let the older one outlive its expiry.
+    const [older, newer] = [uniqueKey(), uniqueKey()];
     const expiredMs = Date.now();
-    await inLedger(account, (storage, instance) => {
-      const expire = (key: string, ms: number) =>
-        storage.sql.exec("UPDATE idempotency_records SET expires_ms = ? WHERE key = ?", ms, key);
-      expire(older, expiredMs - 3_600_000);
-      expire(newer, expiredMs - 1_000);
+    await inLedger(account, async (storage, instance) => {
+      seedLegacyDeclines(storage, [
+        { key: older, createdMs: expiredMs - 90_000_000, expiresMs: expiredMs - 3_600_000 },
+        { key: newer, createdMs: expiredMs - 87_000_000, expiresMs: expiredMs - 1_000 },
+      ]);
+      // A key row past its expiry is no record to sweep: it is neither deleted nor counted.
+      storage.sql.exec("UPDATE keys SET decided_ms = ?, expires_ms = ?", expiredMs - 90_000_000, expiredMs - 7_200_000);
+      // The alarm as the write of the older record left it.
+      await storage.setAlarm(expiredMs - 3_600_000);
       const object = instance as unknown as { env: Env };
       object.env = { ...object.env, METRICS: dataset.binding };
     });
@@ -231,5 +235,6 @@ describe("sweep metrics", () => {
     const lag = sweep?.doubles?.[2];
     expect(lag).toBeGreaterThanOrEqual(before - (expiredMs - 3_600_000));
     expect(lag).toBeLessThanOrEqual(after - (expiredMs - 3_600_000));
+    expect(await inLedger(account, (storage) => countRows(storage, "keys"))).toBe(1);
   });
 });

@@ -23,7 +23,7 @@ import {
   uniqueKey,
   type EntryJson,
 } from "../support/api.ts";
-import { expireRecord, inLedger } from "../support/storage.ts";
+import { expireRecord, inLedger, readRecords } from "../support/storage.ts";
 
 /**
  * GET /v1/accounts/{account}/idempotency-keys/{key}: what a money-moving
@@ -67,8 +67,13 @@ function keyHeader(key: string): string {
 /** Everything a lookup could conceivably change inside the object. */
 function objectState(account: string) {
   return inLedger(account, async (storage) => ({
+    keys: readRecords(storage),
+    ledger: storage.sql.exec("SELECT * FROM ledger ORDER BY seq").toArray(),
+    refundTotals: storage.sql.exec("SELECT * FROM refund_totals ORDER BY charge_id").toArray(),
+    // Tables older code wrote: never written from schema 7 on.
     records: storage.sql.exec("SELECT * FROM idempotency_records ORDER BY key").toArray(),
     entries: storage.sql.exec("SELECT * FROM entries ORDER BY seq").toArray(),
+    decisions: storage.sql.exec("SELECT * FROM decisions ORDER BY key").toArray(),
     account: storage.sql.exec("SELECT * FROM account").toArray(),
     alarm: await storage.getAlarm(),
   }));
@@ -101,7 +106,7 @@ describe("a key whose request was applied", () => {
     const entry = await entryById(account, id);
     expect(entry?.idempotency_key).toBe(key);
     expect(found.entry).toEqual(entry);
-    // The record was made in the same transaction as the entry, and lives for the TTL.
+    // The key row was made in the same transaction as the entry, and replays for the TTL.
     expect(found.created).toBe((entry as unknown as { created: string }).created);
     expect(Date.parse(found.expires ?? "") - Date.parse(found.created ?? "")).toBe(TTL_MS);
     expect(found.expires).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
@@ -140,7 +145,7 @@ describe("a key whose request was declined", () => {
     expect(found.expires).not.toBeNull();
   });
 
-  it("is still found once its record has expired: the decision is kept for ever", async () => {
+  it("is still found once its response has expired: the decision is kept for ever", async () => {
     const account = await fundedAccount(100);
     const key = uniqueKey();
     expect((await post(account, "charges", usd(500), key)).status).toBe(402);
@@ -177,8 +182,8 @@ describe("a key whose request was declined", () => {
   });
 });
 
-describe("a key whose record has expired", () => {
-  it("still shows the entry it created, before and after the sweep", async () => {
+describe("a key whose response has expired", () => {
+  it("still shows the entry it created, before and after the alarm ran", async () => {
     const account = await fundedAccount(1000);
     const stub = ledgerStub(account);
     const key = uniqueKey();
@@ -190,11 +195,12 @@ describe("a key whose record has expired", () => {
     expect(unswept).toMatchObject(expected);
     expect(unswept.entry).toEqual(await entryById(account, charge.id));
 
+    // The alarm (which published the charge's event) leaves the key's row: it is kept until its period is archived.
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    const swept = await inLedger(account, (storage) =>
-      storage.sql.exec("SELECT key FROM idempotency_records WHERE key = ?", key).toArray(),
+    const kept = await inLedger(account, (storage) =>
+      storage.sql.exec("SELECT key FROM keys WHERE key = ?", key).toArray(),
     );
-    expect(swept).toEqual([]);
+    expect(kept).toEqual([{ key }]);
     expect(await expectLookup(await lookup(account, key))).toEqual(unswept);
   });
 });
@@ -392,7 +398,7 @@ describe("read-only", () => {
     await expectLedgerConsistent(account);
   });
 
-  it("does not revive an expired record", async () => {
+  it("does not revive an expired key", async () => {
     const account = await fundedAccount(1000);
     const key = uniqueKey();
     expect((await post(account, "charges", usd(100), key)).status).toBe(201);

@@ -295,7 +295,7 @@ describe("a batch", () => {
     const account = await fundedAccount(10_000);
     await inLedger(account, (storage) => {
       storage.sql.exec(
-        `CREATE TRIGGER fault_777 BEFORE INSERT ON entries WHEN NEW.amount = -777 BEGIN SELECT RAISE(ABORT, '${FAULT_MESSAGE}'); END`,
+        `CREATE TRIGGER fault_777 BEFORE INSERT ON ledger WHEN NEW.amount = -777 BEGIN SELECT RAISE(ABORT, '${FAULT_MESSAGE}'); END`,
       );
     });
     const operations = [charge("a", 1), charge("b", 777), charge("c", 2)];
@@ -351,7 +351,7 @@ describe("group commit", () => {
     const account = await fundedAccount(10_000);
     await inLedger(account, (storage) => {
       storage.sql.exec(
-        `CREATE TRIGGER fault_13 BEFORE INSERT ON entries WHEN NEW.amount = -13 BEGIN SELECT RAISE(ABORT, '${FAULT_MESSAGE}'); END`,
+        `CREATE TRIGGER fault_13 BEFORE INSERT ON ledger WHEN NEW.amount = -13 BEGIN SELECT RAISE(ABORT, '${FAULT_MESSAGE}'); END`,
       );
     });
     const amounts = [1, 2, 13, 3, 4, 13, 5];
@@ -360,7 +360,7 @@ describe("group commit", () => {
     );
     expect(answers.map((answer) => answer.status)).toEqual(amounts.map((amount) => (amount === 13 ? 500 : 201)));
     expect((await getAccount(account)).balance).toBe(10_000 - 15);
-    expect(await inLedger(account, (storage) => countRows(storage, "idempotency_records"))).toBe(1 + 5);
+    expect(await inLedger(account, (storage) => countRows(storage, "keys"))).toBe(1 + 5);
     await expectLedgerConsistent(account);
   });
 });

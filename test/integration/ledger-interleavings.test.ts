@@ -172,7 +172,10 @@ describe("concurrent batches against one account", () => {
           }
 
           // (c) The model, applied once per distinct key in the order the object committed them.
+          // Key rows are in decision (pos) order; a money-moving one names its entry.
           const committed = await records(account);
+          const entries = await allEntries(account);
+          const entryBySeq = new Map(entries.map((entry) => [entry.seq, entry]));
           expect(committed.map((row) => row.key).sort()).toEqual([...sent.keys()].sort());
           let balance = 0;
           const charges = new Map<string, ModelCharge>();
@@ -181,13 +184,17 @@ describe("concurrent batches against one account", () => {
             const entry = sent.get(row.key);
             if (entry === undefined) throw new Error(`record for a key never sent: ${row.key}`);
             const first = entry.responses[0];
-            expect({ key: row.key, status: row.status, body: row.body }).toEqual({
+            const moved = first?.status === 201;
+            const stored = row.entry_seq === null ? undefined : entryBySeq.get(row.entry_seq);
+            // A decline's answer is stored as sent; a 201's is rendered from the entry the row names.
+            expect({ key: row.key, status: row.status, body: row.body, entryKey: stored?.idempotency_key }).toEqual({
               key: row.key,
               status: first?.status,
-              body: first?.text,
+              body: moved ? null : first?.text,
+              entryKey: moved ? row.key : undefined,
             });
             const predicted = predict(entry, balance, charges);
-            const view = JSON.parse(row.body) as {
+            const view = JSON.parse(first?.text ?? "null") as {
               id?: string;
               amount?: number;
               balance_after?: number;
@@ -207,6 +214,10 @@ describe("concurrent batches against one account", () => {
               amount: Math.abs(predicted.delta),
               balance_after: balance,
             });
+            expect({ id: stored?.id, balance_after: stored?.balance_after }).toEqual({
+              id: view.id,
+              balance_after: balance,
+            });
             applied.add(row.key);
             if (entry.kind === "charges" && view.id !== undefined) {
               charges.set(view.id, { id: view.id, amount: -predicted.delta, refunded: 0 });
@@ -217,7 +228,6 @@ describe("concurrent batches against one account", () => {
             }
           }
 
-          const entries = await allEntries(account);
           const view = await getAccount(account);
           expect(view.balance).toBe(balance);
           expect(audit.balance).toBe(balance);

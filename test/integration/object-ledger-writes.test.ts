@@ -89,7 +89,7 @@ describe("the group commit, on a real object", () => {
   it("refuses a write whose savepoint fails, alone: the others in its group stand", async () => {
     const seen = await inWrites(async (writes, storage) => {
       storage.sql.exec(
-        `CREATE TRIGGER fault_amount_13 BEFORE INSERT ON entries WHEN NEW.amount = 13
+        `CREATE TRIGGER fault_amount_13 BEFORE INSERT ON ledger WHEN NEW.amount = 13
          BEGIN SELECT RAISE(ABORT, '${FAULT_MESSAGE}'); END`,
       );
       const results = await Promise.allSettled([

@@ -1,7 +1,5 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { parseIdempotencyTtlSeconds } from "../../src/config/idempotency-ttl.ts";
 import {
   allEntries,
   call,
@@ -17,6 +15,7 @@ import {
 import {
   FAULT_MESSAGE,
   alarmOf,
+  countRows,
   describeFault,
   healFault,
   inLedger,
@@ -28,13 +27,12 @@ import {
 /**
  * Faults injected into real storage: a SQLite trigger makes one of the
  * statements the account's transaction writes fail (before or after the
- * ledger entry, before or after the idempotency record). Whatever fails,
- * the transaction leaves no trace: no entry, no record, the balance and the
- * alarm as they were, and an answer that leaks nothing. Once the fault is
- * gone, a retry with the same key applies exactly once.
+ * ledger entry, before or after the key row, before or after a refund's
+ * total). Whatever fails, the transaction leaves no trace: no entry, no key
+ * row, no refund total, the balance and the alarm as they were, and an
+ * answer that leaks nothing. Once the fault is gone, a retry with the same
+ * key applies exactly once.
  */
-
-const TTL_MS = parseIdempotencyTtlSeconds(env.IDEMPOTENCY_TTL_SECONDS) * 1000;
 
 type Scenario = "credit" | "charge" | "refund" | "declined charge";
 
@@ -80,13 +78,14 @@ function usd(amount: number) {
 }
 
 /**
- * Moves every existing record's expiry (and so the alarm) far past the one
- * the faulted request would set, so a leaked setAlarm would show.
+ * Sets the alarm past anything the faulted request could set (the
+ * publishing of its events, seconds away), so a leaked setAlarm would show;
+ * yet before any other job's next time (the period's close is hours away),
+ * so that a group arms nothing else.
  */
 async function pushAlarmOut(account: string): Promise<number> {
   return inLedger(account, async (storage) => {
-    const far = Date.now() + 10 * TTL_MS;
-    storage.sql.exec("UPDATE idempotency_records SET expires_ms = ?", far);
+    const far = Date.now() + 30 * 60_000;
     await storage.setAlarm(far);
     return far;
   });
@@ -97,37 +96,47 @@ async function snapshot(account: string, chargeId?: string) {
     account: await getAccount(account),
     entries: await allEntries(account),
     records: await records(account),
+    rows: await inLedger(account, (storage) => ({
+      ledger: countRows(storage, "ledger"),
+      refundTotals: storage.sql.exec("SELECT charge_id, refunded FROM refund_totals ORDER BY charge_id").toArray(),
+    })),
     alarm: await alarmOf(account),
     charge: chargeId === undefined ? null : await json(await call(`/v1/accounts/${account}/charges/${chargeId}`)),
   };
 }
 
+/** What storage holds of `key`: its key row, and the entries naming a key row of that key. */
 function keyTraces(account: string, key: string) {
   return inLedger(account, (storage) => ({
     records: storage.sql
-      .exec<{ status: number; expires_ms: number }>(
-        "SELECT status, expires_ms FROM idempotency_records WHERE key = ?",
-        key,
-      )
+      .exec<{ status: number; expires_ms: number }>("SELECT status, expires_ms FROM keys WHERE key = ?", key)
       .toArray(),
-    entries: storage.sql.exec("SELECT id FROM entries WHERE idempotency_key = ?", key).toArray().length,
-    decisions: storage.sql.exec("SELECT status FROM decisions WHERE key = ?", key).toArray().length,
+    entries: storage.sql
+      .exec("SELECT l.seq FROM ledger l JOIN keys k ON k.pos = l.key_pos WHERE k.key = ?", key)
+      .toArray().length,
   }));
 }
 
 const FAULTS: readonly Fault[] = (["BEFORE", "AFTER"] as const).flatMap((timing) =>
-  (["entries", "idempotency_records", "decisions"] as const).map((table) => ({
+  (["ledger", "keys", "refund_totals"] as const).map((table) => ({
     timing,
     event: "INSERT" as const,
     table,
   })),
 );
 
-/** A decline writes only its record and its decision, so only their faults apply to it. */
+/** Which tables each scenario writes: a decline only its key row, only a refund a refund total. */
+const WRITES: Readonly<Record<Scenario, readonly Fault["table"][]>> = {
+  credit: ["ledger", "keys"],
+  charge: ["ledger", "keys"],
+  refund: ["ledger", "keys", "refund_totals"],
+  "declined charge": ["keys"],
+};
+
 const CASES: ReadonlyArray<readonly [string, Scenario, Fault]> = (
   ["credit", "charge", "refund", "declined charge"] as const
 ).flatMap((scenario) =>
-  FAULTS.filter((fault) => scenario !== "declined charge" || fault.table !== "entries").map(
+  FAULTS.filter((fault) => WRITES[scenario].includes(fault.table)).map(
     (fault) => [`${scenario}, ${describeFault(fault)}`, scenario, fault] as const,
   ),
 );
@@ -150,7 +159,7 @@ describe("a fault inside the account's transaction", () => {
     expect(failed.headers.get("idempotent-replayed")).not.toBe("true");
 
     expect(await snapshot(account, prepared.chargeId)).toEqual(before);
-    expect(await keyTraces(account, key)).toEqual({ records: [], entries: 0, decisions: 0 });
+    expect(await keyTraces(account, key)).toEqual({ records: [], entries: 0 });
 
     // The same fault again: still nothing, so nothing half-done accumulates.
     await expectProblem(await post(account, kind, body, key), 500, "internal_error");
@@ -169,11 +178,12 @@ describe("a fault inside the account's transaction", () => {
     const traces = await keyTraces(account, key);
     expect(traces.entries).toBe(prepared.status === 201 ? 1 : 0);
     expect(traces.records.map((record) => record.status)).toEqual([prepared.status]);
-    // The retry's record is now the earliest to expire, and its alarm was set (once the alarm
-    // has published the events the retry's entry made, it waits for that expiry).
+    // The retry's key row arms no alarm for its expiry: once the alarm has run (publishing the
+    // events the retry's entry made), any alarm left is not due by then.
     expect(await alarmOf(account)).not.toBeNull();
     await runDurableObjectAlarm(ledgerStub(account));
-    expect(await alarmOf(account)).toBe(traces.records[0]?.expires_ms);
+    const alarm = await alarmOf(account);
+    if (alarm !== null) expect(alarm).not.toBe(traces.records[0]?.expires_ms);
     const after = await getAccount(account);
     expect(after.balance).toBe(before.account.balance + prepared.delta);
     expect(after.entry_count).toBe(before.account.entry_count + traces.entries);

@@ -4,26 +4,30 @@ import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import { EXPIRY_SWEEP_BATCH_SIZE } from "../../src/domain/limits.ts";
 import type { MoneyRequest } from "../../src/contract/requests.ts";
-import { expectLedgerConsistent, fundedAccount, ledgerStub, post, uniqueKey } from "../support/api.ts";
+import { expectLedgerConsistent, fundedAccount, ledgerStub, uniqueKey } from "../support/api.ts";
 import {
   FAULT_MESSAGE,
   faultSql,
   healSql,
   inLedger,
+  legacyRecords,
+  readLegacyRecords,
   readRecords,
-  records,
+  seedLegacyDeclines,
   type Fault,
-  type RecordRow,
+  type LegacyRecordRow,
 } from "../support/storage.ts";
 
 /**
- * The expiry alarm under failures and at-least-once delivery. Records are
- * real (made by POSTs), their expiries rewritten inside the object. A
- * trigger makes every DELETE of a record fail, as a storage fault would.
- * Whatever happens, the sweep never deletes a record that has not expired,
- * a failed run deletes nothing, the alarm survives (or the next write
- * re-arms it), and once healed, repeated runs leave no expired record and
- * the alarm at the earliest remaining expiry.
+ * The expiry alarm under failures and at-least-once delivery. It sweeps the
+ * records older code stored (`idempotency_records`; a key decided from
+ * schema 7 on is a row of `keys`, which no sweep touches): they are seeded
+ * as that code wrote them, with the alarm it set, and their expiries
+ * rewritten inside the object. A trigger makes every DELETE of a record
+ * fail, as a storage fault would. Whatever happens, the sweep never deletes
+ * a record that has not expired, a failed run deletes nothing, the alarm
+ * survives (or the next write re-arms it), and once healed, repeated runs
+ * leave no expired record and the alarm at the earliest remaining expiry.
  */
 
 const DELETE_FAULT: Fault = { timing: "BEFORE", event: "DELETE", table: "idempotency_records" };
@@ -33,34 +37,27 @@ const LIVE_MARGIN_MS = 10 * 60_000;
 type Expiries = ReadonlyMap<string, number>;
 
 /**
- * Real records made by POSTs, `parallel` at a time: credits (201, with an
- * entry) at even indexes and, with `declines`, declined charges (402) at odd ones.
+ * `count` legacy records (declines, each with its decision), live, and the
+ * alarm at the earliest of them, as older code left them. Seeded before the
+ * object first decides a key: it asks once whether it holds legacy keys.
  */
-async function seedRecords(account: string, count: number, declines = true, parallel = 50): Promise<string[]> {
-  const keys: string[] = [];
-  for (let start = 0; start < count; start += parallel) {
-    const size = Math.min(parallel, count - start);
-    const statuses = await Promise.all(
-      Array.from({ length: size }, async (_, i) => {
-        const index = start + i;
-        const key = `r${index}-${uniqueKey()}`;
-        keys[index] = key;
-        const response =
-          index % 2 === 0 || !declines
-            ? await post(account, "credits", { amount: 1, currency: "USD" }, key)
-            : await post(account, "charges", { amount: 10 ** 9, currency: "USD" }, key);
-        await response.arrayBuffer();
-        return response.status;
-      }),
+async function seedRecords(account: string, count: number): Promise<string[]> {
+  const keys = Array.from({ length: count }, (_, i) => `r${i}-${uniqueKey()}`);
+  await inLedger(account, async (storage) => {
+    const now = Date.now();
+    const expiries = keys.map((_, i) => now + LIVE_MARGIN_MS + i);
+    seedLegacyDeclines(
+      storage,
+      keys.map((key, i) => ({ key, createdMs: now - 1000, expiresMs: expiries[i] ?? now })),
     );
-    for (const [i, status] of statuses.entries()) {
-      expect(status).toBe((start + i) % 2 === 0 || !declines ? 201 : 402);
-    }
-  }
+    const alarm = await storage.getAlarm();
+    const earliest = Math.min(...expiries);
+    if (count > 0 && (alarm === null || alarm > earliest)) await storage.setAlarm(earliest);
+  });
   return keys;
 }
 
-function expiriesOf(rows: readonly RecordRow[]): Map<string, number> {
+function expiriesOf(rows: readonly LegacyRecordRow[]): Map<string, number> {
   return new Map(rows.map((row) => [row.key, row.expires_ms]));
 }
 
@@ -114,22 +111,29 @@ function creditRequest(key: string): MoneyRequest {
   };
 }
 
+/** Past any live lead the property draws: the lead of the record that outlives every other. */
+const LAST_LEAD_MS = 10_000_001;
+
 /**
  * The whole story for one set of records: `expiredAges` records expired that
- * many ms ago, `liveLeads` records expiring that many ms after LIVE_MARGIN_MS.
+ * many ms ago, `liveLeads` records expiring that many ms after LIVE_MARGIN_MS,
+ * and one more live record expiring after all of them (as the write's own
+ * record did under older code), so that the sweep always has a next expiry
+ * to arm; when it has none, the alarm is left to the object's other jobs.
  */
-async function sweepStory(expiredAges: readonly number[], liveLeads: readonly number[], redeliveries: number) {
+async function sweepStory(expiredAges: readonly number[], drawnLeads: readonly number[], redeliveries: number) {
   // A delete must be attempted for the fault to bite.
   expect(expiredAges.length).toBeGreaterThan(0);
+  const liveLeads = [...drawnLeads, LAST_LEAD_MS];
   const account = await fundedAccount(0);
   const stub = ledgerStub(account);
   const keys = await seedRecords(account, expiredAges.length + liveLeads.length);
 
   // Delivered early, before anything expired: deletes nothing, keeps the alarm at the earliest expiry.
-  const fresh = expiriesOf(await records(account));
+  const fresh = expiriesOf(await legacyRecords(account));
   expect(await runDurableObjectAlarm(stub)).toBe(keys.length > 0);
   const afterEarly = await inLedger(account, async (storage) => ({
-    expiries: expiriesOf(readRecords(storage)),
+    expiries: expiriesOf(readLegacyRecords(storage)),
     alarm: await storage.getAlarm(),
   }));
   expect(afterEarly.expiries).toEqual(fresh);
@@ -146,7 +150,7 @@ async function sweepStory(expiredAges: readonly number[], liveLeads: readonly nu
       storage.sql.exec("UPDATE idempotency_records SET expires_ms = ? WHERE key = ?", expires, key);
     }
     storage.sql.exec(faultSql(DELETE_FAULT));
-    return expiriesOf(readRecords(storage));
+    return expiriesOf(readLegacyRecords(storage));
   });
   const expiredKeys = new Set(keys.slice(0, expiredAges.length));
 
@@ -159,7 +163,12 @@ async function sweepStory(expiredAges: readonly number[], liveLeads: readonly nu
     } catch (e) {
       error = String(e);
     }
-    return { error, alarmBefore, alarmAfter: await storage.getAlarm(), expiries: expiriesOf(readRecords(storage)) };
+    return {
+      error,
+      alarmBefore,
+      alarmAfter: await storage.getAlarm(),
+      expiries: expiriesOf(readLegacyRecords(storage)),
+    };
   });
   expect(failed.error).toContain(FAULT_MESSAGE);
   expect(failed.alarmAfter).toBe(failed.alarmBefore);
@@ -169,17 +178,18 @@ async function sweepStory(expiredAges: readonly number[], liveLeads: readonly nu
   // The test harness's delivery removes the alarm before running it, like an
   // alarm whose retries ran out: it rejects, deletes nothing, and no alarm is left.
   await expect(runDurableObjectAlarm(stub)).rejects.toThrow(FAULT_MESSAGE);
-  expect(expiriesOf(await records(account))).toEqual(planned);
+  expect(expiriesOf(await legacyRecords(account))).toEqual(planned);
   expect(await inLedger(account, (storage) => storage.getAlarm())).toBeNull();
 
-  // The next write re-arms the alarm at the earliest unswept expiry (still
-  // faulty storage: writes work, deletes fail). Healed in the same turn, the
-  // first delivery deletes one bounded batch, oldest first, and re-arms.
+  // The next write (a key row, no record) re-arms the alarm at the earliest unswept expiry
+  // (still faulty storage: writes work, deletes fail). Healed in the same turn, the first
+  // delivery deletes one bounded batch, oldest first, and re-arms.
   const writeKey = uniqueKey();
   const rearmed = await inLedger(account, async (storage, instance) => {
     const outcome = await instance.moveMoney(creditRequest(writeKey));
     const alarm = await storage.getAlarm();
-    const withWrite = expiriesOf(readRecords(storage));
+    const withWrite = expiriesOf(readLegacyRecords(storage));
+    const keyRows = readRecords(storage).map((row) => row.key);
     storage.sql.exec(healSql(DELETE_FAULT));
     const published = instance.alarm();
     const nowMs = Date.now();
@@ -187,14 +197,16 @@ async function sweepStory(expiredAges: readonly number[], liveLeads: readonly nu
       status: outcome.status,
       alarm,
       withWrite,
+      keyRows,
       nowMs,
-      swept: expiriesOf(readRecords(storage)),
+      swept: expiriesOf(readLegacyRecords(storage)),
       alarmAfterSweep: await storage.getAlarm(),
       published: await published,
     };
   });
   expect(rearmed.status).toBe(201);
-  expect(rearmed.withWrite.size).toBe(planned.size + 1);
+  expect(rearmed.withWrite).toEqual(planned);
+  expect(rearmed.keyRows).toEqual([writeKey]);
   expectAlarmAt(rearmed.alarm, earliest(rearmed.withWrite));
   const firstSweep = checkSweep(
     rearmed.withWrite,
@@ -209,12 +221,15 @@ async function sweepStory(expiredAges: readonly number[], liveLeads: readonly nu
   for (let run = 0; run < redeliveries; run += 1) {
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const now = Date.now();
-    checkSweep(rearmed.withWrite, expiriesOf(await records(account)), now);
+    checkSweep(rearmed.withWrite, expiriesOf(await legacyRecords(account)), now);
   }
   const final = await inLedger(account, async (storage) => ({
-    expiries: expiriesOf(readRecords(storage)),
+    expiries: expiriesOf(readLegacyRecords(storage)),
+    keyRows: readRecords(storage).map((row) => row.key),
     alarm: await storage.getAlarm(),
   }));
+  // No sweep touches a key row.
+  expect(final.keyRows).toEqual([writeKey]);
   const expectedLeft = new Map([...rearmed.withWrite].filter(([key]) => !expiredKeys.has(key)));
   expect(final.expiries).toEqual(expectedLeft);
   expectAlarmAt(final.alarm, earliest(expectedLeft));
@@ -241,9 +256,8 @@ describe("expiry alarm under faults and redelivery", () => {
   }, 60_000);
 
   it("sweeps at the exact millisecond the money path stops replaying", async () => {
-    const account = await fundedAccount(1000);
-    // Credits only: an expired decline would run afresh and be recorded again.
-    const keys = await seedRecords(account, 4, false);
+    const account = await fundedAccount(0);
+    const keys = await seedRecords(account, 4);
     // Pin the clock so one turn sees one instant; storage and alarms stay real.
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(Date.now());
@@ -254,8 +268,8 @@ describe("expiry alarm under faults and redelivery", () => {
         for (const [i, key] of keys.entries()) {
           storage.sql.exec("UPDATE idempotency_records SET expires_ms = ? WHERE key = ?", now + (offsets[i] ?? 0), key);
         }
-        const byKey = new Map(readRecords(storage).map((row) => [row.key, row]));
-        // Replaying key i with its own fingerprint: live records replay, expired ones do not.
+        const byKey = new Map(readLegacyRecords(storage).map((row) => [row.key, row]));
+        // Replaying key i with its own fingerprint: live records replay, expired ones answer 409.
         // An answer from stored state is decided as the call is made, before the sweep below runs.
         const outcomes = keys.map((key) => {
           const row = byKey.get(key);
@@ -269,17 +283,22 @@ describe("expiry alarm under faults and redelivery", () => {
           });
         });
         const published = instance.alarm();
-        const replayed = (await Promise.all(outcomes)).map((outcome) => outcome.replayed);
+        const replayed = (await Promise.all(outcomes)).map((outcome) => [outcome.status, outcome.replayed]);
         return {
           now,
           replayed,
-          kept: keys.filter((key) => readRecords(storage).some((row) => row.key === key)),
+          kept: keys.filter((key) => readLegacyRecords(storage).some((row) => row.key === key)),
           alarm: await storage.getAlarm(),
           published: await published,
         };
       });
       // Offsets -1 and 0 are expired (expires_ms <= now): not replayed, and swept.
-      expect(seen.replayed).toEqual([false, false, true, true]);
+      expect(seen.replayed).toEqual([
+        [409, false],
+        [409, false],
+        [402, true],
+        [402, true],
+      ]);
       expect(seen.kept).toEqual([keys[2], keys[3]]);
       expectAlarmAt(seen.alarm, seen.now + 1, vi.getRealSystemTime());
     } finally {
@@ -311,12 +330,12 @@ describe("expiry alarm under faults and redelivery", () => {
       storage.sql.exec(faultSql(DELETE_FAULT));
       // As the write that made the oldest of them would have set it: due now.
       await storage.setAlarm(now - 4000);
-      return expiriesOf(readRecords(storage));
+      return expiriesOf(readLegacyRecords(storage));
     });
 
     await waitFor(() => deliveries.length >= 1, 10_000);
     expect(deliveries[0]).toBe("fault");
-    expect(expiriesOf(await records(account))).toEqual(planned);
+    expect(expiriesOf(await legacyRecords(account))).toEqual(planned);
     expect(await inLedger(account, (storage) => storage.getAlarm())).not.toBeNull();
 
     await inLedger(account, (storage) => {
@@ -324,7 +343,7 @@ describe("expiry alarm under faults and redelivery", () => {
     });
     await waitFor(() => deliveries.includes("ok"), 20_000);
     const left = new Map([...planned].filter(([key]) => !keys.slice(0, 4).includes(key)));
-    expect(expiriesOf(await records(account))).toEqual(left);
+    expect(expiriesOf(await legacyRecords(account))).toEqual(left);
     expect(await inLedger(account, (storage) => storage.getAlarm())).toBe(earliest(left));
     await expectLedgerConsistent(account);
   }, 40_000);

@@ -85,7 +85,8 @@ describe("credits and charges", () => {
     expect(response.headers.get("content-type")).toBe("application/json");
     const entry = await json(response);
     expect(entry).toEqual({
-      id: expect.stringMatching(/^cr_[0-9a-f]{32}$/),
+      // A random 48-bit tag, then the seq in 20 hex.
+      id: expect.stringMatching(/^cr_[0-9a-f]{12}0{19}1$/),
       seq: 1,
       type: "credit",
       amount: 5000,
@@ -112,7 +113,7 @@ describe("credits and charges", () => {
     expect(response.status).toBe(201);
     const charge = await json(response);
     expect(charge).toEqual({
-      id: expect.stringMatching(/^ch_[0-9a-f]{32}$/),
+      id: expect.stringMatching(/^ch_[0-9a-f]{12}0{19}2$/),
       amount: 2500,
       currency: "USD",
       amount_refunded: 0,
@@ -193,7 +194,7 @@ describe("refunds", () => {
     expect(partial.status).toBe(201);
     const refund = await json(partial);
     expect(refund).toEqual({
-      id: expect.stringMatching(/^re_[0-9a-f]{32}$/),
+      id: expect.stringMatching(/^re_[0-9a-f]{12}0{19}3$/),
       charge: chargeId,
       amount: 1000,
       currency: "USD",
@@ -238,9 +239,24 @@ describe("refunds", () => {
     await expectProblem(await call(`/v1/accounts/${account}/charges/ch_unknown`), 404, "charge_not_found");
   });
 
+  it("finds an entry only by its whole id: its seq with another tag, or another type, is no id", async () => {
+    const { account, chargeId } = await chargedAccount(100);
+    const [credit] = await allEntries(account);
+    // The charge is seq 2: its tag with one digit changed, and the credit's tag and seq as a charge's.
+    const tag = chargeId.slice(3, 15);
+    const otherTag = `ch_${tag.slice(0, 11)}${tag.endsWith("0") ? "1" : "0"}${chargeId.slice(15)}`;
+    const creditAsCharge = `ch_${String(credit?.id).slice(3)}`;
+    for (const id of [otherTag, creditAsCharge]) {
+      await expectProblem(await post(account, "refunds", { charge: id }), 404, "charge_not_found");
+      await expectProblem(await call(`/v1/accounts/${account}/charges/${id}`), 404, "charge_not_found");
+    }
+    expect((await call(`/v1/accounts/${account}/charges/${chargeId}`)).status).toBe(200);
+  });
+
   it("cannot refund another account's charge", async () => {
     const { chargeId } = await chargedAccount(100);
-    const other = await fundedAccount(0);
+    // The other account has an entry of the same seq: its tag tells them apart.
+    const other = (await chargedAccount(100)).account;
     await expectProblem(await post(other, "refunds", { charge: chargeId }), 404, "charge_not_found");
   });
 

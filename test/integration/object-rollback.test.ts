@@ -2,7 +2,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { SCHEMA_VERSION } from "../../src/ledger/schema.ts";
 import FIXTURE from "../fixtures/account-schema-1.sql?raw";
-import { call, expectProblem, json, ledgerStub, uniqueKey } from "../support/api.ts";
+import { call, expectProblem, fundedAccount, json, ledgerStub, post, uniqueKey } from "../support/api.ts";
 import { TEST_API_KEYS } from "../support/keys.ts";
 
 /**
@@ -15,6 +15,11 @@ import { TEST_API_KEYS } from "../support/keys.ts";
  * statements below are copied from d784fa3 (src/ledger/ledger-store.ts
  * appendEntry and updateOverdraftLimit, src/ledger/idempotency-records.ts
  * saveRecord) and must stay as that release wrote them.
+ *
+ * From schema 7 (the lean ledger) keys and entries are stored in tables
+ * older code never reads (`keys`, `ledger`), so the schema's oldest reader
+ * is 7: every release that reads readable_from refuses it (object-schema.test.ts),
+ * and d784fa3, which predates it, is stopped only by the floor.
  */
 
 const D784FA3_ENTRY_COLUMNS =
@@ -53,6 +58,8 @@ function snapshot(sql: SqlStorage) {
     entries: sql.exec<Row>("SELECT * FROM entries ORDER BY seq").toArray(),
     records: sql.exec<Row>("SELECT * FROM idempotency_records ORDER BY key").toArray(),
     decisions: sql.exec<Row>("SELECT * FROM decisions ORDER BY key").toArray(),
+    keys: sql.exec<Row>("SELECT pos, key, status, code, entry_seq, expires_ms FROM keys ORDER BY pos").toArray(),
+    ledger: sql.exec<Row>("SELECT seq, tag, type, amount, balance_after, key_pos FROM ledger ORDER BY seq").toArray(),
     account: sql.exec<Row>("SELECT * FROM account").one(),
   };
 }
@@ -138,6 +145,63 @@ describe(`rolling back past the floor onto storage upgraded to schema ${SCHEMA_V
     expect(outcome.after).toEqual(outcome.before);
     expect(outcome.read.name).toBe(ACCOUNT);
     expect(outcome.entries).toBe(outcome.before.entries.length);
+  });
+
+  it("d784fa3's code does not see a key decided in the lean tables, and cannot decide it afresh", async () => {
+    // An account of this code's: its keys and entries are only in `keys` and `ledger`.
+    const account = await fundedAccount(100);
+    const key = uniqueKey();
+    expect((await post(account, "credits", { amount: 250, currency: "USD" }, key)).status).toBe(201);
+
+    const outcome = await runInDurableObject(ledgerStub(account), (_instance, state) => {
+      const sql = state.storage.sql;
+      const before = snapshot(sql);
+      const schema = sql.exec<Row>("SELECT version, readable_from FROM schema_version").one();
+      // What d784fa3's moveMoney reads: no record and no entry carry the key, and the ledger looks empty.
+      const seen = {
+        record: sql.exec("SELECT key FROM idempotency_records WHERE key = ?", key).toArray().length,
+        entry: sql.exec("SELECT id FROM entries WHERE idempotency_key = ?", key).toArray().length,
+        head: sql.exec("SELECT seq FROM entries ORDER BY seq DESC LIMIT 1").toArray().length,
+      };
+      const nowMs = Date.now();
+      let refusal: unknown = null;
+      try {
+        // So it would apply the credit again, as the first entry, and save its record.
+        state.storage.transactionSync(() => {
+          sql.exec(
+            D784FA3_INSERT_ENTRY,
+            1,
+            `cr_${crypto.randomUUID().replaceAll("-", "")}`,
+            "credit",
+            250,
+            250,
+            nowMs,
+            key,
+            null,
+            null,
+            "{}",
+          );
+          sql.exec(D784FA3_SAVE_RECORD, key, crypto.randomUUID(), "fp", 201, "{}", nowMs, nowMs + 1000);
+        });
+      } catch (error) {
+        refusal = error;
+      }
+      return { schema, seen, refusal: String(refusal), before, after: snapshot(sql) };
+    });
+
+    // No release that reads readable_from and predates the lean tables starts on this schema...
+    expect(outcome.schema).toEqual({ version: SCHEMA_VERSION, readable_from: 7 });
+    // ...and d784fa3, which reads no readable_from, would take the key for unused: only the floor stops it.
+    expect(outcome.seen).toEqual({ record: 0, entry: 0, head: 0 });
+    expect(outcome.refusal).toMatch(/rollback.floor/);
+    expect(outcome.after).toEqual(outcome.before);
+    expect(outcome.before.keys.map((row) => row.key)).toContain(key);
+
+    // Rolled forward again, the key replays its one credit.
+    const replay = await post(account, "credits", { amount: 250, currency: "USD" }, key);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect((await json<{ balance_after: number }>(replay)).balance_after).toBe(350);
   });
 
   it("this code's own writes pass the floor: a new charge and a settings change", async () => {

@@ -132,5 +132,6 @@ describe("requests generated from the OpenAPI document", () => {
         );
       }
     }
-  });
+    // 40 requests for each operation of the document, one after another: past the default 30 s on a busy machine.
+  }, 90_000);
 });

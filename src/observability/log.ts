@@ -64,6 +64,8 @@ export const SETTING_FIXES = {
     'set TENANT_JURISDICTIONS to a JSON object of tenant id to "eu", "fedramp", "fedramp-high" or "us" that keeps every pinned tenant where it is, or delete it if no tenant is pinned; check a copy with `npm run settings -- check`',
   IDEMPOTENCY_TTL_SECONDS: `set IDEMPOTENCY_TTL_SECONDS to whole seconds from ${MIN_IDEMPOTENCY_TTL_SECONDS} to ${MAX_IDEMPOTENCY_TTL_SECONDS}, or delete it for the default ${DEFAULT_IDEMPOTENCY_TTL_SECONDS}`,
   CORS_ALLOWED_ORIGINS: `set CORS_ALLOWED_ORIGINS to at most ${MAX_CORS_ORIGINS} comma-separated origins like https://admin.example.com, or delete it`,
+  OPERATOR_KEYS:
+    "set the OPERATOR_KEYS secret to a JSON object of operator name to lists of lower-case SHA-256 hex key digests, none of them in API_KEYS, or delete it for no operator; check a copy with `npm run settings -- check`",
 } as const;
 
 type Setting = keyof typeof SETTING_FIXES;

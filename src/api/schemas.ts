@@ -338,7 +338,8 @@ export const IdempotencyKeyParams = z.strictObject({
   ),
 });
 
-const PageSize = doc(
+/** `limit` of every listing, the operator's dead letters too (src/api/dead-letter-query.ts). */
+export const PageSize = doc(
   z.pipe(
     z.string().check(z.regex(/^\d{1,4}$/, `must be an integer from 1 to ${MAX_PAGE_SIZE}`)),
     z.pipe(
@@ -406,6 +407,10 @@ export const Account = doc(
       description: 'Its settings\' version: 1 when opened, one more on each real change; the ETag is "<version>".',
     }),
     created: Timestamp,
+    storage_bytes: doc(z.int(), {
+      description:
+        "Bytes the account's object stores now (its SQLite database), which count against an object's 10 GB. Pages its closed periods free when they leave for the archive are reused, so it grows no further while its load is steady.",
+    }),
   }),
   { id: "Account" },
 );

@@ -19,6 +19,8 @@ export interface AccountView {
   /** 1 when opened, one more on each real change of its settings; its ETag is `"<version>"`. */
   readonly version: number;
   readonly created: Timestamp;
+  /** The bytes the account's object stores (its SQLite database), what counts against the object's 10 GB. */
+  readonly storage_bytes: number;
 }
 
 /** One field of one settings change: the version it produced and the value before and after. */

@@ -87,7 +87,11 @@ export class AccountLedger extends DurableObject<Env> {
       measure: (run) => {
         const opened = account();
         this.env.METRICS?.writeDataPoint(
-          sweepPoint({ tenant: opened === null ? null : tenantOf(opened, ctx.id.name), ...run }),
+          sweepPoint({
+            tenant: opened === null ? null : tenantOf(opened, ctx.id.name),
+            account: opened?.name ?? null,
+            ...run,
+          }),
         );
       },
     });
@@ -144,7 +148,7 @@ export class AccountLedger extends DurableObject<Env> {
   getAccount(): Outcome {
     const state = this.writes.committed();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
-    return success(200, accountView(state.account, state.head));
+    return success(200, accountView(state.account, state.head, this.sql.databaseSize()));
   }
 
   async getCharge(chargeId: string): Promise<Outcome> {

@@ -49,7 +49,7 @@ export function decideAccountSettings(
     };
     insertAccount(sql, account, key, keyId);
     changed.push({ version: 1, field: "currency" }, { version: 1, field: "overdraft_limit" });
-    outcome = success(201, accountView(account, readHead(sql)));
+    outcome = success(201, accountView(account, readHead(sql), sql.databaseSize()));
   } else {
     const mismatch = checkCurrency(existing, request.input.currency);
     if (mismatch !== null) {
@@ -61,7 +61,7 @@ export function decideAccountSettings(
         account = updateOverdraftLimit(sql, existing, overdraftLimit, nowMs, key, keyId);
         changed.push({ version: account.version, field: "overdraft_limit" });
       }
-      outcome = success(200, accountView(account, readHead(sql)));
+      outcome = success(200, accountView(account, readHead(sql), sql.databaseSize()));
     }
   }
   if (keyed === null) return { outcome, changed };

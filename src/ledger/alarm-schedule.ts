@@ -59,7 +59,7 @@ export interface AlarmJobs {
   /** When the periods' job is next due for a group that leaves the ledger at `head`: from memory, on the money path. */
   periodsDue(head: LedgerHead, nowMs: number): number | null;
   /** Records a finished run's metric point. */
-  measure(run: { deleted: number; lagMs: number; eventsPublished: number }): void;
+  measure(run: { deleted: number; lagMs: number; eventsPublished: number; storageBytes: number }): void;
 }
 
 /**
@@ -177,9 +177,15 @@ export class AlarmSchedule {
       r2_operations: periods.r2Operations,
       next_alarm: next === null ? null : new Date(next).toISOString(),
       lag_ms: sweep.lagMs,
+      storage_bytes: this.sql.databaseSize(),
       rows_read: work.rowsRead,
       rows_written: work.rowsWritten,
     });
-    this.jobs.measure({ deleted: sweep.deleted, lagMs: sweep.lagMs, eventsPublished: events.published });
+    this.jobs.measure({
+      deleted: sweep.deleted,
+      lagMs: sweep.lagMs,
+      eventsPublished: events.published,
+      storageBytes: this.sql.databaseSize(),
+    });
   }
 }

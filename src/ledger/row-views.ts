@@ -18,7 +18,7 @@ export function timestamp(ms: number): string {
 }
 
 /** Paired with updateOverdraftLimit's checks: an account shown has a limit in bounds and a version from 1. */
-export function accountView(account: AccountRow, head: LedgerHead): AccountView {
+export function accountView(account: AccountRow, head: LedgerHead, storageBytes: number): AccountView {
   assertOverdraftLimit(account.overdraftLimit);
   if (!Number.isSafeInteger(account.version) || account.version < 1) {
     throw new Error(`invariant: account ${account.name} is at version ${account.version}`);
@@ -31,6 +31,7 @@ export function accountView(account: AccountRow, head: LedgerHead): AccountView 
     entry_count: head.entryCount,
     version: account.version,
     created: timestamp(account.createdMs),
+    storage_bytes: storageBytes,
   };
 }
 

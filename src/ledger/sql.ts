@@ -48,6 +48,11 @@ export class CountedSql {
     return cursor.rowsWritten;
   }
 
+  /** The bytes the database takes (pages in use and free): what the object stores. */
+  databaseSize(): number {
+    return this.storage.databaseSize;
+  }
+
   /** The work done so far; subtract two readings to get what happened in between. */
   work(): StorageWork {
     return { rowsRead: this.read, rowsWritten: this.written };

@@ -39,6 +39,9 @@ export interface SweepMetric {
   readonly deleted: number;
   readonly lagMs: number;
   readonly eventsPublished: number;
+  /** The account's name, and the bytes its object stores (its SQLite database). */
+  readonly account: string | null;
+  readonly storageBytes: number;
 }
 
 export function requestPoint(m: RequestMetric): AnalyticsEngineDataPoint {
@@ -61,7 +64,7 @@ export function requestPoint(m: RequestMetric): AnalyticsEngineDataPoint {
 export function sweepPoint(m: SweepMetric): AnalyticsEngineDataPoint {
   return {
     indexes: [m.tenant ?? ""],
-    blobs: ["sweep", "", "", "", "", "", "", m.tenant ?? ""],
-    doubles: [m.deleted, 1, m.lagMs, m.eventsPublished],
+    blobs: ["sweep", "", "", "", "", "", "", m.tenant ?? "", m.account ?? ""],
+    doubles: [m.deleted, 1, m.lagMs, m.eventsPublished, m.storageBytes],
   };
 }

@@ -138,6 +138,12 @@ export class AccountLedger extends DurableObject<Env> {
   async openAccount(request: OpenAccountRequest): Promise<Outcome> {
     const unsupported = refuseInterface(request.interfaceVersion);
     if (unsupported !== null) return unsupported;
+    const opened = this.writes.committed();
+    const keyed = request.keyed ?? null;
+    if (keyed !== null && opened !== null) {
+      const archived = await this.archivedAnswerIfUnknown(keyed, opened.account.currency);
+      if (archived !== null) return archived;
+    }
     const outcome = await this.writes.settings(request);
     if (outcome === null) return failure({ code: "overloaded" });
     // Reading the state back starts a new account's listing in its tenant's directory.
@@ -277,22 +283,40 @@ export class AccountLedger extends DurableObject<Env> {
    * the final answer of a key whose period left, and the charge a refund
    * names whose period left. Nothing is read while no period has left.
    */
+  /**
+   * The final answer of a key whose period left the object, as for any
+   * expired key; null when the archive does not hold it (or nothing left).
+   * Every keyed request asks it before it is queued, when the object holds
+   * nothing for its key: a money request, a close, a settings change.
+   */
+  private async archivedAnswer(key: string): Promise<Outcome | null> {
+    if (this.archive.leftThroughSeq() === 0) return null;
+    const found = await this.archive.findKey(key);
+    if (found === null) return null;
+    return failure({
+      code: "idempotency_key_expired",
+      originalStatus: found.status,
+      originalCode: found.code,
+      entry: found.entry,
+    });
+  }
+
+  /** For a keyed request the object holds nothing about: the archive's answer, else null. */
+  private async archivedAnswerIfUnknown(request: KeyedRequest, currency: string): Promise<Outcome | null> {
+    if (answerForUsedKey(this.sql, request, Date.now(), currency) !== null) return null;
+    const reads = this.archive.reads;
+    const answer = await this.archivedAnswer(request.idempotencyKey);
+    return answer === null ? null : withFacts(answer, { archiveReads: this.archive.reads - reads });
+  }
+
   private async archivedFacts(requests: readonly MoneyRequest[]): Promise<ArchivedFacts> {
     const answers = new Map<string, Outcome>();
     const charges = new Map<string, EntryRow>();
     if (this.archive.leftThroughSeq() === 0) return { answers, charges };
     for (const request of requests) {
-      const found = answers.has(request.idempotencyKey) ? null : await this.archive.findKey(request.idempotencyKey);
-      if (found !== null) {
-        answers.set(
-          request.idempotencyKey,
-          failure({
-            code: "idempotency_key_expired",
-            originalStatus: found.status,
-            originalCode: found.code,
-            entry: found.entry,
-          }),
-        );
+      const answer = answers.has(request.idempotencyKey) ? null : await this.archivedAnswer(request.idempotencyKey);
+      if (answer !== null) {
+        answers.set(request.idempotencyKey, answer);
         continue;
       }
       const command = request.command;
@@ -335,7 +359,10 @@ export class AccountLedger extends DurableObject<Env> {
    * archives it (period-archive.ts).
    */
   async closePeriod(request: KeyedRequest): Promise<Outcome> {
-    if (this.writes.committed() === null) return failure(ACCOUNT_NOT_FOUND);
+    const state = this.writes.committed();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
+    const archived = await this.archivedAnswerIfUnknown(request, state.account.currency);
+    if (archived !== null) return archived;
     const outcome = (await this.writes.close(request)) ?? failure({ code: "overloaded" });
     this.policy.forget();
     // The archive job starts at once: a close is work for the alarm.

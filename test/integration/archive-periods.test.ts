@@ -120,4 +120,45 @@ describe("a closed period, archived and gone from the object", () => {
     const audit = await runInDurableObject(ledgerStub(account), (instance: AccountLedger) => instance.audit());
     expect(audit.violations).toEqual([]);
   });
+
+  it("answers a close's and a settings change's key as final once their period left, deciding neither again", async () => {
+    const account = await fundedAccount(1_000);
+    const settingsKey = uniqueKey("settings");
+    const put = await call(`/v1/accounts/${account}`, {
+      method: "PUT",
+      body: { currency: "USD", overdraft_limit: 50 },
+      idempotencyKey: settingsKey,
+    });
+    expect(put.status).toBe(200);
+    const closeKey = uniqueKey("close");
+    const close = (key: string) =>
+      runInDurableObject(ledgerStub(account), (instance: AccountLedger) => instance.closePeriod(keyedClose(key)));
+    expect((await close(closeKey)).status).toBe(201);
+    // A later change, which a second decision of the first key would undo.
+    await call(`/v1/accounts/${account}`, { method: "PUT", body: { currency: "USD", overdraft_limit: 70 } });
+    await post(account, "charges", { amount: 1, currency: "USD" });
+    expect((await close(uniqueKey("close"))).status).toBe(201);
+    await archiveAndPrune(account);
+    const left = await runInDurableObject(ledgerStub(account), (_, state) =>
+      state.storage.sql
+        .exec<{ n: number }>("SELECT COUNT(*) AS n FROM keys WHERE key IN (?, ?)", settingsKey, closeKey)
+        .one(),
+    );
+    expect(left.n).toBe(0);
+
+    const again = await close(closeKey);
+    expect(again.status).toBe(409);
+    expect(JSON.parse(again.body)).toMatchObject({ code: "idempotency_key_expired", original_status: 201 });
+    const putAgain = await call(`/v1/accounts/${account}`, {
+      method: "PUT",
+      body: { currency: "USD", overdraft_limit: 50 },
+      idempotencyKey: settingsKey,
+    });
+    await expectProblem(putAgain, 409, "idempotency_key_expired");
+    expect((await json(await call(`/v1/accounts/${account}`))).overdraft_limit).toBe(70);
+    const periods = await runInDurableObject(ledgerStub(account), (_, state) =>
+      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM periods").one(),
+    );
+    expect(periods.n).toBe(2);
+  });
 });

@@ -13,6 +13,7 @@ import { dirname } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { EXPORTS_DIR, exportTarget } from "./export/export-target.ts";
 import { exportLedger } from "./export/ledger-export.ts";
+import { describeError } from "./lib/describe-error.ts";
 import { readFlags, renderHelp, usage, type FlagSpec } from "./lib/flags.ts";
 
 const FLAGS = {
@@ -54,12 +55,6 @@ try {
   }
 } catch (error) {
   if (out !== "-") rmSync(partial, { force: true });
-  process.stderr.write(`export of ${account} from ${target.value.baseUrl} failed: ${describe(error)}\n`);
+  process.stderr.write(`export of ${account} from ${target.value.baseUrl} failed: ${describeError(error)}\n`);
   process.exitCode = 1;
-}
-
-/** The message with its causes, so a refused connection says so rather than only that retries ran out. */
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  return error.cause === undefined ? error.message : `${error.message} (${describe(error.cause)})`;
 }

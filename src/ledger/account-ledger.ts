@@ -14,7 +14,7 @@ import {
   type WireMoneyRequest,
 } from "../contract/requests.ts";
 import { archiveBucket } from "../config/archive-bucket.ts";
-import { parsePeriodPolicy } from "../config/period-policy.ts";
+import { parsePeriodPolicy } from "../config/period-close-settings.ts";
 import { ARCHIVE_RETRY_DELAY_MS } from "../domain/limits.ts";
 import { ArchiveReader } from "./archive-reader.ts";
 import { archiveStep, type ArchiveStep } from "./period-archive.ts";

@@ -1,4 +1,4 @@
-import type { PeriodPolicySettings } from "../config/period-policy.ts";
+import type { PeriodPolicySettings } from "../config/period-close-settings.ts";
 import type { LedgerHead } from "./ledger-store.ts";
 import { lastPeriod } from "./period-store.ts";
 import type { CountedSql } from "./sql.ts";

@@ -8,7 +8,7 @@ interface OnceLedgerSettings {
   IDEMPOTENCY_TTL_SECONDS?: string;
   CORS_ALLOWED_ORIGINS?: string;
   TENANT_JURISDICTIONS?: string;
-  /** The automatic close policy (src/config/period-policy.ts). */
+  /** The automatic close policy (src/config/period-close-settings.ts). */
   PERIOD_CLOSE_AFTER_SECONDS?: string;
   PERIOD_CLOSE_AT_ENTRIES?: string;
   /** Archive buckets of jurisdictions (src/config/archive-bucket.ts). */

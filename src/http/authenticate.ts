@@ -16,7 +16,8 @@ export interface Caller {
 /** The caller, or why the request acts for no one. */
 export type Authentication = Result<Caller, FailureOf<"unauthorized" | "internal_error"> & { reason?: string }>;
 
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+/** `Authorization: Bearer <token>`, RFC 6750's token characters; operator keys are read by it too. */
+export const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
 /** The parsed API_KEYS, and the keys seen to be valid under it (key -> caller), dropped when API_KEYS changes. */
 let cachedTable: { raw: string | undefined; parse: KeyTableParse; valid: Map<string, Caller> } | undefined;

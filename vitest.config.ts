@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
-import { DEV_API_KEY, TEST_API_KEYS, TEST_CORS_ORIGIN, TEST_QUOTA } from "./test/support/keys.ts";
+import { DEV_API_KEY, TEST_API_KEYS, TEST_CORS_ORIGIN, TEST_OPERATOR_KEYS, TEST_QUOTA } from "./test/support/keys.ts";
 
 const sha256Hex = (key: string) => createHash("sha256").update(key).digest("hex");
 
@@ -10,12 +10,20 @@ const apiKeys = {
   dev: [sha256Hex(DEV_API_KEY)],
 };
 
+const operatorKeys = Object.fromEntries(
+  Object.entries(TEST_OPERATOR_KEYS).map(([operator, keys]) => [operator, keys.map(sha256Hex)]),
+);
+
 export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
-        bindings: { API_KEYS: JSON.stringify(apiKeys), CORS_ALLOWED_ORIGINS: TEST_CORS_ORIGIN },
+        bindings: {
+          API_KEYS: JSON.stringify(apiKeys),
+          OPERATOR_KEYS: JSON.stringify(operatorKeys),
+          CORS_ALLOWED_ORIGINS: TEST_CORS_ORIGIN,
+        },
         // Real rate limiters for the quota tests (one each, so they cannot use up each other's quota);
         // the Worker reads RATE_LIMITER, which those tests point at one of these.
         ratelimits: Object.fromEntries(

@@ -5,6 +5,7 @@ import { consumeCommands } from "./queue/command-consumer.ts";
 // start on any other export, so constants live in their own modules.
 export { TenantDirectory } from "./directory/tenant-directory.ts";
 export { AccountLedger } from "./ledger/account-ledger.ts";
+export { DeadLetterStore } from "./dead-letters/dead-letter-store.ts";
 
 const http = withLastResort(buildApp());
 

@@ -10,6 +10,7 @@ import type { AppEnv } from "./pipeline.ts";
 import { failureResponse, REQUEST_ID_HEADER } from "./respond.ts";
 import { batchRoutes } from "./routes/batch.ts";
 import { DEV_COMMANDS_PATH, sendDevCommand } from "./routes/dev-commands.ts";
+import { authenticateOperatorRequest, isOperatorPath, operatorRoutes } from "./routes/operator-dead-letters.ts";
 import { readRoutes } from "./routes/reads.ts";
 import { writeRoutes } from "./routes/writes.ts";
 
@@ -34,6 +35,8 @@ export function buildApp(): Hono<AppEnv> {
   app.use("*", corsMiddleware());
 
   app.use("/v1/*", async (c, next) => {
+    // The operator's routes take an operator key (OPERATOR_KEYS), never a tenant's.
+    if (isOperatorPath(c.req.path)) return authenticateOperatorRequest(c, next);
     const auth = authenticate(
       c.req.header("authorization") ?? null,
       c.env.API_KEYS,
@@ -53,6 +56,10 @@ export function buildApp(): Hono<AppEnv> {
   app.post(DEV_COMMANDS_PATH, sendDevCommand);
 
   const allowedMethods = new Map<string, string[]>();
+  for (const [method, path, handler] of operatorRoutes()) {
+    app.on(method, path, handler);
+    allowedMethods.set(path, [...(allowedMethods.get(path) ?? []), method]);
+  }
   for (const [route, handler] of [...writeRoutes(), ...batchRoutes(), ...readRoutes()]) {
     const path = honoPath(route);
     const method = route.method.toUpperCase();

@@ -23,7 +23,11 @@ import { validate } from "../api/validation.ts";
  * with its fingerprint if it moves money.
  */
 
-export type AppEnv = { Bindings: Env; Variables: { tenant: string; keyId: string; requestId: string } };
+/** `tenant` on the tenants' routes; `operator` (a name in OPERATOR_KEYS) on the operator's (routes/operator-dead-letters.ts). */
+export type AppEnv = {
+  Bindings: Env;
+  Variables: { tenant: string; keyId: string; requestId: string; operator: string };
+};
 export type AppContext = Context<AppEnv>;
 
 type Output<S> = S extends z.ZodMiniType ? z.output<S> : undefined;

@@ -6,14 +6,18 @@ import {
   COMMAND_RETRY_BASE_DELAY_SECONDS,
   COMMAND_RETRY_MAX_DELAY_SECONDS,
   MAX_COMMAND_MESSAGE_BYTES,
+  MAX_JSON_DEPTH,
   RATE_LIMITED_RETRY_AFTER_SECONDS,
 } from "../domain/limits.ts";
 import { QUEUE_KEY_ID } from "../config/key-id.ts";
+import type { DeadLetterReasonName } from "../domain/dead-letters.ts";
 import { QUEUE_ROUTE } from "../observability/metrics.ts";
 import { moneyRequest } from "../contract/requests.ts";
 import type { Outcome } from "../contract/outcome.ts";
 import { parseKeyTable } from "../transport/api-keys.ts";
+import { deadLetterStore } from "../transport/dead-letter-client.ts";
 import { enter, objectDecided, refusalOf, type AccountCaller, type QueueWay } from "../transport/door.ts";
+import { parseStrictJson } from "../lib/strict-json.ts";
 import { truncateUtf8, utf8Length } from "../lib/text.ts";
 import { sendInChunks } from "./send-in-chunks.ts";
 
@@ -56,6 +60,13 @@ export interface DeadLetter {
   readonly original: unknown;
 }
 
+// The reasons the operator's routes list and filter by are exactly the consumer's.
+true satisfies [DeadLetter["reason"]] extends [DeadLetterReasonName]
+  ? [DeadLetterReasonName] extends [DeadLetter["reason"]]
+    ? true
+    : false
+  : false;
+
 /**
  * What the consumer does with one delivery. "Decided" is only ever the
  * account object's decision; the `decided`/`undecided` log actions and the
@@ -83,7 +94,7 @@ export async function consumeCommands(batch: MessageBatch, env: Env): Promise<vo
     for (const message of batch.messages) {
       retryOrGiveUp(message, "misconfigured", COMMAND_RETRY_MAX_DELAY_SECONDS, letters);
     }
-    await sendDeadLetters(env, letters);
+    await sendDeadLetters(env, letters, null);
     return;
   }
 
@@ -132,7 +143,7 @@ export async function consumeCommands(batch: MessageBatch, env: Env): Promise<vo
       },
     );
   }
-  await sendDeadLetters(env, letters);
+  await sendDeadLetters(env, letters, tenants);
 }
 
 /** Whether this is the message's last delivery: the platform would dead-letter it raw if it were retried. */
@@ -190,7 +201,18 @@ async function requeue(
   );
 }
 
-async function sendDeadLetters(env: Env, letters: { message: Message; letter: DeadLetter }[]): Promise<void> {
+/**
+ * Stores the letters (keepDeadLetters), then sends each one the store holds,
+ * or that has no delivery left, to the dead-letter queue, and acknowledges
+ * it once sent.
+ */
+async function sendDeadLetters(
+  env: Env,
+  stored: { message: Message; letter: DeadLetter }[],
+  tenants: ReadonlySet<string> | null,
+): Promise<void> {
+  if (stored.length === 0) return;
+  const letters = await keepDeadLetters(env, stored, tenants);
   if (letters.length === 0) return;
   const deadLetters = optionalBindings(env).DEAD_LETTERS;
   if (deadLetters === undefined) {
@@ -214,6 +236,60 @@ async function sendDeadLetters(env: Env, letters: { message: Message; letter: De
       message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
     },
   );
+}
+
+/**
+ * Keeps each letter in the dead-letter store, by its message's id, before it
+ * is sent: the queue drops it after 4 days, the store keeps it until an
+ * operator replays or discards it, and a redelivered message is stored once.
+ * If the store cannot be reached, a message with deliveries left is retried
+ * (its next delivery stores and sends it); one on its last delivery is sent
+ * to the queue anyway, which is all that is left. A letter the full store
+ * refuses is sent to the queue alone. Returns the letters to send.
+ */
+async function keepDeadLetters(
+  env: Env,
+  letters: { message: Message; letter: DeadLetter }[],
+  tenants: ReadonlySet<string> | null,
+): Promise<{ message: Message; letter: DeadLetter }[]> {
+  try {
+    const kept = await deadLetterStore(env).keep(
+      letters.map(({ message, letter }) => ({
+        id: message.id,
+        tenant: tenantOfLetter(message.body, tenants),
+        attempts: message.attempts,
+        ...letter,
+      })),
+    );
+    for (const id of kept.refused) logError("deadLetterNotStored", { message_id: id });
+    return letters;
+  } catch (error) {
+    logError("deadLetterStoreFailed", { error: String(error), messages: letters.length });
+    const send: { message: Message; letter: DeadLetter }[] = [];
+    for (const item of letters) {
+      if (isLastDelivery(item.message)) {
+        send.push(item);
+        continue;
+      }
+      log(item.message, { action: "retry", reason: "dead_letter_not_stored" });
+      item.message.retry({ delaySeconds: retryDelaySeconds(item.message.attempts) });
+    }
+    return send;
+  }
+}
+
+/**
+ * The tenant a dead letter belongs to: the one its message names, when
+ * API_KEYS lists it; else null, and only the operator sees the letter.
+ */
+function tenantOfLetter(body: unknown, tenants: ReadonlySet<string> | null): string | null {
+  if (tenants === null || typeof body !== "string") return null;
+  const parsed = parseStrictJson(body, MAX_JSON_DEPTH);
+  if (!parsed.ok) return null;
+  const message = parsed.value;
+  if (message === null || typeof message !== "object" || Array.isArray(message)) return null;
+  const tenant = (message as Record<string, unknown>).tenant;
+  return typeof tenant === "string" && tenants.has(tenant) ? tenant : null;
 }
 
 /** Takes one command through the door to its account object, and says what to do with the delivery. */

@@ -12,6 +12,11 @@ export const TEST_API_KEYS = {
 
 export { DEV_API_KEY } from "../../src/config/dev-key.ts";
 
+/** Operator keys the test suite configures (vitest.config.ts puts their digests in OPERATOR_KEYS), by operator name. */
+export const TEST_OPERATOR_KEYS = {
+  oncall: ["olk_test_operator_oncall"],
+} as const;
+
 /** The one browser origin the test suite allows (CORS_ALLOWED_ORIGINS). */
 export const TEST_CORS_ORIGIN = "https://admin.example.com";
 

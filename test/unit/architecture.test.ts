@@ -33,6 +33,8 @@ describe("layers", () => {
     ["observability", ["domain", "lib"]],
     ["ledger", ["domain", "lib", "contract", "config", "observability", "cloudflare:workers"]],
     ["directory", ["cloudflare:workers"]],
+    // Keeps dead letters for the operator; sends a replayed one to the commands queue, which decides it.
+    ["dead-letters", ["domain", "lib", "config", "cloudflare:workers"]],
     ["client", ["domain", "lib"]],
     ["api", ["domain", "lib", "zod/mini"]],
     // How both ways in reach an account object: nothing of HTTP or queues, and of the ledger nothing at all

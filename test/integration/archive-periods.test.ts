@@ -2,7 +2,9 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
+import type { CommandResult } from "../../src/queue/command-consumer.ts";
 import { call, expectProblem, fundedAccount, json, ledgerStub, post, uniqueKey } from "../support/api.ts";
+import { command, deliver, messageId, recordingQueues } from "../support/queues.ts";
 
 /**
  * Periods end to end, on real local R2 and real alarms: a close, its
@@ -160,5 +162,26 @@ describe("a closed period, archived and gone from the object", () => {
       state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM periods").one(),
     );
     expect(periods.n).toBe(2);
+  });
+
+  it("answers a queue command whose key left with its period as final: 409 expired, nothing moved", async () => {
+    const account = await fundedAccount(1_000);
+    const key = uniqueKey("queued");
+    expect((await post(account, "charges", { amount: 40, currency: "USD" }, key)).status).toBe(201);
+    expect(
+      (await runInDurableObject(ledgerStub(account), (i: AccountLedger) => i.closePeriod(keyedClose(uniqueKey()))))
+        .status,
+    ).toBe(201);
+    await archiveAndPrune(account);
+    const { results, bindings } = recordingQueues();
+    const id = messageId();
+    const outcome = await deliver(
+      [{ id, body: command({ account, operation: "charge", key, request: { amount: 40, currency: "USD" } }) }],
+      bindings,
+    );
+    expect(outcome.explicitAcks).toEqual([id]);
+    const [result] = results.sent as CommandResult[];
+    expect(result).toMatchObject({ status: 409, body: { code: "idempotency_key_expired", original_status: 201 } });
+    expect((await json(await call(`/v1/accounts/${account}`))).balance).toBe(960);
   });
 });

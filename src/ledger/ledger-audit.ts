@@ -54,15 +54,28 @@ export function auditLedger(sql: CountedSql): LedgerAudit {
   );
   for (const { id } of orphanRefunds) violations.push(`refund ${id} names no charge`);
 
-  // Each refunded charge still in the object: its total is the sum of its refunds still here, and at most its amount.
-  const refundTotals = sql.rows<{ charge_id: string; refunded: number }>(
-    "SELECT charge_id, refunded FROM refund_totals LIMIT ?",
+  // Each refunded charge still in the object: its total is the sum of its refunds (they come after it, so they
+  // are still here too; a refunded charge without a total counts as a total of 0), and at most its amount.
+  const refundTotals = sql.rows<{ charge_id: string; refunded: number; summed: number }>(
+    `SELECT charge_id, SUM(refunded) AS refunded, SUM(summed) AS summed FROM (
+       SELECT charge_id, refunded, 0 AS summed FROM refund_totals
+       UNION ALL SELECT charge_id, 0, amount FROM ledger WHERE charge_id IS NOT NULL
+       UNION ALL SELECT charge_id, 0, amount FROM entries WHERE charge_id IS NOT NULL
+     ) GROUP BY charge_id LIMIT ?`,
     AUDIT_PAGE_SIZE,
   );
   for (const total of refundTotals) {
     const charge = findEntryById(sql, total.charge_id);
-    if (charge !== null && (charge.type !== "charge" || total.refunded > -charge.amount || total.refunded <= 0)) {
-      violations.push(`charge ${total.charge_id}: refunded ${total.refunded} of ${-charge.amount}`);
+    if (
+      charge !== null &&
+      (charge.type !== "charge" ||
+        total.refunded !== total.summed ||
+        total.refunded > -charge.amount ||
+        total.refunded <= 0)
+    ) {
+      violations.push(
+        `charge ${total.charge_id}: refunded ${total.refunded} of ${-charge.amount}, its refunds sum to ${total.summed}`,
+      );
     }
   }
 

@@ -551,3 +551,54 @@ describe("the event cursor (events.ts readEventCursor, saveEventCursor)", () => 
     });
   });
 });
+
+describe("the audit (ledger-audit.ts) names what a corrupted store breaks", () => {
+  /** An account with a credit, a charge of 400 refunded 150 then 50, and the charge's id. */
+  async function refundedAccount(): Promise<{ account: string; charge: string }> {
+    const account = await fundedAccount(1000);
+    const charge = await chargeOf(account, 400);
+    for (const amount of [150, 50]) expect((await post(account, "refunds", { charge, amount })).status).toBe(201);
+    const audit = await ledgerStub(account).audit();
+    expect(audit.violations).toEqual([]);
+    return { account, charge };
+  }
+
+  async function violationsAfter(account: string, query: string, ...bindings: SqlStorageValue[]) {
+    await corrupt(account, query, ...bindings);
+    return (await ledgerStub(account).audit()).violations;
+  }
+
+  it("a key row naming an entry that does not name it, and an entry no key row names", async () => {
+    const { account } = await refundedAccount();
+    expect(await violationsAfter(account, "UPDATE keys SET entry_seq = 1 WHERE entry_seq = 2")).toEqual([
+      expect.stringMatching(/^key .* names an entry that does not name it$/),
+      "entry 2 has no key row naming it",
+    ]);
+  });
+
+  it("a refund total that is not the sum of its charge's refunds, or none for a refunded charge", async () => {
+    for (const change of [
+      // Understated: the next refund would find more refundable than is left.
+      "UPDATE refund_totals SET refunded = 150",
+      // Overstated, though within the charge.
+      "UPDATE refund_totals SET refunded = 399",
+      // Lost.
+      "DELETE FROM refund_totals",
+    ]) {
+      const { account, charge } = await refundedAccount();
+      expect(await violationsAfter(account, change), change).toEqual([
+        expect.stringMatching(new RegExp(`^charge ${charge}: refunded \\d+ of 400, its refunds sum to 200$`)),
+      ]);
+    }
+  });
+
+  it("a refund total beyond its charge", async () => {
+    const { account, charge } = await refundedAccount();
+    expect(
+      await violationsAfter(
+        account,
+        "UPDATE ledger SET amount = -100, balance_after = balance_after + 300 WHERE seq = 2",
+      ),
+    ).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^charge ${charge}: refunded 200 of 100`))]));
+  });
+});

@@ -2,64 +2,97 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { EVENT_PUBLISH_DELAY_MS, EVENT_RETRY_DELAY_MS } from "../../src/domain/limits.ts";
 import { AlarmSchedule, type AlarmJobs } from "../../src/ledger/alarm-schedule.ts";
+import type { LedgerHead } from "../../src/ledger/ledger-store.ts";
 import { CountedSql } from "../../src/ledger/sql.ts";
 import { fundedAccount, ledgerStub } from "../support/api.ts";
+import { seedLegacyDeclines } from "../support/storage.ts";
 
 /** Jobs with nothing to do: the schedule is tested on its own, over the object's real storage and alarm. */
 const IDLE: AlarmJobs = {
   list: () => Promise.resolve(true),
   publish: () => Promise.resolve({ published: 0, more: false, failed: false }),
+  periods: () => Promise.resolve({ did: "nothing", period: null, r2Operations: 0, nextDueMs: null }),
+  periodsDue: () => null,
   measure: () => undefined,
 };
 
-function scheduleIn(account: string, fn: (schedule: AlarmSchedule, storage: DurableObjectStorage) => Promise<void>) {
+/** A ledger head a group leaves: the periods' job says when it is next due for it. */
+const HEAD: LedgerHead = { balance: 0, entryCount: 1, keyPos: 1 };
+
+function scheduleIn(
+  account: string,
+  fn: (schedule: AlarmSchedule, storage: DurableObjectStorage) => Promise<void>,
+  jobs: AlarmJobs = IDLE,
+) {
   return runInDurableObject(ledgerStub(account), (_instance, state) =>
-    fn(new AlarmSchedule(state.storage, new CountedSql(state.storage.sql), IDLE), state.storage),
+    fn(new AlarmSchedule(state.storage, new CountedSql(state.storage.sql), jobs), state.storage),
   );
 }
 
+/** Jobs whose periods' job is next due whenever `due.ms` says. */
+function periodsDueAt(due: { ms: number | null }): AlarmJobs {
+  return { ...IDLE, periodsDue: () => due.ms };
+}
+
 describe("the alarm schedule, on a real object", () => {
-  it("a group writes the alarm only when it moves earlier", async () => {
-    await scheduleIn(await fundedAccount(0), async (schedule, storage) => {
-      await storage.deleteAlarm();
-      const now = Date.now();
-      await schedule.readBeforeGroup();
-      schedule.armForGroup(now + 60_000, false, now);
-      expect(await storage.getAlarm()).toBe(now + 60_000);
-      // Later: left alone, without reading storage again.
-      schedule.armForGroup(now + 120_000, false, now);
-      expect(await storage.getAlarm()).toBe(now + 60_000);
-      // New events are due sooner than the expiry.
-      schedule.armForGroup(Number.POSITIVE_INFINITY, true, now);
-      expect(await storage.getAlarm()).toBe(now + EVENT_PUBLISH_DELAY_MS);
-    });
+  it("a group writes the alarm only when it moves earlier, and none when nothing is due", async () => {
+    const due: { ms: number | null } = { ms: null };
+    await scheduleIn(
+      await fundedAccount(10),
+      async (schedule, storage) => {
+        await storage.deleteAlarm();
+        const now = Date.now();
+        await schedule.readBeforeGroup();
+        // The group's key row is no job: its expiry is not due.
+        schedule.armForGroup(false, HEAD, now);
+        expect(await storage.getAlarm()).toBeNull();
+        due.ms = now + 60_000;
+        schedule.armForGroup(false, HEAD, now);
+        expect(await storage.getAlarm()).toBe(now + 60_000);
+        // Later: left alone, without reading storage again.
+        due.ms = now + 120_000;
+        schedule.armForGroup(false, HEAD, now);
+        expect(await storage.getAlarm()).toBe(now + 60_000);
+        // New events are due sooner than the periods' job.
+        schedule.armForGroup(true, HEAD, now);
+        expect(await storage.getAlarm()).toBe(now + EVENT_PUBLISH_DELAY_MS);
+      },
+      periodsDueAt(due),
+    );
   });
 
-  it("brings back the sweep of an older record when the alarm was gone", async () => {
-    // Funded: the credit's record is stored.
+  it("brings back the sweep of an older legacy record when the alarm was gone, never for a key row", async () => {
+    // Funded: the credit's key row is stored; a record of older code is stored beside it.
     await scheduleIn(await fundedAccount(10), async (schedule, storage) => {
       await storage.deleteAlarm();
       const now = Date.now();
-      storage.sql.exec("UPDATE idempotency_records SET expires_ms = ?", now + 5);
+      storage.sql.exec("UPDATE keys SET decided_ms = ?, expires_ms = ?", now - 10, now + 1);
+      seedLegacyDeclines(storage, [{ key: "legacy", createdMs: now - 10, expiresMs: now + 5 }]);
       await schedule.readBeforeGroup();
-      schedule.armForGroup(now + 60_000, true, now);
+      schedule.armForGroup(true, HEAD, now);
       expect(await storage.getAlarm()).toBe(now + 5);
     });
   });
 
   it("a group's alarm rolls back with its transaction", async () => {
-    await scheduleIn(await fundedAccount(0), async (schedule, storage) => {
-      const now = Date.now();
-      await storage.setAlarm(now + 60_000);
-      await schedule.readBeforeGroup();
-      expect(() =>
-        storage.transactionSync(() => {
-          schedule.armForGroup(now + 1000, false, now);
-          throw new Error("the group failed");
-        }),
-      ).toThrow("the group failed");
-      expect(await storage.getAlarm()).toBe(now + 60_000);
-    });
+    const due = { ms: null as number | null };
+    await scheduleIn(
+      await fundedAccount(0),
+      async (schedule, storage) => {
+        const now = Date.now();
+        await storage.setAlarm(now + 60_000);
+        await schedule.readBeforeGroup();
+        due.ms = now + 1000;
+        expect(() =>
+          storage.transactionSync(() => {
+            schedule.armForGroup(false, HEAD, now);
+            throw new Error("the group failed");
+          }),
+        ).toThrow("the group failed");
+        expect(await storage.getAlarm()).toBe(now + 60_000);
+      },
+      periodsDueAt(due),
+    );
   });
 
   it("a failed listing sets the alarm for its retry, never later than it already is", async () => {

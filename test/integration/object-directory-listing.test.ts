@@ -29,6 +29,8 @@ function withUnlistedAccount<R>(
       schedule: new AlarmSchedule(state.storage, sql, {
         list: () => Promise.resolve(true),
         publish: () => Promise.resolve({ published: 0, more: false, failed: false }),
+        periods: () => Promise.resolve({ did: "nothing", period: null, r2Operations: 0, nextDueMs: null }),
+        periodsDue: () => null,
         measure: () => undefined,
       }),
       directory: () => directory,

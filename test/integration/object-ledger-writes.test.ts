@@ -39,6 +39,8 @@ async function inWrites<R>(fn: (writes: LedgerWrites, storage: DurableObjectStor
     const idle = {
       list: () => Promise.resolve(true),
       publish: () => Promise.resolve({ published: 0, more: false, failed: false }),
+      periods: () => Promise.resolve({ did: "nothing", period: null, r2Operations: 0, nextDueMs: null }),
+      periodsDue: () => null,
       measure: () => undefined,
     };
     const writes = new LedgerWrites({

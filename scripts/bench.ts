@@ -102,6 +102,7 @@ async function main(options: BenchOptions): Promise<number> {
   rows.sort((x, y) => ROW_ORDER.indexOf(x.id) - ROW_ORDER.indexOf(y.id));
   const notes = renderNotes(rows, cold);
   process.stdout.write(`\n${renderHeader(header)}\n\n${renderTable(rows)}\n\n${notes}\n`);
+  for (const section of ctx.sections) process.stdout.write(`\n${section.title}:\n${section.lines.join("\n")}\n`);
   const bad = rows.filter((row) => row.status === "FAILED" || row.status === "error");
   writeJson(options.jsonPath, {
     header,
@@ -110,6 +111,7 @@ async function main(options: BenchOptions): Promise<number> {
     coldStart: cold,
     batchAvailable: ctx.batchAvailable,
     batchNote: ctx.batchNote,
+    sections: ctx.sections,
     ok: bad.length === 0,
   });
   process.stdout.write(`\nresults: ${options.jsonPath}\n`);

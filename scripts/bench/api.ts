@@ -29,6 +29,11 @@ export function quotedKey(key: string): string {
   return `"${key}"`;
 }
 
+/** The funding credit's Idempotency-Key unless a scenario names another. */
+export function fundingKeyOf(account: string): string {
+  return `fund-${account}`;
+}
+
 export interface ApiAnswer {
   readonly status: number;
   readonly json: unknown;
@@ -88,15 +93,15 @@ export class LedgerApi {
     throw new Error(`${method} ${path}: ${String(lastError)}`);
   }
 
-  /** Opens `account` in USD and funds it with one credit of FUNDING (key `fund-<account>`). */
-  async openAndFund(account: string): Promise<void> {
+  /** Opens `account` in USD and funds it with one credit of FUNDING under `fundingKey` (default `fund-<account>`). */
+  async openAndFund(account: string, fundingKey: string = fundingKeyOf(account)): Promise<void> {
     const opened = await this.call("PUT", `/v1/accounts/${account}`, { currency: "USD" });
     if (opened.status !== 201 && opened.status !== 200) throw unexpected("open", account, opened);
     const funded = await this.call(
       "POST",
       `/v1/accounts/${account}/credits`,
       { amount: FUNDING, currency: "USD" },
-      `fund-${account}`,
+      fundingKey,
     );
     if (funded.status !== 201) throw unexpected("fund", account, funded);
   }

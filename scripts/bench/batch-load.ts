@@ -5,6 +5,7 @@
  * result is tallied like a single charge's answer.
  */
 import { CHARGE_AMOUNT } from "./api.ts";
+import { KeyMaker } from "./keys.ts";
 import { CpuWindow } from "./proc-cpu.ts";
 import { quantile } from "./stats.ts";
 import { Tally, type LoadJob, type LoadResult } from "./workload.ts";
@@ -28,6 +29,7 @@ export async function runBatchLoad(job: BatchJob): Promise<LoadResult> {
   let keys = 0;
   const route = { available: true }; // set by any batch, read by all
   let note: string | undefined;
+  const maker = new KeyMaker(job.keyKind ?? "counter", job.keyPrefix);
   const enough = () => job.stopAfterAccepted !== undefined && tally.acceptedOps >= job.stopAfterAccepted;
   const issuedEnough = () => job.stopAfterAccepted !== undefined && keys >= job.stopAfterAccepted;
 
@@ -35,13 +37,12 @@ export async function runBatchLoad(job: BatchJob): Promise<LoadResult> {
     // A preload's last batches hold only what is still missing, so it stops close to its target.
     const size = job.stopAfterAccepted === undefined ? job.size : Math.min(job.size, job.stopAfterAccepted - keys);
     if (size <= 0) return;
-    const operations = [];
-    const first = keys + 1;
+    const operations: Array<{ type: string; idempotency_key: string; amount: number; currency: string }> = [];
     for (let i = 0; i < size; i++) {
       keys += 1;
       operations.push({
         type: "charge",
-        idempotency_key: `${job.keyPrefix}-${keys}`,
+        idempotency_key: maker.key(keys),
         amount: CHARGE_AMOUNT,
         currency: "USD",
       });
@@ -84,7 +85,7 @@ export async function runBatchLoad(job: BatchJob): Promise<LoadResult> {
       return;
     }
     results.forEach((result, i) => {
-      const key = `${job.keyPrefix}-${first + i}`;
+      const key = (operations[i] as { idempotency_key: string }).idempotency_key;
       if (result.status === 201) {
         tally.acceptedOps += 1;
         tally.accept(job.account, key, result.replayed === true ? null : result.body);

@@ -14,7 +14,8 @@
  * pages, pages after charges the generator saw answered, and the last
  * pages), so the check stays bounded; the result says how much was read.
  */
-import { CHARGE_AMOUNT, FUNDING, forEachUntil, type Entry, type LedgerApi } from "./api.ts";
+import { CHARGE_AMOUNT, FUNDING, forEachUntil, fundingKeyOf, type Entry, type LedgerApi } from "./api.ts";
+import { madeUnder, prefixTag } from "./keys.ts";
 import type { AccountTally, ChargeSample, LoadResult } from "./workload.ts";
 
 const PAGES_PER_SAMPLE = 10;
@@ -27,6 +28,8 @@ const MAX_FAILURES = 20;
 export class Expected {
   readonly accounts = new Map<string, { sent: number; accepted: number; samples: ChargeSample[] }>();
   readonly keyPrefixes = new Set<string>();
+  /** Accounts funded under a key other than `fund-<account>`. */
+  readonly fundingKeys = new Map<string, string>();
 
   touch(account: string): void {
     if (!this.accounts.has(account)) this.accounts.set(account, { sent: 0, accepted: 0, samples: [] });
@@ -87,12 +90,20 @@ export async function checkLedger(
     if (failures.length < MAX_FAILURES) failures.push(message);
     else if (failures.length === MAX_FAILURES) failures.push("... (more)");
   };
-  const prefixes = [...expected.keyPrefixes].map((prefix) => `${prefix}-`);
+  const prefixes = [...expected.keyPrefixes].map((prefix) => ({ prefix, tag: prefixTag(prefix) }));
   const outcomes = new Map<string, AccountOutcome>();
   await forEachUntil([...expected.accounts], CHECK_CONCURRENCY, deadline, async ([account, tally]) => {
     try {
-      const outcome = await checkAccount(api, account, tally, prefixes, options.maxFullEntries, deadline, (m) =>
-        fail(`${account}: ${m}`),
+      const fundingKey = expected.fundingKeys.get(account) ?? fundingKeyOf(account);
+      const outcome = await checkAccount(
+        api,
+        account,
+        tally,
+        prefixes,
+        fundingKey,
+        options.maxFullEntries,
+        deadline,
+        (m) => fail(`${account}: ${m}`),
       );
       outcomes.set(account, outcome);
     } catch (error) {
@@ -125,7 +136,8 @@ async function checkAccount(
   api: LedgerApi,
   account: string,
   tally: { sent: number; accepted: number; samples: readonly ChargeSample[] },
-  prefixes: readonly string[],
+  prefixes: readonly KeyPrefix[],
+  fundingKey: string,
   maxFullEntries: number,
   deadline: number,
   fail: (message: string) => void,
@@ -139,7 +151,7 @@ async function checkAccount(
     fail(`${charges} charges, but ${tally.accepted} keys were answered 201 and ${tally.sent} sent`);
   }
   const seenKeys = new Set<string>();
-  const reader = new SegmentReader(api, account, prefixes, seenKeys, deadline, fail);
+  const reader = new SegmentReader(api, account, prefixes, fundingKey, seenKeys, deadline, fail);
   const sampled = state.entry_count > maxFullEntries;
   if (!sampled) {
     const end = await reader.read(null, { seq: 0, balanceAfter: 0 }, Number.POSITIVE_INFINITY);
@@ -181,6 +193,11 @@ async function checkAccount(
   return { entries: state.entry_count, entriesRead: reader.entriesRead, charges, sampled };
 }
 
+interface KeyPrefix {
+  readonly prefix: string;
+  readonly tag: string;
+}
+
 /** Where a segment starts: the entry before it (seq and balance_after), known from the API or a charge's answer. */
 interface Position {
   readonly seq: number;
@@ -191,7 +208,8 @@ class SegmentReader {
   entriesRead = 0;
   private readonly api: LedgerApi;
   private readonly account: string;
-  private readonly prefixes: readonly string[];
+  private readonly prefixes: readonly KeyPrefix[];
+  private readonly fundingKey: string;
   private readonly seenKeys: Set<string>;
   /** Sampled segments may overlap: an entry read twice is checked for order, not counted twice. */
   private readonly seenSeqs = new Set<number>();
@@ -201,7 +219,8 @@ class SegmentReader {
   constructor(
     api: LedgerApi,
     account: string,
-    prefixes: readonly string[],
+    prefixes: readonly KeyPrefix[],
+    fundingKey: string,
     seenKeys: Set<string>,
     deadline: number,
     fail: (message: string) => void,
@@ -209,6 +228,7 @@ class SegmentReader {
     this.api = api;
     this.account = account;
     this.prefixes = prefixes;
+    this.fundingKey = fundingKey;
     this.seenKeys = seenKeys;
     this.deadline = deadline;
     this.fail = fail;
@@ -252,12 +272,12 @@ class SegmentReader {
     if (this.seenKeys.has(entry.idempotency_key)) fail(`Idempotency-Key ${entry.idempotency_key} used twice`);
     this.seenKeys.add(entry.idempotency_key);
     if (entry.type === "credit") {
-      if (entry.seq !== 1 || entry.amount !== FUNDING || entry.idempotency_key !== `fund-${this.account}`) {
+      if (entry.seq !== 1 || entry.amount !== FUNDING || entry.idempotency_key !== this.fundingKey) {
         fail(`a credit other than the funding (${entry.amount}, key ${entry.idempotency_key})`);
       }
     } else if (entry.type === "charge") {
       if (entry.amount !== -CHARGE_AMOUNT) fail(`charge of ${-entry.amount}, every charge was ${CHARGE_AMOUNT}`);
-      if (!this.prefixes.some((prefix) => entry.idempotency_key.startsWith(prefix))) {
+      if (!this.prefixes.some(({ prefix, tag }) => madeUnder(entry.idempotency_key, prefix, tag))) {
         fail(`charge with key ${entry.idempotency_key}, which this run never sent`);
       }
     } else {

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { LedgerApi, type BenchKey } from "./api.ts";
 import type { Bundle } from "./bundle.ts";
 import type { Machine } from "./machine.ts";
+import { startMiniflare } from "./miniflare.ts";
 import type { BenchOptions } from "./options.ts";
 import { workerdConfig } from "./workerd-config.ts";
 import { startWorkerd, type WorkerdServer } from "./workerd.ts";
@@ -18,6 +19,22 @@ export interface Served {
   readonly server: WorkerdServer;
   readonly api: LedgerApi;
   readonly target: Target;
+  /** Where the account objects' SQLite files are (object-storage.ts finds one by its account's name). */
+  readonly accountObjects: AccountObjectsDir;
+}
+
+/** The directory of the account objects' SQLite files, or where it will be once one exists. */
+export interface AccountObjectsDir {
+  readonly root: string;
+  /** The sub-directory's name ends with this (its namespace's unique key or the class name). */
+  readonly suffix: string;
+}
+
+/** A section of text printed after the table (and kept in the JSON), e.g. the archive scenario's figures. */
+export interface Section {
+  readonly title: string;
+  readonly lines: readonly string[];
+  readonly data: unknown;
 }
 
 export class BenchContext {
@@ -33,6 +50,8 @@ export class BenchContext {
   /** Whether POST /v1/accounts/{a}/batches exists, once probed. */
   batchAvailable: boolean | null = null;
   batchNote = "";
+  /** Printed after the table, in the order added. */
+  readonly sections: Section[] = [];
   private servers = 0;
 
   constructor(init: {
@@ -73,6 +92,39 @@ export class BenchContext {
       vars: { ...config.vars, API_KEYS: this.key.apiKeysJson, ...overrides },
       storage,
     });
+  }
+
+  /**
+   * The project's bundle served by Miniflare (miniflare.ts) with its R2
+   * buckets on local disk, as `wrangler dev` serves them; otherwise as
+   * startProject (its [vars], API_KEYS = the bench key, `overrides`).
+   */
+  async startProjectWithR2(label: string, overrides: Record<string, string> = {}): Promise<Served> {
+    const config = this.projectConfig;
+    const n = ++this.servers;
+    const persistDir = join(this.workDir, "storage", `${n}-${label}`);
+    mkdirSync(join(this.workDir, "logs"), { recursive: true });
+    const server = await startMiniflare({
+      specPath: join(this.workDir, `${n}-${label}.miniflare.json`),
+      pin: this.machine.pinning.server,
+      bundleDir: this.projectBundle.dir,
+      modules: this.projectBundle.modules,
+      compatibilityDate: config.compatibilityDate,
+      compatibilityFlags: config.compatibilityFlags,
+      durableObjects: config.durableObjects,
+      sqliteClasses: config.sqliteClasses,
+      vars: { ...config.vars, API_KEYS: this.key.apiKeysJson, ...overrides },
+      r2Buckets: Object.fromEntries(config.r2Buckets.map((b) => [b.binding, b.bucketName])),
+      persistDir,
+      logPath: join(this.workDir, "logs", `${n}-${label}.log`),
+    });
+    const api = new LedgerApi(server.baseUrl, this.key.token);
+    return {
+      server,
+      api,
+      target: { baseUrl: server.baseUrl, token: this.key.token, serverPid: server.pid },
+      accountObjects: { root: join(persistDir, "do"), suffix: "AccountLedger" },
+    };
   }
 
   async startHop(): Promise<Served> {
@@ -127,6 +179,11 @@ export class BenchContext {
       pin: this.machine.pinning.server,
     });
     const api = new LedgerApi(server.baseUrl, this.key.token);
-    return { server, api, target: { baseUrl: server.baseUrl, token: this.key.token, serverPid: server.pid } };
+    return {
+      server,
+      api,
+      target: { baseUrl: server.baseUrl, token: this.key.token, serverPid: server.pid },
+      accountObjects: { root: storageDir, suffix: "bench-AccountLedger" },
+    };
   }
 }

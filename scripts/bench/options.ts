@@ -5,7 +5,7 @@
 import { join, resolve } from "node:path";
 import { integer, readFlags, usage } from "../lib/flags.ts";
 
-export const SCENARIOS = ["a", "b", "c", "d", "a100k", "r1m", "sweep", "batch", "cold"] as const;
+export const SCENARIOS = ["a", "b", "c", "d", "a100k", "r1m", "sweep", "batch", "cold", "archive"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const SCENARIO_TITLES: Readonly<Record<ScenarioName, string>> = {
@@ -18,6 +18,7 @@ export const SCENARIO_TITLES: Readonly<Record<ScenarioName, string>> = {
   sweep: "charges while the expiry alarm sweeps",
   batch: "batches of charges, one hot account",
   cold: "cold start",
+  archive: "periods archived to R2: cost per charge, archived accounts, retries, a large close",
 };
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -48,6 +49,38 @@ const SPECS = {
   "batch-size": integer(1000, 1, 1000, "operations per batch"),
   "batch-inflight": integer(4, 1, 64, "batches in flight"),
   "cold-starts": integer(5, 1, 50, "fresh workerd processes timed to their first 201 [2]"),
+  "archive-periods": integer(1000, 1, 100_000, "archive: periods of the archived account with UUIDv7 keys [20]"),
+  "archive-period-charges": integer(1000, 1, 1_000_000, "archive: charges per archived period [200]"),
+  "archive-random-periods": integer(
+    1000,
+    0,
+    100_000,
+    "archive: periods of the archived account with random keys (its keys go in the filter); 0: none [20]",
+  ),
+  "archive-build-seconds": integer(900, 5, 7200, "archive: time bound of building each archived account [60]"),
+  "archive-wait-seconds": integer(
+    600,
+    5,
+    7200,
+    "archive: time bound of waiting for them to be archived and pruned [180]",
+  ),
+  "archive-ttl": integer(60, 60, 3600, "archive: IDEMPOTENCY_TTL_SECONDS of the archive scenario's server"),
+  "archive-runs": integer(3, 1, 50, "archive: interleaved runs, archived account against an empty one [1]"),
+  "archive-rate": integer(
+    100,
+    1,
+    100_000,
+    "archive: open-loop rate of retries of archived keys, and of charges around the large close, a second",
+  ),
+  "archive-sequential": integer(
+    300,
+    0,
+    100_000,
+    "archive: new keys and retries sent one at a time, for exact R2 reads per request [100]",
+  ),
+  "archive-retry-keys": integer(5000, 1, 1_000_000, "archive: distinct archived keys retried [500]"),
+  "archive-close-entries": integer(100_000, 1, 10_000_000, "archive: entries of the period closed under load [5000]"),
+  "archive-close-seconds": integer(240, 5, 3600, "archive: at most this long under load during that close [120]"),
   "check-entries": integer(
     20_000,
     100,
@@ -79,6 +112,16 @@ const QUICK: Partial<Record<Numeric, number>> = {
   "preload-seconds": 10,
   "cold-starts": 2,
   "check-seconds": 60,
+  "archive-periods": 20,
+  "archive-period-charges": 200,
+  "archive-random-periods": 20,
+  "archive-build-seconds": 60,
+  "archive-wait-seconds": 180,
+  "archive-runs": 1,
+  "archive-sequential": 100,
+  "archive-retry-keys": 500,
+  "archive-close-entries": 5000,
+  "archive-close-seconds": 120,
 };
 
 export interface BenchOptions {
@@ -102,6 +145,18 @@ export interface BenchOptions {
   readonly batchSize: number;
   readonly batchInflight: number;
   readonly coldStarts: number;
+  readonly archivePeriods: number;
+  readonly archivePeriodCharges: number;
+  readonly archiveRandomPeriods: number;
+  readonly archiveBuildSeconds: number;
+  readonly archiveWaitSeconds: number;
+  readonly archiveTtl: number;
+  readonly archiveRuns: number;
+  readonly archiveRate: number;
+  readonly archiveSequential: number;
+  readonly archiveRetryKeys: number;
+  readonly archiveCloseEntries: number;
+  readonly archiveCloseSeconds: number;
   readonly checkEntries: number;
   readonly checkSeconds: number;
   readonly jsonPath: string;
@@ -151,6 +206,18 @@ export function readBenchOptions(args: readonly string[] = process.argv.slice(2)
     batchSize: pick("batch-size"),
     batchInflight: pick("batch-inflight"),
     coldStarts: pick("cold-starts"),
+    archivePeriods: pick("archive-periods"),
+    archivePeriodCharges: pick("archive-period-charges"),
+    archiveRandomPeriods: pick("archive-random-periods"),
+    archiveBuildSeconds: pick("archive-build-seconds"),
+    archiveWaitSeconds: pick("archive-wait-seconds"),
+    archiveTtl: pick("archive-ttl"),
+    archiveRuns: pick("archive-runs"),
+    archiveRate: pick("archive-rate"),
+    archiveSequential: pick("archive-sequential"),
+    archiveRetryKeys: pick("archive-retry-keys"),
+    archiveCloseEntries: pick("archive-close-entries"),
+    archiveCloseSeconds: pick("archive-close-seconds"),
     checkEntries: pick("check-entries"),
     checkSeconds: pick("check-seconds"),
     jsonPath: resolve(flags.json ?? join(REPO_ROOT, "bench-results", `bench-${stamp}.json`)),

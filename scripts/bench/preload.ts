@@ -93,12 +93,23 @@ export function preloadNote(p: Preloaded): string {
   return `preloaded to ${p.holds.toLocaleString("en-US")} charges via ${p.via} in ${p.seconds.toFixed(0)} s${rate}${bound}`;
 }
 
-/** Opens and funds every account, a few at a time, within `seconds`. */
-export async function openAccounts(served: Served, accounts: readonly string[], seconds = 300): Promise<void> {
+/**
+ * Opens and funds every account, a few at a time, within `seconds`; the
+ * funding credit's key is `fundingKey(account)` when given (recorded in
+ * `expected` for the check), else `fund-<account>`.
+ */
+export async function openAccounts(
+  served: Served,
+  accounts: readonly string[],
+  seconds = 300,
+  funding?: { readonly key: (account: string) => string; readonly expected: Expected },
+): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   let opened = 0;
   await forEachUntil(accounts, 16, deadline, async (account) => {
-    await served.api.openAndFund(account);
+    const key = funding?.key(account);
+    if (key !== undefined) funding?.expected.fundingKeys.set(account, key);
+    await served.api.openAndFund(account, key);
     opened += 1;
   });
   if (opened < accounts.length) throw new Error(`opened only ${opened} of ${accounts.length} accounts in ${seconds} s`);

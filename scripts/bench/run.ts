@@ -5,6 +5,7 @@
  * take --sweep-ttl seconds to expire, so it is prepared first, and the
  * scenarios that fit (by a generous estimate) run while they age.
  */
+import { archiveRows } from "./archive.ts";
 import { measureColdStarts } from "./cold-start.ts";
 import type { BenchContext, Served } from "./context.ts";
 import { progress } from "./measure.ts";
@@ -35,6 +36,19 @@ export const ROW_ORDER = [
   "sweep-base",
   "sweep",
   "batch",
+  "arch-charge",
+  "arch-replay",
+  "arch-batch",
+  "arch-v7",
+  "arch-v7-empty",
+  "arch-rnd",
+  "arch-rnd-empty",
+  "arch-retry-v7",
+  "arch-retry-rnd",
+  "arch-close-base",
+  "arch-close",
+  "arch-prune",
+  "archive",
 ];
 
 interface Task {
@@ -145,6 +159,12 @@ export async function runScenarios(
     if (project !== null) await project.server.stop();
     project = null;
   });
+  if (selected.has("archive")) {
+    // Its own server (Miniflare, for R2); long, so it runs after the sweep has been measured.
+    task("archive", 24 * 3600, async () => {
+      rows.push(...(await archiveRows(ctx)));
+    });
+  }
 
   // The sweep's records take --sweep-ttl seconds to expire: prepare it first and run what fits meanwhile.
   let sweep: SweepPrepared | null = null;

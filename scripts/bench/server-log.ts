@@ -186,3 +186,91 @@ export function sweepRuns(lines: readonly LogLine[]): SweepRun[] {
   }
   return runs;
 }
+
+/** What the Worker logged of the requests to one route: counts, rows, archive reads, its own durations. */
+export interface RequestStats {
+  readonly requests: number;
+  /** Operations they carried (a batch counts its `operations`). */
+  readonly operations: number;
+  readonly rowsRead: number;
+  readonly rowsWritten: number;
+  readonly archiveReads: number;
+  /** The most archive reads one request made. */
+  readonly maxArchiveReads: number;
+  /** Requests that read the archive at all. */
+  readonly requestsReadingArchive: number;
+  /** `duration_ms` (the Worker's wall time for the request, object call included): median and mean. */
+  readonly durationP50Ms: number;
+  readonly durationMeanMs: number;
+  readonly statuses: Readonly<Record<string, number>>;
+}
+
+/** Sums the request lines whose route template matches `route` (e.g. /\/charges$/), of `accounts` if given. */
+export function requestStats(
+  lines: readonly LogLine[],
+  route: RegExp,
+  accounts?: string | readonly string[],
+): RequestStats {
+  const only = accounts === undefined ? null : new Set(typeof accounts === "string" ? [accounts] : accounts);
+  let requests = 0;
+  let operations = 0;
+  let rowsRead = 0;
+  let rowsWritten = 0;
+  let archiveReads = 0;
+  let maxArchiveReads = 0;
+  let requestsReadingArchive = 0;
+  const durations: number[] = [];
+  const statuses: Record<string, number> = {};
+  for (const { json } of lines) {
+    if (json?.msg !== LOG_LINES.request || typeof json.route !== "string" || !route.test(json.route)) continue;
+    if (only !== null && !only.has(String(json.account))) continue;
+    requests += 1;
+    operations += numberField(json, "operations") ?? 1;
+    rowsRead += numberField(json, "rows_read") ?? 0;
+    rowsWritten += numberField(json, "rows_written") ?? 0;
+    const reads = numberField(json, "archive_reads") ?? 0;
+    archiveReads += reads;
+    maxArchiveReads = Math.max(maxArchiveReads, reads);
+    if (reads > 0) requestsReadingArchive += 1;
+    const duration = numberField(json, "duration_ms");
+    if (duration !== undefined) durations.push(duration);
+    const status = typeof json.status === "number" ? String(json.status) : "?";
+    statuses[status] = (statuses[status] ?? 0) + 1;
+  }
+  durations.sort((x, y) => x - y);
+  return {
+    requests,
+    operations,
+    rowsRead,
+    rowsWritten,
+    archiveReads,
+    maxArchiveReads,
+    requestsReadingArchive,
+    durationP50Ms: durations.length === 0 ? Number.NaN : (durations[Math.floor((durations.length - 1) / 2)] ?? 0),
+    durationMeanMs: durations.length === 0 ? Number.NaN : durations.reduce((s, d) => s + d, 0) / durations.length,
+    statuses,
+  };
+}
+
+/** One alarm run's periods step (`{"msg":"alarm",...,"periods":"entries","period":3,"r2_operations":2}`). */
+export interface PeriodStep {
+  readonly atMs: number;
+  readonly did: string;
+  readonly period: number | null;
+  readonly r2Operations: number;
+}
+
+/** The alarm runs' periods steps, in order (runs that did nothing for periods included, as "none"). */
+export function periodSteps(lines: readonly LogLine[]): PeriodStep[] {
+  const steps: PeriodStep[] = [];
+  for (const { json, atMs } of lines) {
+    if (json?.msg !== LOG_LINES.alarm || typeof json.periods !== "string") continue;
+    steps.push({
+      atMs,
+      did: json.periods,
+      period: numberField(json, "period") ?? null,
+      r2Operations: numberField(json, "r2_operations") ?? 0,
+    });
+  }
+  return steps;
+}

@@ -5,6 +5,7 @@
  * and the tally of answers the correctness check later compares the ledger
  * with (keys sent, keys accepted, a few charges to start reading from).
  */
+import { KeyMaker, type KeyKind } from "./keys.ts";
 import type { CpuSpent } from "./proc-cpu.ts";
 import type { LatencySummary } from "./stats.ts";
 
@@ -15,15 +16,23 @@ export interface Target {
   readonly serverPid: number | null;
 }
 
-/** new: a fresh key per request; replay: one stored key; mix: every dupEvery-th request re-sends a recent key. */
-export type Mode = "new" | "replay" | "mix";
+/**
+ * new: a fresh key per request; replay: one stored key; mix: every dupEvery-th
+ * request re-sends a recent key; list: the given keys in turn (retries of keys
+ * decided before).
+ */
+export type Mode = "new" | "replay" | "mix" | "list";
 
 export interface PlanSpec {
   readonly accounts: readonly string[];
   readonly mode: Mode;
-  /** Unique per run: keys are `<keyPrefix>-<n>`. */
+  /** Unique per run: keys are `<keyPrefix>-<n>`, or UUIDs tagged with it (keys.ts). */
   readonly keyPrefix: string;
+  /** How new keys are made (keys.ts); default counter. */
+  readonly keyKind?: KeyKind;
   readonly replayKey?: string;
+  /** Mode list: the keys to send, in turn. */
+  readonly keys?: readonly string[];
   readonly dupEvery: number;
 }
 
@@ -64,6 +73,8 @@ export type LoadJob =
       readonly inFlight: number;
       readonly seconds: number;
       readonly stopAfterAccepted?: number;
+      /** How keys are made (keys.ts); default counter. */
+      readonly keyKind?: KeyKind;
     };
 
 export interface ChargeSample {
@@ -116,7 +127,7 @@ export interface LoadResult {
 export interface PlannedRequest {
   readonly account: string;
   readonly key: string;
-  readonly kind: "new" | "dup" | "replay";
+  readonly kind: "new" | "dup" | "replay" | "listed";
 }
 
 export class RequestPlan {
@@ -125,10 +136,13 @@ export class RequestPlan {
   private latest: PlannedRequest | null = null;
   readonly sent = new Map<string, number>();
   private readonly spec: PlanSpec;
+  private readonly keys: KeyMaker;
 
   constructor(spec: PlanSpec) {
     if (spec.accounts.length === 0) throw new Error("a plan needs at least one account");
+    if (spec.mode === "list" && (spec.keys ?? []).length === 0) throw new Error("a list plan needs keys");
     this.spec = spec;
+    this.keys = new KeyMaker(spec.keyKind ?? "counter", spec.keyPrefix);
   }
 
   next(): PlannedRequest {
@@ -136,6 +150,14 @@ export class RequestPlan {
     const { spec } = this;
     if (spec.mode === "replay") {
       return { account: spec.accounts[0] as string, key: spec.replayKey ?? "", kind: "replay" };
+    }
+    if (spec.mode === "list") {
+      const keys = spec.keys as readonly string[];
+      return {
+        account: spec.accounts[0] as string,
+        key: keys[(this.count - 1) % keys.length] as string,
+        kind: "listed",
+      };
     }
     // The most recent new key, sent by whichever connection: often still in flight.
     if (spec.mode === "mix" && this.latest !== null && this.count % spec.dupEvery === 0) {
@@ -146,7 +168,7 @@ export class RequestPlan {
         ? (spec.accounts[0] as string)
         : (spec.accounts[Math.floor(Math.random() * spec.accounts.length)] as string);
     this.newKeys += 1;
-    const planned: PlannedRequest = { account, key: `${spec.keyPrefix}-${this.newKeys}`, kind: "new" };
+    const planned: PlannedRequest = { account, key: this.keys.key(this.newKeys), kind: "new" };
     this.sent.set(account, (this.sent.get(account) ?? 0) + 1);
     this.latest = planned;
     return planned;
@@ -190,8 +212,9 @@ export class Tally {
     }
     if (status === 201) {
       this.acceptedOps += 1;
-      // A replayed key was stored before this load (and counted where it was).
-      if (planned.kind !== "replay") this.accept(planned.account, planned.key, replayed === "true" ? null : body);
+      // A replayed or listed key was stored before this load (and counted where it was).
+      if (planned.kind !== "replay" && planned.kind !== "listed")
+        this.accept(planned.account, planned.key, replayed === "true" ? null : body);
     }
     return asExpected;
   }

@@ -18,6 +18,8 @@ export interface WorkerConfig {
   readonly sqliteClasses: readonly string[];
   /** Bindings the benchmark does not serve (queues, KV, ...): the Worker runs as if they were removed. */
   readonly unbound: ReadonlyArray<{ readonly name: string; readonly kind: string }>;
+  /** R2 buckets: plain workerd does not serve them; the archive scenario's Miniflare server does. */
+  readonly r2Buckets: ReadonlyArray<{ readonly binding: string; readonly bucketName: string }>;
 }
 
 export function readWorkerConfig(configPath: string): WorkerConfig {
@@ -48,6 +50,7 @@ interface WranglerConfig {
     readonly renamed_classes?: ReadonlyArray<{ readonly from: string; readonly to: string }>;
   }>;
   readonly queues?: { readonly producers?: ReadonlyArray<{ readonly binding: string }> };
+  readonly r2_buckets?: ReadonlyArray<{ readonly binding: string; readonly bucket_name?: string }>;
   readonly [other: string]: unknown;
 }
 
@@ -96,6 +99,7 @@ async function printConfig(configPath: string): Promise<void> {
     durableObjects: config.durable_objects.bindings.map((b) => ({ name: b.name, className: b.class_name })),
     sqliteClasses: [...sqlite],
     unbound,
+    r2Buckets: (config.r2_buckets ?? []).map((b) => ({ binding: b.binding, bucketName: b.bucket_name ?? b.binding })),
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }

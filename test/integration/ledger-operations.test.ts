@@ -28,6 +28,7 @@ describe("accounts", () => {
       entry_count: 0,
       version: 1,
       created: expect.stringMatching(RFC3339_MS_UTC),
+      storage_bytes: expect.any(Number),
     });
 
     const again = await call(`/v1/accounts/${account}`, {

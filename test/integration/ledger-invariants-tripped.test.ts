@@ -1,4 +1,4 @@
-import { evictDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { saveDecision } from "../../src/ledger/decisions.ts";
 import { readEventCursor, saveEventCursor } from "../../src/ledger/events.ts";
@@ -31,9 +31,20 @@ import { expireRecord, inLedger } from "../support/storage.ts";
 
 const usd = (amount: number) => ({ amount, currency: "USD" });
 
-/** Runs SQL inside the account's object, as a corrupted disk or a stray hand would. */
-function corrupt(account: string, query: string, ...bindings: SqlStorageValue[]): Promise<void> {
-  return inLedger(account, (storage) => {
+/**
+ * Runs the account's pending alarm now (publishing the events its writes
+ * made), so that it cannot run on its own while a test compares the store
+ * before and after a request. A run that fails on a store already corrupted
+ * is no concern here.
+ */
+async function settle(account: string): Promise<void> {
+  await runDurableObjectAlarm(ledgerStub(account)).catch(() => undefined);
+}
+
+/** Runs SQL inside the account's object, as a corrupted disk or a stray hand would (its pending alarm run first). */
+async function corrupt(account: string, query: string, ...bindings: SqlStorageValue[]): Promise<void> {
+  await settle(account);
+  await inLedger(account, (storage) => {
     storage.sql.exec(query, ...bindings);
   });
 }
@@ -73,6 +84,7 @@ async function expectRefused(account: string, request: () => Promise<Response>):
 
 /** Runs `fn` with the object's counted SQL, and expects it to throw an invariant and write nothing. */
 async function expectThrowsInside(account: string, fn: (sql: CountedSql) => unknown, message: RegExp) {
+  await settle(account);
   const before = await traces(account);
   await inLedger(account, (storage) => {
     expect(() => storage.transactionSync(() => fn(new CountedSql(storage.sql)))).toThrow(message);

@@ -380,6 +380,8 @@ describe("read-only", () => {
     const used = uniqueKey();
     expect((await post(account, "charges", usd(100), used)).status).toBe(201);
     const unused = uniqueKey();
+    // The charge's events published now, so that the alarm cannot run on its own between the two states.
+    await runDurableObjectAlarm(ledgerStub(account));
     const before = await objectState(account);
     const accountBefore = await getAccount(account);
 
@@ -404,6 +406,7 @@ describe("read-only", () => {
     const key = uniqueKey();
     expect((await post(account, "charges", usd(100), key)).status).toBe(201);
     await expireRecord(account, key);
+    await runDurableObjectAlarm(ledgerStub(account));
     const before = await objectState(account);
     expect((await expectLookup(await lookup(account, key))).state).toBe("expired");
     expect(await objectState(account)).toEqual(before);

@@ -2,26 +2,33 @@
  * `npm run chaos`: proves exactly-once against a running ledger. Opens and
  * funds accounts, sends logical operations through a network that loses
  * answers, duplicates, copies and delays requests, lets the client retry each
- * to a definite outcome, then audits the result through the public API.
- * Exits 1 on any violation, 2 on bad arguments or a failed setup.
+ * to a definite outcome, closes periods meanwhile if asked, redelivers
+ * decided requests after expiry, then audits the result through the public
+ * API. Exits 1 on any violation, 2 on bad arguments or a failed setup.
  *
  *   npm run chaos                                   # starts its own wrangler dev
  *   npm run chaos -- --operations 500 --accounts 10 # a short run
+ *   npm run chaos -- --close-every 500              # closes periods while the money moves
  *   npm run chaos -- --url https://ledger.example.com --key olk_... --json report.json
  */
 import { writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { createLedgerClient, type RetryPolicy } from "../src/client/onceledger-client.ts";
 import { audit } from "./chaos/audit.ts";
 import { totalViolations, violationRecorder } from "./chaos/checks.ts";
 import { crashSchedule } from "./chaos/crashes.ts";
 import { faultyNetwork } from "./chaos/faulty-network.ts";
+import type { LogicalOp } from "./chaos/model.ts";
+import { localPruneState } from "./chaos/object-state.ts";
+import { ArchiveTimeline, closeSchedule, waitForArchived } from "./chaos/periods.ts";
 import { progressBar } from "./chaos/progress.ts";
-import { redeliverAfterExpiry } from "./chaos/redeliver.ts";
+import { lateRedeliveries, redeliverAfterExpiry } from "./chaos/redeliver.ts";
 import { seededRandom } from "./chaos/random.ts";
 import { renderReport, retries, summarize, type ChaosReport } from "./chaos/report.ts";
 import { newWorkload, openAccounts, runOperations } from "./chaos/workload.ts";
 import { DEV_API_KEY, startDevServer, type DevServer } from "./lib/dev-server.ts";
 import { integer, readFlags, share, usage, type FlagSpec } from "./lib/flags.ts";
+import type { LocalArchive } from "./verify/local-r2.ts";
 
 const RETRY: Partial<RetryPolicy> = {
   maxAttempts: 10,
@@ -73,7 +80,36 @@ const FLAGS = {
     86_400,
     "wait this long after the run, then redeliver every declined operation (0: do not); past the target's TTL",
   ),
-  "redeliver-applied": share(0.1, 0, 1, "share of applied operations redelivered with the declined ones"),
+  "redeliver-applied": share(
+    0.1,
+    0,
+    1,
+    "share of applied operations redelivered with the declined ones (those a later close put in a period always are)",
+  ),
+  "late-redeliveries": share(
+    0.05,
+    0,
+    1,
+    "share of finished operations followed, during the run, by the redelivery of a request decided over --redeliver-after-seconds ago",
+  ),
+  "close-every": integer(
+    0,
+    0,
+    1_000_000,
+    "close the open period of a random account every N finished operations, counted over the whole run (0: never)",
+  ),
+  "archive-timeout-seconds": integer(
+    120,
+    1,
+    3_600,
+    "after the run, wait at most this long for every closed period to be archived",
+  ),
+  "untimed-keys": share(
+    0.2,
+    0,
+    1,
+    "share of operations whose Idempotency-Key carries no true time (UUIDv4, or UUIDv7 an hour ahead or two days behind)",
+  ),
   seed: integer(0, 0, 2 ** 32 - 1, "seed of the workload's and the faults' random choices (default: random)"),
   json: { kind: "string", help: "also write the report as JSON to this file" },
 } as const satisfies Record<string, FlagSpec>;
@@ -118,53 +154,97 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
   const runId = `${Date.now().toString(36)}${settings.seed.toString(36)}`;
   const accounts = Array.from({ length: settings.accounts }, (_, i) => `chaos_${runId}_${i}`);
   const workload = newWorkload();
+  const { violations, flag } = violationRecorder();
 
   const startedMs = performance.now();
   await openAccounts(client, workload, accounts, settings.concurrency);
+  const closes = closeSchedule(client, { every: settings.closeEvery, accounts, random });
+  // A key a close put in a period has left the object once the redelivery wait (past the TTL) has passed since that close.
+  const windowMs = settings.redeliverAfterSeconds > 0 ? settings.redeliverAfterSeconds * 1000 : Infinity;
+  // Locally the objects' own files say when a period's rows have left; elsewhere the times do.
+  const pruneState = server === null ? null : localPruneState(server.stateDir);
+  const timeline = new ArchiveTimeline(
+    closes.closes,
+    windowMs,
+    pruneState === null ? null : (account, periodId) => pruneState.pruned(account, periodId),
+  );
+  const late = lateRedeliveries(client, workload.ops, closes.closes, {
+    share: settings.redeliverAfterSeconds > 0 ? settings.lateRedeliveries : 0,
+    ageMs: windowMs,
+    random,
+    flag,
+    timeline,
+  });
   const bar = progressBar(settings.operations, "operations", () => {
     const { dropped, duplicated, concurrentCopies } = network.counts;
-    return `dropped ${dropped} duplicated ${duplicated} copies ${concurrentCopies}`;
+    const periods = settings.closeEvery === 0 ? "" : ` closes ${closes.stats.asked}`;
+    return `dropped ${dropped} duplicated ${duplicated} copies ${concurrentCopies}${periods} late ${late.counts.sent}`;
   });
   await runOperations(client, workload, {
     accounts,
     count: settings.operations,
     concurrency: settings.concurrency,
     random,
+    untimedKeys: settings.untimedKeys,
+    archived: (charge) => timeline.archivedAt(charge, Date.now()),
     onDone: () => {
       bar.tick();
       crashes.tick(workload.stats.done);
+      closes.tick(workload.stats.done);
+      late.tick();
     },
   });
+  await closes.settle();
+  await late.settle();
   await crashes.settle();
   await network.settle();
   bar.finish();
   const seconds = (performance.now() - startedMs) / 1000;
 
-  const { violations, flag } = violationRecorder();
-  let redelivered = { operations: 0, declines: 0 };
+  const closed = closes.closes.filter((close) => close.outcome?.kind === "closed").map((close) => close.account);
+  const prunedWhenRunEnded = pruneState?.count(closed) ?? null;
+  let quiescence = null;
+  if (closes.stats.closed > 0) {
+    process.stderr.write("waiting for every closed period to be archived...\n");
+    quiescence = await waitForArchived(cleanClient, closed, {
+      timeoutMs: settings.archiveTimeoutSeconds * 1000,
+      concurrency: settings.concurrency,
+    });
+  }
+
+  let redelivered = { operations: 0, declines: 0, closes: 0, archivedKeys: 0 };
+  let prunedBeforeRedelivery = null;
   if (settings.redeliverAfterSeconds > 0) {
     process.stderr.write(`waiting ${settings.redeliverAfterSeconds} s for every stored response to expire...\n`);
     await new Promise((resolve) => setTimeout(resolve, settings.redeliverAfterSeconds * 1000));
-    process.stderr.write("redelivering decided operations after expiry...\n");
-    redelivered = await redeliverAfterExpiry(cleanClient, workload.ops, {
+    prunedBeforeRedelivery = pruneState?.count(closed) ?? null;
+    process.stderr.write("redelivering decided operations and closes after expiry...\n");
+    redelivered = await redeliverAfterExpiry(cleanClient, workload.ops, closes.closes, {
       appliedShare: settings.redeliverApplied,
       concurrency: settings.concurrency,
       random,
       flag,
+      timeline,
     });
   }
 
+  // Locally the archive bucket is read too, as npm run verify -- --r2 reads it: every object's size and digest.
+  const archive = server !== null && closes.stats.closed > 0 ? await openArchive(server.stateDir) : null;
   process.stderr.write("auditing...\n");
   const result = await audit(cleanClient, {
+    ledger: { baseUrl: target, apiKey },
+    readObject: archive?.read,
     accounts,
     ops: workload.ops,
+    closes: closes.closes,
+    timeline,
     observations: network.observations,
     unanswered: network.unanswered,
     lookupShare: settings.lookups,
     concurrency: settings.concurrency,
     random,
     recorder: { violations, flag },
-  });
+  }).finally(() => archive?.close());
   const { requests: sentToServer, ...faults } = network.counts;
   return {
     target,
@@ -173,6 +253,9 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
       accounts: settings.accounts,
       operations: settings.operations,
       concurrency: settings.concurrency,
+      closeEvery: settings.closeEvery,
+      untimedKeys: settings.untimedKeys,
+      lateRedeliveries: settings.lateRedeliveries,
       ...settings.faults,
     },
     operations: summarize(workload.ops),
@@ -183,7 +266,27 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
       replayedAnswers: workload.stats.replayedAnswers,
     },
     faults: { ...faults, crashes: crashes.kills() },
+    keyShapes: workload.stats.keyShapes,
     redelivered,
+    lateRedelivered: late.counts,
+    periods: {
+      closes: closes.stats,
+      quiescence,
+      pruned: {
+        judgedBy: timeline.judgedBy,
+        whenRunEnded: prunedWhenRunEnded,
+        beforeRedelivery: prunedBeforeRedelivery,
+      },
+      refundsOfArchivedCharges: refundsOfArchivedCharges(workload.ops),
+      log: closes.closes.map((close) => ({
+        account: close.account,
+        key: close.key,
+        outcome: close.outcome?.kind ?? "none",
+        period: close.outcome?.kind === "closed" ? (close.outcome.period?.id ?? null) : null,
+        sentMs: close.sentMs,
+        answeredMs: close.answeredMs,
+      })),
+    },
     expiredAnswers: workload.stats.expiredAnswers,
     throughput: {
       seconds,
@@ -195,6 +298,25 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
   };
 }
 
+/** The local server's archive bucket, read through Wrangler as npm run verify -- --r2 does. */
+async function openArchive(stateDir: string): Promise<LocalArchive> {
+  // Loaded only here: Wrangler takes seconds to load.
+  const { openLocalArchive } = await import("./verify/local-r2.ts");
+  const opened = await openLocalArchive({
+    r2: stateDir,
+    binding: "ARCHIVE",
+    configPath: fileURLToPath(new URL("../wrangler.toml", import.meta.url)),
+  });
+  if (!opened.ok) throw new Error(`reading the local archive bucket: ${opened.error}`);
+  return opened.value;
+}
+
+/** Refunds sent once the charge they name had left the object for the archive, and how many of them were applied. */
+function refundsOfArchivedCharges(ops: readonly LogicalOp[]) {
+  const refunds = ops.filter((op) => op.namesArchivedCharge === true);
+  return { sent: refunds.length, applied: refunds.filter((op) => op.outcome?.kind === "applied").length };
+}
+
 function readSettings() {
   const usageLine =
     "Usage: npm run chaos -- [options]   (a seed narrows a failure down; timing still differs between runs)";
@@ -204,6 +326,13 @@ function readSettings() {
   if (flags.url !== undefined && key === undefined) usage("--url needs --key (or ONCELEDGER_API_KEY)", usageLine);
   if (flags.url === undefined && flags.key !== undefined) {
     usage("--key is for a --url target; a local run uses the dev key", usageLine);
+  }
+  const redeliverAfter = flags["redeliver-after-seconds"];
+  if (flags.url === undefined && redeliverAfter > 0 && redeliverAfter <= flags["ttl-seconds"]) {
+    usage(
+      `--redeliver-after-seconds (${redeliverAfter}) must be past --ttl-seconds (${flags["ttl-seconds"]}), or 0`,
+      usageLine,
+    );
   }
   return {
     url: flags.url,
@@ -218,6 +347,10 @@ function readSettings() {
     ttlSeconds: flags["ttl-seconds"],
     redeliverAfterSeconds: flags["redeliver-after-seconds"],
     redeliverApplied: flags["redeliver-applied"],
+    lateRedeliveries: flags["late-redeliveries"],
+    closeEvery: flags["close-every"],
+    archiveTimeoutSeconds: flags["archive-timeout-seconds"],
+    untimedKeys: flags["untimed-keys"],
     faults: {
       refuse: flags.refuse,
       drop: flags.drop,

@@ -20,6 +20,9 @@ export const VIOLATION_KINDS = [
   "replayMismatches",
   "lookupMismatches",
   "flippedDecisions",
+  "periodMismatches",
+  "chainMismatches",
+  "unarchivedPeriods",
 ] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
@@ -197,21 +200,54 @@ function parseObject(text: string): Record<string, unknown> {
   }
 }
 
+/** The fields of a `409 idempotency_key_expired` answer: the problem's own and the decision it reports, no others. */
+const EXPIRED_FIELDS = ["type", "title", "status", "detail", "code", "original_status", "original_code", "entry"];
+const EXPIRED_TYPE = "urn:onceledger:problem:idempotency_key_expired";
+
+/**
+ * Why an answer is not exactly the expired-key answer reporting `decided`,
+ * or null if it is: 409, a problem `idempotency_key_expired` with its own
+ * fields and nothing else, and `original_status`, `original_code` and
+ * `entry` equal to the decision's status, problem code (null for a success)
+ * and entry id (null for a decline or a close).
+ */
+export function expiredAnswerMismatch(answer: { status: number; body: string }, decided: DecisionSeen): string | null {
+  const body = parseObject(answer.body);
+  const fields = Object.keys(body).sort();
+  if (answer.status !== 409) return `status ${answer.status}`;
+  if (fields.join() !== [...EXPIRED_FIELDS].sort().join()) return `fields ${fields.join(", ")}`;
+  if (body.type !== EXPIRED_TYPE || body.status !== 409 || body.code !== "idempotency_key_expired") {
+    return `type ${String(body.type)}, status ${String(body.status)}, code ${String(body.code)}`;
+  }
+  if (typeof body.detail !== "string" || typeof body.title !== "string") return "no title or detail";
+  if (body.original_status !== decided.status || body.original_code !== decided.code || body.entry !== decided.entry) {
+    return (
+      `it reports ${JSON.stringify(body.original_status)} ${JSON.stringify(body.original_code)} entry ${JSON.stringify(body.entry)}, ` +
+      `the decision was ${decided.status} ${JSON.stringify(decided.code)} entry ${JSON.stringify(decided.entry)}`
+    );
+  }
+  return null;
+}
+
 /**
  * Every whole answer the server gave for a key, delivered to the client or
  * not, must be the same bytes, and exactly one (the request that did the
  * work) may say it is not a replay. Only "at most one" can be required when
  * some delivery got no whole answer, since that one may have been the
- * original. An answer that came after the key's record expired (409
- * idempotency_key_expired) must report that same decision. Arrival order
- * proves nothing: concurrent copies race. Returns how many repeated answers
- * were compared.
+ * original. An answer that came after the key's record expired, or after
+ * its period left for the archive (409 idempotency_key_expired), must be
+ * exactly that answer reporting that same decision, and every such answer
+ * the same bytes; when no recorded answer was seen, `settled` (the decision
+ * the run settled on) is the one it must report. Arrival order proves
+ * nothing: concurrent copies race. Returns how many repeated answers were
+ * compared.
  */
 export function checkAnswers(
   key: string,
   answers: readonly Observation[],
   someUnanswered: boolean,
   flag: Flag,
+  settled: DecisionSeen | null = null,
 ): number {
   const recorded = answers.filter((answer) => !decisionOf(answer).expired);
   const expired = answers.filter((answer) => decisionOf(answer).expired);
@@ -225,16 +261,20 @@ export function checkAnswers(
         );
       }
     }
-    const original = decisionOf(first);
-    for (const answer of expired) {
-      const { expired: _, ...reported } = decisionOf(answer);
-      const { expired: __, ...decided } = original;
-      if (JSON.stringify(reported) !== JSON.stringify(decided)) {
-        flag(
-          "replayMismatches",
-          `key ${key}: expired answer ${answer.body} disagrees with ${first.status} ${first.body}`,
-        );
-      }
+  }
+  const decided = first === undefined ? settled : decisionOf(first);
+  const [firstExpired] = expired;
+  for (const answer of expired) {
+    const wrong = decided === null ? null : expiredAnswerMismatch(answer, decided);
+    if (wrong !== null) {
+      flag(
+        "replayMismatches",
+        `key ${key}: expired answer ${answer.status} ${answer.body} is not the first decision's (${first === undefined ? "as settled" : `${first.status} ${first.body}`}): ${wrong}`,
+      );
+    } else if (firstExpired !== undefined && answer.body !== firstExpired.body) {
+      flag("replayMismatches", `key ${key}: expired answer ${answer.body} differs from ${firstExpired.body}`);
+    } else if (answer.replayed) {
+      flag("replayMismatches", `key ${key}: expired answer ${answer.body} claims Idempotent-Replayed`);
     }
   }
   // An expired answer is nobody's original: it carries no Idempotent-Replayed.
@@ -245,7 +285,7 @@ export function checkAnswers(
       `key ${key}: ${originals} of ${recorded.length} recorded answers claim to be the original`,
     );
   }
-  return later.length + (first === undefined ? 0 : expired.length);
+  return later.length + (decided === null ? 0 : expired.length);
 }
 
 /**

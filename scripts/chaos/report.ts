@@ -2,13 +2,23 @@
 import type { AuditResult } from "./audit.ts";
 import type { ViolationKind } from "./checks.ts";
 import type { FaultCounts, FaultRates } from "./faulty-network.ts";
+import type { KeyShape } from "./keys.ts";
 import type { LogicalOp } from "./model.ts";
+import type { CloseStats, Quiescence } from "./periods.ts";
+import type { Redelivered } from "./redeliver.ts";
 import type { WorkloadStats } from "./workload.ts";
 
 export interface ChaosReport {
   readonly target: string;
   readonly seed: number;
-  readonly settings: { accounts: number; operations: number; concurrency: number } & FaultRates;
+  readonly settings: {
+    accounts: number;
+    operations: number;
+    concurrency: number;
+    closeEvery: number;
+    untimedKeys: number;
+    lateRedeliveries: number;
+  } & FaultRates;
   readonly operations: {
     total: number;
     byKind: Record<string, number>;
@@ -17,8 +27,36 @@ export interface ChaosReport {
   };
   readonly requests: { sentToServer: number; clientAttempts: number; retries: number; replayedAnswers: number };
   readonly faults: Omit<FaultCounts, "requests"> & { crashes: number };
-  /** Decided operations sent again after their records expired. */
-  readonly redelivered: { operations: number; declines: number };
+  readonly keyShapes: Record<KeyShape, number>;
+  /** Decided operations and closes sent again after the run, once their records expired. */
+  readonly redelivered: Redelivered;
+  /** Decided requests sent again during the run, through the bad network, once their records expired. */
+  readonly lateRedelivered: { sent: number; closes: number; archivedKeys: number };
+  readonly periods: {
+    readonly closes: CloseStats;
+    /** The wait after the run for every period to be archived; null when nothing was closed. */
+    readonly quiescence: Quiescence | null;
+    /**
+     * Periods whose rows had all left the object when the run ended and before the redelivery after it (read from
+     * the objects' files on a local run; null elsewhere), and how the run judged which retries reached the archive.
+     */
+    readonly pruned: {
+      judgedBy: "object files" | "timing";
+      whenRunEnded: { periods: number; pruned: number } | null;
+      beforeRedelivery: { periods: number; pruned: number } | null;
+    };
+    /** Refunds sent once the charge they name had left the object for the archive, and how many were applied. */
+    readonly refundsOfArchivedCharges: { sent: number; applied: number };
+    /** Every close, for the JSON report: its account, key, outcome and period, when it was sent and answered. */
+    readonly log: readonly {
+      account: string;
+      key: string | null;
+      outcome: string;
+      period: number | null;
+      sentMs: number;
+      answeredMs: number | null;
+    }[];
+  };
   /** Operations whose definite answer was their key's expired decision. */
   readonly expiredAnswers: number;
   readonly throughput: { seconds: number; operationsPerSecond: number; requestsPerSecond: number };
@@ -49,9 +87,43 @@ const list = (record: Record<string, number>) =>
     .map(([name, count]) => `${name} ${n(count)}`)
     .join(", ") || "none";
 
+const SHAPES: Record<KeyShape, string> = {
+  uuidv7: "the client's UUIDv7",
+  uuidv4: "UUIDv4 (no time)",
+  "uuidv7-ahead": "UUIDv7 an hour ahead",
+  "uuidv7-behind": "UUIDv7 two days behind",
+};
+
 export function renderReport(report: ChaosReport): string {
-  const { settings, operations, requests, faults, throughput, audit } = report;
+  const { settings, operations, requests, faults, throughput, audit, periods, redelivered, lateRedelivered } = report;
   const v = audit.violations.count;
+  const closes = periods.closes;
+  const quiet = periods.quiescence;
+  const { whenRunEnded, beforeRedelivery, judgedBy } = periods.pruned;
+  const prunedLine =
+    whenRunEnded === null
+      ? "when their rows left the object is judged by timing (the object files are not readable here)"
+      : `pruned (rows gone from the object): ${n(whenRunEnded.pruned)} of ${n(whenRunEnded.periods)} when the run ended` +
+        (beforeRedelivery === null
+          ? ""
+          : `, ${n(beforeRedelivery.pruned)} of ${n(beforeRedelivery.periods)} before the redelivery after it`);
+  const periodLines =
+    settings.closeEvery === 0
+      ? [`periods:    none closed (--close-every 0); ${n(audit.periods.listed)} listed`]
+      : [
+          `periods:    a close every ${n(settings.closeEvery)} operations (run-wide): ${n(closes.asked)} asked, ` +
+            `${n(closes.closed)} closed, ${n(closes.empty)} period_empty; ${n(closes.replayedAnswers)} answered by replays, ` +
+            `${n(closes.expiredAnswers)} by their expired decision`,
+          `archive:    ${n(quiet?.archived ?? 0)} of ${n(quiet?.periods ?? 0)} periods archived ${(quiet?.seconds ?? 0).toFixed(1)} s after the run; ${prunedLine}`,
+          `archived:   retries of archived keys (by ${judgedBy}): ${n(lateRedelivered.archivedKeys)} during the run, ${n(redelivered.archivedKeys)} after it; ` +
+            `refunds of archived charges ${n(periods.refundsOfArchivedCharges.sent)} (${n(periods.refundsOfArchivedCharges.applied)} applied); ` +
+            `key lookups of archived keys ${n(audit.archivedLookups)}`,
+          `chain:      ${n(audit.periods.verified)} of ${n(audit.periods.listed)} periods verified (npm run verify's check: ` +
+            `sha256 recomputed from the entries as served and linked, balances add up; each closed by one close of the run); ` +
+            (audit.periods.objectsRead === null
+              ? "archived objects not read (no local bucket)"
+              : `${n(audit.periods.objectsRead)} archived objects read back from local R2 and checked`),
+        ];
   const lines = [
     "",
     `OnceLedger chaos audit against ${report.target} (seed ${report.seed})`,
@@ -65,17 +137,21 @@ export function renderReport(report: ChaosReport): string {
     `faults:     requests lost ${n(faults.refused)}, answers dropped ${n(faults.dropped)}, requests duplicated ${n(faults.duplicated)}, ` +
       `concurrent copies ${n(faults.concurrentCopies)}, requests delayed ${n(faults.delayed)}, answers stalled ${n(faults.stalled)}`,
     `crashes:    ${n(faults.crashes)} kills of the whole server process group (kill -9), each restarted on its persisted state`,
+    `keys:       ${list(Object.fromEntries(Object.entries(report.keyShapes).map(([shape, count]) => [SHAPES[shape as KeyShape], count])))}`,
     `expiry:     ${n(report.expiredAnswers)} operations answered by their key's expired decision; ` +
-      `${n(report.redelivered.operations)} decided operations redelivered after expiry (${n(report.redelivered.declines)} declines)`,
+      `${n(lateRedelivered.sent)} decided requests redelivered during the run after expiry (${n(lateRedelivered.closes)} closes), ` +
+      `${n(redelivered.operations)} operations and ${n(redelivered.closes)} closes after it (${n(redelivered.declines)} declines)`,
+    ...periodLines,
     `replays:    ${n(requests.replayedAnswers)} final answers were replays; ${n(audit.comparedAnswers)} repeated answers compared byte for byte`,
     `throughput: ${n(throughput.operationsPerSecond)} operations/s, ${n(throughput.requestsPerSecond)} requests/s over ${throughput.seconds.toFixed(1)} s`,
-    `audit:      ${n(audit.accounts)} accounts, ${n(audit.entries)} entries, ${n(audit.lookups)} key lookups`,
+    `audit:      ${n(audit.accounts)} accounts, ${n(audit.entries)} entries, ${n(audit.lookups)} key lookups, ${n(audit.periods.listed)} periods`,
     "",
     `double-applied: ${v.doubleApplied}, lost: ${v.lost}`,
     `undetermined: ${v.undetermined}, unexpected problems: ${v.unexpectedProblems}, unknown entries: ${v.unknownEntries}, ` +
       `sequence gaps: ${v.sequenceGaps}, balance mismatches: ${v.balanceMismatches}, rule violations: ${v.ruleViolations}, ` +
       `replay mismatches: ${v.replayMismatches}, ` +
-      `lookup mismatches: ${v.lookupMismatches}, declines turned into applications or other flipped decisions: ${v.flippedDecisions}`,
+      `lookup mismatches: ${v.lookupMismatches}, declines turned into applications or other flipped decisions: ${v.flippedDecisions}, ` +
+      `period mismatches: ${v.periodMismatches}, chain mismatches: ${v.chainMismatches}, unarchived periods: ${v.unarchivedPeriods}`,
   ];
   for (const [kind, examples] of Object.entries(audit.violations.examples) as [ViolationKind, string[]][]) {
     if (examples.length === 0) continue;
@@ -83,7 +159,7 @@ export function renderReport(report: ChaosReport): string {
   }
   lines.push(
     report.passed
-      ? "PASS: every logical operation took effect exactly once or was declined exactly once."
+      ? `PASS: every logical operation took effect exactly once or was declined exactly once${settings.closeEvery === 0 ? "" : ", and every period's chain verified"}.`
       : "FAIL: see the violations above.",
   );
   return lines.join("\n");

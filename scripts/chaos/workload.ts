@@ -12,7 +12,9 @@ import {
   type MoneyInput,
   type RefundInput,
 } from "../../src/client/onceledger-client.ts";
+import { uuidV7 } from "../../src/client/uuid-v7.ts";
 import { forEachConcurrently } from "../lib/concurrency.ts";
+import { makeKey, pickKeyShape, type KeyShape } from "./keys.ts";
 import type { LogicalOp } from "./model.ts";
 import { integerBetween, pick, type Random } from "./random.ts";
 
@@ -36,6 +38,8 @@ export interface WorkloadStats {
   /** Client calls beyond the first of an operation, after OutcomeUnknownError. */
   recalls: number;
   replayedAnswers: number;
+  /** Operations by the shape of their Idempotency-Key (keys.ts). */
+  keyShapes: Record<KeyShape, number>;
 }
 
 interface ConfirmedCharge {
@@ -49,7 +53,17 @@ export interface Workload {
 }
 
 export function newWorkload(): Workload {
-  return { ops: [], stats: { done: 0, attempts: 0, expiredAnswers: 0, recalls: 0, replayedAnswers: 0 } };
+  return {
+    ops: [],
+    stats: {
+      done: 0,
+      attempts: 0,
+      expiredAnswers: 0,
+      recalls: 0,
+      replayedAnswers: 0,
+      keyShapes: { uuidv7: 0, uuidv4: 0, "uuidv7-ahead": 0, "uuidv7-behind": 0 },
+    },
+  };
 }
 
 /** Opens every account and funds it with one credit, through the faulty network like everything else. */
@@ -60,7 +74,16 @@ export async function openAccounts(
   concurrency: number,
 ): Promise<void> {
   await forEachConcurrently(accounts, concurrency, async (account) => {
-    await client.openAccount(account, { currency: CURRENCY });
+    // Retried with its key until it has an answer, like every operation: a loaded server may outlast one call's retries.
+    const idempotencyKey = uuidV7();
+    for (let call = 1; ; call += 1) {
+      try {
+        await client.openAccount(account, { currency: CURRENCY }, { idempotencyKey });
+        break;
+      } catch (error) {
+        if (!(error instanceof OutcomeUnknownError) || call === MAX_CALLS_PER_OPERATION) throw error;
+      }
+    }
     await settle(client, workload, {
       account,
       kind: "credit",
@@ -69,19 +92,38 @@ export async function openAccounts(
   });
 }
 
-/** Runs `count` random operations with `concurrency` in flight; `onDone` is called after each. */
+/**
+ * Runs `count` random operations with `concurrency` in flight; `onDone` is
+ * called after each. `untimedKeys` of them carry a key without a true
+ * embedded time (keys.ts).
+ */
 export async function runOperations(
   client: LedgerClient,
   workload: Workload,
-  options: { accounts: readonly string[]; count: number; concurrency: number; random: Random; onDone: () => void },
+  options: {
+    accounts: readonly string[];
+    count: number;
+    concurrency: number;
+    random: Random;
+    untimedKeys: number;
+    /** Whether a charge's key (and so the charge) had left the object for the archive by now. */
+    archived?: (charge: LogicalOp) => boolean;
+    onDone: () => void;
+  },
 ): Promise<void> {
   const charges = new Map<string, ConfirmedCharge[]>(options.accounts.map((account) => [account, []]));
+  const chargeOps = new Map<string, LogicalOp>();
   const indexes = Array.from({ length: options.count }, (_, i) => i);
   await forEachConcurrently(indexes, options.concurrency, async () => {
     const account = pick(options.random, options.accounts);
-    const op = await settle(client, workload, nextOperation(account, charges.get(account) ?? [], options.random));
+    const spec = nextOperation(account, charges.get(account) ?? [], options.random);
+    const charge = spec.kind === "refund" ? chargeOps.get((spec.body as RefundInput).charge) : undefined;
+    const namesArchivedCharge = charge !== undefined && options.archived !== undefined && options.archived(charge);
+    const shape = pickKeyShape(options.random, options.untimedKeys);
+    const op = await settle(client, workload, namesArchivedCharge ? { ...spec, namesArchivedCharge } : spec, shape);
     if (op.kind === "charge" && op.outcome?.kind === "applied" && op.outcome.amount !== null) {
       charges.get(account)?.push({ id: op.outcome.id, amount: op.outcome.amount });
+      chargeOps.set(op.outcome.id, op);
     }
     options.onDone();
   });
@@ -116,11 +158,14 @@ function nextOperation(
 async function settle(
   client: LedgerClient,
   workload: Workload,
-  spec: Pick<LogicalOp, "account" | "kind" | "body">,
+  spec: Pick<LogicalOp, "account" | "kind" | "body" | "namesArchivedCharge">,
+  shape: KeyShape = "uuidv7",
 ): Promise<LogicalOp> {
-  const op: LogicalOp = { ...spec, key: null, outcome: null, calls: 0, attempts: 0 };
+  const sentMs = Date.now();
+  const op: LogicalOp = { ...spec, key: makeKey(shape, sentMs), outcome: null, calls: 0, attempts: 0, sentMs };
   workload.ops.push(op);
   const { stats } = workload;
+  stats.keyShapes[shape] += 1;
   while (op.outcome === null) {
     if (op.calls === MAX_CALLS_PER_OPERATION) {
       op.outcome = { kind: "undetermined", reason: `no definite answer in ${op.calls} calls` };
@@ -161,6 +206,7 @@ async function settle(
       }
     }
   }
+  op.decidedMs = Date.now();
   stats.attempts += op.attempts;
   stats.done += 1;
   return op;

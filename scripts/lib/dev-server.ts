@@ -24,6 +24,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 export interface DevServer {
   readonly baseUrl: string;
+  /** Its `--persist-to` directory: its objects' and local R2's state (removed by stop). */
+  readonly stateDir: string;
   /** Kills the whole process group with SIGKILL: nothing is flushed or closed gracefully. */
   crash(): void;
   /** Starts it again on the same port and state; resolves once it serves. */
@@ -72,6 +74,7 @@ export async function startDevServer(
   }
   return {
     baseUrl,
+    stateDir,
     crash: () => {
       killGroup("SIGKILL");
     },

@@ -3,6 +3,7 @@ import {
   MAX_EXAMPLES,
   checkAnswers,
   decisionOf,
+  expiredAnswerMismatch,
   checkChain,
   checkEntryOwners,
   checkLookup,
@@ -35,6 +36,21 @@ function entry(seq: number, amount: number, balanceAfter: number, key: string, i
 
 function op(key: string, outcome: LogicalOp["outcome"], kind: LogicalOp["kind"] = "charge"): LogicalOp {
   return { account: "a", kind, body: { amount: 5, currency: "USD" }, key, outcome, calls: 1, attempts: 1 };
+}
+
+/** The expired-key problem exactly as the server renders it (src/domain/problems.ts). */
+function expiredBody(originalStatus: number, originalCode: string | null, entry: string | null, extra = {}): string {
+  return JSON.stringify({
+    type: "urn:onceledger:problem:idempotency_key_expired",
+    title: "Idempotency-Key already decided",
+    status: 409,
+    detail: "This Idempotency-Key was already decided.",
+    code: "idempotency_key_expired",
+    original_status: originalStatus,
+    original_code: originalCode,
+    entry,
+    ...extra,
+  });
 }
 
 const applied = (id: string, amount: number) => ({ kind: "applied" as const, status: 201, id, amount });
@@ -183,14 +199,10 @@ describe("checkAnswers", () => {
 
   const charged = { status: 201, body: '{"id":"ch_1","amount":5}', replayed: false };
   const declined = { status: 402, body: '{"code":"insufficient_funds"}', replayed: false };
-  const expired = (originalStatus: number, originalCode: string | null, entry: string | null) => ({
+  const closed = { status: 201, body: '{"id":3,"first_seq":7,"state":"closing"}', replayed: false };
+  const expired = (originalStatus: number, originalCode: string | null, entry: string | null, extra = {}) => ({
     status: 409,
-    body: JSON.stringify({
-      code: "idempotency_key_expired",
-      original_status: originalStatus,
-      original_code: originalCode,
-      entry,
-    }),
+    body: expiredBody(originalStatus, originalCode, entry, extra),
     replayed: false,
   });
 
@@ -202,6 +214,10 @@ describe("checkAnswers", () => {
       check((flag) => checkAnswers("k", [declined, expired(402, "insufficient_funds", null)], false, flag))
         .replayMismatches,
     ).toBe(0);
+    // A close's answer names a period, not an entry: its expired decision names no entry.
+    expect(check((flag) => checkAnswers("k", [closed, expired(201, null, null)], false, flag)).replayMismatches).toBe(
+      0,
+    );
   });
 
   it("flags an answer after expiry that reports another decision", () => {
@@ -211,6 +227,51 @@ describe("checkAnswers", () => {
     expect(
       check((flag) => checkAnswers("k", [declined, expired(201, null, "ch_1")], false, flag)).replayMismatches,
     ).toBe(1);
+    expect(check((flag) => checkAnswers("k", [closed, expired(201, null, "ch_1")], false, flag)).replayMismatches).toBe(
+      1,
+    );
+  });
+
+  it("accepts after expiry exactly the expired-key problem and nothing else", () => {
+    const flagged = (answer: Observation) =>
+      check((flag) => checkAnswers("k", [charged, answer], false, flag)).replayMismatches;
+    expect(flagged(expired(201, null, "ch_1", { extra: 1 }))).toBe(1);
+    // Not a 409, so not an expired answer at all: a second original whose bytes differ.
+    expect(flagged({ ...expired(201, null, "ch_1"), status: 410 })).toBe(2);
+    expect(flagged({ ...expired(201, null, "ch_1"), replayed: true })).toBe(1);
+    const withoutCode = JSON.parse(expiredBody(201, null, "ch_1")) as Record<string, unknown>;
+    delete withoutCode.original_code;
+    expect(flagged({ status: 409, body: JSON.stringify(withoutCode), replayed: false })).toBe(1);
+  });
+
+  it("requires every answer after expiry to be the same bytes", () => {
+    const other = { ...expired(201, null, "ch_1"), body: expiredBody(201, null, "ch_1").replace("decided", "Decided") };
+    expect(
+      check((flag) => checkAnswers("k", [charged, expired(201, null, "ch_1"), other], false, flag)).replayMismatches,
+    ).toBe(1);
+  });
+
+  it("without a recorded answer, holds answers after expiry to the decision the run settled on", () => {
+    const settled = { status: 201, code: null, entry: "ch_1" };
+    expect(check((flag) => checkAnswers("k", [expired(201, null, "ch_1")], true, flag, settled)).replayMismatches).toBe(
+      0,
+    );
+    expect(check((flag) => checkAnswers("k", [expired(201, null, "ch_2")], true, flag, settled)).replayMismatches).toBe(
+      1,
+    );
+  });
+});
+
+describe("expiredAnswerMismatch", () => {
+  it("names what differs, or null for the exact answer", () => {
+    const decided = { status: 402, code: "insufficient_funds", entry: null };
+    expect(expiredAnswerMismatch({ status: 409, body: expiredBody(402, "insufficient_funds", null) }, decided)).toBe(
+      null,
+    );
+    expect(expiredAnswerMismatch({ status: 409, body: expiredBody(402, null, null) }, decided)).toMatch(/reports/);
+    expect(
+      expiredAnswerMismatch({ status: 409, body: '{"code":"idempotency_key_expired","original_status":402}' }, decided),
+    ).toMatch(/fields/);
   });
 });
 

@@ -52,6 +52,8 @@ export interface Entry {
 export interface AccountState {
   readonly balance: number;
   readonly entry_count: number;
+  /** The object's databaseSize, as the account view reports it (absent before that field existed). */
+  readonly storage_bytes?: number;
 }
 
 const CALL_TIMEOUT_MS = 30_000;

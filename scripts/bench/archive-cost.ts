@@ -36,13 +36,20 @@ export interface OperationCost {
   readonly usedBytesPerOp: number | null;
   /** dbstat bytes added per operation, by table or index (those that grew). */
   readonly tableBytesPerOp: Readonly<Record<string, number>>;
+  /** The account view's storage_bytes added per operation (the object's own databaseSize); null when not reported. */
+  readonly storageBytesPerOp: number | null;
+}
+
+/** The object's file as read from disk, and its storage_bytes as the account view reports it. */
+export interface MeasuredSize extends ObjectSize {
+  readonly storageBytes: number | null;
 }
 
 export function costOf(
   operation: string,
   stats: RequestStats,
   result: LoadResult | null,
-  sizes: { before: ObjectSize; after: ObjectSize } | null,
+  sizes: { before: MeasuredSize; after: MeasuredSize } | null,
 ): OperationCost {
   // Rows per operation from the log lines; CPU and bytes per operation the load generator saw answered.
   const ops = Math.max(1, stats.operations);
@@ -74,6 +81,10 @@ export function costOf(
     databaseBytesPerOp: sizes === null ? null : (sizes.after.databaseBytes - sizes.before.databaseBytes) / perBytes,
     usedBytesPerOp: sizes === null ? null : (sizes.after.usedBytes - sizes.before.usedBytes) / perBytes,
     tableBytesPerOp: tables,
+    storageBytesPerOp:
+      sizes === null || sizes.before.storageBytes === null || sizes.after.storageBytes === null
+        ? null
+        : (sizes.after.storageBytes - sizes.before.storageBytes) / perBytes,
   };
 }
 
@@ -106,12 +117,16 @@ export async function measureCosts(
   });
   if (options.warmup > 0) await load(ctx, closed(warm, "w", options.warmup), expected);
 
+  const size = async (account: string): Promise<MeasuredSize> => ({
+    ...objects.measure(account),
+    storageBytes: (await served.api.account(account)).storage_bytes ?? null,
+  });
   const measure = async (label: string, account: string, route: RegExp, job: LoadJob) => {
-    const before = objects.measure(account);
+    const before = await size(account);
     served.server.log.skip();
     const result = await load(ctx, job, expected);
     const lines = served.server.log.readNew();
-    const after = objects.measure(account);
+    const after = await size(account);
     const stats = requestStats(lines, route);
     const stored = (after.rows.ledger ?? 0) - (before.rows.ledger ?? 0);
     progress(
@@ -145,7 +160,10 @@ export async function measureCosts(
     costOf(`charge in a ${options.batchSize}-operation batch`, batch.stats, batch.result, batch.sizes),
   ];
   const bytes = (cost: OperationCost) =>
-    cost.databaseBytesPerOp === null ? "n/a" : `${cost.databaseBytesPerOp.toFixed(0)} bytes of databaseSize`;
+    (cost.databaseBytesPerOp === null ? "n/a" : `${cost.databaseBytesPerOp.toFixed(0)} bytes of databaseSize`) +
+    (cost.storageBytesPerOp === null
+      ? ""
+      : ` (the account view's storage_bytes: ${cost.storageBytesPerOp.toFixed(0)})`);
   const row = (
     id: string,
     title: string,

@@ -19,12 +19,12 @@
  */
 import { buildArchived, fundingKeys, waitSettled, type Built, type Settled } from "./archive-build.ts";
 import { closeUnderLoad, type CloseFigures } from "./archive-close.ts";
-import { costOf, measureCosts, renderCosts, type OperationCost } from "./archive-cost.ts";
+import { costOf, measureCosts, renderCosts, type MeasuredSize, type OperationCost } from "./archive-cost.ts";
 import { checkLedger, Expected } from "./check.ts";
 import type { BenchContext, Served } from "./context.ts";
 import { KeyMaker, type KeyKind } from "./keys.ts";
 import { buildRow, cpuUsPerOp, load, progress, rate } from "./measure.ts";
-import { AccountObjects, type ObjectSize } from "./object-storage.ts";
+import { AccountObjects } from "./object-storage.ts";
 import { openAccounts } from "./preload.ts";
 import { sleep } from "./processes.ts";
 import type { Row } from "./report.ts";
@@ -117,7 +117,13 @@ export async function archiveRows(ctx: BenchContext): Promise<Row[]> {
       ),
     );
     buildLines.push(...served.server.log.readNew());
-    const hot = new Map<string, ObjectSize>(built.map((b) => [b.account, objects.measure(b.account)]));
+    const hot = new Map<string, MeasuredSize>();
+    for (const b of built) {
+      hot.set(b.account, {
+        ...objects.measure(b.account),
+        storageBytes: (await served.api.account(b.account)).storage_bytes ?? null,
+      });
+    }
     progress(
       `archive: built in ${((Date.now() - buildFrom) / 1000).toFixed(0)} s; all archived after ${settled.archivedSeconds?.toFixed(0) ?? "n/a"} s, pruned after ${settled.prunedSeconds?.toFixed(0) ?? "n/a"} s`,
     );
@@ -452,7 +458,7 @@ function summary(
     built: readonly Built[];
     settled: Settled;
     buildLines: readonly LogLine[];
-    hot: ReadonlyMap<string, ObjectSize>;
+    hot: ReadonlyMap<string, MeasuredSize>;
     comparisons: readonly Comparison[];
     retries: readonly Retries[];
     close: CloseFigures;
@@ -469,7 +475,11 @@ function summary(
   if (charge !== undefined) {
     out.push(
       `1. per new-key charge: ${charge.rowsWritten.toFixed(2)} rows written, ${charge.rowsRead.toFixed(2)} rows read (request log lines); ` +
-        `${charge.databaseBytesPerOp?.toFixed(0) ?? "n/a"} bytes of databaseSize (${charge.usedBytesPerOp?.toFixed(0) ?? "n/a"} in pages in use) over ${int(charge.count)} charges while their keys replay`,
+        `${charge.databaseBytesPerOp?.toFixed(0) ?? "n/a"} bytes of databaseSize (${charge.usedBytesPerOp?.toFixed(0) ?? "n/a"} in pages in use` +
+        (charge.storageBytesPerOp === null
+          ? ""
+          : `; the account view's storage_bytes ${charge.storageBytesPerOp.toFixed(0)}`) +
+        `) over ${int(charge.count)} charges while their keys replay`,
     );
   }
   const steps = periodSteps(s.buildLines);
@@ -490,7 +500,7 @@ function summary(
     );
     if (size !== undefined && trace !== null) {
       out.push(
-        `   hot after pruning: databaseSize ${int(size.databaseBytes)} bytes (${int(size.usedBytes)} in use, ${int(size.freelistBytes)} free pages); ` +
+        `   hot after pruning: databaseSize ${int(size.databaseBytes)} bytes (${int(size.usedBytes)} in use, ${int(size.freelistBytes)} free pages${size.storageBytes === null ? "" : `; storage_bytes ${int(size.storageBytes)}`}); ` +
           `rows left: ${Object.entries(size.rows)
             .map(([t, n]) => `${t} ${int(n)}`)
             .join(

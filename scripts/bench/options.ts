@@ -30,7 +30,7 @@ With --quick every size in brackets below applies; a flag given wins.`;
 
 const SPECS = {
   scenarios: { kind: "string", default: SCENARIOS.join(","), help: "comma-separated scenarios to run" },
-  quick: { kind: "boolean", help: "every scenario small, for development (about 2 minutes)" },
+  quick: { kind: "boolean", help: "every scenario small, for development (about 8 minutes, archive about 4)" },
   warmup: integer(5, 0, 600, "seconds of warm-up load before the measured runs [1]"),
   duration: integer(10, 1, 600, "seconds per measured run [3]"),
   runs: integer(3, 1, 50, "measured runs per scenario; the median is reported [1]"),

@@ -89,6 +89,11 @@ export const PROBLEMS = {
     title: "Dead letter cannot be replayed",
     when: "operator routes: the letter's reason is its message's own fault (`not_text`, `too_large`, `invalid_json`, `invalid_command`), so sending it again would only dead-letter it again; `reason` names it",
   },
+  restore_refused: {
+    status: 409,
+    title: "Restore refused",
+    when: "operator routes: a restore step the account object cannot take as asked (the account exists, no restore is under way, or what the backup and the archive hold does not add up); `reason` says which. Until a restore finishes, the account answers as one never opened",
+  },
   idempotency_key_expired: {
     status: 409,
     title: "Idempotency-Key already decided",
@@ -145,6 +150,7 @@ interface FailureFacts {
   not_found: { readonly method: string; readonly path: string };
   dead_letter_not_found: { readonly id: string };
   dead_letter_not_replayable: { readonly id: string; readonly reason: string };
+  restore_refused: { readonly reason: string };
   method_not_allowed: { readonly method: string; readonly allow: readonly string[] };
   currency_mismatch: { readonly accountCurrency: string; readonly requestCurrency: string };
   refund_exceeds_charge: { readonly chargeId: string; readonly refundable: number; readonly requested: number };
@@ -257,6 +263,8 @@ export function toProblem(failure: Failure): Problem {
         `Dead letter ${failure.id} was dead-lettered as ${failure.reason}, the message's own fault: sent again, it would be dead-lettered again. Have its producer send a corrected command, then discard this letter.`,
         { reason: failure.reason },
       );
+    case "restore_refused":
+      return problem("restore_refused", `The restore step was refused: ${failure.reason}.`, { reason: failure.reason });
     case "method_not_allowed":
       return problem("method_not_allowed", `${failure.method} is not allowed here; use ${failure.allow.join(", ")}.`);
     case "currency_mismatch":

@@ -10,6 +10,7 @@ import type { AppEnv } from "./pipeline.ts";
 import { failureResponse, REQUEST_ID_HEADER } from "./respond.ts";
 import { batchRoutes } from "./routes/batch.ts";
 import { DEV_COMMANDS_PATH, sendDevCommand } from "./routes/dev-commands.ts";
+import { operatorAccountRoutes } from "./routes/operator-accounts.ts";
 import { authenticateOperatorRequest, isOperatorPath, operatorRoutes } from "./routes/operator-dead-letters.ts";
 import { readRoutes } from "./routes/reads.ts";
 import { writeRoutes } from "./routes/writes.ts";
@@ -54,6 +55,8 @@ export function buildApp(): Hono<AppEnv> {
   });
 
   app.post(DEV_COMMANDS_PATH, sendDevCommand);
+  // An account's backup and restore: operator routes (routes/operator-accounts.ts).
+  for (const [method, path, handler] of operatorAccountRoutes()) app.on(method, path, handler);
 
   const allowedMethods = new Map<string, string[]>();
   for (const [method, path, handler] of operatorRoutes()) {

@@ -56,6 +56,10 @@ import {
   renderDecidedEntry,
 } from "./row-views.ts";
 import { findKeyRow } from "./key-rows.ts";
+import type { BackupPageRequest, RestoreStep } from "../contract/backup-records.ts";
+import { backupChanges, backupDecisions, backupKeys, backupState } from "./account-backup.ts";
+import { refusalReason, restoreStep } from "./account-restore.ts";
+import { forgetLegacyKeys } from "./key-state.ts";
 
 /**
  * One account's ledger: the only code that changes money state. This class
@@ -436,6 +440,64 @@ export class AccountLedger extends DurableObject<Env> {
   /** Recomputes the ledger's invariants from storage; for tests and audits. */
   audit(): LedgerAudit {
     return auditLedger(this.sql);
+  }
+
+  /**
+   * The operator's backup reads (account-backup.ts): one page of what the
+   * tenants' API does not show, read-only. 404 for an account never opened.
+   */
+  async readBackup(request: BackupPageRequest): Promise<Outcome> {
+    const state = this.writes.committed();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
+    switch (request.part) {
+      case "state": {
+        const entryAt = async (seq: number) => {
+          const here = findEntryBySeq(this.sql, seq);
+          if (here !== null) return here;
+          const archived = await this.archive.entry(seq);
+          return archived === null ? null : entryRowOf(archived);
+        };
+        return success(200, await backupState(this.sql, state.account, entryAt));
+      }
+      case "changes":
+        return success(200, backupChanges(this.sql, Number(request.after ?? 0), request.limit));
+      case "keys":
+        return success(
+          200,
+          backupKeys(this.sql, Number(request.after ?? 0), request.through ?? state.head.keyPos, request.limit),
+        );
+      case "decisions":
+        return success(200, backupDecisions(this.sql, request.after ?? "", request.limit));
+    }
+  }
+
+  /**
+   * One step of rebuilding this object from a backup and the archive
+   * (account-restore.ts), only while it holds no account. A step that cannot
+   * be taken is 409 restore_refused with its reason; the account row is
+   * written last, by `finish`, after which the object runs as any other.
+   */
+  async restore(step: RestoreStep): Promise<Outcome> {
+    try {
+      const answer = await restoreStep(
+        { storage: this.ctx.storage, sql: this.sql, objectName: this.ctx.id.name, bucket: () => this.bucket() },
+        step,
+      );
+      if (step.step === "finish") {
+        // What this instance learnt of the object while it held no account is stale.
+        forgetLegacyKeys(this.sql);
+        this.archive.refresh();
+        this.policy.forget();
+        this.writes.committed();
+        await this.schedule.armBy({ periodsDueMs: Date.now(), events: "pending" }, Date.now());
+      }
+      return success(200, answer);
+    } catch (error) {
+      const reason = refusalReason(error);
+      if (reason === null) throw error;
+      logError("restoreRefused", { step: step.step, reason });
+      return failure({ code: "restore_refused", reason });
+    }
   }
 }
 

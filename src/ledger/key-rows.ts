@@ -156,7 +156,7 @@ function formatDigests(digests: Readonly<Record<string, string>>): string {
     .join(",");
 }
 
-function parseDigests(text: string): Record<string, string> {
+export function parseDigests(text: string): Record<string, string> {
   if (text === "") return {};
   return Object.fromEntries(
     text.split(",").map((pair) => {

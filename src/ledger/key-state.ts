@@ -64,6 +64,11 @@ export function hasLegacyKeys(sql: CountedSql): boolean {
   return known;
 }
 
+/** Forgets what hasLegacyKeys learnt of this object: a restore (account-restore.ts) may have written such keys since. */
+export function forgetLegacyKeys(sql: CountedSql): void {
+  legacyKeys.delete(sql);
+}
+
 export function readKeyState(sql: CountedSql, key: string, nowMs: number): KeyState {
   const row = sql.first<Row>(QUERY, key, nowMs);
   if (row === undefined) throw new Error("invariant: the key-state query returns one row");

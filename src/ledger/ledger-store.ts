@@ -322,7 +322,7 @@ const TAG_HEX = 12;
 const SEQ_HEX = 20;
 const NEW_ID = /^(cr|ch|re)_([0-9a-f]{12})([0-9a-f]{20})$/;
 
-function formatEntryId(type: EntryType, tag: number, seq: number): string {
+export function formatEntryId(type: EntryType, tag: number, seq: number): string {
   return `${ENTRY_TYPE_RULES[type].idPrefix}_${tag.toString(16).padStart(TAG_HEX, "0")}${seq.toString(16).padStart(SEQ_HEX, "0")}`;
 }
 

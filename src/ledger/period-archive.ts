@@ -229,8 +229,7 @@ function filterPeriod(sql: CountedSql, period: PeriodRow): void {
     );
     if (rows.length === 0) break;
     for (const row of rows) {
-      const t = embeddedTimeMs(row.key);
-      if (t === null || t > row.decided_ms || row.decided_ms - t > KEY_TIME_WINDOW_MS) {
+      if (!keyIsTimed(row.key, row.decided_ms)) {
         untimed.push(row.key);
       } else {
         firstDecidedMs = Math.min(firstDecidedMs ?? row.decided_ms, row.decided_ms);
@@ -242,12 +241,7 @@ function filterPeriod(sql: CountedSql, period: PeriodRow): void {
   }
   let generation = 0;
   if (untimed.length > 0) {
-    const last = sql.first<{ generation: number; keys: number }>(
-      `SELECT filter_generation AS generation, SUM(filter_keys) AS keys FROM periods
-       WHERE filter_keys > 0 AND id < ? GROUP BY filter_generation ORDER BY filter_generation DESC LIMIT 1`,
-      period.id,
-    );
-    generation = last === undefined ? 0 : last.generation + (last.keys >= generationCapacity(last.generation) ? 1 : 0);
+    generation = filterGenerationFor(sql, period.id);
     addToFilter(sql, generation, period.id, untimed);
   }
   setKeyFacts(sql, period.id, {
@@ -258,6 +252,25 @@ function filterPeriod(sql: CountedSql, period: PeriodRow): void {
     filterGeneration: generation,
   });
   setProgress(sql, period.id, { phase: "seal" });
+}
+
+/** Whether a key is found by time: its embedded time is at most KEY_TIME_WINDOW_MS before its decision, and not after. */
+export function keyIsTimed(key: string, decidedMs: number): boolean {
+  const t = embeddedTimeMs(key);
+  return t !== null && t <= decidedMs && decidedMs - t <= KEY_TIME_WINDOW_MS;
+}
+
+/**
+ * The filter generation a period's untimed keys go into: the newest one in
+ * use by the periods before it, or the next once that one is full.
+ */
+export function filterGenerationFor(sql: CountedSql, periodId: number): number {
+  const last = sql.first<{ generation: number; keys: number }>(
+    `SELECT filter_generation AS generation, SUM(filter_keys) AS keys FROM periods
+     WHERE filter_keys > 0 AND id < ? GROUP BY filter_generation ORDER BY filter_generation DESC LIMIT 1`,
+    periodId,
+  );
+  return last === undefined ? 0 : last.generation + (last.keys >= generationCapacity(last.generation) ? 1 : 0);
 }
 
 /**

@@ -18,7 +18,7 @@ export const LOG_LINES = {
   alarm: "alarm",
   /** One per queue message the consumer handled, with what it did (`action`). */
   command: "command",
-  /** One per operator request (the dead-letter routes), with what it did (`action`) and who (`operator`, `key_id`). */
+  /** One per operator request (the dead-letter and account backup routes), with what it did (`action`) and who (`operator`, `key_id`). */
   operator: "operator",
   misconfigured: "OnceLedger is misconfigured",
   apiKeysUnusable: "OnceLedger is misconfigured: API_KEYS is unusable",
@@ -45,6 +45,7 @@ export const LOG_LINES = {
   archiveUnbound: "archive bucket not bound: closed periods wait",
   archiveObjectMismatch: "archived object does not match its digest: writing it again",
   archiveStepFailed: "archive step failed: retried by the next alarm",
+  restoreRefused: "restore step refused",
 } as const;
 
 export type LogLine = keyof typeof LOG_LINES;

@@ -1,0 +1,190 @@
+import type { BackupChange, BackupDecision, BackupKey, BackupPage, BackupState } from "../contract/backup-records.ts";
+import { ENTRY_TYPES } from "../domain/entry-types.ts";
+import { bytesToHex } from "../lib/hex.ts";
+import { readEventCursor } from "./events.ts";
+import { parseDigests } from "./key-rows.ts";
+import { changesAfter, formatEntryId, readHead, type AccountRow, type EntryRow } from "./ledger-store.ts";
+import { accountChangeView, timestamp } from "./row-views.ts";
+import type { CountedSql } from "./sql.ts";
+
+/**
+ * The operator's backup reads of an account object: what the tenants' API
+ * does not show and a restore needs (account-restore.ts). Each is one page
+ * of rows, read-only. The entries, the periods and the settings history as
+ * tenants see them are read through the tenants' API; these add the head
+ * and event cursor the backup is cut at, each change's place among the
+ * entries, and every key decision still in the object, whole (what a replay
+ * needs), plus the decisions kept before schema 7.
+ */
+
+/**
+ * Where the backup is cut: the account, its head and event cursor, and the
+ * last entry of the last period whose rows may have left (read through
+ * `entryAt`, from the object or the archive), after which the backup's
+ * entries start.
+ */
+export async function backupState(
+  sql: CountedSql,
+  account: AccountRow,
+  entryAt: (seq: number) => Promise<EntryRow | null>,
+): Promise<BackupState> {
+  const head = readHead(sql);
+  const cursor = readEventCursor(sql);
+  const left = sql.first<{ last_seq: number }>(
+    "SELECT last_seq FROM periods WHERE pruned > 0 ORDER BY id DESC LIMIT 1",
+  );
+  let entriesAfter: BackupState["entries_after"] = null;
+  if (left !== undefined) {
+    const entry = await entryAt(left.last_seq);
+    if (entry === null) throw new Error(`invariant: entry ${left.last_seq}, which closed a period, is nowhere`);
+    entriesAfter = { seq: entry.seq, id: entry.id };
+  }
+  return {
+    account: {
+      name: account.name,
+      currency: account.currency,
+      overdraft_limit: account.overdraftLimit,
+      version: account.version,
+      created: timestamp(account.createdMs),
+      tenant: account.tenant,
+    },
+    head: { balance: head.balance, entry_count: head.entryCount, key_pos: head.keyPos },
+    event_cursor: {
+      published_through: cursor.publishedThrough,
+      entry_seq: cursor.entrySeq,
+      change_version: cursor.changeVersion,
+      change_field: cursor.changeField,
+    },
+    entries_after: entriesAfter,
+  };
+}
+
+/** The settings changes after `afterVersion`, as the tenants' history shows them, each with its place among the entries. */
+export function backupChanges(sql: CountedSql, afterVersion: number, limit: number): BackupPage<BackupChange> {
+  const { rows, hasMore } = changesAfter(sql, afterVersion, limit);
+  return {
+    data: rows.map((row) => ({ ...accountChangeView(row), entry_seq_before: row.entrySeqBefore })),
+    has_more: hasMore,
+  };
+}
+
+type KeyRecord = {
+  pos: number;
+  key: string;
+  fingerprint: ArrayBuffer;
+  status: number;
+  code: string | null;
+  entry_seq: number | null;
+  decided_ms: number;
+  expires_ms: number;
+  request_tag: number;
+  origin: string;
+  digests: string | null;
+  view: number;
+  body: string | null;
+  tag: number | null;
+  type: number | null;
+};
+
+/** The key rows after pos `afterPos` up to `throughPos`, in pos order, each with its entry's id. */
+export function backupKeys(
+  sql: CountedSql,
+  afterPos: number,
+  throughPos: number,
+  limit: number,
+): BackupPage<BackupKey> {
+  const rows = sql.rows<KeyRecord>(
+    `SELECT k.pos, k.key, k.fingerprint, k.status, k.code, k.entry_seq, k.decided_ms, k.expires_ms, k.request_tag,
+            k.origin, k.digests, k.view, k.body, l.tag, l.type
+       FROM keys k LEFT JOIN ledger l ON l.seq = k.entry_seq
+      WHERE k.pos > ? AND k.pos <= ? ORDER BY k.pos LIMIT ?`,
+    afterPos,
+    throughPos,
+    limit + 1,
+  );
+  return { data: rows.slice(0, limit).map(toBackupKey), has_more: rows.length > limit };
+}
+
+function toBackupKey(row: KeyRecord): BackupKey {
+  let entry: string | null = null;
+  if (row.entry_seq !== null) {
+    const type = row.type === null ? undefined : ENTRY_TYPES[row.type - 1];
+    // Keys leave the object before their entries (period-archive.ts): a key row here finds its entry here.
+    if (type === undefined || row.tag === null) {
+      throw new Error(`invariant: key ${row.key} names entry ${row.entry_seq}, which is not in the object`);
+    }
+    entry = formatEntryId(type, row.tag, row.entry_seq);
+  }
+  return {
+    pos: row.pos,
+    key: row.key,
+    fingerprint: bytesToHex(new Uint8Array(row.fingerprint)),
+    status: row.status,
+    code: row.code,
+    entry_seq: row.entry_seq,
+    entry,
+    decided: timestamp(row.decided_ms),
+    expires: timestamp(row.expires_ms),
+    request_tag: row.request_tag,
+    origin: row.origin,
+    digests: row.digests === null ? null : parseDigests(row.digests),
+    view: row.view,
+    body: row.body,
+  };
+}
+
+type DecisionRecord = {
+  key: string;
+  fingerprint: string;
+  status: number;
+  code: string | null;
+  entry_id: string | null;
+  decided_ms: number;
+  r_key: string | null;
+  request_id: string | null;
+  r_fingerprint: string | null;
+  r_status: number | null;
+  body: string | null;
+  created_ms: number | null;
+  expires_ms: number | null;
+  field_digests: string | null;
+  origin_request_id: string | null;
+};
+
+/** The decisions kept before schema 7 after `afterKey`, in key order, each with its stored answer while kept. */
+export function backupDecisions(sql: CountedSql, afterKey: string, limit: number): BackupPage<BackupDecision> {
+  const rows = sql.rows<DecisionRecord>(
+    `SELECT d.key, d.fingerprint, d.status, d.code, d.entry_id, d.decided_ms, r.key AS r_key, r.request_id,
+            r.fingerprint AS r_fingerprint, r.status AS r_status, r.body, r.created_ms, r.expires_ms, r.field_digests,
+            r.origin_request_id
+       FROM decisions d LEFT JOIN idempotency_records r ON r.key = d.key
+      WHERE d.key > ? ORDER BY d.key LIMIT ?`,
+    afterKey,
+    limit + 1,
+  );
+  return {
+    data: rows.slice(0, limit).map((row) => ({
+      key: row.key,
+      fingerprint: row.fingerprint,
+      status: row.status,
+      code: row.code,
+      entry: row.entry_id,
+      decided: timestamp(row.decided_ms),
+      record:
+        row.r_key === null
+          ? null
+          : {
+              request_id: row.request_id ?? "",
+              fingerprint: row.r_fingerprint ?? "",
+              status: row.r_status ?? 0,
+              body: row.body ?? "",
+              created: timestamp(row.created_ms ?? 0),
+              expires: timestamp(row.expires_ms ?? 0),
+              field_digests:
+                row.field_digests === null ? null : (JSON.parse(row.field_digests) as Record<string, string>),
+              origin_request_id: row.origin_request_id,
+            },
+    })),
+    has_more: rows.length > limit,
+  };
+}

@@ -1,0 +1,976 @@
+import type {
+  BackupChange,
+  BackupDecision,
+  BackupKey,
+  BackupState,
+  RestoreEvent,
+  RestoreStep,
+} from "../contract/backup-records.ts";
+import { ENTRY_TYPE_RULES, ENTRY_TYPES, isEntryType } from "../domain/entry-types.ts";
+import {
+  ARCHIVE_OBJECT_MAX_BYTES,
+  ARCHIVE_ROWS_PER_OBJECT,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  TENANT_ID_PATTERN,
+} from "../domain/limits.ts";
+import { assertAmount, assertBalance, assertOverdraftLimit } from "../domain/money.ts";
+import type { AccountChangeView, EntryView, PeriodView } from "../domain/views.ts";
+import { bytesToHex } from "../lib/hex.ts";
+import { addToFilter } from "./archive-filter.ts";
+import { saveDecision } from "./decisions.ts";
+import { readEventCursor } from "./events.ts";
+import { findKeyRow, insertKeyRow } from "./key-rows.ts";
+import { auditLedger } from "./ledger-audit.ts";
+import { addRefund, findEntryBySeq, parseEntryId, readHead, type LedgerHead } from "./ledger-store.ts";
+import { filterGenerationFor, keyIsTimed } from "./period-archive.ts";
+import {
+  findPeriod,
+  insertObject,
+  insertPeriod,
+  lastPeriod,
+  periodsAfter,
+  seqText,
+  type ObjectRow,
+  type PeriodRow,
+} from "./period-store.ts";
+import { hasSchema, migrate } from "./schema.ts";
+import type { CountedSql } from "./sql.ts";
+
+/**
+ * Rebuilds an account object whose storage was lost, from what survives
+ * it: its archived periods in R2 and a backup of what was still in the
+ * object (account-backup.ts), plus, optionally, the ledger events published
+ * after the backup. It writes only into an object that holds no account,
+ * step by step (RestoreStep), each step a bounded transaction, and the
+ * account row last: until then the object answers every request as an
+ * account never opened (404, recording nothing), a trigger refuses a PUT
+ * that would open it meanwhile, and a step that fails leaves nothing any
+ * request was answered from, so the restore is begun again. docs/operations.md
+ * ("Back up and restore an account") gives the procedure.
+ *
+ * What the object ends up holding:
+ * - every period whose objects R2 holds whole, archived: its period row,
+ *   object rows and filter segment rebuilt from the objects themselves, its
+ *   chained digest recomputed from the entries objects (and checked against
+ *   the backup's, for the periods it lists). Those whose rows the backup
+ *   holds keep them (pruned 0, and leave as usual); the others, and every
+ *   period before one of those, answer from the archive (pruned 2);
+ * - the periods the backup lists as closing that R2 does not hold whole,
+ *   closing again: the archive job writes their objects again, the same bytes;
+ * - the backup's key rows and entries after those, and the settings history;
+ * - entries and settings changes from the events after the backup, each
+ *   entry's key stored as a decision already expired (the events carry no
+ *   fingerprint, so it could not be replayed): a retry gets 409
+ *   idempotency_key_expired naming the entry.
+ */
+
+/** A restore that cannot go on as asked; the object is left as it was before the step. */
+export class RestoreRefused extends Error {
+  override readonly name = "RestoreRefused";
+}
+
+function refuse(reason: string): never {
+  throw new RestoreRefused(reason);
+}
+
+export interface RestoreHost {
+  readonly storage: DurableObjectStorage;
+  readonly sql: CountedSql;
+  /** `<tenant>:<account>` when the object was reached by name. */
+  readonly objectName: string | undefined;
+  /** The account's archive bucket; null when it is not bound. */
+  bucket(): R2Bucket | null;
+}
+
+/** What a restore remembers between its steps, kept in its own table until it finishes. */
+interface Progress {
+  readonly tenant: string;
+  readonly account: string;
+  readonly state: BackupState;
+  readonly keysFrom: number;
+  readonly phase: "periods" | "rows";
+}
+
+/** Every step's answer: what it did, and the step that comes next. */
+export interface RestoreAnswer {
+  readonly step: RestoreStep["step"];
+  readonly done: Readonly<Record<string, unknown>>;
+  readonly next: string | null;
+}
+
+/** The origin stored on a key rebuilt from an event: it names no request. */
+export const RESTORED_ORIGIN = "restored-from-event";
+
+const PROGRESS_TABLE = "restore_progress";
+const GUARD = "restore_holds_account";
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+/** A keys line at its longest: a key of 255 characters each escaped, a code, an entry id and a time. */
+const MAX_KEY_LINE_BYTES = 2 * MAX_IDEMPOTENCY_KEY_LENGTH + 200;
+const FINGERPRINT_HEX = /^[0-9a-f]{32}$/;
+
+export async function restoreStep(host: RestoreHost, step: RestoreStep): Promise<RestoreAnswer> {
+  if (step.step === "status") return { step: "status", done: status(host), next: null };
+  if (accountExists(host)) {
+    refuse("the account exists: a restore writes only into an object that holds no account");
+  }
+  if (step.step === "begin") return begin(host, step);
+  const progress = readProgress(host);
+  if (progress === null) refuse("no restore is under way in this object: begin one first");
+  switch (step.step) {
+    case "period":
+      return restorePeriod(host, progress, step.id, step.listed);
+    case "periods_done":
+      return periodsDone(host, progress, step.listed);
+    case "keys":
+      return rowsStep(host, progress, "keys", () => restoreKeys(host.sql, progress, step.rows));
+    case "decisions":
+      return rowsStep(host, progress, "decisions", () => restoreDecisions(host.sql, step.rows));
+    case "entries":
+      return rowsStep(host, progress, "entries", () => restoreEntries(host.sql, progress, step.rows));
+    case "events":
+      return rowsStep(host, progress, "events", () => restoreEvents(host.sql, step.events));
+    case "finish":
+      return finish(host, progress);
+  }
+}
+
+function accountExists(host: RestoreHost): boolean {
+  return hasSchema(host.storage.sql) && host.sql.first<{ one: number }>("SELECT 1 AS one FROM account") !== undefined;
+}
+
+function progressTableExists(sql: CountedSql): boolean {
+  return (
+    sql.first<{ one: number }>(
+      "SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = ?",
+      PROGRESS_TABLE,
+    ) !== undefined
+  );
+}
+
+function readProgress(host: RestoreHost): Progress | null {
+  if (!hasSchema(host.storage.sql) || !progressTableExists(host.sql)) return null;
+  const row = host.sql.first<{ facts: string }>(`SELECT facts FROM ${PROGRESS_TABLE}`);
+  return row === undefined ? null : (JSON.parse(row.facts) as Progress);
+}
+
+function saveProgress(sql: CountedSql, progress: Progress): void {
+  sql.run(`UPDATE ${PROGRESS_TABLE} SET facts = ?`, JSON.stringify(progress));
+}
+
+function status(host: RestoreHost): Record<string, unknown> {
+  const progress = readProgress(host);
+  const exists = accountExists(host);
+  if (progress === null) return { account_exists: exists, restoring: false };
+  const sql = host.sql;
+  const last = lastPeriod(sql);
+  return {
+    account_exists: exists,
+    restoring: true,
+    phase: progress.phase,
+    periods: last?.id ?? 0,
+    key_pos: sql.first<{ pos: number | null }>("SELECT MAX(pos) AS pos FROM keys")?.pos ?? 0,
+    entry_seq: lastSeq(sql),
+  };
+}
+
+/**
+ * Starts a restore: clears whatever an earlier attempt left (an object with
+ * no account row has answered nothing from its rows), creates the schema,
+ * keeps the backup's cut and writes the settings history; from here a
+ * trigger refuses any PUT that would open the account before the restore
+ * finishes.
+ */
+async function begin(host: RestoreHost, step: Extract<RestoreStep, { step: "begin" }>): Promise<RestoreAnswer> {
+  const { tenant, account, state } = step;
+  if (!TENANT_ID_PATTERN.test(tenant)) refuse(`tenant ${JSON.stringify(tenant)} is not a tenant id`);
+  if (host.objectName !== undefined && host.objectName !== `${tenant}:${account}`) {
+    refuse(`this object is ${host.objectName}, not ${tenant}:${account}`);
+  }
+  if (state.account.name !== account) refuse(`the backup is of account ${state.account.name}, not ${account}`);
+  if (state.account.tenant !== null && state.account.tenant !== tenant) {
+    refuse(`the backup is of tenant ${state.account.tenant}, not ${tenant}`);
+  }
+  assertOverdraftLimit(state.account.overdraft_limit);
+  checkInteger("keys_from", step.keys_from, 1, state.head.key_pos + 1);
+  checkInteger("head.entry_count", state.head.entry_count, 0, Number.MAX_SAFE_INTEGER);
+  if (state.entries_after !== null && state.entries_after.seq > state.head.entry_count) {
+    refuse("the backup's entries start after its head");
+  }
+  await host.storage.deleteAll();
+  await host.storage.deleteAlarm();
+  const progress: Progress = { tenant, account, state, keysFrom: step.keys_from, phase: "periods" };
+  host.storage.transactionSync(() => {
+    migrate(host.storage.sql);
+    host.sql.run(
+      `CREATE TABLE ${PROGRESS_TABLE} (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), facts TEXT NOT NULL)`,
+    );
+    host.sql.run(`INSERT INTO ${PROGRESS_TABLE} (singleton, facts) VALUES (1, ?)`, JSON.stringify(progress));
+    // A PUT that arrived now would open a new, empty account over the one being restored.
+    host.sql.run(
+      `CREATE TRIGGER ${GUARD} BEFORE INSERT ON account
+         BEGIN SELECT RAISE(ABORT, 'refused: the account is being restored (docs/operations.md)'); END`,
+    );
+    let version = 0;
+    for (const change of step.changes) {
+      if (change.version < version) refuse(`the settings history goes back from version ${version}`);
+      version = change.version;
+      insertChange(host.sql, change, change.entry_seq_before);
+    }
+    if (version > state.account.version) refuse(`the settings history passes the account's version ${version}`);
+  });
+  return { step: "begin", done: { changes: step.changes.length }, next: "period 1" };
+}
+
+function insertChange(sql: CountedSql, change: AccountChangeView, entrySeqBefore: number): void {
+  checkInteger(`change ${change.version}`, change.version, 1, Number.MAX_SAFE_INTEGER);
+  checkInteger(`change ${change.version} entry_seq_before`, entrySeqBefore, 0, Number.MAX_SAFE_INTEGER);
+  if (change.field !== "currency" && change.field !== "overdraft_limit") {
+    refuse(`change ${change.version} sets ${change.field}`);
+  }
+  sql.run(
+    "INSERT INTO account_changes (version, field, old, new, created_ms, idempotency_key, entry_seq_before, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    change.version,
+    change.field,
+    change.old === null ? null : JSON.stringify(change.old),
+    JSON.stringify(change.new),
+    timeMs(change.created),
+    change.idempotency_key,
+    entrySeqBefore,
+    change.key_id,
+  );
+}
+
+/** A period's objects as R2 names them: `entries-<n>.jsonl` and `keys-<n>.jsonl`, n from 0 with no gap. */
+function periodPrefix(progress: Progress, id: number): string {
+  return `${progress.tenant}/${progress.account}/periods/${String(id).padStart(10, "0")}/`;
+}
+
+async function listNames(bucket: R2Bucket, prefix: string): Promise<string[]> {
+  const names: string[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await bucket.list(cursor === undefined ? { prefix } : { prefix, cursor });
+    names.push(...page.objects.map((object) => object.key));
+    if (!page.truncated) return names;
+    cursor = page.cursor;
+  }
+}
+
+async function readObject(bucket: R2Bucket, name: string): Promise<Uint8Array> {
+  const object = await bucket.get(name);
+  if (object === null) refuse(`${name} was listed and is gone`);
+  return new Uint8Array(await object.arrayBuffer());
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  return bytesToHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+}
+
+/** An archived keys line (period-archive.ts keyLine). */
+interface KeyLine {
+  readonly key: string;
+  readonly status: number;
+  readonly code: string | null;
+  readonly entry: string | null;
+  readonly decided: string;
+}
+
+/**
+ * Rebuilds period `id` from its objects in R2, in one call: every entries
+ * object read in order (checked seq by seq and balance by balance, its
+ * digest taken, chained onto the previous period's), every keys object
+ * (checked in key order; untimed keys go into the filter), then the period,
+ * its objects, its filter segment and its refunds written in one
+ * transaction. The period must be whole in R2: the next period has objects
+ * (archiving goes in order, so this one was sealed), or its counts are
+ * those the backup lists, or its last keys object is one the archive job
+ * writes last (fewer rows than it takes a step). A period the backup lists
+ * as closing that is not whole is left to periods_done; any other is
+ * refused.
+ */
+async function restorePeriod(
+  host: RestoreHost,
+  progress: Progress,
+  id: number,
+  listed: PeriodView | null,
+): Promise<RestoreAnswer> {
+  if (progress.phase !== "periods") refuse("the periods are restored already");
+  const sql = host.sql;
+  const previous = lastPeriod(sql);
+  if (id <= (previous?.id ?? 0)) return { step: "period", done: { id, already: true }, next: `period ${id + 1}` };
+  if (id !== (previous?.id ?? 0) + 1) refuse(`period ${id} comes after period ${previous?.id ?? 0}, not next`);
+  if (listed !== null && listed.id !== id) refuse(`the backup's period ${listed.id} was given for period ${id}`);
+  const bucket = host.bucket() ?? refuse("the account's archive bucket is not bound");
+  const prefix = periodPrefix(progress, id);
+  const names = await listNames(bucket, prefix);
+  if (names.length === 0) return { step: "period", done: { id, found: false }, next: "periods_done" };
+  const entriesNames = objectNames(names, prefix, "entries");
+  const keysNames = objectNames(names, prefix, "keys");
+  if (entriesNames.length + keysNames.length !== names.length) {
+    refuse(`${prefix} holds objects the archive does not write: ${names.join(", ")}`);
+  }
+  if (entriesNames.length === 0) refuse(`${prefix} holds keys objects and no entries object`);
+  const successor = (await bucket.list({ prefix: periodPrefix(progress, id + 1), limit: 1 })).objects.length > 0;
+
+  const previousSha256 = previous?.sha256 ?? "";
+  const chain = new crypto.DigestStream("SHA-256");
+  const writer = chain.getWriter();
+  await writer.write(encoder.encode(`${previousSha256}\n`));
+  const objects: ObjectRow[] = [];
+  const refunds = new Map<string, number>();
+  const firstSeq = (previous?.lastSeq ?? 0) + 1;
+  const openingBalance = previous?.closingBalance ?? 0;
+  let seq = firstSeq;
+  let balance = openingBalance;
+  let latestMs = 0;
+  for (const [n, name] of entriesNames.entries()) {
+    const bytes = await readObject(bucket, name);
+    await writer.write(bytes);
+    const legacy: EntryView[] = [];
+    const first = seq;
+    for (const line of lines(bytes, name)) {
+      const view = JSON.parse(line) as EntryView;
+      checkEntry(view, seq, balance, name);
+      balance = view.balance_after;
+      seq += 1;
+      latestMs = Math.max(latestMs, timeMs(view.created));
+      if (view.charge !== null) refunds.set(view.charge, (refunds.get(view.charge) ?? 0) + view.amount);
+      if (!isCurrentForm(view)) legacy.push(view);
+    }
+    objects.push({
+      kind: "entries",
+      n,
+      first: seqText(first),
+      name,
+      bytes: bytes.length,
+      sha256: await sha256Hex(bytes),
+    });
+    // Entries stored before schema 7 never leave the object: they are written back with it.
+    if (legacy.length > 0) host.storage.transactionSync(() => insertLegacyEntries(sql, legacy));
+  }
+  await writer.close();
+  const sha256 = bytesToHex(new Uint8Array(await chain.digest));
+  const lastSeq = seq - 1;
+
+  let keyCount = 0;
+  let previousKey = "";
+  let firstDecidedMs: number | null = null;
+  let lastDecidedMs: number | null = null;
+  const untimed: string[] = [];
+  let lastKeysObject = { lines: 0, bytes: 0 };
+  for (const [n, name] of keysNames.entries()) {
+    const bytes = await readObject(bucket, name);
+    let count = 0;
+    let first: string | null = null;
+    for (const line of lines(bytes, name)) {
+      const key = JSON.parse(line) as KeyLine;
+      if (typeof key.key !== "string" || !(key.key > previousKey)) refuse(`${name} is not in key order at ${line}`);
+      previousKey = key.key;
+      first ??= key.key;
+      const decidedMs = timeMs(key.decided);
+      latestMs = Math.max(latestMs, decidedMs);
+      if (keyIsTimed(key.key, decidedMs)) {
+        firstDecidedMs = Math.min(firstDecidedMs ?? decidedMs, decidedMs);
+        lastDecidedMs = Math.max(lastDecidedMs ?? decidedMs, decidedMs);
+      } else {
+        untimed.push(key.key);
+      }
+      count += 1;
+    }
+    if (first === null) refuse(`${name} is empty`);
+    keyCount += count;
+    lastKeysObject = { lines: count, bytes: bytes.length };
+    objects.push({ kind: "keys", n, first, name, bytes: bytes.length, sha256: await sha256Hex(bytes) });
+  }
+
+  const counts = { first_seq: firstSeq, last_seq: lastSeq, entry_count: lastSeq - firstSeq + 1, key_count: keyCount };
+  const asListed =
+    listed !== null &&
+    listed.first_seq === firstSeq &&
+    listed.last_seq === lastSeq &&
+    listed.key_count === keyCount &&
+    listed.opening_balance === openingBalance &&
+    listed.closing_balance === balance;
+  // The archive job's keys step ends on an object of fewer rows than it reads at once (cut by bytes, never past them).
+  const lastWritten =
+    keysNames.length > 0 &&
+    lastKeysObject.lines < ARCHIVE_ROWS_PER_OBJECT &&
+    lastKeysObject.bytes <= ARCHIVE_OBJECT_MAX_BYTES - MAX_KEY_LINE_BYTES;
+  if (!(successor || asListed || lastWritten)) {
+    if (listed?.state === "closing") {
+      return { step: "period", done: { id, found: true, whole: false, ...counts }, next: "periods_done" };
+    }
+    refuse(
+      listed === null
+        ? `period ${id}'s objects in R2 are not whole (its archive was cut off) and the backup does not list it: it was closed after the backup. Move ${prefix} aside and restore again; its keys objects hold decisions made after the backup`
+        : `period ${id} in R2 does not match the backup's: ${JSON.stringify(counts)} against ${JSON.stringify(listed)}`,
+    );
+  }
+  if (listed !== null) checkListed(listed, { ...counts, sha256, previousSha256, objects, asListed });
+
+  const row = {
+    id,
+    firstSeq,
+    lastSeq,
+    firstPos: (previous?.lastPos ?? 0) + 1,
+    lastPos: (previous?.lastPos ?? 0) + keyCount,
+    openingBalance,
+    closingBalance: balance,
+    createdMs: listed === null ? latestMs : timeMs(listed.created),
+  };
+  host.storage.transactionSync(() => {
+    insertPeriod(sql, row, null);
+    let generation = 0;
+    if (untimed.length > 0) {
+      generation = filterGenerationFor(sql, id);
+      addToFilter(sql, generation, id, untimed);
+    }
+    sql.run(
+      `UPDATE periods SET state = 'archived', progress = '{"phase":"seal"}', sha256 = ?, previous_sha256 = ?,
+         first_decided_ms = ?, last_decided_ms = ?, pruned = 2, filter_keys = ?, filter_generation = ? WHERE id = ?`,
+      sha256,
+      previousSha256,
+      firstDecidedMs,
+      lastDecidedMs,
+      untimed.length,
+      generation,
+      id,
+    );
+    for (const object of objects) insertObject(sql, id, object);
+    for (const [charge, amount] of refunds) addRefund(sql, charge, amount);
+  });
+  return { step: "period", done: { id, found: true, whole: true, ...counts, sha256 }, next: `period ${id + 1}` };
+}
+
+/** A period the backup lists must be the one R2 holds: the same counts and, once it was archived, the same digests. */
+function checkListed(
+  listed: PeriodView,
+  found: {
+    asListed: boolean;
+    sha256: string;
+    previousSha256: string;
+    objects: readonly ObjectRow[];
+    [fact: string]: unknown;
+  },
+): void {
+  const { asListed, objects, ...facts } = found;
+  if (!asListed)
+    refuse(`period ${listed.id} in R2 is ${JSON.stringify(facts)}; the backup lists ${JSON.stringify(listed)}`);
+  if (listed.state !== "archived") return;
+  const same =
+    listed.sha256 === found.sha256 &&
+    listed.previous_sha256 === found.previousSha256 &&
+    listed.objects.length === objects.length &&
+    listed.objects.every((object, i) => {
+      const other = objects[i];
+      return (
+        other !== undefined &&
+        other.name === object.name &&
+        other.kind === object.kind &&
+        other.bytes === object.bytes &&
+        other.sha256 === object.sha256
+      );
+    });
+  if (!same) {
+    refuse(
+      `period ${listed.id}'s objects in R2 (sha256 ${found.sha256}) are not those the backup lists (sha256 ${listed.sha256 ?? "none"})`,
+    );
+  }
+}
+
+function objectNames(names: readonly string[], prefix: string, kind: "entries" | "keys"): string[] {
+  const pattern = new RegExp(`^${kind}-(\\d{6})\\.jsonl$`);
+  const found = names
+    .map((name) => ({ name, n: pattern.exec(name.slice(prefix.length))?.[1] }))
+    .filter((object): object is { name: string; n: string } => object.n !== undefined)
+    .sort((a, b) => Number(a.n) - Number(b.n));
+  found.forEach((object, i) => {
+    if (Number(object.n) !== i) refuse(`${prefix} has no ${kind} object ${i}: the next is ${object.name}`);
+  });
+  return found.map((object) => object.name);
+}
+
+/** An object's lines: every one ends in "\n". */
+function lines(bytes: Uint8Array, name: string): string[] {
+  const text = decoder.decode(bytes);
+  if (!text.endsWith("\n")) refuse(`${name} does not end with a whole line`);
+  return text.slice(0, -1).split("\n");
+}
+
+/** An entry follows on from the one before it, in seq and in balance, and is well formed. */
+function checkEntry(view: EntryView, seq: number, balance: number, where: string): void {
+  if (view.seq !== seq) refuse(`${where}: entry ${view.seq} where ${seq} was due`);
+  if (!isEntryType(view.type) || Math.sign(view.amount) !== ENTRY_TYPE_RULES[view.type].sign) {
+    refuse(`${where}: entry ${seq} is a ${view.type} of ${view.amount}`);
+  }
+  assertAmount(Math.abs(view.amount));
+  assertBalance(view.balance_after);
+  if (view.balance_after !== balance + view.amount) {
+    refuse(`${where}: entry ${seq} has balance ${view.balance_after}, not ${balance} + ${view.amount}`);
+  }
+  if ((view.charge !== null) !== (view.type === "refund")) refuse(`${where}: entry ${seq} names charge ${view.charge}`);
+  if (typeof view.idempotency_key !== "string" || view.idempotency_key === "") {
+    refuse(`${where}: entry ${seq} has no key`);
+  }
+}
+
+/** Whether an entry's id is of the form entries have had since schema 7 (its seq inside it). */
+function isCurrentForm(view: EntryView): boolean {
+  return parseEntryId(view.id)?.seq === view.seq;
+}
+
+function insertLegacyEntries(sql: CountedSql, views: readonly EntryView[]): void {
+  for (const view of views) {
+    sql.run(
+      `INSERT INTO entries (seq, id, type, amount, balance_after, created_ms, idempotency_key, charge_id, description, metadata, key_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`,
+      view.seq,
+      view.id,
+      view.type,
+      view.amount,
+      view.balance_after,
+      timeMs(view.created),
+      view.idempotency_key,
+      view.charge,
+      view.description,
+      JSON.stringify(view.metadata),
+      view.key_id,
+    );
+  }
+}
+
+/**
+ * After the last period R2 holds whole: which restored periods keep their
+ * rows from the backup (those it holds every row of, after the last one it
+ * does not), and the backup's closing periods R2 did not hold whole, closed
+ * again to be archived again. From here on the rows follow.
+ */
+function periodsDone(host: RestoreHost, progress: Progress, listed: readonly PeriodView[]): RestoreAnswer {
+  const sql = host.sql;
+  if (progress.phase !== "periods") return { step: "periods_done", done: { already: true }, next: "keys" };
+  const head = progress.state.head;
+  const entriesFrom = (progress.state.entries_after?.seq ?? 0) + 1;
+  const held = (p: Pick<PeriodRow, "firstPos" | "lastPos" | "firstSeq" | "lastSeq">) =>
+    p.firstPos >= progress.keysFrom &&
+    p.lastPos <= head.key_pos &&
+    p.firstSeq >= entriesFrom &&
+    p.lastSeq <= head.entry_count;
+  const archived = periodsAfter(sql, 0, Number.MAX_SAFE_INTEGER);
+  const fromArchive = archived.filter((period) => !held(period)).at(-1)?.id ?? 0;
+  const closing: number[] = [];
+  host.storage.transactionSync(() => {
+    sql.run("UPDATE periods SET pruned = CASE WHEN id <= ? THEN 2 ELSE 0 END", fromArchive);
+    let previous = archived.at(-1) ?? null;
+    for (const view of [...listed].sort((a, b) => a.id - b.id)) {
+      if (view.id <= (previous?.id ?? 0)) continue;
+      if (view.id !== (previous?.id ?? 0) + 1) refuse(`the backup lists period ${view.id} after ${previous?.id ?? 0}`);
+      if (view.state === "archived") {
+        refuse(`period ${view.id} was archived when the backup was taken, but R2 does not hold it whole`);
+      }
+      const period = {
+        id: view.id,
+        firstSeq: view.first_seq,
+        lastSeq: view.last_seq,
+        firstPos: (previous?.lastPos ?? 0) + 1,
+        lastPos: (previous?.lastPos ?? 0) + view.key_count,
+        openingBalance: view.opening_balance,
+        closingBalance: view.closing_balance,
+        createdMs: timeMs(view.created),
+      };
+      if (
+        period.firstSeq !== (previous?.lastSeq ?? 0) + 1 ||
+        period.openingBalance !== (previous?.closingBalance ?? 0)
+      ) {
+        refuse(`the backup's period ${view.id} does not follow on from period ${previous?.id ?? 0}`);
+      }
+      if (!held(period)) refuse(`the backup does not hold every row of period ${view.id}, closed and not archived`);
+      insertPeriod(sql, period, null);
+      closing.push(view.id);
+      previous = findPeriod(sql, view.id);
+    }
+    saveProgress(sql, { ...progress, phase: "rows" });
+  });
+  return {
+    step: "periods_done",
+    done: { archived: archived.length, answered_from_archive_through: fromArchive, closing },
+    next: "keys",
+  };
+}
+
+/** The rows steps run once the periods are in, each chunk in one transaction. */
+function rowsStep(
+  host: RestoreHost,
+  progress: Progress,
+  step: "keys" | "decisions" | "entries" | "events",
+  write: () => Record<string, unknown>,
+): RestoreAnswer {
+  if (progress.phase !== "rows") refuse(`${step} come after periods_done`);
+  const done = host.storage.transactionSync(write);
+  return { step, done, next: null };
+}
+
+/** The last period whose rows are answered from the archive: rows of the backup at or before it are not written. */
+function archivedFloor(sql: CountedSql): { pos: number; seq: number } {
+  const row = sql.first<{ last_pos: number; last_seq: number }>(
+    "SELECT last_pos, last_seq FROM periods WHERE pruned = 2 ORDER BY id DESC LIMIT 1",
+  );
+  return { pos: row?.last_pos ?? 0, seq: row?.last_seq ?? 0 };
+}
+
+/** The last seq of the last archived period: the entries R2 holds (and whose refunds were counted from it). */
+function archivedThroughSeq(sql: CountedSql): number {
+  return (
+    sql.first<{ last_seq: number }>("SELECT last_seq FROM periods WHERE state = 'archived' ORDER BY id DESC LIMIT 1")
+      ?.last_seq ?? 0
+  );
+}
+
+function lastSeq(sql: CountedSql): number {
+  return (
+    sql.first<{ seq: number | null }>(
+      `SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM ledger), (SELECT COALESCE(MAX(seq), 0) FROM entries),
+                  (SELECT COALESCE(MAX(last_seq), 0) FROM periods)) AS seq`,
+    )?.seq ?? 0
+  );
+}
+
+function restoreKeys(sql: CountedSql, progress: Progress, rows: readonly BackupKey[]): Record<string, unknown> {
+  const floor = archivedFloor(sql).pos;
+  let have = sql.first<{ pos: number | null }>("SELECT MAX(pos) AS pos FROM keys")?.pos ?? 0;
+  let written = 0;
+  for (const row of rows) {
+    if (row.pos <= floor || row.pos <= have) continue;
+    if (row.pos < progress.keysFrom) refuse(`key row ${row.pos} is before the backup's run of key rows`);
+    if (row.pos > progress.state.head.key_pos) refuse(`key row ${row.pos} is past the backup's head`);
+    if (!FINGERPRINT_HEX.test(row.fingerprint)) refuse(`key row ${row.pos} has fingerprint ${row.fingerprint}`);
+    insertKeyRow(
+      sql,
+      {
+        key: row.key,
+        fingerprint: row.fingerprint,
+        status: row.status,
+        code: row.code,
+        entrySeq: row.entry_seq,
+        decidedMs: timeMs(row.decided),
+        expiresMs: timeMs(row.expires),
+        requestTag: row.request_tag,
+        origin: row.origin,
+        digests: row.digests,
+        view: row.view,
+        body: row.body,
+      },
+      row.pos,
+    );
+    have = row.pos;
+    written += 1;
+  }
+  return { written, skipped: rows.length - written };
+}
+
+function restoreDecisions(sql: CountedSql, rows: readonly BackupDecision[]): Record<string, unknown> {
+  const have = sql.first<{ key: string | null }>("SELECT MAX(key) AS key FROM decisions")?.key ?? "";
+  let written = 0;
+  let previous = have;
+  for (const row of rows) {
+    if (row.key <= have) continue;
+    if (!(row.key > previous)) refuse(`decision ${row.key} is out of key order`);
+    previous = row.key;
+    saveDecision(sql, {
+      key: row.key,
+      fingerprint: row.fingerprint,
+      status: row.status,
+      code: row.code,
+      entryId: row.entry,
+      decidedMs: timeMs(row.decided),
+    });
+    const record = row.record;
+    if (record !== null) {
+      sql.run(
+        `INSERT INTO idempotency_records (key, request_id, fingerprint, status, body, created_ms, expires_ms, field_digests, origin_request_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        row.key,
+        record.request_id,
+        record.fingerprint,
+        record.status,
+        record.body,
+        timeMs(record.created),
+        timeMs(record.expires),
+        record.field_digests === null ? null : JSON.stringify(record.field_digests),
+        record.origin_request_id,
+      );
+    }
+    written += 1;
+  }
+  return { written, skipped: rows.length - written };
+}
+
+function restoreEntries(sql: CountedSql, progress: Progress, rows: readonly EntryView[]): Record<string, unknown> {
+  const floor = archivedFloor(sql).seq;
+  const archivedThrough = archivedThroughSeq(sql);
+  let have = sql.first<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM ledger")?.seq ?? 0;
+  let written = 0;
+  for (const view of rows) {
+    if (view.seq > progress.state.head.entry_count) refuse(`entry ${view.seq} is past the backup's head`);
+    if (!isCurrentForm(view)) {
+      // Entries from before schema 7 of archived periods were written back from R2 with their period.
+      if (view.seq <= archivedThrough) continue;
+      if (sql.first<{ one: number }>("SELECT 1 AS one FROM entries WHERE seq = ?", view.seq) !== undefined) continue;
+      insertLegacyEntries(sql, [view]);
+    } else {
+      if (view.seq <= floor || view.seq <= have) continue;
+      insertLedgerRow(sql, view, keyPosOf(sql, view));
+      have = view.seq;
+    }
+    if (view.charge !== null && view.seq > archivedThrough) addRefund(sql, view.charge, view.amount);
+    written += 1;
+  }
+  return { written, skipped: rows.length - written };
+}
+
+/** The pos of the key row that appended `view`, which must name it. */
+function keyPosOf(sql: CountedSql, view: EntryView): number {
+  const key = findKeyRow(sql, view.idempotency_key);
+  if (key === null) refuse(`entry ${view.seq}'s key is not among the key rows restored`);
+  if (key.entrySeq !== view.seq) refuse(`entry ${view.seq}'s key names entry ${key.entrySeq}`);
+  return key.pos;
+}
+
+function insertLedgerRow(sql: CountedSql, view: EntryView, keyPos: number): void {
+  const parsed = parseEntryId(view.id);
+  if (parsed?.seq !== view.seq || parsed.type !== view.type) refuse(`entry ${view.seq} has id ${view.id}`);
+  const written = sql.write(
+    "INSERT INTO ledger (seq, tag, type, amount, balance_after, created_ms, key_pos, charge_id, description, metadata, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    view.seq,
+    parsed.tag,
+    ENTRY_TYPES.indexOf(parsed.type) + 1,
+    view.amount,
+    view.balance_after,
+    timeMs(view.created),
+    keyPos,
+    view.charge,
+    view.description,
+    Object.keys(view.metadata).length === 0 ? null : JSON.stringify(view.metadata),
+    view.key_id,
+  );
+  if (written === 0) throw new Error(`invariant: entry ${view.seq} was not written`);
+}
+
+/**
+ * The events published after the backup, in event order: each entry past
+ * the ledger's end is appended with its own id, seq and time, under a key
+ * row decided when it was created and expired at once (the events carry no
+ * fingerprint, so a retry gets 409 idempotency_key_expired naming the entry,
+ * never a replay); each settings change past the history is added, at the
+ * place its event_seq gives it among the entries. Entries already held are
+ * checked against the event where the object holds them.
+ */
+function restoreEvents(sql: CountedSql, events: readonly RestoreEvent[]): Record<string, unknown> {
+  let entries = 0;
+  let changes = 0;
+  for (const event of events) {
+    if (event.type === "entry") {
+      const view = event.data as EntryView;
+      const head = readHead(sql);
+      if (view.seq <= head.entryCount) {
+        const held = findEntryBySeq(sql, view.seq);
+        if (held !== null && held.id !== view.id)
+          refuse(`event ${event.event_seq} is entry ${view.id}; entry ${view.seq} here is ${held.id}`);
+        continue;
+      }
+      if (view.seq !== head.entryCount + 1)
+        refuse(`event ${event.event_seq} is entry ${view.seq}; the ledger ends at ${head.entryCount}`);
+      appendFromEvent(sql, head, view);
+      entries += 1;
+    } else {
+      const change = event.data as AccountChangeView;
+      const known = sql.first<{ one: number }>(
+        "SELECT 1 AS one FROM account_changes WHERE version = ? AND field = ?",
+        change.version,
+        change.field,
+      );
+      if (known !== undefined) continue;
+      const counts = sql.first<{ version: number | null; changes: number }>(
+        "SELECT MAX(version) AS version, COUNT(*) AS changes FROM account_changes",
+      );
+      const version = counts?.version ?? 0;
+      if (change.version !== version + 1)
+        refuse(`event ${event.event_seq} is change ${change.version}; the history ends at ${version}`);
+      // event_seq counts every entry and change before it, plus one.
+      const entrySeqBefore = event.event_seq - 1 - (counts?.changes ?? 0);
+      if (entrySeqBefore < 0 || entrySeqBefore > readHead(sql).entryCount) {
+        refuse(`event ${event.event_seq} (change ${change.version}) comes before entries this ledger lacks`);
+      }
+      insertChange(sql, change, entrySeqBefore);
+      if (change.idempotency_key !== null && findKeyRow(sql, change.idempotency_key) === null) {
+        decidedFromEvent(
+          sql,
+          readHead(sql).keyPos + 1,
+          change.idempotency_key,
+          200,
+          null,
+          timeMs(change.created),
+          JSON.stringify(change),
+        );
+      }
+      changes += 1;
+    }
+  }
+  return { entries, changes, skipped: events.length - entries - changes };
+}
+
+function appendFromEvent(sql: CountedSql, head: LedgerHead, view: EntryView): void {
+  checkEntry(view, head.entryCount + 1, head.balance, "the events");
+  if (!isCurrentForm(view)) refuse(`event entry ${view.seq} has id ${view.id}, not one this ledger appends`);
+  if (findKeyRow(sql, view.idempotency_key) !== null) refuse(`event entry ${view.seq}'s key was decided before`);
+  const pos = head.keyPos + 1;
+  decidedFromEvent(sql, pos, view.idempotency_key, 201, view.seq, timeMs(view.created), null);
+  insertLedgerRow(sql, view, pos);
+  if (view.charge !== null) addRefund(sql, view.charge, view.amount);
+}
+
+/** A key known only from an event: decided when its event says, expired a millisecond later, no fingerprint. */
+function decidedFromEvent(
+  sql: CountedSql,
+  pos: number,
+  key: string,
+  status: 200 | 201,
+  entrySeq: number | null,
+  decidedMs: number,
+  body: string | null,
+): void {
+  insertKeyRow(
+    sql,
+    {
+      key,
+      fingerprint: "0".repeat(32),
+      status,
+      code: null,
+      entrySeq,
+      decidedMs,
+      expiresMs: decidedMs + 1,
+      requestTag: 0,
+      origin: RESTORED_ORIGIN,
+      digests: null,
+      view: entrySeq === null ? 0 : 1,
+      body,
+    },
+    pos,
+  );
+}
+
+/**
+ * Writes the account row last, in one transaction with every check: the
+ * key rows of each period still in the object and of the open period have
+ * no gap, the head reads back, the event cursor is the backup's, and the
+ * audit (ledger-audit.ts) finds nothing. Any failure rolls it back, leaving
+ * the object answering 404 as before.
+ */
+function finish(host: RestoreHost, progress: Progress): RestoreAnswer {
+  if (progress.phase !== "rows") refuse("finish comes after periods_done and the rows");
+  const sql = host.sql;
+  const state = progress.state;
+  return host.storage.transactionSync(() => {
+    const floor = archivedFloor(sql);
+    const gaps = sql.rows<{ id: number | null; expected: number; found: number }>(
+      `SELECT p.id, p.last_pos - p.first_pos + 1 AS expected,
+              (SELECT COUNT(*) FROM keys k WHERE k.pos BETWEEN p.first_pos AND p.last_pos) AS found
+         FROM periods p WHERE p.pruned = 0
+       UNION ALL
+       SELECT NULL, COALESCE((SELECT MAX(pos) FROM keys), ?1) - ?1,
+              (SELECT COUNT(*) FROM keys WHERE pos > ?1)`,
+      lastPeriod(sql)?.lastPos ?? 0,
+    );
+    for (const gap of gaps) {
+      if (gap.expected !== gap.found) {
+        refuse(
+          `${gap.id === null ? "the open period" : `period ${gap.id}`} has ${gap.found} key rows of ${gap.expected}: the backup lacks some`,
+        );
+      }
+    }
+    if (
+      floor.pos > 0 &&
+      sql.first<{ one: number }>("SELECT 1 AS one FROM keys WHERE pos <= ?", floor.pos) !== undefined
+    ) {
+      throw new Error("invariant: a key row of a period answered from the archive was written");
+    }
+    sql.run(
+      `UPDATE periods SET hot_until_ms = (SELECT MAX(expires_ms) FROM keys k WHERE k.pos BETWEEN periods.first_pos AND periods.last_pos)
+        WHERE pruned = 0`,
+    );
+    const version = Math.max(
+      state.account.version,
+      sql.first<{ version: number | null }>("SELECT MAX(version) AS version FROM account_changes")?.version ?? 0,
+    );
+    const changed = sql.first<{ new: string }>(
+      "SELECT new FROM account_changes WHERE field = 'overdraft_limit' AND version > ? ORDER BY version DESC LIMIT 1",
+      state.account.version,
+    );
+    const overdraftLimit = changed === undefined ? state.account.overdraft_limit : (JSON.parse(changed.new) as number);
+    assertOverdraftLimit(overdraftLimit);
+    sql.run(`DROP TRIGGER ${GUARD}`);
+    sql.run(`DROP TABLE ${PROGRESS_TABLE}`);
+    sql.run(
+      "INSERT INTO account (singleton, name, currency, overdraft_limit, version, created_ms, tenant, listed) VALUES (1, ?, ?, ?, ?, ?, ?, 0)",
+      state.account.name,
+      state.account.currency,
+      overdraftLimit,
+      version,
+      timeMs(state.account.created),
+      progress.tenant,
+    );
+    const cursor = state.event_cursor;
+    sql.run(
+      "UPDATE event_cursor SET published_through = ?, entry_seq = ?, change_version = ?, change_field = ?",
+      cursor.published_through,
+      cursor.entry_seq,
+      cursor.change_version,
+      cursor.change_field,
+    );
+    readEventCursor(sql);
+    const head = readHead(sql);
+    if (head.keyPos < state.head.key_pos) {
+      refuse(`the restored keys end at pos ${head.keyPos}, before the backup's ${state.head.key_pos}`);
+    }
+    if (head.entryCount < state.head.entry_count) {
+      refuse(`the restored ledger ends at entry ${head.entryCount}, before the backup's ${state.head.entry_count}`);
+    }
+    if (head.entryCount === state.head.entry_count && head.balance !== state.head.balance) {
+      refuse(`the restored balance is ${head.balance}, the backup's ${state.head.balance}`);
+    }
+    const audit = auditLedger(sql);
+    if (audit.violations.length > 0) refuse(`the audit found: ${audit.violations.slice(0, 5).join("; ")}`);
+    return {
+      step: "finish",
+      done: {
+        balance: head.balance,
+        entry_count: head.entryCount,
+        key_pos: head.keyPos,
+        version,
+        periods: lastPeriod(sql)?.id ?? 0,
+        answered_from_archive_through_seq: floor.seq,
+      },
+      next: null,
+    };
+  });
+}
+
+function timeMs(text: string): number {
+  const ms = Date.parse(text);
+  if (!Number.isSafeInteger(ms)) refuse(`${JSON.stringify(text)} is not a time`);
+  return ms;
+}
+
+function checkInteger(what: string, value: number, min: number, max: number): void {
+  if (!Number.isSafeInteger(value) || value < min || value > max)
+    refuse(`${what} is ${value}, not in [${min}, ${max}]`);
+}
+
+/** For the object: whether an error a step threw is a refusal to report (a check that failed), not a fault. */
+export function refusalReason(error: unknown): string | null {
+  if (error instanceof RestoreRefused) return error.message;
+  if (error instanceof Error && error.message.startsWith("invariant:")) return error.message;
+  return null;
+}
+
+export type { BackupChange };

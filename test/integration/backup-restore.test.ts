@@ -1,0 +1,442 @@
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { Fetch } from "../../src/client/onceledger-client.ts";
+import type { LedgerEvent } from "../../src/ledger/events.ts";
+import { restoreAccount } from "../../scripts/backup/account-restore.ts";
+import { restoreCall } from "../../scripts/backup/operator-calls.ts";
+import { backupTenant } from "../../scripts/backup/tenant-backup.ts";
+import {
+  ACME_KEY,
+  allEntries,
+  BASE_URL,
+  call,
+  expectLedgerConsistent,
+  expectProblem,
+  fundedAccount,
+  json,
+  ledgerStub,
+  post,
+  uniqueKey,
+} from "../support/api.ts";
+import FIXTURE from "../fixtures/account-schema-1.sql?raw";
+import { TEST_OPERATOR_KEYS } from "../support/keys.ts";
+import { drainEvents, eventsOf, publishEventsTo, RecordingQueue } from "../support/queues.ts";
+
+/**
+ * `npm run backup` and `npm run restore`, their own modules, against the
+ * real Worker, real object storage and real local R2: an account with
+ * charges, declines, refunds, a settings change, a period archived and gone
+ * from the object, a period archived and still in it, and an open period;
+ * backed up, its object wiped, restored from the backup and R2. Every key
+ * answers as it did, the ledger reads the same, the audit is clean and new
+ * money continues the seq. The gap after a backup is closed from the events.
+ */
+
+const worker: Fetch = (url, init) => exports.default.fetch(url, init);
+const OPERATOR_KEY = TEST_OPERATOR_KEYS.oncall[0];
+const noWait = () => Promise.resolve();
+
+/** A request that was decided under a key, sent again exactly as it was. */
+interface Decided {
+  readonly path: string;
+  readonly method: "POST" | "PUT";
+  readonly body: unknown;
+  readonly key: string;
+}
+
+async function decide(decisions: Decided[], request: Decided, status: number): Promise<Record<string, unknown>> {
+  const response = await call(request.path, {
+    method: request.method,
+    body: request.body,
+    idempotencyKey: request.key,
+  });
+  const body = await json(response);
+  expect(response.status, JSON.stringify(body)).toBe(status);
+  decisions.push(request);
+  return body;
+}
+
+/** What a retry of each decided key gets, and what its lookup says: all must be the same after the restore. */
+async function answers(account: string, decisions: readonly Decided[]) {
+  const out: Record<string, unknown> = {};
+  for (const request of decisions) {
+    const retry = await call(request.path, { method: request.method, body: request.body, idempotencyKey: request.key });
+    const lookup = await call(`/v1/accounts/${account}/idempotency-keys/${encodeURIComponent(request.key)}`);
+    out[request.key] = {
+      status: retry.status,
+      replayed: retry.headers.get("idempotent-replayed"),
+      body: await retry.text(),
+      lookup: { status: lookup.status, body: await lookup.text() },
+    };
+  }
+  return out;
+}
+
+/** Everything the tenants' API shows of the account (its storage bytes aside). */
+async function ledgerOf(account: string, charges: readonly string[]) {
+  const { storage_bytes: _bytes, ...view } = await json(await call(`/v1/accounts/${account}`));
+  const changes = await json(await call(`/v1/accounts/${account}/changes?limit=100`));
+  const periods = await json(await call(`/v1/accounts/${account}/periods?limit=100`));
+  const chargeViews = [];
+  for (const id of charges) chargeViews.push(await json(await call(`/v1/accounts/${account}/charges/${id}`)));
+  return { view, changes, periods, entries: await allEntries(account), charges: chargeViews };
+}
+
+async function backupLines(account: string): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const line of backupTenant({
+    baseUrl: `${BASE_URL}/`,
+    tenant: "acme",
+    tenantKey: ACME_KEY,
+    operatorKey: OPERATOR_KEY,
+    accounts: [account],
+    fetch: worker,
+    sleep: noWait,
+  })) {
+    lines.push(line);
+  }
+  return lines;
+}
+
+function linesOf(lines: readonly string[]): string[] {
+  return lines.map((line) => line.replace(/\n$/, ""));
+}
+
+function restore(account: string, lines: readonly string[], events?: readonly string[]) {
+  return restoreAccount({
+    baseUrl: BASE_URL,
+    operatorKey: OPERATOR_KEY,
+    tenant: "acme",
+    account,
+    backup: () => linesOf(lines),
+    events: events === undefined ? undefined : () => linesOf(events),
+    fetch: worker,
+    sleep: noWait,
+    chunk: 3,
+  });
+}
+
+/** The loss of the object: every row of it gone, and the instance that held it in memory with it. */
+async function wipe(account: string): Promise<void> {
+  const stub = ledgerStub(account);
+  // A restored account lists itself in its tenant's directory beside the requests: let that finish first.
+  for (let wait = 0; wait < 50; wait += 1) {
+    const listed = await runInDurableObject(stub, (_, state) =>
+      state.storage.sql.exec<{ listed: number }>("SELECT listed FROM account").toArray(),
+    );
+    if (listed[0]?.listed !== 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await runInDurableObject(stub, (_, state) => state.storage.deleteAll());
+  await evictDurableObject(stub);
+  await expectProblem(await call(`/v1/accounts/${account}`), 404, "account_not_found");
+}
+
+/** Runs the alarm until every period is archived and gone from the object, the keys' replay window closed first. */
+async function archiveAndPrune(account: string): Promise<void> {
+  const expire = () =>
+    runInDurableObject(ledgerStub(account), (_, state) => {
+      state.storage.sql.exec("UPDATE periods SET hot_until_ms = ? WHERE state = 'archived'", Date.now() - 1);
+      state.storage.sql.exec("UPDATE keys SET expires_ms = ? WHERE expires_ms > ?", Date.now() - 1, Date.now() - 1);
+    });
+  await expire();
+  for (let run = 0; run < 200; run += 1) {
+    await runDurableObjectAlarm(ledgerStub(account));
+    const left = await runInDurableObject(ledgerStub(account), (_, state) =>
+      state.storage.sql
+        .exec<{ n: number }>("SELECT COUNT(*) AS n FROM periods WHERE state = 'closing' OR pruned < 2")
+        .one(),
+    );
+    if (left.n === 0) return;
+    await expire();
+  }
+  throw new Error("the archive did not finish in 200 alarm runs");
+}
+
+/** Runs the alarm until every closed period is archived (its keys still replaying, so its rows stay). */
+async function archiveOnly(account: string): Promise<void> {
+  for (let run = 0; run < 50; run += 1) {
+    await runDurableObjectAlarm(ledgerStub(account));
+    const closing = await runInDurableObject(ledgerStub(account), (_, state) =>
+      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM periods WHERE state = 'closing'").one(),
+    );
+    if (closing.n === 0) return;
+  }
+  throw new Error("the archive did not finish in 50 alarm runs");
+}
+
+function closeRequest(account: string): Decided {
+  return { path: `/v1/accounts/${account}/periods`, method: "POST", body: {}, key: uniqueKey("close") };
+}
+
+function charge(account: string, amount: number, prefix = "charge"): Decided {
+  return {
+    path: `/v1/accounts/${account}/charges`,
+    method: "POST",
+    body: { amount, currency: "USD" },
+    key: uniqueKey(prefix),
+  };
+}
+
+function refund(account: string, chargeId: string, amount: number): Decided {
+  return {
+    path: `/v1/accounts/${account}/refunds`,
+    method: "POST",
+    body: { charge: chargeId, amount },
+    key: uniqueKey("refund"),
+  };
+}
+
+describe("backup and restore of an account object", () => {
+  it("rebuilds a wiped account from its backup and R2: every key answers as before, and money continues", async () => {
+    const account = await fundedAccount(10_000);
+    const decisions: Decided[] = [];
+    const charges: string[] = [];
+
+    // Period 1: archived, then gone from the object (its keys expired).
+    const first = await decide(decisions, charge(account, 300), 201);
+    charges.push(first.id as string);
+    await decide(decisions, charge(account, 999_999, "decline"), 402);
+    await decide(decisions, refund(account, first.id as string, 100), 201);
+    await decide(
+      decisions,
+      {
+        path: `/v1/accounts/${account}`,
+        method: "PUT",
+        body: { currency: "USD", overdraft_limit: 50 },
+        key: uniqueKey("settings"),
+      },
+      200,
+    );
+    await decide(decisions, closeRequest(account), 201);
+    await archiveAndPrune(account);
+
+    // Period 2: archived, its rows still in the object while its keys replay.
+    const second = await decide(decisions, charge(account, 200), 201);
+    charges.push(second.id as string);
+    await decide(decisions, charge(account, 999_999, "decline"), 402);
+    await decide(decisions, refund(account, first.id as string, 50), 201);
+    await decide(decisions, closeRequest(account), 201);
+    await archiveOnly(account);
+
+    // The open period.
+    const third = await decide(decisions, charge(account, 70), 201);
+    charges.push(third.id as string);
+    await decide(decisions, charge(account, 999_999, "decline"), 402);
+    await decide(decisions, refund(account, second.id as string, 20), 201);
+    await decide(decisions, { ...charge(account, 1), body: { amount: 1, currency: "EUR" } }, 409);
+
+    const lines = await backupLines(account);
+    const records = lines.map((line) => JSON.parse(line) as { type: string });
+    expect(records[0]).toMatchObject({
+      type: "header",
+      format: "onceledger-backup",
+      format_version: 1,
+      tenant: "acme",
+    });
+    expect(records.at(-1)).toMatchObject({ type: "trailer", accounts: 1, lines: lines.length - 1 });
+    // Period 1's rows left the object: the backup holds neither its keys nor its entries.
+    const end = records.find((r) => r.type === "account_end");
+    expect(end).toMatchObject({ periods: 2, changes: 3, decisions: 0 });
+
+    const before = { answers: await answers(account, decisions), ledger: await ledgerOf(account, charges) };
+    await wipe(account);
+
+    const report = await restore(account, lines);
+    expect(report).toMatchObject({ periods: 2, decisions: 0 });
+    expect(report.finished).toMatchObject({ entry_count: 7, periods: 2 });
+
+    expect(await answers(account, decisions)).toEqual(before.answers);
+    expect(await ledgerOf(account, charges)).toEqual(before.ledger);
+    await expectLedgerConsistent(account);
+
+    // New money continues the seq; the archived charge's refunds are still bounded.
+    const next = await json(await post(account, "charges", { amount: 5, currency: "USD" }));
+    expect(next).toMatchObject({ balance_after: (before.ledger.view.balance as number) - 5 });
+    const entries = await allEntries(account);
+    expect(entries.at(-1)).toMatchObject({ seq: 8, id: next.id });
+    await expectProblem(
+      await post(account, "refunds", { charge: first.id, amount: 151 }),
+      409,
+      "refund_exceeds_charge",
+    );
+    expect((await post(account, "refunds", { charge: first.id, amount: 150 })).status).toBe(201);
+
+    // The restored object archives and prunes as any other; its keys still answer.
+    const later = await answers(account, decisions);
+    await decide([], closeRequest(account), 201);
+    await archiveAndPrune(account);
+    for (const request of decisions) {
+      const retry = await call(request.path, {
+        method: request.method,
+        body: request.body,
+        idempotencyKey: request.key,
+      });
+      const was = later[request.key] as { status: number; body: string };
+      if ((JSON.parse(was.body) as { code?: string }).code === "idempotency_key_expired") {
+        expect(await retry.text()).toBe(was.body);
+      } else {
+        expect(await json(retry)).toMatchObject({ code: "idempotency_key_expired", original_status: was.status });
+      }
+    }
+    await expectLedgerConsistent(account);
+  });
+
+  it("closes the gap after the backup from the events: entries and changes come back, declines do not", async () => {
+    const account = await fundedAccount(1_000);
+    const events = new RecordingQueue(env.EVENTS);
+    await publishEventsTo(account, events.binding);
+    const decisions: Decided[] = [];
+    await decide(decisions, charge(account, 100), 201);
+    await decide(decisions, closeRequest(account), 201);
+    await archiveAndPrune(account);
+    await decide(decisions, charge(account, 10), 201);
+    const lines = await backupLines(account);
+
+    // After the backup: a charge, a refund, a settings change, a decline. Then the object is lost.
+    const after: Decided[] = [];
+    const late = await decide(after, charge(account, 40), 201);
+    await decide(after, refund(account, late.id as string, 15), 201);
+    const settings: Decided = {
+      path: `/v1/accounts/${account}`,
+      method: "PUT",
+      body: { currency: "USD", overdraft_limit: 25 },
+      key: uniqueKey("settings"),
+    };
+    await decide(after, settings, 200);
+    const decline: Decided = charge(account, 999_999, "decline");
+    await decide(after, decline, 402);
+    await drainEvents(account, events);
+    const published = eventsOf(events, account).map((event: LedgerEvent) => JSON.stringify(event));
+    const ledger = await ledgerOf(account, [late.id as string]);
+    await wipe(account);
+
+    // Without the events, the restore ends where the backup did.
+    const partial = await restore(account, lines);
+    expect(partial.finished).toMatchObject({ entry_count: 3 });
+    await wipe(account);
+
+    const report = await restore(account, lines, [...published, ...published]);
+    expect(report.finished).toMatchObject({ entry_count: 5, version: 2 });
+    expect(await ledgerOf(account, [late.id as string])).toEqual(ledger);
+    await expectLedgerConsistent(account);
+
+    // Each key from the events is final: 409 naming what it did, never a second entry.
+    for (const request of after.slice(0, 3)) {
+      const retry = await call(request.path, {
+        method: request.method,
+        body: request.body,
+        idempotencyKey: request.key,
+      });
+      expect(retry.status).toBe(409);
+      expect(await json(retry)).toMatchObject({ code: "idempotency_key_expired" });
+    }
+    expect(
+      await json(await call(`/v1/accounts/${account}/idempotency-keys/${late.idempotency_key as string}`)),
+    ).toMatchObject({
+      state: "expired",
+      original_status: 201,
+      entry: { id: late.id },
+    });
+    // The decline after the backup is the residual risk: no event carries it, so it is decided afresh.
+    const again = await call(decline.path, { method: "POST", body: decline.body, idempotencyKey: decline.key });
+    expect(again.status).toBe(402);
+    expect(again.headers.get("idempotent-replayed")).toBe("false");
+    // Before the backup: still final.
+    const early = decisions[0] as Decided;
+    await expectProblem(
+      await call(early.path, { method: "POST", body: early.body, idempotencyKey: early.key }),
+      409,
+      "idempotency_key_expired",
+    );
+  });
+
+  it("writes only into an object with no account, refuses a PUT meanwhile, and begins again after a failed attempt", async () => {
+    const account = await fundedAccount(500);
+    await post(account, "charges", { amount: 5, currency: "USD" });
+    const lines = await backupLines(account);
+    const source = { baseUrl: BASE_URL, operatorKey: OPERATOR_KEY, tenant: "acme", fetch: worker, sleep: noWait };
+
+    // The account exists: nothing is written.
+    await expect(restore(account, lines)).rejects.toThrow(/restore_refused: .*the account exists/);
+    expect((await json(await call(`/v1/accounts/${account}`))).balance).toBe(495);
+
+    await wipe(account);
+    const [, accountLine] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    await restoreCall(source, account, {
+      step: "begin",
+      tenant: "acme",
+      account,
+      state: (accountLine as { state: never }).state,
+      changes: [],
+      keys_from: 1,
+    });
+    // Until the restore finishes the account reads as never opened, and cannot be opened afresh.
+    await expectProblem(await call(`/v1/accounts/${account}`), 404, "account_not_found");
+    await expectProblem(await post(account, "charges", { amount: 1, currency: "USD" }), 404, "account_not_found");
+    const put = await call(`/v1/accounts/${account}`, { method: "PUT", body: { currency: "USD" } });
+    expect(put.status).toBe(500);
+    await expect(restoreCall(source, account, { step: "finish" })).rejects.toThrow(/restore_refused/);
+
+    // The script begins again, from nothing.
+    await restore(account, lines);
+    expect(await json(await call(`/v1/accounts/${account}`))).toMatchObject({ balance: 495, entry_count: 2 });
+    await expectLedgerConsistent(account);
+  });
+
+  it("refuses a backup cut short, and operator routes refuse a tenant's key", async () => {
+    const account = await fundedAccount(100);
+    const lines = await backupLines(account);
+    await wipe(account);
+    await expect(restore(account, lines.slice(0, -1))).rejects.toThrow(/no trailer/);
+    await expectProblem(await call(`/v1/accounts/${account}`), 404, "account_not_found");
+    const refused = await call(`/v1/operator/tenants/acme/accounts/${account}/backup/state`, { key: ACME_KEY });
+    await expectProblem(refused, 401, "unauthorized");
+    await restore(account, lines);
+    expect((await json(await call(`/v1/accounts/${account}`))).balance).toBe(100);
+  });
+
+  it("restores an account from before schema 7: its decisions, and its old entries that never leave the object", async () => {
+    // test/fixtures/account-schema-1.sql, as the release before decisions were kept stored it; migrated when reached.
+    const account = /^-- @request PUT \/v1\/accounts\/([\w-]+) /m.exec(FIXTURE)?.[1] ?? "";
+    await runInDurableObject(ledgerStub(account), (_, state) => state.storage.sql.exec(FIXTURE));
+    await evictDurableObject(ledgerStub(account));
+    const decisions: Decided[] = [...FIXTURE.matchAll(/^-- @request POST (\S+) (\S+) (\{.*\}) -> \d+.*$/gm)].map(
+      ([, path, key, body]) => ({
+        path: path as string,
+        method: "POST",
+        body: JSON.parse(body as string),
+        key: key as string,
+      }),
+    );
+    expect(decisions.map((d) => d.key)).toContain("legacy-declined-1");
+    const charges = ["ch_f9c7d983c6b5464687bcc7180ea77e43"];
+    const next = await decide(decisions, charge(account, 100), 201);
+    charges.push(next.id as string);
+    await decide(decisions, charge(account, 999_999, "decline"), 402);
+    await decide(decisions, closeRequest(account), 201);
+    await archiveAndPrune(account);
+    await decide(decisions, refund(account, charges[0] as string, 300), 201);
+
+    const lines = await backupLines(account);
+    const end = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((r) => r.type === "account_end");
+    expect(end?.decisions).toBeGreaterThan(0);
+    const before = { answers: await answers(account, decisions), ledger: await ledgerOf(account, charges) };
+    await wipe(account);
+
+    const report = await restore(account, lines);
+    expect(report).toMatchObject({ periods: 1, decisions: end?.decisions });
+    expect(await answers(account, decisions)).toEqual(before.answers);
+    expect(await ledgerOf(account, charges)).toEqual(before.ledger);
+    await expectLedgerConsistent(account);
+    // The old charge's refunds are still bounded by what it has left: 2,500 - 500 - 300.
+    await expectProblem(
+      await post(account, "refunds", { charge: charges[0], amount: 1701 }),
+      409,
+      "refund_exceeds_charge",
+    );
+    expect((await post(account, "refunds", { charge: charges[0], amount: 1700 })).status).toBe(201);
+    await expectLedgerConsistent(account);
+  });
+});

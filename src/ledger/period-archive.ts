@@ -167,6 +167,8 @@ async function seal(host: ArchiveHost, bucket: R2Bucket, period: PeriodRow): Pro
     const bytes = stored === null ? null : new Uint8Array(await stored.arrayBuffer());
     if (bytes === null || bytes.length !== object.bytes || (await sha256Hex(bytes)) !== object.sha256) {
       logError("archiveObjectMismatch", { period: period.id, object: object.name, found: bytes !== null });
+      // The digest is abandoned with the stream: its promise rejects, and nothing waits for it.
+      chain.digest.catch(() => undefined);
       await writer.abort();
       host.storage.transactionSync(() => rewind(host.sql, period, object));
       return { did: "seal", period: period.id, r2Operations: reads, nextDueMs: 0 };

@@ -41,11 +41,13 @@ export interface RestoreOptions {
 /** A file's lines, read as they come (a file) or already in hand (the tests). */
 export type Lines = AsyncIterable<string> | Iterable<string>;
 
+/** What the restore wrote: periods rebuilt from R2, and the rows the object wrote from the backup and the events. */
 export interface RestoreReport {
   readonly periods: number;
   readonly keys: number;
   readonly decisions: number;
   readonly entries: number;
+  /** Entries and settings changes appended from the events. */
   readonly events: number;
   /** What finish answered: the restored balance, entry count, key pos, version and periods. */
   readonly finished: Readonly<Record<string, unknown>>;
@@ -98,8 +100,9 @@ export async function restoreAccount(options: RestoreOptions): Promise<RestoreRe
   let pending: { kind: "keys" | "decisions" | "entries"; rows: unknown[] } | null = null;
   const flush = async () => {
     if (pending === null || pending.rows.length === 0) return;
-    await step({ step: pending.kind, rows: pending.rows } as RestoreStep);
-    sent[pending.kind] += pending.rows.length;
+    const answer = await step({ step: pending.kind, rows: pending.rows } as RestoreStep);
+    // What the object wrote: rows of periods answered from the archive, or already written, are skipped.
+    sent[pending.kind] += Number(answer.done.written);
     pending = null;
   };
   let lineNumber = 0;
@@ -137,10 +140,10 @@ export async function restoreAccount(options: RestoreOptions): Promise<RestoreRe
     const after = await eventsOf(options.events, options.tenant, options.account);
     for (let i = 0; i < after.length; i += chunk) {
       const batch = after.slice(i, i + chunk);
-      await step({ step: "events", events: batch });
-      events += batch.length;
+      const answer = await step({ step: "events", events: batch });
+      events += Number(answer.done.entries) + Number(answer.done.changes);
     }
-    say(`events: ${events} read for ${options.account}`);
+    say(`events: ${events} entries and settings changes appended for ${options.account}`);
   }
 
   const finished = await step({ step: "finish" });

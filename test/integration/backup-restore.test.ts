@@ -352,6 +352,56 @@ describe("backup and restore of an account object", () => {
     );
   });
 
+  it("takes a period closed and archived after the backup from R2, declines included, and refuses one cut off", async () => {
+    const account = await fundedAccount(1_000);
+    const decisions: Decided[] = [];
+    await decide(decisions, charge(account, 100), 201);
+    await decide(decisions, closeRequest(account), 201);
+    await archiveAndPrune(account);
+    await decide(decisions, charge(account, 10), 201);
+    const lines = await backupLines(account);
+
+    // After the backup: money, a decline and a close, archived before the loss (its keys still replaying).
+    await decide(decisions, charge(account, 40), 201);
+    await decide(decisions, charge(account, 999_999, "decline"), 402);
+    await decide([], closeRequest(account), 201);
+    await archiveOnly(account);
+    const before = await answers(account, decisions);
+    const ledger = await ledgerOf(account, []);
+    await wipe(account);
+
+    // Its keys object cut off: R2 does not hold period 2 whole and the backup does not list it.
+    const keysObject = `acme/${account}/periods/0000000002/keys-000000.jsonl`;
+    const kept = await env.ARCHIVE.get(keysObject);
+    const bytes = await (kept as R2ObjectBody).arrayBuffer();
+    await env.ARCHIVE.delete(keysObject);
+    await expect(restore(account, lines)).rejects.toThrow(/period 2's objects in R2 are not whole/);
+    await expectProblem(await call(`/v1/accounts/${account}`), 404, "account_not_found");
+    await env.ARCHIVE.put(keysObject, bytes);
+
+    const report = await restore(account, lines);
+    expect(report).toMatchObject({ periods: 2, entries: 0 });
+    const after = await answers(account, decisions);
+    for (const request of decisions) {
+      const was = before[request.key] as { status: number; body: string };
+      const now = after[request.key] as { status: number; body: string };
+      // Answered from the archive now: the decision it names is the one it replayed before.
+      expect(now.status).toBe(409);
+      const original =
+        was.status === 409 ? (JSON.parse(was.body) as { original_status: number }).original_status : was.status;
+      expect(JSON.parse(now.body)).toMatchObject({ code: "idempotency_key_expired", original_status: original });
+    }
+    const { periods, ...rest } = await ledgerOf(account, []);
+    const { periods: periodsBefore, ...restBefore } = ledger;
+    expect(rest).toEqual(restBefore);
+    expect((periods as { data: Record<string, unknown>[] }).data.map(({ created: _c, ...p }) => p)).toEqual(
+      (periodsBefore as { data: Record<string, unknown>[] }).data.map(({ created: _c, ...p }) => p),
+    );
+    await expectLedgerConsistent(account);
+    const next = await json(await post(account, "charges", { amount: 1, currency: "USD" }));
+    expect((await allEntries(account)).at(-1)).toMatchObject({ seq: 5, id: next.id });
+  });
+
   it("writes only into an object with no account, refuses a PUT meanwhile, and begins again after a failed attempt", async () => {
     const account = await fundedAccount(500);
     await post(account, "charges", { amount: 5, currency: "USD" });

@@ -301,7 +301,13 @@ async function restorePeriod(
   if (id <= (previous?.id ?? 0)) return { step: "period", done: { id, already: true }, next: `period ${id + 1}` };
   if (id !== (previous?.id ?? 0) + 1) refuse(`period ${id} comes after period ${previous?.id ?? 0}, not next`);
   if (listed !== null && listed.id !== id) refuse(`the backup's period ${listed.id} was given for period ${id}`);
-  const bucket = host.bucket() ?? refuse("the account's archive bucket is not bound");
+  const bucket = host.bucket();
+  if (bucket === null) {
+    // Unbound, the archive job archives nothing (period-archive.ts): R2 holds no period of this account.
+    if (listed?.state === "archived")
+      refuse(`period ${id} was archived, but the account's archive bucket is not bound`);
+    return { step: "period", done: { id, found: false, bucket: false }, next: "periods_done" };
+  }
   const prefix = periodPrefix(progress, id);
   const names = await listNames(bucket, prefix);
   if (names.length === 0) return { step: "period", done: { id, found: false }, next: "periods_done" };

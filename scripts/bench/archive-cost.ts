@@ -31,9 +31,9 @@ export interface OperationCost {
   readonly requestMsP50: number;
   readonly msPerOperation: number;
   readonly cpuUsPerOp: number | null;
-  /** databaseSize added per entry stored (per operation when none was), and the same less freed pages; null when not measured. */
+  /** databaseSize (pages in use) added per entry stored (per operation when none was), and the file's growth; null when not measured. */
   readonly databaseBytesPerOp: number | null;
-  readonly usedBytesPerOp: number | null;
+  readonly fileBytesPerOp: number | null;
   /** dbstat bytes added per operation, by table or index (those that grew). */
   readonly tableBytesPerOp: Readonly<Record<string, number>>;
   /** The account view's storage_bytes added per operation (the object's own databaseSize); null when not reported. */
@@ -79,7 +79,7 @@ export function costOf(
     msPerOperation: perRequest === 0 ? Number.NaN : stats.durationMeanMs / perRequest,
     cpuUsPerOp: cpu,
     databaseBytesPerOp: sizes === null ? null : (sizes.after.databaseBytes - sizes.before.databaseBytes) / perBytes,
-    usedBytesPerOp: sizes === null ? null : (sizes.after.usedBytes - sizes.before.usedBytes) / perBytes,
+    fileBytesPerOp: sizes === null ? null : (sizes.after.fileBytes - sizes.before.fileBytes) / perBytes,
     tableBytesPerOp: tables,
     storageBytesPerOp:
       sizes === null || sizes.before.storageBytes === null || sizes.after.storageBytes === null

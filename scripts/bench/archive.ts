@@ -475,7 +475,7 @@ function summary(
   if (charge !== undefined) {
     out.push(
       `1. per new-key charge: ${charge.rowsWritten.toFixed(2)} rows written, ${charge.rowsRead.toFixed(2)} rows read (request log lines); ` +
-        `${charge.databaseBytesPerOp?.toFixed(0) ?? "n/a"} bytes of databaseSize (${charge.usedBytesPerOp?.toFixed(0) ?? "n/a"} in pages in use` +
+        `${charge.databaseBytesPerOp?.toFixed(0) ?? "n/a"} bytes of databaseSize (the file grew ${charge.fileBytesPerOp?.toFixed(0) ?? "n/a"}` +
         (charge.storageBytesPerOp === null
           ? ""
           : `; the account view's storage_bytes ${charge.storageBytesPerOp.toFixed(0)}`) +
@@ -500,7 +500,7 @@ function summary(
     );
     if (size !== undefined && trace !== null) {
       out.push(
-        `   hot after pruning: databaseSize ${int(size.databaseBytes)} bytes (${int(size.usedBytes)} in use, ${int(size.freelistBytes)} free pages${size.storageBytes === null ? "" : `; storage_bytes ${int(size.storageBytes)}`}); ` +
+        `   hot after pruning: databaseSize ${int(size.databaseBytes)} bytes${size.storageBytes === null ? "" : ` (storage_bytes ${int(size.storageBytes)})`}; the file ${int(size.fileBytes)} bytes, ${int(size.freelistBytes)} of them free pages; ` +
           `rows left: ${Object.entries(size.rows)
             .map(([t, n]) => `${t} ${int(n)}`)
             .join(

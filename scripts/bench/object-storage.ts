@@ -1,10 +1,11 @@
 /**
  * An account object's storage, read from outside: its SQLite file on the
  * server's disk, opened read-only (the server keeps it in WAL mode, so a
- * reader sees what is committed and never blocks it). The object's own
- * `databaseSize` is its page count times its page size; SQLite's dbstat
- * gives the bytes of each table and index, and what the freelist holds
- * (pages freed by deletes, kept by the file until a VACUUM).
+ * reader sees what is committed and never blocks it). The file is its page
+ * count times its page size; pages freed by deletes stay in it, on the
+ * freelist, until a VACUUM. The object's own `databaseSize` counts the pages
+ * in use, the file less its freelist (the account view's storage_bytes
+ * agrees, measured). SQLite's dbstat gives the bytes of each table and index.
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -12,10 +13,10 @@ import { DatabaseSync } from "node:sqlite";
 import type { AccountObjectsDir } from "./context.ts";
 
 export interface ObjectSize {
-  /** page_count x page_size: what `ctx.storage.sql.databaseSize` reports. */
+  /** page_count x page_size: the file, free pages included. */
+  readonly fileBytes: number;
+  /** The file less its freelist: the pages in use, what `ctx.storage.sql.databaseSize` reports. */
   readonly databaseBytes: number;
-  /** The same less the freelist: pages holding rows. */
-  readonly usedBytes: number;
   readonly freelistBytes: number;
   /** Bytes of each table and index (dbstat's pages), by name. */
   readonly tables: Readonly<Record<string, number>>;
@@ -89,8 +90,8 @@ export class AccountObjects {
         }
       }
       return {
-        databaseBytes: pageCount * pageSize,
-        usedBytes: (pageCount - freelist) * pageSize,
+        fileBytes: pageCount * pageSize,
+        databaseBytes: (pageCount - freelist) * pageSize,
         freelistBytes: freelist * pageSize,
         tables,
         rows,

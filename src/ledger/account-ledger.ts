@@ -349,10 +349,14 @@ export class AccountLedger extends DurableObject<Env> {
     const state = this.writes.committed();
     if (state === null) return err(failure(ACCOUNT_NOT_FOUND));
     if (requests.length === 0) return ok([]);
+    // Only keys the object does not hold are asked of the archive; while no period has left, nothing is
+    // (archivedFacts reads nothing), so no key is looked up twice: decide() looks each up in the group.
+    // (A lookup here runs outside a transaction, about three times the cost of decide()'s, measured.)
     const nowMs = Date.now();
-    const unknown = requests.filter(
-      (request) => answerForUsedKey(this.sql, request, nowMs, state.account.currency) === null,
-    );
+    const unknown =
+      this.archive.leftThroughSeq() === 0
+        ? []
+        : requests.filter((request) => answerForUsedKey(this.sql, request, nowMs, state.account.currency) === null);
     const outcomes = await this.writes.batch(requests, await this.archivedFacts(unknown));
     return outcomes === null ? err(failure({ code: "overloaded" })) : ok(outcomes);
   }

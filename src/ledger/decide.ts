@@ -1,8 +1,16 @@
 import { differingFields } from "../domain/fingerprint.ts";
 import type { KeyedRequest, MoneyRequest } from "../contract/requests.ts";
-import { findKeyRow, insertKeyRow, requestTag, storedDigests, storedFingerprint, type KeyRow } from "./key-rows.ts";
+import {
+  findKeyRow,
+  insertKeyRow,
+  requestTag,
+  storedDigests,
+  storedFingerprint,
+  type KeyRow,
+  type LaterKeyRows,
+} from "./key-rows.ts";
 import { hasLegacyKeys, readKeyState } from "./key-state.ts";
-import { findEntryBySeq, type AccountRow, type EntryRow, type LedgerHead } from "./ledger-store.ts";
+import { findEntryBySeq, type AccountRow, type EntryRow, type LaterRows, type LedgerHead } from "./ledger-store.ts";
 import { ENTRY_VIEW_VERSION, renderDecidedEntry } from "./row-views.ts";
 import { applyMoneyCommand } from "./money-operations.ts";
 import { failure, withFacts, type Outcome } from "../contract/outcome.ts";
@@ -23,6 +31,8 @@ export interface DecisionContext {
   readonly ttlMs: number;
   /** Charges that left the object, read from the archive before the group, that refunds may name. */
   readonly archivedCharges?: ReadonlyMap<string, EntryRow>;
+  /** Where a batch holds the rows of a fresh decision, to write them with its others (batch-rows.ts). */
+  readonly later?: LaterRows & LaterKeyRows;
 }
 
 export interface Decision {
@@ -134,6 +144,7 @@ export function recordDecision(
   pos: number,
   nowMs: number,
   ttlMs: number,
+  later?: LaterKeyRows,
 ): void {
   const expiresMs = nowMs + ttlMs;
   insertKeyRow(
@@ -153,6 +164,7 @@ export function recordDecision(
       body: entry === null ? outcome.body : null,
     },
     pos,
+    later,
   );
 }
 
@@ -176,11 +188,12 @@ export function decide(ctx: DecisionContext, request: MoneyRequest, fresh = fals
       keyId: request.origin.keyId,
       nowMs: ctx.nowMs,
       archivedCharges: ctx.archivedCharges,
+      later: ctx.later,
     },
     request.command,
   );
   const { entry } = applied;
-  recordDecision(ctx.sql, request, applied.outcome, entry, pos, ctx.nowMs, ctx.ttlMs);
+  recordDecision(ctx.sql, request, applied.outcome, entry, pos, ctx.nowMs, ctx.ttlMs, ctx.later);
   if (entry === null) {
     return {
       outcome: withFacts(applied.outcome, { recorded: true }),

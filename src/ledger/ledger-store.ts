@@ -1,7 +1,7 @@
 import type { Metadata } from "../domain/commands.ts";
 import { ENTRY_TYPE_RULES, ENTRY_TYPES, isEntryType, type EntryType } from "../domain/entry-types.ts";
 import { assertAmount, assertBalance, assertOverdraftLimit } from "../domain/money.ts";
-import type { CountedSql } from "./sql.ts";
+import { insertedRows, type CountedSql } from "./sql.ts";
 
 /** Reads and appends of the account row and its ledger entries: SQL only; row-views.ts shapes them for the API. */
 
@@ -346,7 +346,13 @@ function randomTag(): number {
  * and the caller's balance must be the head's plus the amount, so the balance
  * stays the sum of the entries.
  */
-export function appendEntry(sql: CountedSql, head: LedgerHead, balanceAfter: number, entry: NewEntry): EntryRow {
+export function appendEntry(
+  sql: CountedSql,
+  head: LedgerHead,
+  balanceAfter: number,
+  entry: NewEntry,
+  later?: LaterRows,
+): EntryRow {
   assertBalance(balanceAfter);
   assertAmount(Math.abs(entry.amount));
   if ((entry.chargeId !== null) !== (entry.type === "refund")) {
@@ -362,23 +368,131 @@ export function appendEntry(sql: CountedSql, head: LedgerHead, balanceAfter: num
   const tag = randomTag();
   const { keyPos, ...fields } = entry;
   const row: EntryRow = { ...fields, seq, id: formatEntryId(entry.type, tag, seq), balanceAfter };
-  const written = sql.write(
-    "INSERT INTO ledger (seq, tag, type, amount, balance_after, created_ms, key_pos, charge_id, description, metadata, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+  const stored: StoredEntry = {
     seq,
     tag,
-    typeCode(entry.type),
-    row.amount,
-    row.balanceAfter,
-    row.createdMs,
+    type: typeCode(entry.type),
+    amount: row.amount,
+    balanceAfter: row.balanceAfter,
+    createdMs: row.createdMs,
     keyPos,
-    row.chargeId,
-    row.description,
-    Object.keys(row.metadata).length === 0 ? null : JSON.stringify(row.metadata),
-    row.keyId,
-  );
-  // The row the head moves to is written (its seq is the head's plus one: the primary key refuses a second).
-  if (written === 0) throw new Error(`invariant: entry seq ${row.seq} was not written`);
+    chargeId: row.chargeId,
+    description: row.description,
+    metadata: Object.keys(row.metadata).length === 0 ? null : JSON.stringify(row.metadata),
+    keyId: row.keyId,
+  };
+  if (later === undefined) insertEntries(sql, [stored]);
+  else later.entry(stored);
   return row;
+}
+
+/** Rows a batch writes together once it is decided, or before anything reads them (batch-rows.ts). */
+export interface LaterRows {
+  entry(row: StoredEntry): void;
+}
+
+/** A `ledger` row's values as stored. */
+export interface StoredEntry {
+  readonly seq: number;
+  readonly tag: number;
+  readonly type: number;
+  readonly amount: number;
+  readonly balanceAfter: number;
+  readonly createdMs: number;
+  readonly keyPos: number;
+  readonly chargeId: string | null;
+  readonly description: string | null;
+  readonly metadata: string | null;
+  readonly keyId: string | null;
+}
+
+const INSERT_ENTRY =
+  "INSERT INTO ledger (seq, tag, type, amount, balance_after, created_ms, key_pos, charge_id, description, metadata, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/** Rows of one INSERT of plain entries: its 3 shared values and 5 of each row's within the 100 bound values a statement takes. */
+const PLAIN_ENTRIES_PER_INSERT = 19;
+const plainInserts = new Map<number, string>();
+
+/**
+ * The statement that writes `count` plain entries (no charge, description or
+ * metadata) of one type, time and API key: each bound value costs the
+ * runtime more than SQLite's own work on the row, so what they share is
+ * bound once, and one statement writes many.
+ */
+function plainEntriesInsert(count: number): string {
+  let query = plainInserts.get(count);
+  if (query === undefined) {
+    const rows = Array.from({ length: count }, (_, i) => {
+      const at = 4 + i * 5;
+      return `(?${at}, ?${at + 1}, ?${at + 2}, ?${at + 3}, ?${at + 4})`;
+    });
+    // The shared values are ?1 to ?3; each row's follow. Selecting from VALUES reads each row once, as
+    // its own INSERT would (a CTE of the shared values would be read once per row).
+    query = `INSERT INTO ledger (seq, tag, type, amount, balance_after, created_ms, key_pos, charge_id, description, metadata, key_id)
+SELECT v.column1, v.column2, ?1, v.column3, v.column4, ?2, v.column5, NULL, NULL, NULL, ?3 FROM (VALUES ${rows.join(", ")}) AS v`;
+    plainInserts.set(count, query);
+  }
+  return query;
+}
+
+function isPlain(row: StoredEntry): boolean {
+  return row.chargeId === null && row.description === null && row.metadata === null;
+}
+
+/**
+ * Writes entries, in order: runs of plain ones that share a type, a time and
+ * an API key together, any other alone. A plain INSERT: a seq already stored
+ * fails the transaction, never overwritten.
+ */
+export function insertEntries(sql: CountedSql, rows: readonly StoredEntry[]): void {
+  let at = 0;
+  while (at < rows.length) {
+    const first = rows[at] as StoredEntry;
+    let end = at + 1;
+    if (isPlain(first)) {
+      while (end < rows.length && end - at < PLAIN_ENTRIES_PER_INSERT) {
+        const row = rows[end] as StoredEntry;
+        if (
+          !isPlain(row) ||
+          row.type !== first.type ||
+          row.createdMs !== first.createdMs ||
+          row.keyId !== first.keyId
+        ) {
+          break;
+        }
+        end += 1;
+      }
+    }
+    let written: number;
+    if (end - at === 1) {
+      written = sql.write(
+        INSERT_ENTRY,
+        first.seq,
+        first.tag,
+        first.type,
+        first.amount,
+        first.balanceAfter,
+        first.createdMs,
+        first.keyPos,
+        first.chargeId,
+        first.description,
+        first.metadata,
+        first.keyId,
+      );
+    } else {
+      const values: SqlStorageValue[] = [first.type, first.createdMs, first.keyId];
+      for (let i = at; i < end; i += 1) {
+        const row = rows[i] as StoredEntry;
+        values.push(row.seq, row.tag, row.amount, row.balanceAfter, row.keyPos);
+      }
+      sql.run(plainEntriesInsert(end - at), ...values);
+      // Written counts index entries too: the rows the INSERT itself stored are what changes() says.
+      written = insertedRows(sql);
+    }
+    // Every row the head moves to is written (its seq follows the head's: the primary key refuses a second).
+    if (written < end - at) throw new Error(`invariant: entries from seq ${first.seq} were not all written`);
+    at = end;
+  }
 }
 
 /** Entry types are stored in `ledger` as their place in ENTRY_TYPES, from 1. */

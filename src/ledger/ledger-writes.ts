@@ -3,15 +3,39 @@ import type { KeyedRequest, MoneyRequest, OpenAccountRequest } from "../contract
 import { MAX_GROUP_OPERATIONS } from "../domain/limits.ts";
 import { decideAccountSettings, preconditionFailure } from "./account-settings.ts";
 import type { AlarmSchedule } from "./alarm-schedule.ts";
+import { BatchRows } from "./batch-rows.ts";
 import { decide } from "./decide.ts";
+import { hasLegacyKeys } from "./key-state.ts";
 import { decideClose } from "./period-close.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { readAccount, readHead, type AccountRow, type EntryRow, type LedgerHead } from "./ledger-store.ts";
 import { PendingWrites } from "./pending-writes.ts";
 import { hasSchema, migrate } from "./schema.ts";
 import { workSince, type CountedSql } from "./sql.ts";
+import type { StorageWork } from "../contract/storage-work.ts";
 
 export const ACCOUNT_NOT_FOUND = { code: "account_not_found" } as const;
+
+/**
+ * A batch's outcomes, their work summing to the batch's: what its operations
+ * did together (the read of its keys, the rows written at once) is counted
+ * on its last outcome.
+ */
+function withBatchWork(outcomes: readonly Outcome[], total: StorageWork): readonly Outcome[] {
+  let rowsRead = total.rowsRead;
+  let rowsWritten = total.rowsWritten;
+  for (const outcome of outcomes) {
+    rowsRead -= outcome.facts?.work?.rowsRead ?? 0;
+    rowsWritten -= outcome.facts?.work?.rowsWritten ?? 0;
+  }
+  const last = outcomes.at(-1);
+  if (last === undefined || (rowsRead === 0 && rowsWritten === 0)) return outcomes;
+  const work = {
+    rowsRead: rowsRead + (last.facts?.work?.rowsRead ?? 0),
+    rowsWritten: rowsWritten + (last.facts?.work?.rowsWritten ?? 0),
+  };
+  return [...outcomes.slice(0, -1), withFacts(last, { work })];
+}
 
 /**
  * What the archive said before a write was queued (its reads are async, a
@@ -303,14 +327,20 @@ export class LedgerWrites {
     let head = state.head;
     let appended = false;
     const outcomes: Outcome[] = [];
+    const start = this.sql.work();
+    // Keys decided before schema 7 are not in `keys`, so their batches are decided one operation at a time.
+    const rows = hasLegacyKeys(this.sql) ? null : new BatchRows(this.sql, write.requests);
     for (const request of write.requests) {
-      const before = this.sql.work();
       // A key whose period left the object was answered from the archive before the group.
       const archivedAnswer = write.archived.answers.get(request.idempotencyKey);
       if (archivedAnswer !== undefined) {
         outcomes.push(archivedAnswer);
         continue;
       }
+      const fresh = rows?.fresh(request) ?? false;
+      // An operation that reads storage reads it with every row decided before it written.
+      if (!fresh) rows?.write();
+      const before = this.sql.work();
       const decision = decide(
         {
           sql: this.sql,
@@ -319,13 +349,18 @@ export class LedgerWrites {
           nowMs,
           ttlMs: this.ttlMs,
           archivedCharges: write.archived.charges,
+          later: fresh ? (rows ?? undefined) : undefined,
         },
         request,
+        fresh,
       );
+      rows?.noteDecided(request);
       if (events && decision.head.entryCount !== head.entryCount) appended = true;
       head = decision.head;
       outcomes.push(withFacts(decision.outcome, { work: workSince(this.sql, before) }));
     }
-    return { answer: () => write.resolve(outcomes), head, events: appended };
+    rows?.write();
+    const answered = withBatchWork(outcomes, workSince(this.sql, start));
+    return { answer: () => write.resolve(answered), head, events: appended };
   }
 }

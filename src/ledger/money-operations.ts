@@ -8,6 +8,7 @@ import {
   refundedAmount,
   type AccountRow,
   type EntryRow,
+  type LaterRows,
   type LedgerHead,
 } from "./ledger-store.ts";
 import { failure, type Outcome } from "../contract/outcome.ts";
@@ -34,6 +35,8 @@ interface ApplyContext {
   readonly nowMs: number;
   /** Charges that left the object for the archive, read beforehand: a refund still finds its charge. */
   readonly archivedCharges?: ReadonlyMap<string, EntryRow> | undefined;
+  /** Where a batch holds a credit's or a charge's entry row, to write it with its others (batch-rows.ts); a refund reads storage, so is never held. */
+  readonly later?: LaterRows | undefined;
 }
 
 /** The answer, and the entry appended when money moved (a decline appends none). */
@@ -58,17 +61,23 @@ function applyCredit(ctx: ApplyContext, input: MoneyInput): Applied {
   if (mismatch) return declined(mismatch);
   const result = deposit(ctx.head.balance, input.amount);
   if (!result.ok) return declined(result.error);
-  const entry = appendEntry(ctx.sql, ctx.head, result.value, {
-    type: "credit",
-    amount: input.amount,
-    createdMs: ctx.nowMs,
-    idempotencyKey: ctx.idempotencyKey,
-    keyPos: ctx.keyPos,
-    keyId: ctx.keyId,
-    chargeId: null,
-    description: input.description ?? null,
-    metadata: input.metadata ?? {},
-  });
+  const entry = appendEntry(
+    ctx.sql,
+    ctx.head,
+    result.value,
+    {
+      type: "credit",
+      amount: input.amount,
+      createdMs: ctx.nowMs,
+      idempotencyKey: ctx.idempotencyKey,
+      keyPos: ctx.keyPos,
+      keyId: ctx.keyId,
+      chargeId: null,
+      description: input.description ?? null,
+      metadata: input.metadata ?? {},
+    },
+    ctx.later,
+  );
   return decided(ctx, entry);
 }
 
@@ -77,17 +86,23 @@ function applyCharge(ctx: ApplyContext, input: MoneyInput): Applied {
   if (mismatch) return declined(mismatch);
   const result = debit(ctx.head.balance, input.amount, ctx.account.overdraftLimit);
   if (!result.ok) return declined(result.error);
-  const entry = appendEntry(ctx.sql, ctx.head, result.value, {
-    type: "charge",
-    amount: -input.amount,
-    createdMs: ctx.nowMs,
-    idempotencyKey: ctx.idempotencyKey,
-    keyPos: ctx.keyPos,
-    keyId: ctx.keyId,
-    chargeId: null,
-    description: input.description ?? null,
-    metadata: input.metadata ?? {},
-  });
+  const entry = appendEntry(
+    ctx.sql,
+    ctx.head,
+    result.value,
+    {
+      type: "charge",
+      amount: -input.amount,
+      createdMs: ctx.nowMs,
+      idempotencyKey: ctx.idempotencyKey,
+      keyPos: ctx.keyPos,
+      keyId: ctx.keyId,
+      chargeId: null,
+      description: input.description ?? null,
+      metadata: input.metadata ?? {},
+    },
+    ctx.later,
+  );
   return decided(ctx, entry);
 }
 

@@ -59,6 +59,11 @@ export class CountedSql {
   }
 }
 
+/** The rows the last INSERT, UPDATE or DELETE stored or removed, its indexes' entries not counted. */
+export function insertedRows(sql: CountedSql): number {
+  return sql.first<{ n: number }>("SELECT changes() AS n")?.n ?? 0;
+}
+
 export function workSince(sql: CountedSql, before: StorageWork): StorageWork {
   const now = sql.work();
   return { rowsRead: now.rowsRead - before.rowsRead, rowsWritten: now.rowsWritten - before.rowsWritten };

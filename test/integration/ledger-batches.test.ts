@@ -317,6 +317,73 @@ describe("a batch", () => {
     await expectLedgerConsistent(account);
   });
 
+  it("stores the rows its operations would store sent alone, whichever it writes together", async () => {
+    // New keys' charges and credits are written together; a key seen before, a refund and a decline are
+    // decided alone, each after the rows before it are written. Sent one by one, the same operations must
+    // leave the same rows, but for what differs per request (times, tags, request ids) or per account
+    // (a fingerprint covers the account's path, the funding credit's key is unique).
+    const operations = (refunded: string) => [
+      charge("m-1", 100),
+      charge("m-2", 200, { description: "two", metadata: { a: "1" } }),
+      { type: "credit", idempotency_key: "m-3", amount: 50, currency: "USD" },
+      charge("m-1", 100),
+      charge("m-4", 5_000_000),
+      { type: "refund", idempotency_key: "m-5", charge: refunded, amount: 30 },
+      charge("m-6", 300),
+      charge("used", 1),
+      charge("m-7", 1, { currency: "EUR" }),
+      ...Array.from({ length: 40 }, (_, i) => charge(`m-run-${i}`, i + 1)),
+      { type: "refund", idempotency_key: "m-8", charge: refunded },
+      charge("m-2", 201),
+      charge("m-9", 7),
+    ];
+    const stored = (account: string) =>
+      inLedger(account, (storage) => ({
+        ledger: storage.sql
+          .exec(
+            "SELECT seq, type, amount, balance_after, key_pos, charge_id IS NOT NULL AS refund, description, metadata, key_id FROM ledger ORDER BY seq",
+          )
+          .toArray(),
+        keys: storage.sql
+          .exec<{ digests: string }>(
+            "SELECT pos, key, length(fingerprint) AS fingerprint, status, code, entry_seq, digests, view, body, expires_ms - decided_ms AS ttl FROM keys WHERE pos > 1 ORDER BY pos",
+          )
+          .toArray()
+          // A refund's charge is another id on each account.
+          .map((row) => ({ ...row, digests: row.digests.replace(/charge=[0-9a-f]+/, "charge=") })),
+        refunds: storage.sql.exec("SELECT refunded FROM refund_totals").toArray(),
+      }));
+    const prepared = async () => {
+      const account = await fundedAccount(10_000);
+      await post(account, "charges", { amount: 1, currency: "USD" }, "used");
+      const before = await post(account, "charges", { amount: 500, currency: "USD" }, "pre");
+      return { account, refunded: (await json<{ id: string }>(before)).id };
+    };
+
+    const batched = await prepared();
+    const answered = await results(await batch(batched.account, operations(batched.refunded)));
+    const alone = await prepared();
+    const singles: [number, boolean, unknown][] = [];
+    for (const operation of operations(alone.refunded)) {
+      const {
+        type,
+        idempotency_key: key,
+        ...body
+      } = operation as {
+        type: "credit" | "charge" | "refund";
+        idempotency_key: string;
+      };
+      const response = await post(alone.account, `${type}s`, body, key);
+      const code = (await json<{ code?: string }>(response)).code ?? null;
+      singles.push([response.status, response.headers.get("idempotent-replayed") === "true", code]);
+    }
+    expect(answered.map((result) => [result.status, result.replayed, result.body.code ?? null])).toEqual(singles);
+    expect(singles.filter(([status]) => status !== 201)).toHaveLength(3);
+    expect(singles.filter(([, replayed]) => replayed)).toHaveLength(2);
+    expect(await stored(batched.account)).toEqual(await stored(alone.account));
+    await expectLedgerConsistent(batched.account);
+  });
+
   it("shows its operations to the key lookup like any other", async () => {
     const account = await fundedAccount(1000);
     const [result] = await results(await batch(account, [charge("looked-up", 3)]));

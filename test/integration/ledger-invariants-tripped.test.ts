@@ -217,6 +217,27 @@ describe("appending an entry (ledger-store.ts appendEntry)", () => {
     await expectRefused(account, () => post(account, "charges", usd(100)));
   });
 
+  it("refuses a batch whose entries or key rows are not all written, written together or alone", async () => {
+    // Rows of a batch's new keys are written many to a statement (batch-rows.ts): one row that is not
+    // written, among others that are, fails the batch as its own INSERT would.
+    for (const table of ["ledger", "keys"]) {
+      const column = table === "ledger" ? "seq" : "pos";
+      const account = await fundedAccount(1000);
+      await corrupt(
+        account,
+        `CREATE TRIGGER drop_one BEFORE INSERT ON ${table} WHEN NEW.${column} = 5 BEGIN SELECT RAISE(IGNORE); END`,
+      );
+      const operations = Array.from({ length: 10 }, () => ({
+        type: "charge",
+        idempotency_key: uniqueKey(),
+        ...usd(1),
+      }));
+      await expectRefused(account, () =>
+        call(`/v1/accounts/${account}/batches`, { method: "POST", body: { operations } }),
+      );
+    }
+  });
+
   it("refuses an amount outside the limits, and a refund without its charge", async () => {
     const account = await fundedAccount(1000);
     const head = { balance: 1000, entryCount: 1, keyPos: 1 };

@@ -5,7 +5,7 @@ import { err, ok, type Result } from "../lib/result.ts";
 
 /** Validates with a route's schema and names every failing field, in words of our own. */
 export function validate<S extends z.ZodMiniType>(schema: S, data: unknown): Result<z.output<S>, FieldError[]> {
-  const unsafe = unsafeTextErrors(data, []);
+  const unsafe = isSafeText(data) ? [] : unsafeTextErrors(data, []);
   // With each issue's input, a missing field (undefined) is told from one of the wrong type.
   const result = schema.safeParse(data, { reportInput: true });
   if (result.success && unsafe.length === 0) return ok(result.data);
@@ -21,6 +21,25 @@ export function validate<S extends z.ZodMiniType>(schema: S, data: unknown): Res
     if (listed.length === MAX_LISTED_ERRORS) break;
   }
   return err(listed);
+}
+
+/**
+ * Whether unsafeTextErrors below finds nothing, without building a path or
+ * an array: the common case, checked first, since a batch walks a thousand
+ * operations twice (its envelope, then each operation on its own).
+ */
+function isSafeText(data: unknown): boolean {
+  if (typeof data === "string") return data.isWellFormed();
+  if (data === null || typeof data !== "object") return true;
+  if (Array.isArray(data)) {
+    for (const value of data as unknown[]) if (!isSafeText(value)) return false;
+    return true;
+  }
+  for (const key in data) {
+    if (!Object.hasOwn(data, key)) continue;
+    if (key === "__proto__" || !key.isWellFormed() || !isSafeText((data as Record<string, unknown>)[key])) return false;
+  }
+  return true;
 }
 
 /**

@@ -11,16 +11,37 @@ const K = new Uint32Array([
 ]);
 const encoder = new TextEncoder();
 const W = new Uint32Array(64);
+// Reused so that hashing a short text (a fingerprint's, a key's) allocates only its hex: a longer one gets its own.
+const scratch = new Uint8Array(1024);
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 
 export function sha256Hex(text: string): string {
-  const data = encoder.encode(text);
-  const bitLength = data.length * 8;
-  const padded = new Uint8Array(((data.length + 9 + 63) >> 6) << 6);
-  padded.set(data);
-  padded[data.length] = 0x80;
-  const view = new DataView(padded.buffer);
-  view.setUint32(padded.length - 8, Math.floor(bitLength / 0x100000000));
-  view.setUint32(padded.length - 4, bitLength >>> 0);
+  // UTF-8 takes at most 3 bytes per UTF-16 unit; the padding at most 72 more.
+  let padded: Uint8Array;
+  let length: number;
+  if (text.length * 3 + 72 <= scratch.length) {
+    padded = scratch;
+    length = encoder.encodeInto(text, scratch).written;
+  } else {
+    const data = encoder.encode(text);
+    length = data.length;
+    padded = new Uint8Array(length + 72);
+    padded.set(data);
+  }
+  const end = ((length + 9 + 63) >> 6) << 6;
+  padded[length] = 0x80;
+  padded.fill(0, length + 1, end - 8);
+  const bitLength = length * 8;
+  const high = Math.floor(bitLength / 0x100000000);
+  const low = bitLength >>> 0;
+  padded[end - 8] = high >>> 24;
+  padded[end - 7] = (high >>> 16) & 0xff;
+  padded[end - 6] = (high >>> 8) & 0xff;
+  padded[end - 5] = high & 0xff;
+  padded[end - 4] = low >>> 24;
+  padded[end - 3] = (low >>> 16) & 0xff;
+  padded[end - 2] = (low >>> 8) & 0xff;
+  padded[end - 1] = low & 0xff;
   let h0 = 0x6a09e667,
     h1 = 0xbb67ae85,
     h2 = 0x3c6ef372,
@@ -29,8 +50,14 @@ export function sha256Hex(text: string): string {
     h5 = 0x9b05688c,
     h6 = 0x1f83d9ab,
     h7 = 0x5be0cd19;
-  for (let offset = 0; offset < padded.length; offset += 64) {
-    for (let t = 0; t < 16; t += 1) W[t] = view.getUint32(offset + t * 4);
+  for (let offset = 0; offset < end; offset += 64) {
+    for (let t = 0, i = offset; t < 16; t += 1, i += 4) {
+      W[t] =
+        ((padded[i] as number) << 24) |
+        ((padded[i + 1] as number) << 16) |
+        ((padded[i + 2] as number) << 8) |
+        (padded[i + 3] as number);
+    }
     for (let t = 16; t < 64; t += 1) {
       const w15 = W[t - 15] as number,
         w2 = W[t - 2] as number;
@@ -71,7 +98,14 @@ export function sha256Hex(text: string): string {
     h6 = (h6 + g) | 0;
     h7 = (h7 + h) | 0;
   }
-  let out = "";
-  for (const word of [h0, h1, h2, h3, h4, h5, h6, h7]) out += (word >>> 0).toString(16).padStart(8, "0");
-  return out;
+  return hexWord(h0) + hexWord(h1) + hexWord(h2) + hexWord(h3) + hexWord(h4) + hexWord(h5) + hexWord(h6) + hexWord(h7);
+}
+
+function hexWord(word: number): string {
+  return (
+    (HEX[word >>> 24] as string) +
+    (HEX[(word >>> 16) & 0xff] as string) +
+    (HEX[(word >>> 8) & 0xff] as string) +
+    (HEX[word & 0xff] as string)
+  );
 }

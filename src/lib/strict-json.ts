@@ -85,7 +85,8 @@ class Parser {
     const match = STRING.exec(this.text);
     if (match === null) this.fail("malformed string");
     this.at += match[0].length;
-    return JSON.parse(match[0]) as string;
+    // Without an escape, a string's content is its text as written (the pattern refused control characters).
+    return match[0].includes("\\") ? (JSON.parse(match[0]) as string) : match[0].slice(1, -1);
   }
 
   private object(depth: number): Record<string, unknown> {

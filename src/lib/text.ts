@@ -5,8 +5,12 @@ export function codePointLength(text: string): number {
   return length;
 }
 
+const NOT_ASCII = /[\u0080-\uffff]/;
+
 /** Length in bytes of the text's UTF-8 encoding (a lone surrogate counts as the 3 bytes of U+FFFD). */
 export function utf8Length(text: string): number {
+  // ASCII text (every JSON body the API takes, as a rule) is one byte a character.
+  if (!NOT_ASCII.test(text)) return text.length;
   let bytes = 0;
   for (let i = 0; i < text.length; i += 1) {
     const unit = text.charCodeAt(i);

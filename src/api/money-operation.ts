@@ -25,10 +25,15 @@ export interface CheckedOperation {
   readonly command: MoneyCommand;
 }
 
+/** The single routes' paths for the last account asked: a batch's operations all name one account. */
+let pathsOf: { account: string; paths: Partial<Record<EntryType, string>> } = { account: "", paths: {} };
+
 /** What makes two money requests on `account` "the same request": the single route's fingerprint. */
 export function moneyFingerprint(type: EntryType, account: string, body: unknown): string {
   const route = MONEY_ROUTES[type];
-  return requestFingerprint(route.method, concretePath(route, { account }), body);
+  if (pathsOf.account !== account) pathsOf = { account, paths: {} };
+  const path = (pathsOf.paths[type] ??= concretePath(route, { account }));
+  return requestFingerprint(route.method, path, body);
 }
 
 /**

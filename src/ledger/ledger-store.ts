@@ -323,7 +323,19 @@ const SEQ_HEX = 20;
 const NEW_ID = /^(cr|ch|re)_([0-9a-f]{12})([0-9a-f]{20})$/;
 
 export function formatEntryId(type: EntryType, tag: number, seq: number): string {
-  return `${ENTRY_TYPE_RULES[type].idPrefix}_${tag.toString(16).padStart(TAG_HEX, "0")}${seq.toString(16).padStart(SEQ_HEX, "0")}`;
+  return `${ENTRY_TYPE_RULES[type].idPrefix}_${hexPadded(tag, TAG_HEX)}${hexPadded(seq, SEQ_HEX)}`;
+}
+
+/**
+ * A non-negative safe integer as lower-case hex, zero-padded to `width`. Above
+ * 2^31 it is written in two halves: the runtime writes a small integer in
+ * hex quickly and a larger one (a tag is 48 bits) slowly, as a double.
+ */
+function hexPadded(value: number, width: number): string {
+  if (value < 0x80000000) return value.toString(16).padStart(width, "0");
+  const high = Math.floor(value / 0x1000000);
+  const low = value - high * 0x1000000;
+  return `${high.toString(16)}${low.toString(16).padStart(6, "0")}`.padStart(width, "0");
 }
 
 /** The seq and tag an id of the current form carries; null for any other string. */
@@ -336,9 +348,19 @@ export function parseEntryId(id: string): { type: EntryType; tag: number; seq: n
   return { type, tag: Number.parseInt(match[2] as string, 16), seq };
 }
 
+/** Random bytes drawn a few hundred tags at a time: a batch's entries need not call the runtime each. */
+const tagBytes = new Uint8Array((TAG_HEX / 2) * 256);
+let tagBytesAt = tagBytes.length;
+
 function randomTag(): number {
-  const bytes = crypto.getRandomValues(new Uint8Array(TAG_HEX / 2));
-  return bytes.reduce((tag, byte) => tag * 256 + byte, 0);
+  if (tagBytesAt + TAG_HEX / 2 > tagBytes.length) {
+    crypto.getRandomValues(tagBytes);
+    tagBytesAt = 0;
+  }
+  let tag = 0;
+  for (let i = 0; i < TAG_HEX / 2; i += 1) tag = tag * 256 + (tagBytes[tagBytesAt + i] as number);
+  tagBytesAt += TAG_HEX / 2;
+  return tag;
 }
 
 /**

@@ -16,6 +16,13 @@ import type { StorageWork } from "../contract/storage-work.ts";
 
 export const ACCOUNT_NOT_FOUND = { code: "account_not_found" } as const;
 
+/** No storage work: one object for every operation whose rows its batch writes, so its answer carries it once. */
+const NO_WORK: StorageWork = Object.freeze({ rowsRead: 0, rowsWritten: 0 });
+
+function workOf(work: StorageWork): StorageWork {
+  return work.rowsRead === 0 && work.rowsWritten === 0 ? NO_WORK : work;
+}
+
 /**
  * A batch's outcomes, their work summing to the batch's: what its operations
  * did together (the read of its keys, the rows written at once) is counted
@@ -357,7 +364,7 @@ export class LedgerWrites {
       rows?.noteDecided(request);
       if (events && decision.head.entryCount !== head.entryCount) appended = true;
       head = decision.head;
-      outcomes.push(withFacts(decision.outcome, { work: workSince(this.sql, before) }));
+      outcomes.push(withFacts(decision.outcome, { work: workOf(workSince(this.sql, before)) }));
     }
     rows?.write();
     const answered = withBatchWork(outcomes, workSince(this.sql, start));

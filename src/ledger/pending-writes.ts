@@ -20,7 +20,7 @@ export class PendingWrites {
    * once the write is decided.
    */
   admit(requests: readonly unknown[]): { operations: number; bytes: number } | null {
-    const held = { operations: requests.length, bytes: requests.reduce<number>((sum, r) => sum + requestBytes(r), 0) };
+    const held = { operations: requests.length, bytes: requestsBytes(requests) };
     if (
       this.writes + 1 > MAX_PENDING_WRITES ||
       this.operations + held.operations > MAX_PENDING_OPERATIONS ||
@@ -48,4 +48,12 @@ export class PendingWrites {
  */
 export function requestBytes(request: unknown): number {
   return utf8Length(JSON.stringify(request));
+}
+
+/**
+ * The sum of requestBytes over `requests`, from one JSON text of them all:
+ * it is theirs joined by commas in brackets, one byte each.
+ */
+function requestsBytes(requests: readonly unknown[]): number {
+  return requests.length === 0 ? 0 : utf8Length(JSON.stringify(requests)) - (requests.length + 1);
 }

@@ -13,8 +13,16 @@ import type { AccountChangeRow, AccountRow, EntryRow, LedgerHead } from "./ledge
 
 /** Stored rows shaped as the API's JSON. */
 
+let lastMs = Number.NaN;
+let lastText = "";
+
+/** ISO 8601 text of a time; the last one is kept, since a group's entries are all shown at its time. */
 export function timestamp(ms: number): string {
-  return new Date(ms).toISOString();
+  if (ms !== lastMs) {
+    lastText = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastText;
 }
 
 /** Paired with updateOverdraftLimit's checks: an account shown has a limit in bounds and a version from 1. */

@@ -56,18 +56,20 @@ function operationType(operation: unknown): string {
 
 /** The operations' outcomes grouped by type, outcome and currency: at most a few dozen groups. */
 function breakdownOf(results: readonly Outcome[], types: readonly string[]): OperationGroup[] {
-  const groups = new Map<string, OperationGroup>();
+  // Counted in place: a batch of a thousand operations in a few groups builds a few objects, not a thousand.
+  const groups = new Map<string, { -readonly [K in keyof OperationGroup]: OperationGroup[K] }>();
   results.forEach((result, index) => {
     const operation = types[index] ?? "invalid";
     const code = result.facts?.code ?? null;
     const currency = result.facts?.entry?.currency ?? null;
     const id = `${operation}|${code ?? ""}|${String(result.replayed)}|${currency ?? ""}`;
-    const group = groups.get(id) ?? { operation, code, replayed: result.replayed, currency, count: 0, amountMinor: 0 };
-    groups.set(id, {
-      ...group,
-      count: group.count + 1,
-      amountMinor: group.amountMinor + Math.abs(result.facts?.entry?.amount ?? 0),
-    });
+    let group = groups.get(id);
+    if (group === undefined) {
+      group = { operation, code, replayed: result.replayed, currency, count: 0, amountMinor: 0 };
+      groups.set(id, group);
+    }
+    group.count += 1;
+    group.amountMinor += Math.abs(result.facts?.entry?.amount ?? 0);
   });
   return [...groups.values()];
 }

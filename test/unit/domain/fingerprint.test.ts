@@ -1,4 +1,5 @@
 import { MAX_JSON_DEPTH } from "../../../src/domain/limits.ts";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalJson } from "../../../src/lib/canonical-json.ts";
 import { requestFingerprint } from "../../../src/domain/fingerprint.ts";
@@ -27,6 +28,33 @@ describe("canonicalJson", () => {
 
   it("keeps a __proto__ key that the strict parser kept as an own key", () => {
     expect(canonicalJson(parsed('{"__proto__":1,"a":2}'))).toBe('{"__proto__":1,"a":2}');
+  });
+
+  it("is the text of the value with its keys sorted, however it is written", () => {
+    // The stored fingerprints hash this text: it must stay JSON.stringify of the key-sorted value.
+    const sorted = (value: unknown): unknown => {
+      if (Array.isArray(value)) return value.map(sorted);
+      if (value === null || typeof value !== "object") return value;
+      const keys = Object.keys(value).sort();
+      return Object.fromEntries(keys.map((key) => [key, sorted((value as Record<string, unknown>)[key])]));
+    };
+    const key = fc.oneof(fc.string(), fc.constantFrom("0", "1", "10", "2", "-1", "01", "4294967295", "__proto__", "a"));
+    const value = fc.letrec((tie) => ({
+      any: fc.oneof(
+        { depthSize: "small" },
+        fc.constantFrom(null, true, false, Number.NaN, 0, -1, 1.5),
+        fc.integer(),
+        fc.string(),
+        fc.array(tie("any")),
+        fc.dictionary(key, tie("any")),
+      ),
+    })).any;
+    fc.assert(
+      fc.property(fc.oneof(value, fc.dictionary(key, fc.oneof(fc.string(), fc.integer(), fc.constant(null)))), (v) => {
+        expect(canonicalJson(v)).toBe(JSON.stringify(sorted(v)));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("round-trips to an equal value", () => {

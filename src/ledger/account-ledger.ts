@@ -55,11 +55,11 @@ import {
   keyLookupView,
   renderDecidedEntry,
 } from "./row-views.ts";
-import { decidedKeys, findKeyRow } from "./key-rows.ts";
+import { findKeyRow } from "./key-rows.ts";
 import type { BackupPageRequest, RestoreStep } from "../contract/backup-records.ts";
 import { backupChanges, backupDecisions, backupKeys, backupState } from "./account-backup.ts";
 import { refusalReason, restoreStep } from "./account-restore.ts";
-import { forgetLegacyKeys, hasLegacyKeys } from "./key-state.ts";
+import { forgetLegacyKeys } from "./key-state.ts";
 
 /**
  * One account's ledger: the only code that changes money state. This class
@@ -350,24 +350,13 @@ export class AccountLedger extends DurableObject<Env> {
     if (state === null) return err(failure(ACCOUNT_NOT_FOUND));
     if (requests.length === 0) return ok([]);
     // Only keys the object does not hold are asked of the archive; while no period has left, nothing is
-    // (archivedFacts reads nothing). decide() looks each key up again in the group, so here the keys are
-    // read a hundred to a statement (a lookup here runs outside a transaction, at about three times the
-    // cost of decide()'s, measured); an object with keys from before schema 7 asks of each key as decide() does.
+    // (archivedFacts reads nothing), so no key is looked up twice: decide() looks each up in the group.
+    // (A lookup here runs outside a transaction, about three times the cost of decide()'s, measured.)
     const nowMs = Date.now();
-    let unknown: readonly MoneyRequest[] = [];
-    if (this.archive.leftThroughSeq() > 0) {
-      if (hasLegacyKeys(this.sql)) {
-        unknown = requests.filter(
-          (request) => answerForUsedKey(this.sql, request, nowMs, state.account.currency) === null,
-        );
-      } else {
-        const held = decidedKeys(
-          this.sql,
-          requests.map((request) => request.idempotencyKey),
-        );
-        unknown = requests.filter((request) => !held.has(request.idempotencyKey));
-      }
-    }
+    const unknown =
+      this.archive.leftThroughSeq() === 0
+        ? []
+        : requests.filter((request) => answerForUsedKey(this.sql, request, nowMs, state.account.currency) === null);
     const outcomes = await this.writes.batch(requests, await this.archivedFacts(unknown));
     return outcomes === null ? err(failure({ code: "overloaded" })) : ok(outcomes);
   }

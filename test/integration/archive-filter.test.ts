@@ -184,46 +184,4 @@ describe("what an archived key leaves behind", () => {
     }
     expect((await json(await call(`/v1/accounts/${account}`))).entry_count).toBe(4);
   });
-
-  it("decides a batch on an account whose periods left: archived keys final, held keys replayed, new keys once, in order", async () => {
-    const account = await fundedAccount(1_000);
-    const archived = [uniqueKey("gone"), uniqueKey("gone")];
-    await chargeAll(account, archived);
-    await archiveAll(account);
-    const held = uniqueKey("held");
-    const first = await call(`/v1/accounts/${account}/charges`, {
-      method: "POST",
-      headers: { "idempotency-key": held },
-      body: { amount: 2, currency: "USD" },
-    });
-    expect(first.status).toBe(201);
-    const fresh = uniqueKey("new");
-    const charge = (key: string, amount = 1) => ({ type: "charge", idempotency_key: key, amount, currency: "USD" });
-    const response = await call(`/v1/accounts/${account}/batches`, {
-      method: "POST",
-      body: {
-        operations: [
-          charge(archived[0] as string),
-          charge(held, 2),
-          charge(fresh),
-          charge(fresh),
-          charge(archived[1] as string, 5),
-        ],
-      },
-    });
-    const { results } = await json<{ results: { status: number; replayed: boolean; body: { code?: string } }[] }>(
-      response,
-    );
-    expect(results.map((result) => [result.status, result.replayed, result.body.code ?? null])).toEqual([
-      [409, false, "idempotency_key_expired"],
-      [201, true, null],
-      [201, false, null],
-      [201, true, null],
-      [409, false, "idempotency_key_expired"],
-    ]);
-    expect(results[1]?.body).toEqual(await json(first));
-    expect((await json<{ entry_count: number }>(await call(`/v1/accounts/${account}`))).entry_count).toBe(
-      1 + 2 + 1 + 1,
-    );
-  });
 });

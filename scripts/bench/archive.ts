@@ -38,6 +38,8 @@ const NEW: Expectation = { status: 201, replayed: "false" };
 const EXPIRED: Expectation = { status: 409, replayed: null };
 const CHARGES = /\/charges$/;
 
+/** What an archived period leaves in the object: its row, its objects' rows, and its untimed keys' share of the locator (or the filter of schema 7). */
+const TRACE_TABLES = ["periods", "period_objects", "key_filter", "filter_staging", "locator_runs", "locator_buckets"];
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const short = (kind: KeyKind) => (kind === "uuidv7" ? "v7" : "rnd");
 
@@ -488,10 +490,7 @@ function summary(
   for (const step of steps) byStep[step.did] = (byStep[step.did] ?? 0) + 1;
   for (const b of s.built) {
     const size = s.hot.get(b.account);
-    const trace =
-      size === undefined
-        ? null
-        : ["periods", "period_objects", "key_filter"].reduce((sum, name) => sum + (size.tables[name] ?? 0), 0);
+    const trace = size === undefined ? null : TRACE_TABLES.reduce((sum, name) => sum + (size.tables[name] ?? 0), 0);
     out.push(
       `2. ${b.kind} account: ${int(b.periods)} periods x ${int(b.perPeriod)} charges = ${int(b.charges)} archived charges` +
         (b.periods < b.periodsWanted ? ` (SHORT of ${int(b.periodsWanted)} periods: --archive-build-seconds)` : "") +
@@ -505,7 +504,7 @@ function summary(
             .map(([t, n]) => `${t} ${int(n)}`)
             .join(
               ", ",
-            )}; the archived trace (periods, period_objects, key_filter) ${int(trace)} bytes = ${(trace / Math.max(1, b.charges)).toFixed(3)} bytes per archived charge`,
+            )}; the archived trace (${TRACE_TABLES.join(", ")}) ${int(trace)} bytes = ${(trace / Math.max(1, b.charges)).toFixed(3)} bytes per archived charge`,
       );
     }
   }

@@ -24,7 +24,16 @@ export interface ObjectSize {
   readonly rows: Readonly<Record<string, number>>;
 }
 
-const COUNTED = ["ledger", "keys", "periods", "period_objects", "key_filter"] as const;
+const COUNTED = [
+  "ledger",
+  "keys",
+  "periods",
+  "period_objects",
+  "key_filter",
+  "filter_staging",
+  "locator_runs",
+  "locator_buckets",
+] as const;
 
 /** Finds each account's SQLite file once (by the name its `account` row holds) and measures it. */
 export class AccountObjects {

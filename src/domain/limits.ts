@@ -183,8 +183,23 @@ export const ARCHIVE_ROWS_PER_OBJECT = 10_000;
 export const ARCHIVE_OBJECT_MAX_BYTES = 8_000_000;
 /** Rows of an archived period deleted from the object per alarm step. */
 export const PRUNE_ROWS_PER_STEP = 10_000;
-/** Keys of an archived period read into memory at once to build its filter segment. */
-export const FILTER_KEYS_PER_READ = 20_000;
+/** Keys of a closing period sorted per alarm step into timed ones and the rest, which are staged for the locator. */
+export const FILTER_KEYS_PER_STEP = 5_000;
+/**
+ * The locator of archived untimed keys (src/ledger/key-locator.ts). A run's bucket holds about
+ * LOCATOR_KEYS_PER_BUCKET hashes, each cut so a key never archived matches it with probability at
+ * most 2^-LOCATOR_MATCH_BITS (0.2%); LOCATOR_BUCKETS_PER_OBJECT buckets make one R2 object (about
+ * 100 KB). The two newest runs merge while the older holds under LOCATOR_MERGE_RATIO times the
+ * newer's keys, so a lookup reads at most about log8(keys / smallest period) + 1 runs.
+ */
+export const LOCATOR_KEYS_PER_BUCKET = 1_024;
+export const LOCATOR_MATCH_BITS = 9;
+export const LOCATOR_BUCKETS_PER_OBJECT = 8;
+export const LOCATOR_MERGE_RATIO = 8;
+/** 2^24 buckets: a run of up to about 17 billion keys. */
+export const LOCATOR_MAX_BUCKET_BITS = 24;
+/** Staged hashes, or a retired run's bucket rows, deleted per alarm step. */
+export const LOCATOR_ROWS_PER_STEP = 10_000;
 /**
  * A key whose embedded time (UUIDv7, ULID) is at most this long before its first decision, and not
  * after it, is found by time once archived; any other key, by the filter.

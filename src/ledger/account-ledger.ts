@@ -99,7 +99,11 @@ export class AccountLedger extends DurableObject<Env> {
         );
       },
     });
-    this.archive = new ArchiveReader(this.sql, () => this.bucket());
+    this.archive = new ArchiveReader(
+      this.sql,
+      () => this.bucket(),
+      () => this.archivePrefix(),
+    );
     this.policy = new PeriodPolicy(this.sql, parsePeriodPolicy(env), () => account()?.createdMs ?? null);
     this.listing = new DirectoryListing({
       ctx,
@@ -410,10 +414,11 @@ export class AccountLedger extends DurableObject<Env> {
           storage: this.ctx.storage,
           sql: this.sql,
           bucket: () => this.bucket(),
-          prefix: () => `${tenantOf(opened, this.ctx.id.name) ?? "_"}/${opened.name}`,
+          prefix: () => this.archivePrefix(),
           currency: () => opened.currency,
           publishesEvents: () => publishesEvents(optionalBindings(this.env).EVENTS),
           periodsLeft: () => this.archive.refresh(),
+          locatorChanged: () => this.archive.refresh(),
         },
         nowMs,
       );
@@ -429,6 +434,13 @@ export class AccountLedger extends DurableObject<Env> {
       });
       return { did: "failed", period: null, r2Operations: 0, nextDueMs: Date.now() + ARCHIVE_RETRY_DELAY_MS };
     }
+  }
+
+  /** `<tenant>/<account>`: where this account's archived objects are named. */
+  private archivePrefix(): string {
+    const opened = this.writes.committed()?.account;
+    if (opened === undefined) throw new Error("invariant: an account never opened has no archive");
+    return `${tenantOf(opened, this.ctx.id.name) ?? "_"}/${opened.name}`;
   }
 
   /** This account's archive bucket: its jurisdiction's, when its object was placed in one (config/archive-bucket.ts). */

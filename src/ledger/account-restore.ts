@@ -16,13 +16,15 @@ import {
 import { assertAmount, assertBalance, assertOverdraftLimit } from "../domain/money.ts";
 import type { AccountChangeView, EntryView, PeriodView } from "../domain/views.ts";
 import { bytesToHex } from "../lib/hex.ts";
-import { addToFilter } from "./archive-filter.ts";
+import { hash64 } from "../lib/hash64.ts";
 import { saveDecision } from "./decisions.ts";
 import { readEventCursor } from "./events.ts";
 import { findKeyRow, insertKeyRow } from "./key-rows.ts";
 import { auditLedger } from "./ledger-audit.ts";
 import { addRefund, findEntryBySeq, parseEntryId, readHead, type LedgerHead } from "./ledger-store.ts";
-import { filterGenerationFor, keyIsTimed } from "./period-archive.ts";
+import { stageHashes, type Hash } from "./key-locator.ts";
+import { startStagedRun } from "./locator-job.ts";
+import { keyIsTimed } from "./period-archive.ts";
 import {
   findPeriod,
   insertObject,
@@ -50,7 +52,7 @@ import type { CountedSql } from "./sql.ts";
  *
  * What the object ends up holding:
  * - every period whose objects R2 holds whole, archived: its period row,
- *   object rows and filter segment rebuilt from the objects themselves, its
+ *   object rows and its untimed keys' hashes (staged for the locator) rebuilt from the objects themselves, its
  *   chained digest recomputed from the entries objects (and checked against
  *   the backup's, for the periods it lists). Those whose rows the backup
  *   holds keep them (pruned 0, and leave as usual); the others, and every
@@ -280,8 +282,8 @@ interface KeyLine {
  * Rebuilds period `id` from its objects in R2, in one call: every entries
  * object read in order (checked seq by seq and balance by balance, its
  * digest taken, chained onto the previous period's), every keys object
- * (checked in key order; untimed keys go into the filter), then the period,
- * its objects, its filter segment and its refunds written in one
+ * (checked in key order; untimed keys' hashes are staged for the locator), then the period,
+ * its objects, its staged hashes and its refunds written in one
  * transaction. The period must be whole in R2: the next period has objects
  * (archiving goes in order, so this one was sealed), or its counts are
  * those the backup lists, or its last keys object is one the archive job
@@ -363,7 +365,7 @@ async function restorePeriod(
   let previousKey = "";
   let firstDecidedMs: number | null = null;
   let lastDecidedMs: number | null = null;
-  const untimed: string[] = [];
+  const untimed: Hash[] = [];
   let lastKeysObject = { lines: 0, bytes: 0 };
   for (const [n, name] of keysNames.entries()) {
     const bytes = await readObject(bucket, name);
@@ -380,7 +382,7 @@ async function restorePeriod(
         firstDecidedMs = Math.min(firstDecidedMs ?? decidedMs, decidedMs);
         lastDecidedMs = Math.max(lastDecidedMs ?? decidedMs, decidedMs);
       } else {
-        untimed.push(key.key);
+        untimed.push(hash64(key.key));
       }
       count += 1;
     }
@@ -427,20 +429,15 @@ async function restorePeriod(
   };
   host.storage.transactionSync(() => {
     insertPeriod(sql, row, null);
-    let generation = 0;
-    if (untimed.length > 0) {
-      generation = filterGenerationFor(sql, id);
-      addToFilter(sql, generation, id, untimed);
-    }
+    stageHashes(sql, id, untimed);
+    startStagedRun(sql, id);
     sql.run(
       `UPDATE periods SET state = 'archived', progress = '{"phase":"seal"}', sha256 = ?, previous_sha256 = ?,
-         first_decided_ms = ?, last_decided_ms = ?, pruned = 2, filter_keys = ?, filter_generation = ? WHERE id = ?`,
+         first_decided_ms = ?, last_decided_ms = ?, pruned = 2 WHERE id = ?`,
       sha256,
       previousSha256,
       firstDecidedMs,
       lastDecidedMs,
-      untimed.length,
-      generation,
       id,
     );
     for (const object of objects) insertObject(sql, id, object);

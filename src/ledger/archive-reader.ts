@@ -1,7 +1,18 @@
 import { embeddedTimeMs } from "../domain/key-time.ts";
 import { ARCHIVE_CACHE_OBJECTS, KEY_TIME_WINDOW_MS } from "../domain/limits.ts";
 import type { EntryView } from "../domain/views.ts";
+import { hash64 } from "../lib/hash64.ts";
 import { filterCandidates } from "./archive-filter.ts";
+import {
+  allRuns,
+  decodeLocatorObject,
+  locatorObjectName,
+  matchingRuns,
+  objectOf,
+  periodsIn,
+  stagedPeriods,
+  type RunRow,
+} from "./key-locator.ts";
 import type { ArchivedKey } from "./period-archive.ts";
 import { leftPeriods, objectHolding, seqText, type ObjectRow, type PeriodRow } from "./period-store.ts";
 import type { CountedSql } from "./sql.ts";
@@ -18,19 +29,25 @@ import type { CountedSql } from "./sql.ts";
 export class ArchiveReader {
   private readonly sql: CountedSql;
   private readonly bucket: () => R2Bucket | null;
+  /** `<tenant>/<account>`: where its objects are named. */
+  private readonly prefix: () => string;
   private left: PeriodRow[] | null = null;
+  /** The locator's live runs, and whether any hashes are staged (key-locator.ts). */
+  private runs: { live: RunRow[]; staged: boolean } | null = null;
   /** Recently read objects' text, newest last: a page of entries or a refund rereads the same object. */
   private readonly cache = new Map<string, string>();
   reads = 0;
 
-  constructor(sql: CountedSql, bucket: () => R2Bucket | null) {
+  constructor(sql: CountedSql, bucket: () => R2Bucket | null, prefix: () => string) {
     this.sql = sql;
     this.bucket = bucket;
+    this.prefix = prefix;
   }
 
-  /** Called when a period's rows begin to leave the object. */
+  /** Called when a period's rows begin to leave the object, and when the locator changes. */
   refresh(): void {
     this.left = null;
+    this.runs = null;
   }
 
   private periods(): PeriodRow[] {
@@ -45,9 +62,9 @@ export class ArchiveReader {
 
   /**
    * The archived decision of `key`, or null if it was never archived. Looks
-   * in the periods its embedded time could be in, and in those the filter
-   * names; a timed key is in at most the period of its decision and its
-   * neighbour across the time window.
+   * in the periods its embedded time could be in, in those the locator or
+   * the filter of schema 7 names; a timed key is in at most the period of
+   * its decision and its neighbour across the time window.
    */
   async findKey(key: string): Promise<ArchivedKey | null> {
     const left = this.periods();
@@ -67,9 +84,10 @@ export class ArchiveReader {
       }
     }
     const generations = Math.max(0, ...left.filter((p) => p.filterKeys > 0).map((p) => p.filterGeneration + 1));
+    for (const id of filterCandidates(this.sql, key, generations)) candidates.add(id);
+    for (const id of await this.locate(key)) candidates.add(id);
     const ids = new Set(left.map((period) => period.id));
-    for (const id of filterCandidates(this.sql, key, generations)) if (ids.has(id)) candidates.add(id);
-    for (const id of [...candidates].sort((a, b) => a - b)) {
+    for (const id of [...candidates].filter((c) => ids.has(c)).sort((a, b) => a - b)) {
       const object = objectHolding(this.sql, id, "keys", key);
       if (object === null) continue;
       const text = await this.read(object);
@@ -77,6 +95,36 @@ export class ArchiveReader {
       if (found !== null) return JSON.parse(found) as ArchivedKey;
     }
     return null;
+  }
+
+  /** The periods the locator names for `key`: staged hashes exactly, and each live run whose bucket matches, read in R2. */
+  private async locate(key: string): Promise<number[]> {
+    const runs = this.locator();
+    if (runs.live.length === 0 && !runs.staged) return [];
+    const hash = hash64(key);
+    const periods = runs.staged ? stagedPeriods(this.sql, hash) : [];
+    for (const run of matchingRuns(this.sql, runs.live, hash)) {
+      const name = locatorObjectName(this.prefix(), run.id, objectOf(hash, run.bucketBits));
+      const bytes = await this.readBytes(name);
+      if (bytes === null) {
+        // A merge retired this run, and its objects were deleted, while this lookup waited: look again.
+        this.refresh();
+        if (this.locator().live.some((r) => r.id === run.id)) {
+          throw new Error(`archive: ${name} is missing from the bucket`);
+        }
+        return this.locate(key);
+      }
+      periods.push(...periodsIn(decodeLocatorObject(bytes, name), hash));
+    }
+    return periods;
+  }
+
+  private locator(): { live: RunRow[]; staged: boolean } {
+    if (this.runs === null) {
+      const runs = allRuns(this.sql);
+      this.runs = { live: runs.filter((run) => run.state === "live"), staged: runs.some((run) => run.staged) };
+    }
+    return this.runs;
   }
 
   /** The archived entry `seq` as the entries API shows it, or null if it has not left the object. */
@@ -122,17 +170,25 @@ export class ArchiveReader {
       this.cache.set(object.name, cached);
       return cached;
     }
-    const bucket = this.bucket();
-    if (bucket === null) throw new Error(`archive: the bucket holding ${object.name} is not bound`);
-    const stored = await bucket.get(object.name);
-    this.reads += 1;
-    if (stored === null) throw new Error(`archive: ${object.name} is missing from the bucket`);
-    const text = await stored.text();
+    const bytes = await this.readBytes(object.name);
+    if (bytes === null) throw new Error(`archive: ${object.name} is missing from the bucket`);
+    const text = decoder.decode(bytes);
     this.cache.set(object.name, text);
     if (this.cache.size > ARCHIVE_CACHE_OBJECTS) this.cache.delete(this.cache.keys().next().value as string);
     return text;
   }
+
+  /** An object's bytes from R2 (null if absent), counted as one read. */
+  private async readBytes(name: string): Promise<Uint8Array | null> {
+    const bucket = this.bucket();
+    if (bucket === null) throw new Error(`archive: the bucket holding ${name} is not bound`);
+    const stored = await bucket.get(name);
+    this.reads += 1;
+    return stored === null ? null : new Uint8Array(await stored.arrayBuffer());
+  }
 }
+
+const decoder = new TextDecoder();
 
 /** The whole line of `text` that starts with `prefix`, or null. */
 function lineStartingWith(text: string, prefix: string): string | null {

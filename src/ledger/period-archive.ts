@@ -2,13 +2,15 @@ import { embeddedTimeMs } from "../domain/key-time.ts";
 import {
   ARCHIVE_OBJECT_MAX_BYTES,
   ARCHIVE_ROWS_PER_OBJECT,
-  FILTER_KEYS_PER_READ,
+  FILTER_KEYS_PER_STEP,
   KEY_TIME_WINDOW_MS,
   PRUNE_ROWS_PER_STEP,
 } from "../domain/limits.ts";
 import { bytesToHex } from "../lib/hex.ts";
 import { logError } from "../observability/log.ts";
-import { addToFilter, generationCapacity } from "./archive-filter.ts";
+import { hash64 } from "../lib/hash64.ts";
+import { stageHashes, type Hash } from "./key-locator.ts";
+import { locatorStep, startStagedRun } from "./locator-job.ts";
 import { readEventCursor } from "./events.ts";
 import { entriesAfter, parseEntryId } from "./ledger-store.ts";
 import {
@@ -22,6 +24,7 @@ import {
   setKeyFacts,
   setProgress,
   setPruned,
+  type KeyFacts,
   type ObjectRow,
   type PeriodRow,
 } from "./period-store.ts";
@@ -33,8 +36,9 @@ import type { CountedSql } from "./sql.ts";
  * entries, then its keys' decisions, go to R2 as immutable objects of at most
  * ARCHIVE_ROWS_PER_OBJECT rows and ARCHIVE_OBJECT_MAX_BYTES bytes, each
  * verified by reading it back before its progress is recorded; then its
- * untimed keys go into the filter; then every object is read back once more
- * and the period sealed with its chained digest. Only a sealed period whose
+ * untimed keys are staged for the locator; then every object is read back
+ * once more and the period sealed with its chained digest. Between periods
+ * the locator's own job (locator-job.ts) runs. Only a sealed period whose
  * keys have all expired (and whose entries were all published as events,
  * where events are bound) is deleted from the object, in bounded steps.
  * Each step is repeatable: a crash anywhere leaves every entry in the object,
@@ -53,11 +57,13 @@ export interface ArchiveHost {
   publishesEvents(): boolean;
   /** Told that a period's rows began to leave the object (period-store.ts leftPeriods changed). */
   periodsLeft(): void;
+  /** Told that the locator's runs or staged hashes changed (key-locator.ts). */
+  locatorChanged(): void;
 }
 
 /** What a step did, and when the job next has something to do (null: nothing until the next close). */
 export interface ArchiveStep {
-  readonly did: "entries" | "keys" | "filter" | "seal" | "prune" | "waiting" | "none" | "failed";
+  readonly did: "entries" | "keys" | "filter" | "seal" | "locator" | "prune" | "waiting" | "none" | "failed";
   readonly period: number | null;
   readonly r2Operations: number;
   readonly nextDueMs: number | null;
@@ -78,7 +84,12 @@ export async function archiveStep(host: ArchiveHost, nowMs: number): Promise<Arc
     }
     return archiveClosing(host, bucket, closing);
   }
-  return prune(host, nowMs);
+  // Deleting rows comes first: it is what frees the object's storage.
+  const pruned = prune(host, nowMs);
+  if (pruned.did === "prune") return pruned;
+  const bucket = host.bucket();
+  const located = bucket === null ? null : await locatorStep(host, bucket);
+  return located === null ? pruned : { ...located, period: null, nextDueMs: 0 };
 }
 
 async function archiveClosing(host: ArchiveHost, bucket: R2Bucket, period: PeriodRow): Promise<ArchiveStep> {
@@ -141,7 +152,7 @@ async function archiveClosing(host: ArchiveHost, bucket: R2Bucket, period: Perio
       return { did: "keys", period: period.id, r2Operations: 2, nextDueMs: 0 };
     }
     case "filter":
-      host.storage.transactionSync(() => filterPeriod(host.sql, period));
+      host.storage.transactionSync(() => filterStep(host.sql, period, progress.afterPos, progress.facts));
       return { did: "filter", period: period.id, r2Operations: 0, nextDueMs: 0 };
     case "seal":
       return seal(host, bucket, period);
@@ -212,47 +223,45 @@ function previousKey(sql: CountedSql, period: PeriodRow, first: string): string 
 }
 
 /**
- * The filter step, in one transaction: every key of the period is read
- * (in pages), sorted into timed (its embedded time is at most
- * KEY_TIME_WINDOW_MS before its decision, and not after) and the rest, which
- * go into the filter; the decision times and last expiry are kept.
+ * One filter step, in one transaction: the next FILTER_KEYS_PER_STEP keys of
+ * the period are sorted into timed ones (the embedded time is at most
+ * KEY_TIME_WINDOW_MS before the decision, and not after), found later by the
+ * period's decision times, and the rest, whose hashes are staged for the
+ * locator (key-locator.ts), where a lookup finds them at once. The decision
+ * times and last expiry carry over in the progress; the last step records
+ * them and starts the locator run of the staged hashes.
  */
-function filterPeriod(sql: CountedSql, period: PeriodRow): void {
-  let firstDecidedMs: number | null = null;
-  let lastDecidedMs: number | null = null;
-  let hotUntilMs: number | null = null;
-  const untimed: string[] = [];
-  for (let after = period.firstPos - 1; after < period.lastPos;) {
-    const rows = sql.rows<{ pos: number; key: string; decided_ms: number; expires_ms: number }>(
-      "SELECT pos, key, decided_ms, expires_ms FROM keys WHERE pos > ? AND pos <= ? ORDER BY pos LIMIT ?",
-      after,
-      period.lastPos,
-      FILTER_KEYS_PER_READ,
-    );
-    if (rows.length === 0) break;
-    for (const row of rows) {
-      if (!keyIsTimed(row.key, row.decided_ms)) {
-        untimed.push(row.key);
-      } else {
-        firstDecidedMs = Math.min(firstDecidedMs ?? row.decided_ms, row.decided_ms);
-        lastDecidedMs = Math.max(lastDecidedMs ?? row.decided_ms, row.decided_ms);
-      }
-      hotUntilMs = Math.max(hotUntilMs ?? row.expires_ms, row.expires_ms);
+function filterStep(sql: CountedSql, period: PeriodRow, afterPos: number, carried: KeyFacts | undefined): void {
+  let { firstDecidedMs, lastDecidedMs, hotUntilMs } = carried ?? {
+    firstDecidedMs: null,
+    lastDecidedMs: null,
+    hotUntilMs: null,
+  };
+  const rows = sql.rows<{ pos: number; key: string; decided_ms: number; expires_ms: number }>(
+    "SELECT pos, key, decided_ms, expires_ms FROM keys WHERE pos > ? AND pos <= ? ORDER BY pos LIMIT ?",
+    afterPos,
+    period.lastPos,
+    FILTER_KEYS_PER_STEP,
+  );
+  const untimed: Hash[] = [];
+  for (const row of rows) {
+    if (!keyIsTimed(row.key, row.decided_ms)) {
+      untimed.push(hash64(row.key));
+    } else {
+      firstDecidedMs = Math.min(firstDecidedMs ?? row.decided_ms, row.decided_ms);
+      lastDecidedMs = Math.max(lastDecidedMs ?? row.decided_ms, row.decided_ms);
     }
-    after = (rows.at(-1) as { pos: number }).pos;
+    hotUntilMs = Math.max(hotUntilMs ?? row.expires_ms, row.expires_ms);
   }
-  let generation = 0;
-  if (untimed.length > 0) {
-    generation = filterGenerationFor(sql, period.id);
-    addToFilter(sql, generation, period.id, untimed);
+  stageHashes(sql, period.id, untimed);
+  const facts = { firstDecidedMs, lastDecidedMs, hotUntilMs };
+  const last = rows.at(-1)?.pos ?? period.lastPos;
+  if (rows.length === FILTER_KEYS_PER_STEP && last < period.lastPos) {
+    setProgress(sql, period.id, { phase: "filter", afterPos: last, facts });
+    return;
   }
-  setKeyFacts(sql, period.id, {
-    firstDecidedMs,
-    lastDecidedMs,
-    hotUntilMs,
-    filterKeys: untimed.length,
-    filterGeneration: generation,
-  });
+  setKeyFacts(sql, period.id, facts);
+  startStagedRun(sql, period.id);
   setProgress(sql, period.id, { phase: "seal" });
 }
 
@@ -260,19 +269,6 @@ function filterPeriod(sql: CountedSql, period: PeriodRow): void {
 export function keyIsTimed(key: string, decidedMs: number): boolean {
   const t = embeddedTimeMs(key);
   return t !== null && t <= decidedMs && decidedMs - t <= KEY_TIME_WINDOW_MS;
-}
-
-/**
- * The filter generation a period's untimed keys go into: the newest one in
- * use by the periods before it, or the next once that one is full.
- */
-export function filterGenerationFor(sql: CountedSql, periodId: number): number {
-  const last = sql.first<{ generation: number; keys: number }>(
-    `SELECT filter_generation AS generation, SUM(filter_keys) AS keys FROM periods
-     WHERE filter_keys > 0 AND id < ? GROUP BY filter_generation ORDER BY filter_generation DESC LIMIT 1`,
-    periodId,
-  );
-  return last === undefined ? 0 : last.generation + (last.keys >= generationCapacity(last.generation) ? 1 : 0);
 }
 
 /**

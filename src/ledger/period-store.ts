@@ -12,8 +12,20 @@ import type { CountedSql } from "./sql.ts";
 export type ArchiveProgress =
   | { readonly phase: "entries"; readonly afterSeq: number }
   | { readonly phase: "keys"; readonly afterKey: string | null }
-  | { readonly phase: "filter"; readonly afterPos: number }
+  | {
+      readonly phase: "filter";
+      readonly afterPos: number;
+      /** What the keys before afterPos showed (absent at the first step). */
+      readonly facts?: KeyFacts;
+    }
   | { readonly phase: "seal" };
+
+/** What a period's keys tell where a key is: its timed keys' first and last decision, and its last expiry. */
+export interface KeyFacts {
+  readonly firstDecidedMs: number | null;
+  readonly lastDecidedMs: number | null;
+  readonly hotUntilMs: number | null;
+}
 
 /** Whether a period's rows are still all in the object (0), may be partly deleted (1), or are all gone (2). */
 export type PruneState = 0 | 1 | 2;
@@ -38,7 +50,7 @@ export interface PeriodRow {
   /** The latest expiry among its keys: until then a replay may need its rows. */
   readonly hotUntilMs: number | null;
   readonly pruned: PruneState;
-  /** Untimed keys it added to the filter, and the filter generation it added them to (archive-filter.ts). */
+  /** Untimed keys it added to the filter of schema 7 (archive-filter.ts; 0 from schema 8 on, which stages them for the locator), and the filter generation. */
   readonly filterKeys: number;
   readonly filterGeneration: number;
 }
@@ -165,24 +177,12 @@ export function setProgress(sql: CountedSql, id: number, progress: ArchiveProgre
   sql.run("UPDATE periods SET progress = ? WHERE id = ? AND state = 'closing'", JSON.stringify(progress), id);
 }
 
-export function setKeyFacts(
-  sql: CountedSql,
-  id: number,
-  facts: {
-    firstDecidedMs: number | null;
-    lastDecidedMs: number | null;
-    hotUntilMs: number | null;
-    filterKeys: number;
-    filterGeneration: number;
-  },
-): void {
+export function setKeyFacts(sql: CountedSql, id: number, facts: KeyFacts): void {
   sql.run(
-    "UPDATE periods SET first_decided_ms = ?, last_decided_ms = ?, hot_until_ms = ?, filter_keys = ?, filter_generation = ? WHERE id = ? AND state = 'closing'",
+    "UPDATE periods SET first_decided_ms = ?, last_decided_ms = ?, hot_until_ms = ? WHERE id = ? AND state = 'closing'",
     facts.firstDecidedMs,
     facts.lastDecidedMs,
     facts.hotUntilMs,
-    facts.filterKeys,
-    facts.filterGeneration,
     id,
   );
 }

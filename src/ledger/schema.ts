@@ -213,6 +213,35 @@ const MIGRATIONS: readonly Migration[] = [
        PRIMARY KEY (generation, bucket)
      ) WITHOUT ROWID;`,
   },
+  {
+    // The locator (key-locator.ts) replaces the filter for periods archived from here on; the filter
+    // stays readable for those already in it. Code older than this would not look in the locator and
+    // would decide a key archived there afresh: the oldest reader becomes this schema.
+    readableFrom: 8,
+    sql: `CREATE TABLE filter_staging (
+       high INTEGER NOT NULL,
+       low INTEGER NOT NULL,
+       period_id INTEGER NOT NULL,
+       PRIMARY KEY (high, low, period_id)
+     ) WITHOUT ROWID;
+     CREATE TABLE locator_runs (
+       id INTEGER PRIMARY KEY,
+       state TEXT NOT NULL CHECK (state IN ('building', 'live', 'retired')),
+       keys INTEGER NOT NULL,
+       bucket_bits INTEGER NOT NULL,
+       value_range INTEGER NOT NULL,
+       source TEXT NOT NULL,
+       next_object INTEGER NOT NULL,
+       written INTEGER NOT NULL,
+       staged INTEGER NOT NULL CHECK (staged IN (0, 1))
+     );
+     CREATE TABLE locator_buckets (
+       run_id INTEGER NOT NULL,
+       bucket INTEGER NOT NULL,
+       data BLOB NOT NULL,
+       PRIMARY KEY (run_id, bucket)
+     ) WITHOUT ROWID;`,
+  },
 ];
 
 /** The schema version this code writes. */

@@ -190,7 +190,7 @@ describe(`rolling back past the floor onto storage upgraded to schema ${SCHEMA_V
     });
 
     // No release that reads readable_from and predates the lean tables starts on this schema...
-    expect(outcome.schema).toEqual({ version: SCHEMA_VERSION, readable_from: 7 });
+    expect(outcome.schema).toEqual({ version: SCHEMA_VERSION, readable_from: 8 });
     // ...and d784fa3, which reads no readable_from, would take the key for unused: only the floor stops it.
     expect(outcome.seen).toEqual({ record: 0, entry: 0, head: 0 });
     expect(outcome.refusal).toMatch(/rollback.floor/);

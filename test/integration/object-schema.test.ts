@@ -31,8 +31,8 @@ function setStoredSchema(account: string, version: number, readableFrom: number)
 describe("schema versions", () => {
   it("records the version it wrote and the oldest version able to read it", async () => {
     const account = await fundedAccount(100);
-    // Schema 7 (the lean ledger) is readable only by code that knows its tables: older code would decide its keys afresh.
-    expect(await storedSchema(account)).toEqual({ version: SCHEMA_VERSION, readable_from: 7 });
+    // Schema 8 (the locator) is readable only by code that knows its tables: older code would decide its archived keys afresh.
+    expect(await storedSchema(account)).toEqual({ version: SCHEMA_VERSION, readable_from: 8 });
   });
 
   it("keeps working on a newer schema it can still read (a rolled-back Worker)", async () => {

@@ -1,0 +1,297 @@
+import {
+  LOCATOR_BUCKETS_PER_OBJECT,
+  LOCATOR_KEYS_PER_BUCKET,
+  LOCATOR_MATCH_BITS,
+  LOCATOR_MAX_BUCKET_BITS,
+} from "../domain/limits.ts";
+import { golombSetContains } from "../lib/golomb-set.ts";
+import type { CountedSql } from "./sql.ts";
+
+/**
+ * The locator: which period decided an archived key that carries no
+ * trustworthy time (period-archive.ts sorts them out), in about 11 bits of
+ * the object's storage a key whatever the number of periods, and at most one
+ * R2 read to name the period.
+ *
+ * A key's 64-bit hash (lib/hash64.ts) is all it keeps. The hashes live in
+ * runs, as in a log-structured merge tree: a closed period's untimed keys
+ * are first staged here whole (`filter_staging`, found exactly), then built
+ * into a run of their own; the two newest runs are merged while the older is
+ * under LOCATOR_MERGE_RATIO times the newer, so runs stay few (each at least
+ * that many times the next) and a lookup reads one bucket row of each.
+ *
+ * A run splits its hashes into 2^bucketBits buckets by their high bits, about
+ * LOCATOR_KEYS_PER_BUCKET each. In the object a bucket is a Golomb-coded set
+ * of its hashes' low bits, cut so that a key never archived matches it with
+ * probability at most 2^-LOCATOR_MATCH_BITS. In R2, every
+ * LOCATOR_BUCKETS_PER_OBJECT buckets are one object listing each whole hash
+ * with its period: a match costs one read there, and names the period whose
+ * keys object to read.
+ */
+
+export type RunSource =
+  | { readonly kind: "staging"; readonly period: number }
+  | { readonly kind: "merge"; readonly older: number; readonly newer: number };
+
+export interface RunRow {
+  readonly id: number;
+  /** building: not yet looked in; live: looked in; retired: merged into a newer run, its rows and objects being deleted. */
+  readonly state: "building" | "live" | "retired";
+  readonly keys: number;
+  readonly bucketBits: number;
+  /** Values are cut to [0, valueRange): valueRangeFor. */
+  readonly valueRange: number;
+  readonly source: RunSource;
+  /** The next of its objects to build (building) or delete (retired). */
+  readonly nextObject: number;
+  /** Entries written to its objects so far: at the end, exactly `keys`. */
+  readonly written: number;
+  /** Whether its staged hashes are still in `filter_staging` (a run built from staging, until they are deleted). */
+  readonly staged: boolean;
+}
+
+type Row = {
+  id: number;
+  state: string;
+  keys: number;
+  bucket_bits: number;
+  value_range: number;
+  source: string;
+  next_object: number;
+  written: number;
+  staged: number;
+};
+
+const COLUMNS = "id, state, keys, bucket_bits, value_range, source, next_object, written, staged";
+
+function toRunRow(row: Row): RunRow {
+  if (row.state !== "building" && row.state !== "live" && row.state !== "retired") {
+    throw new Error(`invariant: locator run ${row.id} is ${row.state}`);
+  }
+  return {
+    id: row.id,
+    state: row.state,
+    keys: row.keys,
+    bucketBits: row.bucket_bits,
+    valueRange: row.value_range,
+    source: JSON.parse(row.source) as RunSource,
+    nextObject: row.next_object,
+    written: row.written,
+    staged: row.staged === 1,
+  };
+}
+
+export type Hash = readonly [high: number, low: number];
+
+/** Bucket bits for a run of `keys` hashes: about LOCATOR_KEYS_PER_BUCKET a bucket, never more. */
+export function bucketBitsFor(keys: number): number {
+  let bits = 0;
+  while (keys > LOCATOR_KEYS_PER_BUCKET * 2 ** bits) bits += 1;
+  if (bits > LOCATOR_MAX_BUCKET_BITS) throw new Error(`invariant: a locator run of ${keys} keys is too large`);
+  return bits;
+}
+
+/**
+ * The range a bucket's values are cut to: its average keys times
+ * 2^LOCATOR_MATCH_BITS, so a key it does not hold matches with probability
+ * about 2^-LOCATOR_MATCH_BITS, whatever the run's size (a power-of-two range
+ * would waste up to a bit a key). All 2^32 for a run of one bucket, which is
+ * small (a period's few untimed keys, such as an account's funding) and
+ * costs a few bytes more so that it almost never matches.
+ */
+export function valueRangeFor(keys: number, bucketBits: number): number {
+  if (bucketBits === 0) return 2 ** 32;
+  return Math.min(2 ** 32, Math.ceil(keys / 2 ** bucketBits) * 2 ** LOCATOR_MATCH_BITS);
+}
+
+/** The bits a Golomb-coded set needs for values below `range`. */
+export function rangeBitsOf(range: number): number {
+  return range <= 2 ? 1 : Math.ceil(Math.log2(range));
+}
+
+export function bucketOf(hash: Hash, bucketBits: number): number {
+  return bucketBits === 0 ? 0 : hash[0] >>> (32 - bucketBits);
+}
+
+/** floor(low half x range / 2^32), exactly: the products are split so every step stays below 2^53. */
+export function valueOf(hash: Hash, range: number): number {
+  const low = hash[1];
+  const upper = Math.floor(low / 65_536) * range;
+  const upperQuotient = Math.floor(upper / 65_536);
+  const upperRest = upper - upperQuotient * 65_536;
+  return upperQuotient + Math.floor((upperRest * 65_536 + (low % 65_536) * range) / 2 ** 32);
+}
+
+/** How many R2 objects a run's buckets make. */
+export function objectCountOf(bucketBits: number): number {
+  return Math.ceil(2 ** bucketBits / LOCATOR_BUCKETS_PER_OBJECT);
+}
+
+/** The range of high hash halves, [from, to), that object `n` of a run with `bucketBits` covers. */
+export function objectRange(bucketBits: number, n: number): { from: number; to: number } {
+  const span = LOCATOR_BUCKETS_PER_OBJECT * 2 ** (32 - bucketBits);
+  return { from: Math.min(2 ** 32, n * span), to: Math.min(2 ** 32, (n + 1) * span) };
+}
+
+/** The object of a run with `bucketBits` that holds `hash`. */
+export function objectOf(hash: Hash, bucketBits: number): number {
+  return Math.floor(bucketOf(hash, bucketBits) / LOCATOR_BUCKETS_PER_OBJECT);
+}
+
+/** Deterministic, so a rebuilt object has the same name and bytes. */
+export function locatorObjectName(prefix: string, runId: number, n: number): string {
+  return `${prefix}/locator/${String(runId).padStart(10, "0")}/${String(n).padStart(6, "0")}.bin`;
+}
+
+export function allRuns(sql: CountedSql): RunRow[] {
+  return sql.rows<Row>(`SELECT ${COLUMNS} FROM locator_runs ORDER BY id`).map(toRunRow);
+}
+
+export function insertRun(sql: CountedSql, run: Omit<RunRow, "nextObject" | "written">): void {
+  sql.run(
+    `INSERT INTO locator_runs (id, state, keys, bucket_bits, value_range, source, next_object, written, staged)
+     VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?)`,
+    run.id,
+    run.state,
+    run.keys,
+    run.bucketBits,
+    run.valueRange,
+    JSON.stringify(run.source),
+    run.staged ? 1 : 0,
+  );
+}
+
+export function updateRun(
+  sql: CountedSql,
+  id: number,
+  change: { state?: RunRow["state"]; nextObject?: number; written?: number; staged?: boolean },
+): void {
+  const written = sql.write(
+    `UPDATE locator_runs SET state = COALESCE(?, state), next_object = COALESCE(?, next_object),
+       written = COALESCE(?, written), staged = COALESCE(?, staged) WHERE id = ?`,
+    change.state ?? null,
+    change.nextObject ?? null,
+    change.written ?? null,
+    change.staged === undefined ? null : change.staged ? 1 : 0,
+    id,
+  );
+  if (written !== 1) throw new Error(`invariant: locator run ${id} was not updated`);
+}
+
+/** Stages hashes of a period's untimed keys; a repeated hash of the same period is kept once. */
+export function stageHashes(sql: CountedSql, periodId: number, hashes: readonly Hash[]): void {
+  for (const [high, low] of hashes) {
+    sql.run(
+      "INSERT INTO filter_staging (high, low, period_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+      high,
+      low,
+      periodId,
+    );
+  }
+}
+
+export function stagedCount(sql: CountedSql, periodId: number): number {
+  return sql.first<{ n: number }>("SELECT COUNT(*) AS n FROM filter_staging WHERE period_id = ?", periodId)?.n ?? 0;
+}
+
+/** The periods whose staged hashes include `hash` exactly. */
+export function stagedPeriods(sql: CountedSql, hash: Hash): number[] {
+  return sql
+    .rows<{ period_id: number }>("SELECT period_id FROM filter_staging WHERE high = ? AND low = ?", hash[0], hash[1])
+    .map((row) => row.period_id);
+}
+
+const queries = new Map<number, string>();
+
+/** One statement reading a key's bucket in each of `runs` runs. */
+function bucketsQuery(runs: number): string {
+  let query = queries.get(runs);
+  if (query === undefined) {
+    const terms = Array.from({ length: runs }, () => "(run_id = ? AND bucket = ?)").join(" OR ");
+    query = `SELECT run_id, data FROM locator_buckets WHERE ${terms}`;
+    queries.set(runs, query);
+  }
+  return query;
+}
+
+/** The live runs whose bucket matches `hash` (a false match among them is read in R2 and found absent). */
+export function matchingRuns(sql: CountedSql, live: readonly RunRow[], hash: Hash): RunRow[] {
+  if (live.length === 0) return [];
+  const bindings = live.flatMap((run) => [run.id, bucketOf(hash, run.bucketBits)]);
+  const byId = new Map(live.map((run) => [run.id, run]));
+  const out: RunRow[] = [];
+  for (const row of sql.rows<{ run_id: number; data: ArrayBuffer }>(bucketsQuery(live.length), ...bindings)) {
+    const run = byId.get(row.run_id) as RunRow;
+    if (golombSetContains(new Uint8Array(row.data), valueOf(hash, run.valueRange))) out.push(run);
+  }
+  return out.sort((a, b) => b.id - a.id);
+}
+
+/** A locator object: "OLK1", then per hash its high half, low half and period, each 4 bytes big-endian, sorted. */
+const MAGIC = [0x4f, 0x4c, 0x4b, 0x31];
+const HEADER_BYTES = MAGIC.length;
+const ENTRY_BYTES = 12;
+
+export interface LocatorEntry {
+  readonly high: number;
+  readonly low: number;
+  readonly period: number;
+}
+
+export function compareEntries(a: LocatorEntry, b: LocatorEntry): number {
+  return a.high - b.high || a.low - b.low || a.period - b.period;
+}
+
+export function encodeLocatorObject(entries: readonly LocatorEntry[]): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + entries.length * ENTRY_BYTES);
+  out.set(MAGIC);
+  const view = new DataView(out.buffer);
+  let at = HEADER_BYTES;
+  let previous: LocatorEntry | null = null;
+  for (const entry of entries) {
+    if (previous !== null && compareEntries(previous, entry) >= 0) {
+      throw new Error("invariant: a locator object's entries are not strictly sorted");
+    }
+    view.setUint32(at, entry.high);
+    view.setUint32(at + 4, entry.low);
+    view.setUint32(at + 8, entry.period);
+    at += ENTRY_BYTES;
+    previous = entry;
+  }
+  return out;
+}
+
+export function decodeLocatorObject(bytes: Uint8Array, name: string): LocatorEntry[] {
+  if (
+    bytes.length < HEADER_BYTES ||
+    (bytes.length - HEADER_BYTES) % ENTRY_BYTES !== 0 ||
+    MAGIC.some((byte, i) => bytes[i] !== byte)
+  ) {
+    throw new Error(`archive: ${name} is not a locator object`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: LocatorEntry[] = [];
+  for (let at = HEADER_BYTES; at < bytes.length; at += ENTRY_BYTES) {
+    out.push({ high: view.getUint32(at), low: view.getUint32(at + 4), period: view.getUint32(at + 8) });
+  }
+  return out;
+}
+
+/** The periods a locator object lists for `hash`, found by binary search. */
+export function periodsIn(entries: readonly LocatorEntry[], hash: Hash): number[] {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const entry = entries[mid] as LocatorEntry;
+    if (entry.high < hash[0] || (entry.high === hash[0] && entry.low < hash[1])) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: number[] = [];
+  for (let i = lo; i < entries.length; i += 1) {
+    const entry = entries[i] as LocatorEntry;
+    if (entry.high !== hash[0] || entry.low !== hash[1]) break;
+    out.push(entry.period);
+  }
+  return out;
+}

@@ -1,0 +1,271 @@
+import { LOCATOR_BUCKETS_PER_OBJECT, LOCATOR_MERGE_RATIO, LOCATOR_ROWS_PER_STEP } from "../domain/limits.ts";
+import { encodeGolombSet } from "../lib/golomb-set.ts";
+import {
+  allRuns,
+  bucketBitsFor,
+  bucketOf,
+  compareEntries,
+  decodeLocatorObject,
+  encodeLocatorObject,
+  insertRun,
+  locatorObjectName,
+  objectCountOf,
+  objectOf,
+  objectRange,
+  rangeBitsOf,
+  stagedCount,
+  updateRun,
+  valueRangeFor,
+  valueOf,
+  type LocatorEntry,
+  type RunRow,
+} from "./key-locator.ts";
+import type { CountedSql } from "./sql.ts";
+
+/**
+ * The locator's background job (key-locator.ts), one bounded step per call:
+ * build the next object of a run (from staged hashes, or by merging two
+ * runs' objects), then switch it live in one transaction (and retire what
+ * it merged); delete a live run's staged hashes; delete a retired run's rows
+ * and objects; or start a merge. An object is written and read back before
+ * its buckets are recorded, and its name and bytes depend only on its run,
+ * so a repeated step writes the same thing. Until a run is live its keys are
+ * found where they were (staging, or the runs it merges), and they leave
+ * there only after it is.
+ */
+
+export interface LocatorHost {
+  readonly storage: DurableObjectStorage;
+  readonly sql: CountedSql;
+  prefix(): string;
+  /** Told after every change to which runs or staged hashes a lookup reads. */
+  locatorChanged(): void;
+}
+
+export interface LocatorStep {
+  readonly did: "locator";
+  readonly r2Operations: number;
+}
+
+/**
+ * The merge's last input objects read: a smaller input's object covers many
+ * of the merged run's, so consecutive steps read it again. An object never
+ * changes while its run exists, so a copy is as good; emptied as each merge
+ * starts, so it never outlives the runs it copies (a restore numbers runs
+ * from 1 again).
+ */
+const recentInputs = new Map<string, LocatorEntry[]>();
+const RECENT_INPUTS = 2;
+
+/** Starts the run of a period's staged hashes (none when it staged none). Call in the transaction that ends its filter step. */
+export function startStagedRun(sql: CountedSql, periodId: number): void {
+  const keys = stagedCount(sql, periodId);
+  if (keys === 0) return;
+  const bucketBits = bucketBitsFor(keys);
+  insertRun(sql, {
+    id: nextRunId(sql),
+    state: "building",
+    keys,
+    bucketBits,
+    valueRange: valueRangeFor(keys, bucketBits),
+    source: { kind: "staging", period: periodId },
+    staged: true,
+  });
+}
+
+function nextRunId(sql: CountedSql): number {
+  return (sql.first<{ id: number | null }>("SELECT MAX(id) AS id FROM locator_runs")?.id ?? 0) + 1;
+}
+
+/** One step of the locator's work; null when it has none. */
+export async function locatorStep(host: LocatorHost, bucket: R2Bucket): Promise<LocatorStep | null> {
+  const runs = allRuns(host.sql);
+  const retired = runs.find((run) => run.state === "retired");
+  if (retired !== undefined) return deleteRetired(host, bucket, retired);
+  const building = runs.find((run) => run.state === "building");
+  if (building !== undefined) return buildNext(host, bucket, building, runs);
+  const staged = runs.find((run) => run.state === "live" && run.staged);
+  if (staged !== undefined) return unstage(host, staged);
+  const live = runs.filter((run) => run.state === "live");
+  const [older, newer] = live.slice(-2);
+  if (older !== undefined && newer !== undefined && older.keys < LOCATOR_MERGE_RATIO * newer.keys) {
+    const keys = older.keys + newer.keys;
+    const bucketBits = bucketBitsFor(keys);
+    recentInputs.clear();
+    host.storage.transactionSync(() =>
+      insertRun(host.sql, {
+        id: nextRunId(host.sql),
+        state: "building",
+        keys,
+        bucketBits,
+        valueRange: valueRangeFor(keys, bucketBits),
+        source: { kind: "merge", older: older.id, newer: newer.id },
+        staged: false,
+      }),
+    );
+    return { did: "locator", r2Operations: 0 };
+  }
+  return null;
+}
+
+async function buildNext(
+  host: LocatorHost,
+  bucket: R2Bucket,
+  run: RunRow,
+  runs: readonly RunRow[],
+): Promise<LocatorStep> {
+  const n = run.nextObject;
+  const range = objectRange(run.bucketBits, n);
+  let r2Operations = 0;
+  let entries: LocatorEntry[];
+  if (run.source.kind === "staging") {
+    entries = host.sql
+      .rows<{ high: number; low: number }>(
+        "SELECT high, low FROM filter_staging WHERE high >= ? AND high < ? AND period_id = ? ORDER BY high, low",
+        range.from,
+        range.to,
+        run.source.period,
+      )
+      .map((row) => ({ high: row.high, low: row.low, period: (run.source as { period: number }).period }));
+  } else {
+    const inputs = [run.source.older, run.source.newer].map((id) => runs.find((r) => r.id === id));
+    entries = [];
+    for (const input of inputs) {
+      if (input?.state !== "live") throw new Error(`invariant: locator run ${run.id} merges a run that is not live`);
+      const slice = await inputSlice(host, bucket, input, range);
+      r2Operations += slice.reads;
+      entries.push(...slice.entries);
+    }
+    entries.sort(compareEntries);
+  }
+  if (entries.length > 0) {
+    const name = locatorObjectName(host.prefix(), run.id, n);
+    const bytes = encodeLocatorObject(entries);
+    await bucket.put(name, bytes);
+    const back = await bucket.get(name);
+    r2Operations += 2;
+    const stored = back === null ? null : new Uint8Array(await back.arrayBuffer());
+    if (stored === null || !sameBytes(stored, bytes)) throw new Error(`archive: ${name} did not read back as written`);
+  }
+  const done = n + 1 === objectCountOf(run.bucketBits);
+  const written = run.written + entries.length;
+  if (done && written !== run.keys) {
+    throw new Error(`invariant: locator run ${run.id} holds ${written} hashes, not ${run.keys}`);
+  }
+  host.storage.transactionSync(() => {
+    writeBuckets(host.sql, run, entries);
+    updateRun(host.sql, run.id, { nextObject: n + 1, written, ...(done ? { state: "live" } : {}) });
+    if (done && run.source.kind === "merge") {
+      updateRun(host.sql, run.source.older, { state: "retired", nextObject: 0 });
+      updateRun(host.sql, run.source.newer, { state: "retired", nextObject: 0 });
+    }
+  });
+  if (done) host.locatorChanged();
+  return { did: "locator", r2Operations };
+}
+
+/** The entries of a live run that fall in `range`: one object of it holds them all, since runs only grow by merging. */
+async function inputSlice(
+  host: LocatorHost,
+  bucket: R2Bucket,
+  input: RunRow,
+  range: { from: number; to: number },
+): Promise<{ entries: LocatorEntry[]; reads: number }> {
+  const n = objectOf([range.from, 0], input.bucketBits);
+  const { from, to } = objectRange(input.bucketBits, n);
+  if (range.from < from || range.to > to) {
+    throw new Error(`invariant: locator run ${input.id}'s object ${n} does not cover a merged object's range`);
+  }
+  // An object is written only when its buckets hold a hash: read it only then (and a name left by an
+  // object lost with its storage, whose run ids began again, is never read for a run that wrote none).
+  const firstBucket = n * LOCATOR_BUCKETS_PER_OBJECT;
+  const held = host.sql.first<{ n: number }>(
+    "SELECT COUNT(*) AS n FROM locator_buckets WHERE run_id = ? AND bucket >= ? AND bucket < ?",
+    input.id,
+    firstBucket,
+    firstBucket + LOCATOR_BUCKETS_PER_OBJECT,
+  );
+  if ((held?.n ?? 0) === 0) return { entries: [], reads: 0 };
+  const name = locatorObjectName(host.prefix(), input.id, n);
+  let entries = recentInputs.get(name);
+  let reads = 0;
+  if (entries === undefined) {
+    const stored = await bucket.get(name);
+    reads = 1;
+    if (stored === null) throw new Error(`archive: ${name} is missing from the bucket`);
+    entries = decodeLocatorObject(new Uint8Array(await stored.arrayBuffer()), name);
+    recentInputs.set(name, entries);
+    if (recentInputs.size > RECENT_INPUTS) recentInputs.delete(recentInputs.keys().next().value as string);
+  }
+  return { entries: entries.filter((entry) => entry.high >= range.from && entry.high < range.to), reads };
+}
+
+/** Each bucket the entries fill, as its Golomb-coded set of values; a repeated step writes the same rows. */
+function writeBuckets(sql: CountedSql, run: RunRow, entries: readonly LocatorEntry[]): void {
+  const buckets = new Map<number, number[]>();
+  for (const entry of entries) {
+    const hash = [entry.high, entry.low] as const;
+    const b = bucketOf(hash, run.bucketBits);
+    const values = buckets.get(b);
+    if (values === undefined) buckets.set(b, [valueOf(hash, run.valueRange)]);
+    else values.push(valueOf(hash, run.valueRange));
+  }
+  for (const [b, values] of buckets) {
+    const set = encodeGolombSet(values, rangeBitsOf(run.valueRange));
+    sql.run(
+      "INSERT INTO locator_buckets (run_id, bucket, data) VALUES (?, ?, ?) ON CONFLICT (run_id, bucket) DO UPDATE SET data = excluded.data",
+      run.id,
+      b,
+      set.buffer.slice(set.byteOffset, set.byteOffset + set.byteLength) as ArrayBuffer,
+    );
+  }
+}
+
+/** Deletes a bounded share of a live run's staged hashes: lookups read the run now. */
+function unstage(host: LocatorHost, run: RunRow): LocatorStep {
+  if (run.source.kind !== "staging") throw new Error(`invariant: locator run ${run.id} was not staged`);
+  const period = run.source.period;
+  host.storage.transactionSync(() => {
+    const deleted = host.sql.write(
+      `DELETE FROM filter_staging WHERE (high, low, period_id) IN
+         (SELECT high, low, period_id FROM filter_staging WHERE period_id = ? LIMIT ?)`,
+      period,
+      LOCATOR_ROWS_PER_STEP,
+    );
+    if (deleted < LOCATOR_ROWS_PER_STEP) updateRun(host.sql, run.id, { staged: false });
+  });
+  host.locatorChanged();
+  return { did: "locator", r2Operations: 0 };
+}
+
+/** Deletes a bounded share of a retired run: its bucket rows first (lookups no longer read them), then its objects. */
+async function deleteRetired(host: LocatorHost, bucket: R2Bucket, run: RunRow): Promise<LocatorStep> {
+  const rows = host.storage.transactionSync(() =>
+    host.sql.write(
+      `DELETE FROM locator_buckets WHERE run_id = ? AND bucket IN
+         (SELECT bucket FROM locator_buckets WHERE run_id = ? ORDER BY bucket LIMIT ?)`,
+      run.id,
+      run.id,
+      LOCATOR_ROWS_PER_STEP,
+    ),
+  );
+  if (rows > 0) return { did: "locator", r2Operations: 0 };
+  const count = objectCountOf(run.bucketBits);
+  // R2 deletes at most 1,000 keys a call; deleting an absent object is not an error.
+  const upTo = Math.min(count, run.nextObject + 1_000);
+  const names = Array.from({ length: upTo - run.nextObject }, (_, i) =>
+    locatorObjectName(host.prefix(), run.id, run.nextObject + i),
+  );
+  if (names.length > 0) await bucket.delete(names);
+  host.storage.transactionSync(() => {
+    if (upTo < count) updateRun(host.sql, run.id, { nextObject: upTo });
+    else host.sql.run("DELETE FROM locator_runs WHERE id = ? AND state = 'retired'", run.id);
+  });
+  return { did: "locator", r2Operations: names.length > 0 ? 1 : 0 };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
+  return true;
+}

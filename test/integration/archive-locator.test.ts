@@ -1,0 +1,256 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
+import { call, fundedAccount, json, ledgerStub, uniqueKey } from "../support/api.ts";
+
+/**
+ * The locator's job (locator-job.ts) on real local R2 and real alarms: at
+ * every step of building and merging runs, every archived key is found; a
+ * failed R2 write or a read-back that differs records nothing and is done
+ * again; a run built again writes the same bytes; a merge whose input
+ * object is missing stops rather than drop its keys.
+ */
+
+type Stub = ReturnType<typeof ledgerStub>;
+type Run = { id: number; state: string; keys: number; staged: number; next_object: number };
+type Archive = { reads: number; refresh(): void; findKey(key: string): Promise<{ key: string } | null> };
+
+function envOf(instance: AccountLedger): { ARCHIVE: R2Bucket } {
+  return (instance as unknown as { env: { ARCHIVE: R2Bucket } }).env;
+}
+
+function archiveOf(instance: AccountLedger): Archive {
+  return (instance as unknown as { archive: Archive }).archive;
+}
+
+/** The real bucket, whose next `failures.left` puts fail, or whose gets return one byte flipped. */
+function faulty(real: R2Bucket, method: "put" | "get", failures: { left: number }): R2Bucket {
+  return new Proxy(real, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (typeof value !== "function") return value;
+      const bound = (value as (...a: unknown[]) => unknown).bind(target);
+      if (property !== method) return bound;
+      return async (...args: unknown[]) => {
+        if (failures.left <= 0) return bound(...args);
+        failures.left -= 1;
+        if (method === "put") throw new Error("injected R2 put failure");
+        const object = (await bound(...args)) as R2ObjectBody;
+        const bytes = new Uint8Array(await object.arrayBuffer());
+        bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 1;
+        return { ...object, arrayBuffer: () => Promise.resolve(bytes.buffer) };
+      };
+    },
+  });
+}
+
+async function chargeAll(account: string, keys: readonly string[]): Promise<void> {
+  for (let start = 0; start < keys.length; start += 1_000) {
+    const operations = keys
+      .slice(start, start + 1_000)
+      .map((key) => ({ type: "charge", idempotency_key: key, amount: 1, currency: "USD" }));
+    expect((await call(`/v1/accounts/${account}/batches`, { method: "POST", body: { operations } })).status).toBe(200);
+  }
+}
+
+async function close(stub: Stub): Promise<void> {
+  const key = uniqueKey("close");
+  const outcome = await runInDurableObject(stub, (instance: AccountLedger) =>
+    instance.closePeriod({
+      requestId: key,
+      idempotencyKey: key,
+      fingerprint: "c".repeat(64),
+      origin: { requestId: key, keyId: null },
+    }),
+  );
+  expect(outcome.status).toBe(201);
+}
+
+/** Moves every replay window into the past, so archived periods may leave the object. */
+function expireKeys(stub: Stub): Promise<void> {
+  return runInDurableObject(stub, (_, state) => {
+    const past = Date.now() - 1;
+    state.storage.sql.exec(
+      "UPDATE keys SET expires_ms = ? WHERE expires_ms > ? AND pos < (SELECT MAX(pos) FROM keys)",
+      past,
+      past,
+    );
+    state.storage.sql.exec("UPDATE periods SET hot_until_ms = ? WHERE hot_until_ms > ?", past, past);
+  });
+}
+
+function runs(stub: Stub): Promise<Run[]> {
+  return runInDurableObject(stub, (_, state) =>
+    state.storage.sql.exec<Run>("SELECT id, state, keys, staged, next_object FROM locator_runs ORDER BY id").toArray(),
+  );
+}
+
+function unpruned(stub: Stub): Promise<number> {
+  return runInDurableObject(
+    stub,
+    (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM periods WHERE pruned < 2").one().n,
+  );
+}
+
+/** How many of `keys` the object's archive lookup finds. */
+function found(stub: Stub, keys: readonly string[]): Promise<number> {
+  return runInDurableObject(stub, async (instance: AccountLedger) => {
+    let n = 0;
+    for (const key of keys) if ((await archiveOf(instance).findKey(key))?.key === key) n += 1;
+    return n;
+  });
+}
+
+/** Two periods of untimed keys, archived and pruned, whose runs are about to merge (2,001 and 501 keys). */
+async function twoPeriods(): Promise<{ account: string; stub: Stub; keys: string[] }> {
+  const account = await fundedAccount(1_000_000_000);
+  const stub = ledgerStub(account);
+  const first = Array.from({ length: 2_000 }, () => crypto.randomUUID());
+  const second = Array.from({ length: 499 }, () => crypto.randomUUID());
+  await chargeAll(account, first);
+  await close(stub);
+  await chargeAll(account, second);
+  await close(stub);
+  for (let run = 0; run < 100 && (await unpruned(stub)) > 0; run += 1) {
+    await expireKeys(stub);
+    await runDurableObjectAlarm(stub);
+  }
+  expect(await unpruned(stub)).toBe(0);
+  return { account, stub, keys: [...first, ...second] };
+}
+
+describe("the locator's job", () => {
+  it("finds every archived key after every step of building and merging its runs", async () => {
+    const { stub, keys } = await twoPeriods();
+    const sample = keys.filter((_, i) => i % 25 === 0);
+    let steps = 0;
+    let merged = false;
+    for (; steps < 200; steps += 1) {
+      expect(await found(stub, sample)).toBe(sample.length);
+      const now = await runs(stub);
+      if (now.length === 1 && now[0]?.state === "live" && now[0].staged === 0) {
+        merged = true;
+        break;
+      }
+      await runDurableObjectAlarm(stub);
+    }
+    expect(merged).toBe(true);
+    // The funding credit, the charges, and the first close (decided in the second period).
+    expect((await runs(stub))[0]?.keys).toBe(1 + keys.length + 1);
+    // The retired runs' objects are gone from R2.
+    const listed = await env.ARCHIVE.list({ prefix: `acme/` });
+    const runIds = new Set(
+      listed.objects.map((o) => /\/locator\/(\d+)\//.exec(o.key)?.[1]).filter((id) => id !== undefined),
+    );
+    expect(runIds.size).toBeGreaterThan(0);
+    for (const id of runIds) expect(Number(id)).toBe((await runs(stub))[0]?.id);
+  });
+
+  it("records nothing when a locator object's write fails or reads back different, and writes it again", async () => {
+    for (const method of ["put", "get"] as const) {
+      const { stub, keys } = await twoPeriods();
+      const failures = { left: 2 };
+      await runInDurableObject(stub, (instance: AccountLedger) => {
+        envOf(instance).ARCHIVE = faulty(env.ARCHIVE, method, failures);
+      });
+      const before = await runs(stub);
+      for (let run = 0; run < 10 && failures.left > 0; run += 1) {
+        // The alarm's step fails and is retried later; run it now.
+        await runDurableObjectAlarm(stub);
+      }
+      expect(failures.left).toBe(0);
+      const building = (await runs(stub)).filter((r) => r.state === "building");
+      for (const run of building) {
+        expect(run.next_object).toBe(before.find((b) => b.id === run.id)?.next_object ?? 0);
+      }
+      for (let run = 0; run < 200; run += 1) {
+        const now = await runs(stub);
+        if (now.length === 1 && now[0]?.state === "live" && now[0].staged === 0) break;
+        await runDurableObjectAlarm(stub);
+      }
+      expect(await runs(stub)).toMatchObject([{ state: "live", staged: 0 }]);
+      expect(await found(stub, keys.slice(0, 40))).toBe(40);
+    }
+  });
+
+  it("writes the same bytes and buckets when a run is built again from the start", async () => {
+    const account = await fundedAccount(1_000_000_000);
+    const stub = ledgerStub(account);
+    const keys = Array.from({ length: 9_000 }, () => crypto.randomUUID());
+    await chargeAll(account, keys);
+    await close(stub);
+    const untilLive = async () => {
+      for (let run = 0; run < 100; run += 1) {
+        await runDurableObjectAlarm(stub);
+        const [only] = await runs(stub);
+        // Stopped while its staged hashes are still there, so it can be built again.
+        if (only?.state === "live" && only.staged === 1) return only;
+      }
+      throw new Error("the run did not go live");
+    };
+    const snapshot = async () => {
+      const listed = await env.ARCHIVE.list({ prefix: `acme/${account}/locator/` });
+      const objects: Record<string, string> = {};
+      for (const object of listed.objects) {
+        const bytes = new Uint8Array(await ((await env.ARCHIVE.get(object.key)) as R2ObjectBody).arrayBuffer());
+        objects[object.key] = [...bytes].join(",");
+      }
+      const buckets = await runInDurableObject(stub, (_, state) =>
+        state.storage.sql
+          .exec<{ bucket: number; data: ArrayBuffer }>("SELECT bucket, data FROM locator_buckets ORDER BY bucket")
+          .toArray()
+          .map((row) => `${row.bucket}:${[...new Uint8Array(row.data)].join(",")}`),
+      );
+      return { objects, buckets };
+    };
+    const built = await untilLive();
+    const first = await snapshot();
+    expect(Object.keys(first.objects).length).toBeGreaterThan(1);
+    // As if the object had lost every record of the build after writing its objects.
+    await runInDurableObject(stub, (instance: AccountLedger, state) => {
+      state.storage.sql.exec("DELETE FROM locator_buckets");
+      state.storage.sql.exec(
+        "UPDATE locator_runs SET state = 'building', next_object = 0, written = 0 WHERE id = ?",
+        built.id,
+      );
+      archiveOf(instance).refresh();
+    });
+    await untilLive();
+    expect(await snapshot()).toEqual(first);
+  });
+
+  it("stops a merge whose input object is missing, and loses no key", async () => {
+    const { stub, keys } = await twoPeriods();
+    // Build both runs, up to the merge's start.
+    for (let run = 0; run < 100; run += 1) {
+      const now = await runs(stub);
+      if (now.some((r) => r.state === "building" && r.id > 2)) break;
+      await runDurableObjectAlarm(stub);
+    }
+    const before = await runs(stub);
+    const inputs = before.filter((r) => r.state === "live");
+    expect(inputs.length).toBe(2);
+    const listed = await env.ARCHIVE.list({ prefix: `acme/` });
+    const victim = listed.objects.find((o) => o.key.includes(`/locator/${String(inputs[0]?.id).padStart(10, "0")}/`));
+    expect(victim).toBeDefined();
+    const saved = await ((await env.ARCHIVE.get(victim?.key as string)) as R2ObjectBody).arrayBuffer();
+    await env.ARCHIVE.delete(victim?.key as string);
+    for (let run = 0; run < 5; run += 1) await runDurableObjectAlarm(stub);
+    // The merge did not finish: its inputs are still the live runs.
+    expect((await runs(stub)).filter((r) => r.state === "live").map((r) => r.id)).toEqual(inputs.map((r) => r.id));
+    await env.ARCHIVE.put(victim?.key as string, saved);
+    for (let run = 0; run < 200; run += 1) {
+      const now = await runs(stub);
+      if (now.length === 1 && now[0]?.state === "live" && now[0].staged === 0) break;
+      await runDurableObjectAlarm(stub);
+    }
+    expect(await runs(stub)).toMatchObject([{ state: "live", keys: 1 + keys.length + 1 }]);
+    expect(
+      await found(
+        stub,
+        keys.filter((_, i) => i % 20 === 0),
+      ),
+    ).toBe(Math.ceil(keys.length / 20));
+  });
+});

@@ -10,6 +10,7 @@ import {
   matchingRuns,
   objectOf,
   periodsIn,
+  runsFor,
   stagedPeriods,
   type RunRow,
 } from "./key-locator.ts";
@@ -32,8 +33,8 @@ export class ArchiveReader {
   /** `<tenant>/<account>`: where its objects are named. */
   private readonly prefix: () => string;
   private left: PeriodRow[] | null = null;
-  /** The locator's live runs, and whether any hashes are staged (key-locator.ts). */
-  private runs: { live: RunRow[]; staged: boolean } | null = null;
+  /** The locator's runs not retired, and whether any hashes are staged (key-locator.ts). */
+  private runs: { read: RunRow[]; staged: boolean } | null = null;
   /** Recently read objects' text, newest last: a page of entries or a refund rereads the same object. */
   private readonly cache = new Map<string, string>();
   reads = 0;
@@ -62,9 +63,10 @@ export class ArchiveReader {
 
   /**
    * The archived decision of `key`, or null if it was never archived. Looks
-   * in the periods its embedded time could be in, in those the locator or
-   * the filter of schema 7 names; a timed key is in at most the period of
-   * its decision and its neighbour across the time window.
+   * in the periods its embedded time could be in, in those the filter of
+   * schema 7 or the locator's staged hashes name, then in those its runs
+   * name; a timed key is in at most the period of its decision and its
+   * neighbour across the time window.
    */
   async findKey(key: string): Promise<ArchivedKey | null> {
     const left = this.periods();
@@ -85,9 +87,37 @@ export class ArchiveReader {
     }
     const generations = Math.max(0, ...left.filter((p) => p.filterKeys > 0).map((p) => p.filterGeneration + 1));
     for (const id of filterCandidates(this.sql, key, generations)) candidates.add(id);
-    for (const id of await this.locate(key)) candidates.add(id);
-    const ids = new Set(left.map((period) => period.id));
-    for (const id of [...candidates].filter((c) => ids.has(c)).sort((a, b) => a - b)) {
+    const runs = this.locator();
+    const hash = runs.read.length > 0 || runs.staged ? hash64(key) : null;
+    if (hash !== null && runs.staged) for (const id of stagedPeriods(this.sql, hash)) candidates.add(id);
+    const found = await this.inPeriods(key, [...candidates]);
+    if (found !== null || hash === null) return found;
+    // The locator's runs last, newest first, each read in R2 only if its bucket matches: a key's
+    // own run costs one read, and a false match in another run one more.
+    for (const run of matchingRuns(this.sql, runsFor(runs.read, hash), hash)) {
+      const name = locatorObjectName(this.prefix(), run.id, objectOf(hash, run.bucketBits));
+      const bytes = await this.readBytes(name);
+      if (bytes === null) {
+        // A merge retired this run, and its objects were deleted, while this lookup waited: look again.
+        this.refresh();
+        if (this.locator().read.some((r) => r.id === run.id)) {
+          throw new Error(`archive: ${name} is missing from the bucket`);
+        }
+        return this.findKey(key);
+      }
+      const inRun = await this.inPeriods(
+        key,
+        periodsIn(await decodeLocatorObject(bytes, name), hash).filter((id) => !candidates.has(id)),
+      );
+      if (inRun !== null) return inRun;
+    }
+    return null;
+  }
+
+  /** The key's line in the keys object of the first of `periods` (that left the object) holding it. */
+  private async inPeriods(key: string, periods: readonly number[]): Promise<ArchivedKey | null> {
+    const ids = new Set(this.periods().map((period) => period.id));
+    for (const id of periods.filter((p) => ids.has(p)).sort((a, b) => a - b)) {
       const object = objectHolding(this.sql, id, "keys", key);
       if (object === null) continue;
       const text = await this.read(object);
@@ -97,32 +127,10 @@ export class ArchiveReader {
     return null;
   }
 
-  /** The periods the locator names for `key`: staged hashes exactly, and each live run whose bucket matches, read in R2. */
-  private async locate(key: string): Promise<number[]> {
-    const runs = this.locator();
-    if (runs.live.length === 0 && !runs.staged) return [];
-    const hash = hash64(key);
-    const periods = runs.staged ? stagedPeriods(this.sql, hash) : [];
-    for (const run of matchingRuns(this.sql, runs.live, hash)) {
-      const name = locatorObjectName(this.prefix(), run.id, objectOf(hash, run.bucketBits));
-      const bytes = await this.readBytes(name);
-      if (bytes === null) {
-        // A merge retired this run, and its objects were deleted, while this lookup waited: look again.
-        this.refresh();
-        if (this.locator().live.some((r) => r.id === run.id)) {
-          throw new Error(`archive: ${name} is missing from the bucket`);
-        }
-        return this.locate(key);
-      }
-      periods.push(...periodsIn(decodeLocatorObject(bytes, name), hash));
-    }
-    return periods;
-  }
-
-  private locator(): { live: RunRow[]; staged: boolean } {
+  private locator(): { read: RunRow[]; staged: boolean } {
     if (this.runs === null) {
       const runs = allRuns(this.sql);
-      this.runs = { live: runs.filter((run) => run.state === "live"), staged: runs.some((run) => run.staged) };
+      this.runs = { read: runs.filter((run) => run.state !== "retired"), staged: runs.some((run) => run.staged) };
     }
     return this.runs;
   }

@@ -35,7 +35,10 @@ export type RunSource =
 
 export interface RunRow {
   readonly id: number;
-  /** building: not yet looked in; live: looked in; retired: merged into a newer run, its rows and objects being deleted. */
+  /**
+   * building: being written (a merge is read where its objects are built, runsFor); live: read;
+   * retired: merged into a newer run, its objects being deleted.
+   */
   readonly state: "building" | "live" | "retired";
   readonly keys: number;
   readonly bucketBits: number;
@@ -214,22 +217,47 @@ function bucketsQuery(runs: number): string {
   return query;
 }
 
-/** The live runs whose bucket matches `hash` (a false match among them is read in R2 and found absent). */
-export function matchingRuns(sql: CountedSql, live: readonly RunRow[], hash: Hash): RunRow[] {
-  if (live.length === 0) return [];
-  const bindings = live.flatMap((run) => [run.id, bucketOf(hash, run.bucketBits)]);
-  const byId = new Map(live.map((run) => [run.id, run]));
+/**
+ * The runs a lookup of `hash` reads: every live run, except where a merge
+ * has already built the object holding `hash` (its inputs' buckets there may
+ * be gone), where it reads the merge instead. `runs` are those not retired.
+ */
+export function runsFor(runs: readonly RunRow[], hash: Hash): RunRow[] {
   const out: RunRow[] = [];
-  for (const row of sql.rows<{ run_id: number; data: ArrayBuffer }>(bucketsQuery(live.length), ...bindings)) {
+  const replaced = new Set<number>();
+  for (const run of runs) {
+    if (run.state === "building" && run.source.kind === "merge" && objectOf(hash, run.bucketBits) < run.nextObject) {
+      out.push(run);
+      replaced.add(run.source.older);
+      replaced.add(run.source.newer);
+    }
+  }
+  for (const run of runs) if (run.state === "live" && !replaced.has(run.id)) out.push(run);
+  return out;
+}
+
+/** Those of `runs` whose bucket matches `hash`, newest first (a false match among them is read in R2 and found absent). */
+export function matchingRuns(sql: CountedSql, runs: readonly RunRow[], hash: Hash): RunRow[] {
+  if (runs.length === 0) return [];
+  const bindings = runs.flatMap((run) => [run.id, bucketOf(hash, run.bucketBits)]);
+  const byId = new Map(runs.map((run) => [run.id, run]));
+  const out: RunRow[] = [];
+  for (const row of sql.rows<{ run_id: number; data: ArrayBuffer }>(bucketsQuery(runs.length), ...bindings)) {
     const run = byId.get(row.run_id) as RunRow;
     if (golombSetContains(new Uint8Array(row.data), valueOf(hash, run.valueRange))) out.push(run);
   }
   return out.sort((a, b) => b.id - a.id);
 }
 
-/** A locator object: "OLK1", then per hash its high half, low half and period, each 4 bytes big-endian, sorted. */
+/**
+ * A locator object: "OLK1", the SHA-256 of the rest, then per hash its high
+ * half, low half and period, each 4 bytes big-endian, sorted. The digest
+ * makes it check itself wherever it is read: a merge never copies a damaged
+ * entry into a new run, and a lookup never trusts one.
+ */
 const MAGIC = [0x4f, 0x4c, 0x4b, 0x31];
-const HEADER_BYTES = MAGIC.length;
+const DIGEST_BYTES = 32;
+const HEADER_BYTES = MAGIC.length + DIGEST_BYTES;
 const ENTRY_BYTES = 12;
 
 export interface LocatorEntry {
@@ -242,7 +270,7 @@ export function compareEntries(a: LocatorEntry, b: LocatorEntry): number {
   return a.high - b.high || a.low - b.low || a.period - b.period;
 }
 
-export function encodeLocatorObject(entries: readonly LocatorEntry[]): Uint8Array {
+export async function encodeLocatorObject(entries: readonly LocatorEntry[]): Promise<Uint8Array> {
   const out = new Uint8Array(HEADER_BYTES + entries.length * ENTRY_BYTES);
   out.set(MAGIC);
   const view = new DataView(out.buffer);
@@ -258,16 +286,21 @@ export function encodeLocatorObject(entries: readonly LocatorEntry[]): Uint8Arra
     at += ENTRY_BYTES;
     previous = entry;
   }
+  out.set(new Uint8Array(await crypto.subtle.digest("SHA-256", out.subarray(HEADER_BYTES))), MAGIC.length);
   return out;
 }
 
-export function decodeLocatorObject(bytes: Uint8Array, name: string): LocatorEntry[] {
+export async function decodeLocatorObject(bytes: Uint8Array, name: string): Promise<LocatorEntry[]> {
   if (
     bytes.length < HEADER_BYTES ||
     (bytes.length - HEADER_BYTES) % ENTRY_BYTES !== 0 ||
     MAGIC.some((byte, i) => bytes[i] !== byte)
   ) {
     throw new Error(`archive: ${name} is not a locator object`);
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes.subarray(HEADER_BYTES)));
+  if (digest.some((byte, i) => bytes[MAGIC.length + i] !== byte)) {
+    throw new Error(`archive: ${name} does not match its digest`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: LocatorEntry[] = [];

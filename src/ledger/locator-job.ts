@@ -140,7 +140,7 @@ async function buildNext(
   }
   if (entries.length > 0) {
     const name = locatorObjectName(host.prefix(), run.id, n);
-    const bytes = encodeLocatorObject(entries);
+    const bytes = await encodeLocatorObject(entries);
     await bucket.put(name, bytes);
     const back = await bucket.get(name);
     r2Operations += 2;
@@ -155,12 +155,21 @@ async function buildNext(
   host.storage.transactionSync(() => {
     writeBuckets(host.sql, run, entries);
     updateRun(host.sql, run.id, { nextObject: n + 1, written, ...(done ? { state: "live" } : {}) });
-    if (done && run.source.kind === "merge") {
-      updateRun(host.sql, run.source.older, { state: "retired", nextObject: 0 });
-      updateRun(host.sql, run.source.newer, { state: "retired", nextObject: 0 });
+    if (run.source.kind === "merge") {
+      // Lookups now read the merge up to range.to (runsFor): the inputs' buckets wholly below it go, so
+      // a merge never holds its keys twice in the object.
+      for (const id of [run.source.older, run.source.newer]) {
+        const input = runs.find((r) => r.id === id) as RunRow;
+        host.sql.run(
+          "DELETE FROM locator_buckets WHERE run_id = ? AND bucket < ?",
+          id,
+          Math.floor(range.to / 2 ** (32 - input.bucketBits)),
+        );
+        if (done) updateRun(host.sql, id, { state: "retired", nextObject: 0 });
+      }
     }
   });
-  if (done) host.locatorChanged();
+  if (done || run.source.kind === "merge") host.locatorChanged();
   return { did: "locator", r2Operations };
 }
 
@@ -193,7 +202,7 @@ async function inputSlice(
     const stored = await bucket.get(name);
     reads = 1;
     if (stored === null) throw new Error(`archive: ${name} is missing from the bucket`);
-    entries = decodeLocatorObject(new Uint8Array(await stored.arrayBuffer()), name);
+    entries = await decodeLocatorObject(new Uint8Array(await stored.arrayBuffer()), name);
     recentInputs.set(name, entries);
     if (recentInputs.size > RECENT_INPUTS) recentInputs.delete(recentInputs.keys().next().value as string);
   }
@@ -238,7 +247,7 @@ function unstage(host: LocatorHost, run: RunRow): LocatorStep {
   return { did: "locator", r2Operations: 0 };
 }
 
-/** Deletes a bounded share of a retired run: its bucket rows first (lookups no longer read them), then its objects. */
+/** Deletes a bounded share of a retired run: any bucket rows left first (lookups no longer read them), then its objects. */
 async function deleteRetired(host: LocatorHost, bucket: R2Bucket, run: RunRow): Promise<LocatorStep> {
   const rows = host.storage.transactionSync(() =>
     host.sql.write(

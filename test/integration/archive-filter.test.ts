@@ -222,7 +222,7 @@ describe("the locator over many small periods", () => {
   const PERIODS = 60;
   const PER_PERIOD = 300;
 
-  it(`keeps runs few, under 1% of ${NEW_KEYS} new keys reading R2, and every archived key found in at most 2 reads`, async () => {
+  it(`keeps runs few, under 1% of ${NEW_KEYS} new keys reading R2, and archived keys found in 2 reads (3 on a false match)`, async () => {
     const account = await fundedAccount(1_000_000_000);
     const archived: string[] = [];
     for (let period = 0; period < PERIODS; period += 1) {
@@ -249,11 +249,13 @@ describe("the locator over many small periods", () => {
     const sample = archived.filter((_, i) => i % 60 === 0);
     const found = await lookupReads(account, sample);
     console.log(
-      `${PERIODS} periods x ${PER_PERIOD} arbitrary keys: live runs ${JSON.stringify(runs)}; locator ${(bytes / archived.length).toFixed(3)} bytes per archived key; ${hits} of ${NEW_KEYS} new keys (${((100 * hits) / NEW_KEYS).toFixed(2)}%) read R2; archived keys read R2 at most ${Math.max(...found)} times`,
+      `${PERIODS} periods x ${PER_PERIOD} arbitrary keys: live runs ${JSON.stringify(runs)}; locator ${(bytes / archived.length).toFixed(3)} bytes per archived key; ${hits} of ${NEW_KEYS} new keys (${((100 * hits) / NEW_KEYS).toFixed(2)}%) read R2; archived keys read R2 ${found.filter((reads) => reads <= 2).length} of ${found.length} times at most twice, at most ${Math.max(...found)} times`,
     );
     expect(bytes / archived.length).toBeLessThanOrEqual(MAX_BYTES_PER_ARBITRARY_KEY);
     expect(hits).toBeLessThan(NEW_KEYS / 100);
-    expect(Math.max(...found)).toBeLessThanOrEqual(2);
+    // Its own run's locator object and its keys object; a false match in another run adds one read.
+    expect(Math.max(...found)).toBeLessThanOrEqual(3);
+    expect(found.filter((reads) => reads > 2).length).toBeLessThanOrEqual(sample.length / 100);
     // Each is an archived key's final answer, and moves nothing.
     for (const key of sample.slice(0, 20)) {
       const response = await call(`/v1/accounts/${account}/batches`, {

@@ -60,14 +60,14 @@ describe("the locator's arithmetic", () => {
 });
 
 describe("a locator object", () => {
-  it("round-trips its entries and finds every period listed for a hash, and none for another", () => {
+  it("round-trips its entries and finds every period listed for a hash, and none for another", async () => {
     const entries: LocatorEntry[] = [
       { high: 1, low: 5, period: 3 },
       { high: 1, low: 5, period: 9 },
       { high: 1, low: 6, period: 2 },
       { high: 0xffffffff, low: 0xffffffff, period: 0xffffffff },
     ];
-    const decoded = decodeLocatorObject(encodeLocatorObject(entries), "test");
+    const decoded = await decodeLocatorObject(await encodeLocatorObject(entries), "test");
     expect(decoded).toEqual(entries);
     expect(periodsIn(decoded, [1, 5])).toEqual([3, 9]);
     expect(periodsIn(decoded, [1, 6])).toEqual([2]);
@@ -76,14 +76,25 @@ describe("a locator object", () => {
     expect(periodsIn(decoded, [2, 0])).toEqual([]);
   });
 
-  it("refuses entries out of order, and bytes that are not one", () => {
-    expect(() =>
+  it("refuses entries out of order, bytes that are not one, and any byte changed", async () => {
+    await expect(
       encodeLocatorObject([
         { high: 2, low: 0, period: 1 },
         { high: 1, low: 0, period: 1 },
       ]),
-    ).toThrow(/sorted/);
-    expect(() => decodeLocatorObject(new Uint8Array([0x4f, 0x4c, 0x4b, 0x31, 0]), "x")).toThrow(/not a locator/);
-    expect(() => decodeLocatorObject(new Uint8Array(16), "x")).toThrow(/not a locator/);
+    ).rejects.toThrow(/sorted/);
+    await expect(decodeLocatorObject(new Uint8Array([0x4f, 0x4c, 0x4b, 0x31, 0]), "x")).rejects.toThrow(
+      /not a locator/,
+    );
+    await expect(decodeLocatorObject(new Uint8Array(48), "x")).rejects.toThrow(/not a locator/);
+    const good = await encodeLocatorObject([
+      { high: 1, low: 2, period: 3 },
+      { high: 4, low: 5, period: 6 },
+    ]);
+    for (let i = 4; i < good.length; i += 1) {
+      const bad = good.slice();
+      bad[i] = (bad[i] as number) ^ 1;
+      await expect(decodeLocatorObject(bad, "x")).rejects.toThrow(/digest/);
+    }
   });
 });

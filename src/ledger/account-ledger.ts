@@ -16,7 +16,7 @@ import {
 import { archiveBucket } from "../config/archive-bucket.ts";
 import { parsePeriodPolicy } from "../config/period-close-settings.ts";
 import { ARCHIVE_RETRY_DELAY_MS } from "../domain/limits.ts";
-import { ArchiveReader } from "./archive-reader.ts";
+import { ArchiveReader, newTally, type ReadTally } from "./archive-reader.ts";
 import { archiveStep, type ArchiveStep } from "./period-archive.ts";
 import { closeOpenPeriod, periodView } from "./period-close.ts";
 import { PeriodPolicy } from "./period-policy.ts";
@@ -149,7 +149,7 @@ export class AccountLedger extends DurableObject<Env> {
     const opened = this.writes.committed();
     const keyed = request.keyed ?? null;
     if (keyed !== null && opened !== null) {
-      const archived = await this.archivedAnswerIfUnknown(keyed, opened.account.currency);
+      const archived = await this.archivedAnswerIfUnknown(keyed, opened.account.currency, newTally());
       if (archived !== null) return archived;
     }
     const outcome = await this.writes.settings(request);
@@ -168,16 +168,20 @@ export class AccountLedger extends DurableObject<Env> {
   async getCharge(chargeId: string): Promise<Outcome> {
     const state = this.writes.committed();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
-    const charge = findEntryById(this.sql, chargeId) ?? (await this.archivedEntry(chargeId));
-    if (charge === null || charge.type !== "charge") return failure(chargeNotFound(chargeId));
-    return success(200, chargeView(charge, state.account.currency, refundedAmount(this.sql, charge.id)));
+    const tally = newTally();
+    const charge = findEntryById(this.sql, chargeId) ?? (await this.archivedEntry(chargeId, tally));
+    const outcome =
+      charge === null || charge.type !== "charge"
+        ? failure(chargeNotFound(chargeId))
+        : success(200, chargeView(charge, state.account.currency, refundedAmount(this.sql, charge.id)));
+    return withReads(outcome, tally);
   }
 
   /** An entry by id whose period left the object, from the archive; null if there is none. */
-  private async archivedEntry(id: string): Promise<EntryRow | null> {
+  private async archivedEntry(id: string, tally: ReadTally): Promise<EntryRow | null> {
     const parsed = parseEntryId(id);
     if (parsed === null || parsed.seq > this.archive.leftThroughSeq()) return null;
-    const view = await this.archive.entry(parsed.seq);
+    const view = await this.archive.entry(parsed.seq, tally);
     return view === null || view.id !== id ? null : entryRowOf(view);
   }
 
@@ -193,17 +197,20 @@ export class AccountLedger extends DurableObject<Env> {
   async listEntries(page: PageRequest): Promise<Outcome> {
     const state = this.writes.committed();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
-    const reads = this.archive.reads;
+    const tally = newTally();
     let afterSeq = 0;
     if (page.startingAfter !== undefined) {
-      const cursor = findEntryById(this.sql, page.startingAfter) ?? (await this.archivedEntry(page.startingAfter));
+      const cursor =
+        findEntryById(this.sql, page.startingAfter) ?? (await this.archivedEntry(page.startingAfter, tally));
       if (cursor === null) {
-        return failure({ code: "invalid_request", errors: [{ field: "starting_after", message: "no such entry" }] });
+        const problem = { field: "starting_after", message: "no such entry" };
+        return withReads(failure({ code: "invalid_request", errors: [problem] }), tally);
       }
       afterSeq = cursor.seq;
     }
     const want = page.limit + 1;
-    const archived = afterSeq < this.archive.leftThroughSeq() ? await this.archive.entriesAfter(afterSeq, want) : [];
+    const archived =
+      afterSeq < this.archive.leftThroughSeq() ? await this.archive.entriesAfter(afterSeq, want, tally) : [];
     // Fewer than wanted from the archive means it ran out: the object's own entries follow on.
     const here =
       archived.length < want
@@ -212,9 +219,7 @@ export class AccountLedger extends DurableObject<Env> {
           )
         : [];
     const rows = [...archived, ...here];
-    return withFacts(success(200, { data: rows.slice(0, page.limit), has_more: rows.length > page.limit }), {
-      archiveReads: this.archive.reads - reads,
-    });
+    return withReads(success(200, { data: rows.slice(0, page.limit), has_more: rows.length > page.limit }), tally);
   }
 
   /**
@@ -256,14 +261,12 @@ export class AccountLedger extends DurableObject<Env> {
 
   /** A key whose period left the object: what its decision was, and its entry, from the archive. */
   private async lookupArchivedKey(key: string, currency: string): Promise<Outcome> {
-    const reads = this.archive.reads;
-    const found = await this.archive.findKey(key);
-    if (found === null) {
-      return withFacts(failure({ code: "idempotency_key_not_found" }), { archiveReads: this.archive.reads - reads });
-    }
-    const entry = found.entry === null ? null : await this.archivedEntry(found.entry);
+    const tally = newTally();
+    const found = await this.archive.findKey(key, tally);
+    if (found === null) return withReads(failure({ code: "idempotency_key_not_found" }), tally);
+    const entry = found.entry === null ? null : await this.archivedEntry(found.entry, tally);
     const view = keyLookupView(key, null, found, entry === null ? null : entryView(entry, currency));
-    return withFacts(success(200, view), { archiveReads: this.archive.reads - reads });
+    return withReads(success(200, view), tally);
   }
 
   /**
@@ -279,11 +282,10 @@ export class AccountLedger extends DurableObject<Env> {
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
     const used = answerForUsedKey(this.sql, request, Date.now(), state.account.currency);
     if (used !== null) return withFacts(used, { work: workSince(this.sql, before) });
-    const reads = this.archive.reads;
     const archived = await this.archivedFacts([request]);
     const answer = archived.answers.get(request.idempotencyKey);
     const outcome = answer ?? (await this.writes.one(request, archived)) ?? failure({ code: "overloaded" });
-    return reads === this.archive.reads ? outcome : withFacts(outcome, { archiveReads: this.archive.reads - reads });
+    return withReads(outcome, archived.tallies[0] ?? newTally());
   }
 
   /**
@@ -297,9 +299,9 @@ export class AccountLedger extends DurableObject<Env> {
    * Every keyed request asks it before it is queued, when the object holds
    * nothing for its key: a money request, a close, a settings change.
    */
-  private async archivedAnswer(key: string): Promise<Outcome | null> {
+  private async archivedAnswer(key: string, tally: ReadTally): Promise<Outcome | null> {
     if (this.archive.leftThroughSeq() === 0) return null;
-    const found = await this.archive.findKey(key);
+    const found = await this.archive.findKey(key, tally);
     if (found === null) return null;
     return failure({
       code: "idempotency_key_expired",
@@ -310,31 +312,41 @@ export class AccountLedger extends DurableObject<Env> {
   }
 
   /** For a keyed request the object holds nothing about: the archive's answer, else null. */
-  private async archivedAnswerIfUnknown(request: KeyedRequest, currency: string): Promise<Outcome | null> {
+  private async archivedAnswerIfUnknown(
+    request: KeyedRequest,
+    currency: string,
+    tally: ReadTally,
+  ): Promise<Outcome | null> {
     if (answerForUsedKey(this.sql, request, Date.now(), currency) !== null) return null;
-    const reads = this.archive.reads;
-    const answer = await this.archivedAnswer(request.idempotencyKey);
-    return answer === null ? null : withFacts(answer, { archiveReads: this.archive.reads - reads });
+    const answer = await this.archivedAnswer(request.idempotencyKey, tally);
+    return answer === null ? null : withReads(answer, tally);
   }
 
-  private async archivedFacts(requests: readonly MoneyRequest[]): Promise<ArchivedFacts> {
+  /** What the archive says of each request whose key the object does not hold, and the R2 reads each cost. */
+  private async archivedFacts(requests: readonly MoneyRequest[]): Promise<ArchivedFacts & { tallies: ReadTally[] }> {
     const answers = new Map<string, Outcome>();
     const charges = new Map<string, EntryRow>();
-    if (this.archive.leftThroughSeq() === 0) return { answers, charges };
+    const tallies: ReadTally[] = [];
+    if (this.archive.leftThroughSeq() === 0) return { answers, charges, tallies };
     for (const request of requests) {
-      const answer = answers.has(request.idempotencyKey) ? null : await this.archivedAnswer(request.idempotencyKey);
+      const tally = newTally();
+      tallies.push(tally);
+      const answer = answers.has(request.idempotencyKey)
+        ? null
+        : await this.archivedAnswer(request.idempotencyKey, tally);
+      const command = request.command;
       if (answer !== null) {
         answers.set(request.idempotencyKey, answer);
-        continue;
-      }
-      const command = request.command;
-      if (command.type === "refund" && !charges.has(command.input.charge)) {
-        if (findEntryById(this.sql, command.input.charge) !== null) continue;
-        const charge = await this.archivedEntry(command.input.charge);
+      } else if (
+        command.type === "refund" &&
+        !charges.has(command.input.charge) &&
+        findEntryById(this.sql, command.input.charge) === null
+      ) {
+        const charge = await this.archivedEntry(command.input.charge, tally);
         if (charge !== null) charges.set(charge.id, charge);
       }
     }
-    return { answers, charges };
+    return { answers, charges, tallies };
   }
 
   /**
@@ -361,8 +373,12 @@ export class AccountLedger extends DurableObject<Env> {
       this.archive.leftThroughSeq() === 0
         ? []
         : requests.filter((request) => answerForUsedKey(this.sql, request, nowMs, state.account.currency) === null);
-    const outcomes = await this.writes.batch(requests, await this.archivedFacts(unknown));
-    return outcomes === null ? err(failure({ code: "overloaded" })) : ok(outcomes);
+    const archived = await this.archivedFacts(unknown);
+    const outcomes = await this.writes.batch(requests, archived);
+    if (outcomes === null) return err(failure({ code: "overloaded" }));
+    // Each operation's log facts carry the R2 reads its own key (or refund's charge) cost.
+    const tallies = new Map(unknown.map((request, i) => [request, archived.tallies[i] ?? newTally()]));
+    return ok(outcomes.map((outcome, i) => withReads(outcome, tallies.get(requests[i] as MoneyRequest) ?? newTally())));
   }
 
   /**
@@ -373,7 +389,7 @@ export class AccountLedger extends DurableObject<Env> {
   async closePeriod(request: KeyedRequest): Promise<Outcome> {
     const state = this.writes.committed();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
-    const archived = await this.archivedAnswerIfUnknown(request, state.account.currency);
+    const archived = await this.archivedAnswerIfUnknown(request, state.account.currency, newTally());
     if (archived !== null) return archived;
     const outcome = (await this.writes.close(request)) ?? failure({ code: "overloaded" });
     this.policy.forget();
@@ -470,7 +486,7 @@ export class AccountLedger extends DurableObject<Env> {
         const entryAt = async (seq: number) => {
           const here = findEntryBySeq(this.sql, seq);
           if (here !== null) return here;
-          const archived = await this.archive.entry(seq);
+          const archived = await this.archive.entry(seq, newTally());
           return archived === null ? null : entryRowOf(archived);
         };
         return success(200, await backupState(this.sql, state.account, entryAt));
@@ -523,4 +539,14 @@ function refuseInterface(version: number | undefined): Outcome | null {
   if (reason === null) return null;
   logError("incompatibleWorker", { reason });
   return failure({ code: "internal_error", cause: "interface_version" });
+}
+
+/** The outcome with what its archive lookups cost, when they cost anything: its R2 reads, and their rows read. */
+function withReads(outcome: Outcome, tally: ReadTally): Outcome {
+  if (tally.reads === 0 && tally.rowsRead === 0) return outcome;
+  const work = outcome.facts?.work ?? { rowsRead: 0, rowsWritten: 0 };
+  return withFacts(outcome, {
+    archiveReads: tally.reads,
+    work: { rowsRead: work.rowsRead + tally.rowsRead, rowsWritten: work.rowsWritten },
+  });
 }

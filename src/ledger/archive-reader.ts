@@ -27,6 +27,16 @@ import type { CountedSql } from "./sql.ts";
  * falls in a period that left). Every R2 read is counted for the caller's
  * log line.
  */
+/** What one request's archive lookups cost: its R2 reads (its log line's `archive_reads`) and the rows they read here. */
+export interface ReadTally {
+  reads: number;
+  rowsRead: number;
+}
+
+export function newTally(): ReadTally {
+  return { reads: 0, rowsRead: 0 };
+}
+
 export class ArchiveReader {
   private readonly sql: CountedSql;
   private readonly bucket: () => R2Bucket | null;
@@ -37,6 +47,7 @@ export class ArchiveReader {
   private runs: { read: RunRow[]; staged: boolean } | null = null;
   /** Recently read objects' text, newest last: a page of entries or a refund rereads the same object. */
   private readonly cache = new Map<string, string>();
+  /** Every R2 read this object made (each request counts its own in a ReadTally). */
   reads = 0;
 
   constructor(sql: CountedSql, bucket: () => R2Bucket | null, prefix: () => string) {
@@ -68,8 +79,8 @@ export class ArchiveReader {
    * name; a timed key is in at most the period of its decision and its
    * neighbour across the time window.
    */
-  async findKey(key: string): Promise<ArchivedKey | null> {
-    const left = this.periods();
+  async findKey(key: string, tally: ReadTally): Promise<ArchivedKey | null> {
+    const left = this.counted(tally, () => this.periods());
     if (left.length === 0) return null;
     const candidates = new Set<number>();
     const t = embeddedTimeMs(key);
@@ -86,28 +97,31 @@ export class ArchiveReader {
       }
     }
     const generations = Math.max(0, ...left.filter((p) => p.filterKeys > 0).map((p) => p.filterGeneration + 1));
-    for (const id of filterCandidates(this.sql, key, generations)) candidates.add(id);
-    const runs = this.locator();
+    for (const id of this.counted(tally, () => filterCandidates(this.sql, key, generations))) candidates.add(id);
+    const runs = this.counted(tally, () => this.locator());
     const hash = runs.read.length > 0 || runs.staged ? hash64(key) : null;
-    if (hash !== null && runs.staged) for (const id of stagedPeriods(this.sql, hash)) candidates.add(id);
-    const found = await this.inPeriods(key, [...candidates]);
+    if (hash !== null && runs.staged) {
+      for (const id of this.counted(tally, () => stagedPeriods(this.sql, hash))) candidates.add(id);
+    }
+    const found = await this.inPeriods(key, [...candidates], tally);
     if (found !== null || hash === null) return found;
     // The locator's runs last, newest first, each read in R2 only if its bucket matches: a key's
     // own run costs one read, and a false match in another run one more.
-    for (const run of matchingRuns(this.sql, runsFor(runs.read, hash), hash)) {
+    for (const run of this.counted(tally, () => matchingRuns(this.sql, runsFor(runs.read, hash), hash))) {
       const name = locatorObjectName(this.prefix(), run.id, objectOf(hash, run.bucketBits));
-      const bytes = await this.readBytes(name);
+      const bytes = await this.readBytes(name, tally);
       if (bytes === null) {
         // A merge retired this run, and its objects were deleted, while this lookup waited: look again.
         this.refresh();
         if (this.locator().read.some((r) => r.id === run.id)) {
           throw new Error(`archive: ${name} is missing from the bucket`);
         }
-        return this.findKey(key);
+        return this.findKey(key, tally);
       }
       const inRun = await this.inPeriods(
         key,
         periodsIn(await decodeLocatorObject(bytes, name), hash).filter((id) => !candidates.has(id)),
+        tally,
       );
       if (inRun !== null) return inRun;
     }
@@ -115,12 +129,12 @@ export class ArchiveReader {
   }
 
   /** The key's line in the keys object of the first of `periods` (that left the object) holding it. */
-  private async inPeriods(key: string, periods: readonly number[]): Promise<ArchivedKey | null> {
+  private async inPeriods(key: string, periods: readonly number[], tally: ReadTally): Promise<ArchivedKey | null> {
     const ids = new Set(this.periods().map((period) => period.id));
     for (const id of periods.filter((p) => ids.has(p)).sort((a, b) => a - b)) {
-      const object = objectHolding(this.sql, id, "keys", key);
+      const object = this.counted(tally, () => objectHolding(this.sql, id, "keys", key));
       if (object === null) continue;
-      const text = await this.read(object);
+      const text = await this.read(object, tally);
       const found = lineStartingWith(text, `{"key":${JSON.stringify(key)},`);
       if (found !== null) return JSON.parse(found) as ArchivedKey;
     }
@@ -136,12 +150,12 @@ export class ArchiveReader {
   }
 
   /** The archived entry `seq` as the entries API shows it, or null if it has not left the object. */
-  async entry(seq: number): Promise<EntryView | null> {
+  async entry(seq: number, tally: ReadTally): Promise<EntryView | null> {
     const period = this.periods().find((p) => p.firstSeq <= seq && seq <= p.lastSeq);
     if (period === undefined) return null;
-    const object = objectHolding(this.sql, period.id, "entries", seqText(seq));
+    const object = this.counted(tally, () => objectHolding(this.sql, period.id, "entries", seqText(seq)));
     if (object === null) throw new Error(`invariant: archived period ${period.id} has no object holding entry ${seq}`);
-    const text = await this.read(object);
+    const text = await this.read(object, tally);
     const marker = `,"seq":${seq},"type":`;
     const at = text.indexOf(marker);
     if (at < 0) throw new Error(`invariant: ${object.name} does not hold entry ${seq}`);
@@ -150,16 +164,16 @@ export class ArchiveReader {
   }
 
   /** Archived entries after `afterSeq`, oldest first, at most `limit`, none past the last period that left. */
-  async entriesAfter(afterSeq: number, limit: number): Promise<EntryView[]> {
+  async entriesAfter(afterSeq: number, limit: number, tally: ReadTally): Promise<EntryView[]> {
     const out: EntryView[] = [];
     let seq = afterSeq + 1;
     while (out.length < limit && seq <= this.leftThroughSeq()) {
       const period = this.periods().find((p) => p.firstSeq <= seq && seq <= p.lastSeq);
       if (period === undefined) break;
-      const object = objectHolding(this.sql, period.id, "entries", seqText(seq));
+      const object = this.counted(tally, () => objectHolding(this.sql, period.id, "entries", seqText(seq)));
       if (object === null)
         throw new Error(`invariant: archived period ${period.id} has no object holding entry ${seq}`);
-      const text = await this.read(object);
+      const text = await this.read(object, tally);
       for (const line of text.split("\n")) {
         if (line === "" || out.length >= limit) continue;
         const view = JSON.parse(line) as EntryView;
@@ -171,14 +185,14 @@ export class ArchiveReader {
     return out;
   }
 
-  private async read(object: ObjectRow): Promise<string> {
+  private async read(object: ObjectRow, tally: ReadTally): Promise<string> {
     const cached = this.cache.get(object.name);
     if (cached !== undefined) {
       this.cache.delete(object.name);
       this.cache.set(object.name, cached);
       return cached;
     }
-    const bytes = await this.readBytes(object.name);
+    const bytes = await this.readBytes(object.name, tally);
     if (bytes === null) throw new Error(`archive: ${object.name} is missing from the bucket`);
     const text = decoder.decode(bytes);
     this.cache.set(object.name, text);
@@ -186,12 +200,21 @@ export class ArchiveReader {
     return text;
   }
 
+  /** Runs a synchronous read of the object's SQLite, counting its rows into the request's tally. */
+  private counted<T>(tally: ReadTally, read: () => T): T {
+    const before = this.sql.work().rowsRead;
+    const out = read();
+    tally.rowsRead += this.sql.work().rowsRead - before;
+    return out;
+  }
+
   /** An object's bytes from R2 (null if absent), counted as one read. */
-  private async readBytes(name: string): Promise<Uint8Array | null> {
+  private async readBytes(name: string, tally: ReadTally): Promise<Uint8Array | null> {
     const bucket = this.bucket();
     if (bucket === null) throw new Error(`archive: the bucket holding ${name} is not bound`);
     const stored = await bucket.get(name);
     this.reads += 1;
+    tally.reads += 1;
     return stored === null ? null : new Uint8Array(await stored.arrayBuffer());
   }
 }

@@ -129,16 +129,18 @@ function locatorBytes(sql: SqlStorage): number {
   );
 }
 
+type Tally = { reads: number; rowsRead: number };
+
 /** For each key, how many R2 reads the object's archive lookup made to answer it. */
 function lookupReads(account: string, keys: readonly string[]): Promise<number[]> {
   return runInDurableObject(ledgerStub(account), async (instance: AccountLedger) => {
-    const archive = (instance as unknown as { archive: { reads: number; findKey(key: string): Promise<unknown> } })
+    const archive = (instance as unknown as { archive: { findKey(key: string, tally: Tally): Promise<unknown> } })
       .archive;
     const out: number[] = [];
     for (const key of keys) {
-      const before = archive.reads;
-      await archive.findKey(key);
-      out.push(archive.reads - before);
+      const tally = { reads: 0, rowsRead: 0 };
+      await archive.findKey(key, tally);
+      out.push(tally.reads);
     }
     return out;
   });
@@ -276,7 +278,7 @@ describe("the filter of schema 7", () => {
     await chargeAll(account, keys);
     await archiveAll(account);
     const stub = ledgerStub(account);
-    type Reader = { archive: { refresh(): void; findKey(key: string): Promise<unknown> } };
+    type Reader = { archive: { refresh(): void; findKey(key: string, tally: Tally): Promise<unknown> } };
     // The locator is emptied, and the keys are written into the filter as schema 7 wrote them.
     const lost = await runInDurableObject(stub, async (instance: AccountLedger, state) => {
       const sql = state.storage.sql;
@@ -284,7 +286,7 @@ describe("the filter of schema 7", () => {
       sql.exec("DELETE FROM locator_runs");
       const archive = (instance as unknown as Reader).archive;
       archive.refresh();
-      return (await archive.findKey(keys[0] as string)) === null;
+      return (await archive.findKey(keys[0] as string, { reads: 0, rowsRead: 0 })) === null;
     });
     expect(lost).toBe(true);
     await runInDurableObject(stub, (instance: AccountLedger, state) => {

@@ -1,8 +1,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
-import { call, fundedAccount, ledgerStub, uniqueKey } from "../support/api.ts";
+import { call, fundedAccount, ledgerStub, post, uniqueKey } from "../support/api.ts";
 
 /**
  * The locator's job (locator-job.ts) on real local R2 and real alarms: at
@@ -14,7 +14,11 @@ import { call, fundedAccount, ledgerStub, uniqueKey } from "../support/api.ts";
 
 type Stub = ReturnType<typeof ledgerStub>;
 type Run = { id: number; state: string; keys: number; staged: number; next_object: number };
-type Archive = { reads: number; refresh(): void; findKey(key: string): Promise<{ key: string } | null> };
+type Archive = {
+  reads: number;
+  refresh(): void;
+  findKey(key: string, tally: { reads: number; rowsRead: number }): Promise<{ key: string } | null>;
+};
 
 function envOf(instance: AccountLedger): { ARCHIVE: R2Bucket } {
   return (instance as unknown as { env: { ARCHIVE: R2Bucket } }).env;
@@ -128,7 +132,8 @@ function unpruned(stub: Stub): Promise<number> {
 function found(stub: Stub, keys: readonly string[]): Promise<number> {
   return runInDurableObject(stub, async (instance: AccountLedger) => {
     let n = 0;
-    for (const key of keys) if ((await archiveOf(instance).findKey(key))?.key === key) n += 1;
+    for (const key of keys)
+      if ((await archiveOf(instance).findKey(key, { reads: 0, rowsRead: 0 }))?.key === key) n += 1;
     return n;
   });
 }
@@ -284,4 +289,68 @@ describe("the locator's job", () => {
       expect(await found(stub, keys)).toBe(keys.length);
     });
   }
+});
+
+describe("archive_reads", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("counts the R2 reads of each request itself, while others read meanwhile, and of each operation of a batch", async () => {
+    const account = await fundedAccount(1_000_000_000);
+    const stub = ledgerStub(account);
+    const archived = Array.from({ length: 200 }, () => crypto.randomUUID());
+    await chargeAll(account, archived);
+    await close(stub);
+    await alarmUntil(stub, (now) => now.length === 1 && now[0]?.state === "live" && now[0].staged === 0, true);
+    expect(await unpruned(stub)).toBe(0);
+    const before = await runInDurableObject(stub, (instance: AccountLedger) => archiveOf(instance).reads);
+
+    const lines: unknown[] = [];
+    vi.spyOn(console, "log").mockImplementation((line: unknown) => lines.push(line));
+    const retries = archived.slice(0, 6);
+    const fresh = Array.from({ length: 6 }, () => crypto.randomUUID());
+    const statuses = await Promise.all(
+      [...retries, ...fresh].map(
+        async (key) => (await post(account, "charges", { amount: 1, currency: "USD" }, key)).status,
+      ),
+    );
+    const batch = await call(`/v1/accounts/${account}/batches`, {
+      method: "POST",
+      body: {
+        operations: [archived[10], crypto.randomUUID(), archived[11]].map((key) => ({
+          type: "charge",
+          idempotency_key: key,
+          amount: 1,
+          currency: "USD",
+        })),
+      },
+    });
+    vi.restoreAllMocks();
+    expect(statuses).toEqual([...retries.map(() => 409), ...fresh.map(() => 201)]);
+    expect(batch.status).toBe(200);
+
+    const requests = lines
+      .filter((line): line is string => typeof line === "string" && line.includes('"msg":"request"'))
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            route: string;
+            idempotency_key_hash: string | null;
+            status: number;
+            archive_reads: number;
+          },
+      );
+    const charges = requests.filter((line) => line.route.endsWith("/charges"));
+    expect(charges).toHaveLength(12);
+    // A new key reads nothing, whatever its neighbours read; a retry reads its locator object, and its keys
+    // object unless another read left it in the object's cache.
+    for (const line of charges.filter((l) => l.status === 201)) expect(line.archive_reads).toBe(0);
+    for (const line of charges.filter((l) => l.status === 409)) expect(line.archive_reads).toBeGreaterThanOrEqual(1);
+    const batchLine = requests.find((line) => line.route.endsWith("/batches"));
+    expect(batchLine?.archive_reads).toBeGreaterThanOrEqual(2);
+    const after = await runInDurableObject(stub, (instance: AccountLedger) => archiveOf(instance).reads);
+    // Every read is counted once, by the request that made it.
+    expect(charges.reduce((sum, line) => sum + line.archive_reads, 0) + (batchLine?.archive_reads ?? 0)).toBe(
+      after - before,
+    );
+  });
 });

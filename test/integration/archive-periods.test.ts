@@ -76,7 +76,9 @@ describe("a closed period, archived and gone from the object", () => {
     );
     expect(rows).toEqual({ entries: 0, keys: 0 });
     const listed = await env.ARCHIVE.list({ prefix: `acme/${account}/` });
+    // The period's entries and keys, and the locator's object for its keys that carry no time.
     expect(listed.objects.map((o) => o.key)).toEqual([
+      `acme/${account}/locator/0000000001/000000.bin`,
       `acme/${account}/periods/0000000001/entries-000000.jsonl`,
       `acme/${account}/periods/0000000001/keys-000000.jsonl`,
     ]);

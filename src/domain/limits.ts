@@ -195,6 +195,8 @@ export const FILTER_KEYS_PER_STEP = 5_000;
 export const LOCATOR_KEYS_PER_BUCKET = 1_024;
 export const LOCATOR_MATCH_BITS = 9;
 export const LOCATOR_BUCKETS_PER_OBJECT = 8;
+/** A bucket's row holds its values as this many sets by range, so a lookup decodes only one (key-locator.ts). */
+export const LOCATOR_SUBSETS = 4;
 export const LOCATOR_MERGE_RATIO = 8;
 /** 2^24 buckets: a run of up to about 17 billion keys. */
 export const LOCATOR_MAX_BUCKET_BITS = 24;

@@ -75,6 +75,8 @@ export class AccountLedger extends DurableObject<Env> {
   private readonly schedule: AlarmSchedule;
   private readonly listing: DirectoryListing;
   private readonly archive: ArchiveReader;
+  /** Counts the archive job's steps (period-archive.ts archiveStep takes turns by it). */
+  private archiveTurn = 0;
   private readonly policy: PeriodPolicy;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -435,6 +437,7 @@ export class AccountLedger extends DurableObject<Env> {
           publishesEvents: () => publishesEvents(optionalBindings(this.env).EVENTS),
           periodsLeft: () => this.archive.refresh(),
           locatorChanged: () => this.archive.refresh(),
+          turn: () => (this.archiveTurn += 1),
         },
         nowMs,
       );

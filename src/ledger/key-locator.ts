@@ -3,8 +3,9 @@ import {
   LOCATOR_KEYS_PER_BUCKET,
   LOCATOR_MATCH_BITS,
   LOCATOR_MAX_BUCKET_BITS,
+  LOCATOR_SUBSETS,
 } from "../domain/limits.ts";
-import { golombSetContains } from "../lib/golomb-set.ts";
+import { appendSegment, encodeGolombSet, golombSetContains, segments } from "../lib/golomb-set.ts";
 import type { CountedSql } from "./sql.ts";
 
 /**
@@ -244,9 +245,36 @@ export function matchingRuns(sql: CountedSql, runs: readonly RunRow[], hash: Has
   const out: RunRow[] = [];
   for (const row of sql.rows<{ run_id: number; data: ArrayBuffer }>(bucketsQuery(runs.length), ...bindings)) {
     const run = byId.get(row.run_id) as RunRow;
-    if (golombSetContains(new Uint8Array(row.data), valueOf(hash, run.valueRange))) out.push(run);
+    if (bucketHolds(new Uint8Array(row.data), run.valueRange, valueOf(hash, run.valueRange))) out.push(run);
   }
   return out.sort((a, b) => b.id - a.id);
+}
+
+/**
+ * A bucket's row: its values split by range into LOCATOR_SUBSETS Golomb-coded
+ * sets, each a segment tagged with its part, so a lookup decodes about a
+ * quarter of the bucket (a set is read from its start: 1,024 values took
+ * about 25 us, 256 about 5).
+ */
+export function encodeBucket(values: readonly number[], range: number): Uint8Array {
+  const part = Math.ceil(range / LOCATOR_SUBSETS);
+  const parts = Array.from({ length: LOCATOR_SUBSETS }, () => [] as number[]);
+  for (const value of values) {
+    const i = Math.floor(value / part);
+    (parts[i] as number[]).push(value - i * part);
+  }
+  let data: Uint8Array | null = null;
+  for (const [i, values] of parts.entries()) {
+    if (values.length > 0) data = appendSegment(data, i, encodeGolombSet(values, rangeBitsOf(part)));
+  }
+  return data ?? new Uint8Array(0);
+}
+
+export function bucketHolds(data: Uint8Array, range: number, value: number): boolean {
+  const part = Math.ceil(range / LOCATOR_SUBSETS);
+  const i = Math.floor(value / part);
+  for (const { tag, set } of segments(data)) if (tag === i) return golombSetContains(set, value - i * part);
+  return false;
 }
 
 /**

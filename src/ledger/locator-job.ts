@@ -1,18 +1,17 @@
 import { LOCATOR_BUCKETS_PER_OBJECT, LOCATOR_MERGE_RATIO, LOCATOR_ROWS_PER_STEP } from "../domain/limits.ts";
-import { encodeGolombSet } from "../lib/golomb-set.ts";
 import {
   allRuns,
   bucketBitsFor,
   bucketOf,
   compareEntries,
   decodeLocatorObject,
+  encodeBucket,
   encodeLocatorObject,
   insertRun,
   locatorObjectName,
   objectCountOf,
   objectOf,
   objectRange,
-  rangeBitsOf,
   stagedCount,
   updateRun,
   valueRangeFor,
@@ -220,7 +219,7 @@ function writeBuckets(sql: CountedSql, run: RunRow, entries: readonly LocatorEnt
     else values.push(valueOf(hash, run.valueRange));
   }
   for (const [b, values] of buckets) {
-    const set = encodeGolombSet(values, rangeBitsOf(run.valueRange));
+    const set = encodeBucket(values, run.valueRange);
     sql.run(
       "INSERT INTO locator_buckets (run_id, bucket, data) VALUES (?, ?, ?) ON CONFLICT (run_id, bucket) DO UPDATE SET data = excluded.data",
       run.id,

@@ -59,6 +59,8 @@ export interface ArchiveHost {
   periodsLeft(): void;
   /** Told that the locator's runs or staged hashes changed (key-locator.ts). */
   locatorChanged(): void;
+  /** A number one more at each step: closing periods take every other step. */
+  turn(): number;
 }
 
 /** What a step did, and when the job next has something to do (null: nothing until the next close). */
@@ -74,22 +76,29 @@ const encoder = new TextEncoder();
 /** How long rows wait for the outbox before the prune looks again. */
 const PRUNE_EVENTS_WAIT_MS = 60_000;
 
+/**
+ * One step: the oldest closing period's next step, or a due prune step, or
+ * the locator's next step. While periods are closing, every other step
+ * (`host.turn()` odd) goes to a due prune or the locator first, so neither
+ * waits for a stream of closes to end (rows to leave, hashes staged, runs
+ * unmerged would pile up).
+ */
 export async function archiveStep(host: ArchiveHost, nowMs: number): Promise<ArchiveStep> {
   const closing = oldestClosing(host.sql);
-  if (closing !== null) {
-    const bucket = host.bucket();
-    if (bucket === null) {
-      logError("archiveUnbound", { period: closing.id, fix: "bind this tenant's archive bucket (docs/operations.md)" });
-      return { did: "waiting", period: closing.id, r2Operations: 0, nextDueMs: null };
-    }
-    return archiveClosing(host, bucket, closing);
-  }
-  // Deleting rows comes first: it is what frees the object's storage.
-  const pruned = prune(host, nowMs);
-  if (pruned.did === "prune") return pruned;
   const bucket = host.bucket();
-  const located = bucket === null ? null : await locatorStep(host, bucket);
-  return located === null ? pruned : { ...located, period: null, nextDueMs: 0 };
+  if (closing !== null && bucket === null) {
+    logError("archiveUnbound", { period: closing.id, fix: "bind this tenant's archive bucket (docs/operations.md)" });
+    return { did: "waiting", period: closing.id, r2Operations: 0, nextDueMs: null };
+  }
+  if (closing === null || host.turn() % 2 === 1) {
+    // Deleting rows comes first: it is what frees the object's storage.
+    const pruned = prune(host, nowMs);
+    if (pruned.did === "prune") return pruned;
+    const located = bucket === null ? null : await locatorStep(host, bucket);
+    if (located !== null) return { ...located, period: null, nextDueMs: 0 };
+    if (closing === null) return pruned;
+  }
+  return archiveClosing(host, bucket as R2Bucket, closing);
 }
 
 async function archiveClosing(host: ArchiveHost, bucket: R2Bucket, period: PeriodRow): Promise<ArchiveStep> {

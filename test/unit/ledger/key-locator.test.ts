@@ -2,8 +2,10 @@ import { describe, expect, it } from "vitest";
 import { LOCATOR_BUCKETS_PER_OBJECT, LOCATOR_KEYS_PER_BUCKET, LOCATOR_MATCH_BITS } from "../../../src/domain/limits.ts";
 import {
   bucketBitsFor,
+  bucketHolds,
   bucketOf,
   decodeLocatorObject,
+  encodeBucket,
   encodeLocatorObject,
   objectCountOf,
   objectOf,
@@ -54,6 +56,22 @@ describe("the locator's arithmetic", () => {
         const { from, to } = objectRange(bits, objectOf(hash, bits));
         expect(hash[0] >= from && hash[0] < to).toBe(true);
         expect(Math.floor(bucketOf(hash, bits) / LOCATOR_BUCKETS_PER_OBJECT)).toBe(objectOf(hash, bits));
+      }
+    }
+  });
+});
+
+describe("a bucket's row", () => {
+  it("holds exactly its values, in sets by range, at every range the locator uses", () => {
+    for (const range of [1, 7, 1_000 * 2 ** LOCATOR_MATCH_BITS, 2 ** 32]) {
+      const values = [...new Set(Array.from({ length: 700 }, () => random32() % range))];
+      if (range > 1) values.push(range - 1, 0);
+      const data = encodeBucket(values, range);
+      const held = new Set(values);
+      for (const value of held) expect(bucketHolds(data, range, value)).toBe(true);
+      for (let i = 0; i < 500; i += 1) {
+        const other = random32() % range;
+        expect(bucketHolds(data, range, other)).toBe(held.has(other));
       }
     }
   });

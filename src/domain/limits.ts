@@ -189,8 +189,8 @@ export const FILTER_KEYS_PER_STEP = 5_000;
  * The locator of archived untimed keys (src/ledger/key-locator.ts). A run's bucket holds about
  * LOCATOR_KEYS_PER_BUCKET hashes, each cut so a key never archived matches it with probability at
  * most 2^-LOCATOR_MATCH_BITS (0.2%); LOCATOR_BUCKETS_PER_OBJECT buckets make one R2 object (about
- * 100 KB). The two newest runs merge while the older holds under LOCATOR_MERGE_RATIO times the
- * newer's keys, so a lookup reads at most about log8(keys / smallest period) + 1 runs.
+ * 100 KB). The two smallest runs merge while the larger holds under LOCATOR_MERGE_RATIO times the
+ * smaller's keys, so a lookup reads at most about log8(keys / smallest period) + 1 runs.
  */
 export const LOCATOR_KEYS_PER_BUCKET = 1_024;
 export const LOCATOR_MATCH_BITS = 9;

@@ -17,9 +17,10 @@ import type { CountedSql } from "./sql.ts";
  * A key's 64-bit hash (lib/hash64.ts) is all it keeps. The hashes live in
  * runs, as in a log-structured merge tree: a closed period's untimed keys
  * are first staged here whole (`filter_staging`, found exactly), then built
- * into a run of their own; the two newest runs are merged while the older is
- * under LOCATOR_MERGE_RATIO times the newer, so runs stay few (each at least
- * that many times the next) and a lookup reads one bucket row of each.
+ * into a run of their own; the two smallest runs are merged while the larger
+ * holds under LOCATOR_MERGE_RATIO times the smaller's keys, so runs stay few
+ * (each at least that many times the next) and a lookup reads one bucket row
+ * of each.
  *
  * A run splits its hashes into 2^bucketBits buckets by their high bits, about
  * LOCATOR_KEYS_PER_BUCKET each. In the object a bucket is a Golomb-coded set
@@ -32,13 +33,13 @@ import type { CountedSql } from "./sql.ts";
 
 export type RunSource =
   | { readonly kind: "staging"; readonly period: number }
-  | { readonly kind: "merge"; readonly older: number; readonly newer: number };
+  | { readonly kind: "merge"; readonly larger: number; readonly smaller: number };
 
 export interface RunRow {
   readonly id: number;
   /**
    * building: being written (a merge is read where its objects are built, runsFor); live: read;
-   * retired: merged into a newer run, its objects being deleted.
+   * retired: merged into another run, its objects being deleted.
    */
   readonly state: "building" | "live" | "retired";
   readonly keys: number;
@@ -186,10 +187,10 @@ export function updateRun(
 export function stageHashes(sql: CountedSql, periodId: number, hashes: readonly Hash[]): void {
   for (const [high, low] of hashes) {
     sql.run(
-      "INSERT INTO filter_staging (high, low, period_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+      "INSERT INTO filter_staging (period_id, high, low) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+      periodId,
       high,
       low,
-      periodId,
     );
   }
 }
@@ -229,8 +230,8 @@ export function runsFor(runs: readonly RunRow[], hash: Hash): RunRow[] {
   for (const run of runs) {
     if (run.state === "building" && run.source.kind === "merge" && objectOf(hash, run.bucketBits) < run.nextObject) {
       out.push(run);
-      replaced.add(run.source.older);
-      replaced.add(run.source.newer);
+      replaced.add(run.source.larger);
+      replaced.add(run.source.smaller);
     }
   }
   for (const run of runs) if (run.state === "live" && !replaced.has(run.id)) out.push(run);

@@ -76,19 +76,28 @@ function nextRunId(sql: CountedSql): number {
   return (sql.first<{ id: number | null }>("SELECT MAX(id) AS id FROM locator_runs")?.id ?? 0) + 1;
 }
 
-/** One step of the locator's work; null when it has none. */
+/**
+ * One step of the locator's work; null when it has none. In this order: a
+ * run's staged hashes once lookups no longer need them, a retired run's
+ * objects, the merge under way, a merge due, the oldest run still to build
+ * from staged hashes. Merges come before builds, so even a restore that
+ * stages many periods at once leaves few runs to read at any time.
+ */
 export async function locatorStep(host: LocatorHost, bucket: R2Bucket): Promise<LocatorStep | null> {
   const runs = allRuns(host.sql);
+  const staged = runs.find((run) => run.staged && run.state !== "building");
+  if (staged !== undefined) return unstage(host, staged);
   const retired = runs.find((run) => run.state === "retired");
   if (retired !== undefined) return deleteRetired(host, bucket, retired);
-  const building = runs.find((run) => run.state === "building");
-  if (building !== undefined) return buildNext(host, bucket, building, runs);
-  const staged = runs.find((run) => run.state === "live" && run.staged);
-  if (staged !== undefined) return unstage(host, staged);
-  const live = runs.filter((run) => run.state === "live");
-  const [older, newer] = live.slice(-2);
-  if (older !== undefined && newer !== undefined && older.keys < LOCATOR_MERGE_RATIO * newer.keys) {
-    const keys = older.keys + newer.keys;
+  const merging = runs.find((run) => run.state === "building" && run.source.kind === "merge");
+  if (merging !== undefined) return buildNext(host, bucket, merging, runs);
+  // The two smallest live runs merge while the larger holds under LOCATOR_MERGE_RATIO times the smaller's keys.
+  const [larger, smaller] = runs
+    .filter((run) => run.state === "live")
+    .sort((a, b) => b.keys - a.keys || a.id - b.id)
+    .slice(-2);
+  if (larger !== undefined && smaller !== undefined && larger.keys < LOCATOR_MERGE_RATIO * smaller.keys) {
+    const keys = larger.keys + smaller.keys;
     const bucketBits = bucketBitsFor(keys);
     recentInputs.clear();
     host.storage.transactionSync(() =>
@@ -98,12 +107,14 @@ export async function locatorStep(host: LocatorHost, bucket: R2Bucket): Promise<
         keys,
         bucketBits,
         valueRange: valueRangeFor(keys, bucketBits),
-        source: { kind: "merge", older: older.id, newer: newer.id },
+        source: { kind: "merge", larger: larger.id, smaller: smaller.id },
         staged: false,
       }),
     );
     return { did: "locator", r2Operations: 0 };
   }
+  const building = runs.find((run) => run.state === "building");
+  if (building !== undefined) return buildNext(host, bucket, building, runs);
   return null;
 }
 
@@ -120,14 +131,14 @@ async function buildNext(
   if (run.source.kind === "staging") {
     entries = host.sql
       .rows<{ high: number; low: number }>(
-        "SELECT high, low FROM filter_staging WHERE high >= ? AND high < ? AND period_id = ? ORDER BY high, low",
+        "SELECT high, low FROM filter_staging WHERE period_id = ? AND high >= ? AND high < ? ORDER BY high, low",
+        run.source.period,
         range.from,
         range.to,
-        run.source.period,
       )
       .map((row) => ({ high: row.high, low: row.low, period: (run.source as { period: number }).period }));
   } else {
-    const inputs = [run.source.older, run.source.newer].map((id) => runs.find((r) => r.id === id));
+    const inputs = [run.source.larger, run.source.smaller].map((id) => runs.find((r) => r.id === id));
     entries = [];
     for (const input of inputs) {
       if (input?.state !== "live") throw new Error(`invariant: locator run ${run.id} merges a run that is not live`);
@@ -157,7 +168,7 @@ async function buildNext(
     if (run.source.kind === "merge") {
       // Lookups now read the merge up to range.to (runsFor): the inputs' buckets wholly below it go, so
       // a merge never holds its keys twice in the object.
-      for (const id of [run.source.older, run.source.newer]) {
+      for (const id of [run.source.larger, run.source.smaller]) {
         const input = runs.find((r) => r.id === id) as RunRow;
         host.sql.run(
           "DELETE FROM locator_buckets WHERE run_id = ? AND bucket < ?",
@@ -229,14 +240,14 @@ function writeBuckets(sql: CountedSql, run: RunRow, entries: readonly LocatorEnt
   }
 }
 
-/** Deletes a bounded share of a live run's staged hashes: lookups read the run now. */
+/** Deletes a bounded share of a run's staged hashes: lookups read the run now (or the merge that retired it). */
 function unstage(host: LocatorHost, run: RunRow): LocatorStep {
   if (run.source.kind !== "staging") throw new Error(`invariant: locator run ${run.id} was not staged`);
   const period = run.source.period;
   host.storage.transactionSync(() => {
     const deleted = host.sql.write(
-      `DELETE FROM filter_staging WHERE (high, low, period_id) IN
-         (SELECT high, low, period_id FROM filter_staging WHERE period_id = ? LIMIT ?)`,
+      `DELETE FROM filter_staging WHERE (period_id, high, low) IN
+         (SELECT period_id, high, low FROM filter_staging WHERE period_id = ? LIMIT ?)`,
       period,
       LOCATOR_ROWS_PER_STEP,
     );

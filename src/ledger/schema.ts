@@ -219,11 +219,12 @@ const MIGRATIONS: readonly Migration[] = [
     // would decide a key archived there afresh: the oldest reader becomes this schema.
     readableFrom: 8,
     sql: `CREATE TABLE filter_staging (
+       period_id INTEGER NOT NULL,
        high INTEGER NOT NULL,
        low INTEGER NOT NULL,
-       period_id INTEGER NOT NULL,
-       PRIMARY KEY (high, low, period_id)
+       PRIMARY KEY (period_id, high, low)
      ) WITHOUT ROWID;
+     CREATE INDEX filter_staging_by_hash ON filter_staging (high, low);
      CREATE TABLE locator_runs (
        id INTEGER PRIMARY KEY,
        state TEXT NOT NULL CHECK (state IN ('building', 'live', 'retired')),

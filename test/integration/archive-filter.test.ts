@@ -82,10 +82,11 @@ function settled(account: string): Promise<boolean> {
       .exec<{ n: number }>("SELECT COUNT(*) AS n FROM locator_runs WHERE state <> 'live' OR staged = 1")
       .one().n;
     const live = sql
-      .exec<{ keys: number }>("SELECT keys FROM locator_runs WHERE state = 'live' ORDER BY id DESC LIMIT 2")
+      .exec<{ keys: number }>("SELECT keys FROM locator_runs WHERE state = 'live' ORDER BY keys LIMIT 2")
       .toArray();
-    const [newer, older] = live;
-    const mergeDue = older !== undefined && newer !== undefined && older.keys < LOCATOR_MERGE_RATIO * newer.keys;
+    const [smaller, larger] = live;
+    const mergeDue =
+      smaller !== undefined && larger !== undefined && larger.keys < LOCATOR_MERGE_RATIO * smaller.keys;
     return unpruned === 0 && busy === 0 && !mergeDue;
   });
 }
@@ -235,12 +236,12 @@ describe("the locator over many small periods", () => {
     }
     const { runs, bytes } = await runInDurableObject(ledgerStub(account), (_, state) => ({
       runs: state.storage.sql
-        .exec<{ keys: number }>("SELECT keys FROM locator_runs WHERE state = 'live' ORDER BY id")
+        .exec<{ keys: number }>("SELECT keys FROM locator_runs WHERE state = 'live' ORDER BY keys DESC")
         .toArray()
         .map((row) => row.keys),
       bytes: locatorBytes(state.storage.sql),
     }));
-    // Each live run holds at least LOCATOR_MERGE_RATIO times the next newer one's keys.
+    // Each live run holds at least LOCATOR_MERGE_RATIO times the next smaller one's keys.
     for (let i = 1; i < runs.length; i += 1) {
       expect(runs[i - 1]).toBeGreaterThanOrEqual(LOCATOR_MERGE_RATIO * (runs[i] as number));
     }

@@ -21,7 +21,7 @@ import { archiveStep, type ArchiveStep } from "./period-archive.ts";
 import { closeOpenPeriod, periodView } from "./period-close.ts";
 import { PeriodPolicy } from "./period-policy.ts";
 import { findPeriod, periodsAfter } from "./period-store.ts";
-import { answerForUsedKey } from "./decide.ts";
+import { answerForUsedKey, entryOfKeyRow } from "./decide.ts";
 import { findDecision } from "./decisions.ts";
 import { publishEvents, publishesEvents } from "./event-outbox.ts";
 import { DirectoryListing } from "./directory-listing.ts";
@@ -234,7 +234,7 @@ export class AccountLedger extends DurableObject<Env> {
     const currency = state.account.currency;
     const row = findKeyRow(this.sql, key);
     if (row !== null) {
-      const entry = row.entrySeq === null ? null : findEntryBySeq(this.sql, row.entrySeq);
+      const entry = entryOfKeyRow(this.sql, row);
       const record =
         row.expiresMs > Date.now()
           ? {

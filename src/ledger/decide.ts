@@ -61,6 +61,16 @@ export function answerForUsedKey(
   return hasLegacyKeys(sql) ? answerFromLegacy(sql, request, nowMs) : null;
 }
 
+/** The entry a key row names (null when it moved no money), checked to carry the key. */
+export function entryOfKeyRow(sql: CountedSql, row: KeyRow): EntryRow | null {
+  const entry = row.entrySeq === null ? null : findEntryBySeq(sql, row.entrySeq);
+  // Paired with recordDecision: a key names the entry it appended, and that entry carries the key.
+  if (row.entrySeq !== null && entry?.idempotencyKey !== row.key) {
+    throw new Error(`invariant: key ${row.key} names entry ${row.entrySeq}, which carries ${entry?.idempotencyKey}`);
+  }
+  return entry;
+}
+
 function answerFromKeyRow(
   sql: CountedSql,
   row: KeyRow,
@@ -68,11 +78,7 @@ function answerFromKeyRow(
   nowMs: number,
   currency: string | null,
 ): Outcome {
-  const entry = row.entrySeq === null ? null : findEntryBySeq(sql, row.entrySeq);
-  // Paired with recordDecision: a key names the entry it appended, and that entry carries the key.
-  if (row.entrySeq !== null && entry?.idempotencyKey !== row.key) {
-    throw new Error(`invariant: key ${row.key} names entry ${row.entrySeq}, which carries ${entry?.idempotencyKey}`);
-  }
+  const entry = entryOfKeyRow(sql, row);
   if (row.expiresMs <= nowMs) {
     return failure({
       code: "idempotency_key_expired",

@@ -85,8 +85,7 @@ function settled(account: string): Promise<boolean> {
       .exec<{ keys: number }>("SELECT keys FROM locator_runs WHERE state = 'live' ORDER BY keys LIMIT 2")
       .toArray();
     const [smaller, larger] = live;
-    const mergeDue =
-      smaller !== undefined && larger !== undefined && larger.keys < LOCATOR_MERGE_RATIO * smaller.keys;
+    const mergeDue = smaller !== undefined && larger !== undefined && larger.keys < LOCATOR_MERGE_RATIO * smaller.keys;
     return unpruned === 0 && busy === 0 && !mergeDue;
   });
 }

@@ -332,9 +332,12 @@ describe("a key row is written once and agrees with its entry (key-rows.ts, deci
       expect((await post(account, "charges", usd(100), key)).status).toBe(201);
       await corrupt(account, "UPDATE keys SET entry_seq = ? WHERE key = ?", seq, key);
       await expectRefused(account, () => post(account, "charges", usd(100), key));
+      // And the key lookup, which shows the entry.
+      await expectRefused(account, () => lookupOf(account, key));
       // Also once expired: the 409 names its entry.
       await expireRecord(account, key);
       await expectRefused(account, () => post(account, "charges", usd(100), key));
+      await expectRefused(account, () => lookupOf(account, key));
     }
   });
 

@@ -83,71 +83,79 @@ export async function archiveRows(ctx: BenchContext): Promise<Row[]> {
     };
     const rows: Row[] = [];
 
-    const cost = await timed("cost per operation", () => measureCosts(ctx, served, objects, expected));
+    const parts = options.archiveParts;
+    const cost = parts.has("cost")
+      ? await timed("cost per operation", () => measureCosts(ctx, served, objects, expected))
+      : { rows: [], costs: [] };
     rows.push(...cost.rows);
 
-    // Build the archived accounts; the alarm archives and prunes while they are built.
-    const buildFrom = Date.now();
-    served.server.log.skip();
-    const kinds: Array<{ kind: KeyKind; periods: number }> = [{ kind: "uuidv7", periods: options.archivePeriods }];
-    if (options.archiveRandomPeriods > 0) kinds.push({ kind: "random", periods: options.archiveRandomPeriods });
     const built: Built[] = [];
     const buildLines: LogLine[] = [];
-    await timed("build", async () => {
-      for (const { kind, periods } of kinds) {
-        const b = await buildArchived(
-          ctx,
-          served,
-          expected,
-          kind,
-          periods,
-          options.archivePeriodCharges,
-          options.archiveBuildSeconds,
-          options.archiveRetryKeys,
-        );
-        buildLines.push(...served.server.log.readNew());
-        if (b.periods === 0) throw new Error(`no period could be closed: ${b.failures.join("; ")}`);
-        built.push(b);
-      }
-    });
-    const settled = await timed("archive and prune wait", () =>
-      waitSettled(
-        objects,
-        built.map((b) => b.account),
-        buildFrom,
-        options.archiveWaitSeconds,
-      ),
-    );
-    buildLines.push(...served.server.log.readNew());
     const hot = new Map<string, MeasuredSize>();
-    for (const b of built) {
-      hot.set(b.account, {
-        ...objects.measure(b.account),
-        storageBytes: (await served.api.account(b.account)).storage_bytes ?? null,
+    const comparisons: Comparison[] = [];
+    const retries: Retries[] = [];
+    let settled: Settled | null = null;
+    if (parts.has("accounts")) {
+      // Build the archived accounts; the alarm archives and prunes while they are built.
+      const buildFrom = Date.now();
+      served.server.log.skip();
+      const kinds: Array<{ kind: KeyKind; periods: number }> = [{ kind: "uuidv7", periods: options.archivePeriods }];
+      if (options.archiveRandomPeriods > 0) kinds.push({ kind: "random", periods: options.archiveRandomPeriods });
+      await timed("build", async () => {
+        for (const { kind, periods } of kinds) {
+          const b = await buildArchived(
+            ctx,
+            served,
+            expected,
+            kind,
+            periods,
+            options.archivePeriodCharges,
+            options.archiveBuildSeconds,
+            options.archiveRetryKeys,
+          );
+          buildLines.push(...served.server.log.readNew());
+          if (b.periods === 0) throw new Error(`no period could be closed: ${b.failures.join("; ")}`);
+          built.push(b);
+        }
+      });
+      settled = await timed("archive and prune wait", () =>
+        waitSettled(
+          objects,
+          built.map((b) => b.account),
+          buildFrom,
+          options.archiveWaitSeconds,
+        ),
+      );
+      buildLines.push(...served.server.log.readNew());
+      for (const b of built) {
+        hot.set(b.account, {
+          ...objects.measure(b.account),
+          storageBytes: (await served.api.account(b.account)).storage_bytes ?? null,
+        });
+      }
+      progress(
+        `archive: built in ${((Date.now() - buildFrom) / 1000).toFixed(0)} s; all archived after ${settled.archivedSeconds?.toFixed(0) ?? "n/a"} s, pruned after ${settled.prunedSeconds?.toFixed(0) ?? "n/a"} s`,
+      );
+
+      await timed("new keys, archived against empty", async () => {
+        for (const b of built) {
+          const out = await compare(ctx, served, expected, b);
+          rows.push(...out.rows);
+          comparisons.push(out.comparison);
+        }
+      });
+      await timed("retries of archived keys", async () => {
+        for (const b of built) {
+          const out = await retryArchived(ctx, served, expected, b);
+          rows.push(out.row);
+          retries.push(out.retries);
+        }
       });
     }
-    progress(
-      `archive: built in ${((Date.now() - buildFrom) / 1000).toFixed(0)} s; all archived after ${settled.archivedSeconds?.toFixed(0) ?? "n/a"} s, pruned after ${settled.prunedSeconds?.toFixed(0) ?? "n/a"} s`,
-    );
-
-    const comparisons: Comparison[] = [];
-    await timed("new keys, archived against empty", async () => {
-      for (const b of built) {
-        const out = await compare(ctx, served, expected, b);
-        rows.push(...out.rows);
-        comparisons.push(out.comparison);
-      }
-    });
-    const retries: Retries[] = [];
-    await timed("retries of archived keys", async () => {
-      for (const b of built) {
-        const out = await retryArchived(ctx, served, expected, b);
-        rows.push(out.row);
-        retries.push(out.retries);
-      }
-    });
-    const close = await timed("close under load", () => closeUnderLoad(ctx, served, objects, expected));
-    rows.push(...close.rows);
+    const close = parts.has("close")
+      ? await timed("close under load", () => closeUnderLoad(ctx, served, objects, expected))
+      : null;
+    if (close !== null) rows.push(...close.rows);
 
     progress("archive: checking the ledgers");
     const check = await timed("check", () =>
@@ -167,7 +175,7 @@ export async function archiveRows(ctx: BenchContext): Promise<Row[]> {
       hot,
       comparisons,
       retries,
-      close: close.figures,
+      close: close?.figures ?? null,
       seconds,
       total,
     });
@@ -181,7 +189,7 @@ export async function archiveRows(ctx: BenchContext): Promise<Row[]> {
         hot: Object.fromEntries(hot),
         comparisons,
         retries: retries.map(retryData),
-        close: close.figures,
+        close: close?.figures ?? null,
         seconds,
         totalSeconds: total,
         check,
@@ -458,12 +466,12 @@ function summary(
   s: {
     costs: readonly OperationCost[];
     built: readonly Built[];
-    settled: Settled;
+    settled: Settled | null;
     buildLines: readonly LogLine[];
     hot: ReadonlyMap<string, MeasuredSize>;
     comparisons: readonly Comparison[];
     retries: readonly Retries[];
-    close: CloseFigures;
+    close: CloseFigures | null;
     seconds: Readonly<Record<string, number>>;
     total: number;
   },
@@ -508,13 +516,15 @@ function summary(
       );
     }
   }
-  out.push(
-    `   archiving: ${int(steps.length)} alarm runs while building (${Object.entries(byStep)
-      .map(([did, n]) => `${int(n)} ${did}`)
-      .join(
-        ", ",
-      )}), ${int(r2)} R2 operations; every period archived ${s.settled.archivedSeconds?.toFixed(0) ?? "n/a"} s and pruned ${s.settled.prunedSeconds?.toFixed(0) ?? "NOT within --archive-wait-seconds"} s after the build began`,
-  );
+  if (s.settled !== null) {
+    out.push(
+      `   archiving: ${int(steps.length)} alarm runs while building (${Object.entries(byStep)
+        .map(([did, n]) => `${int(n)} ${did}`)
+        .join(
+          ", ",
+        )}), ${int(r2)} R2 operations; every period archived ${s.settled.archivedSeconds?.toFixed(0) ?? "n/a"} s and pruned ${s.settled.prunedSeconds?.toFixed(0) ?? "NOT within --archive-wait-seconds"} s after the build began`,
+    );
+  }
   for (const c of s.comparisons) {
     const per = (x: RequestStats) => (x.rowsRead / Math.max(1, x.operations)).toFixed(2);
     const w = (x: RequestStats) => (x.rowsWritten / Math.max(1, x.operations)).toFixed(2);
@@ -539,17 +549,19 @@ function summary(
     out.push(`     ${sequentialNote("retries", r.alone)}; ${r.alone.durationP50Ms} ms server duration p50 alone`);
   }
   const c = s.close;
-  const p = (x: number | undefined) => (x === undefined ? "n/a" : `${x.toFixed(1)} ms`);
-  const ratio = (x: number | undefined) =>
-    x === undefined || c.baseline === null ? "" : ` (${(x / c.baseline.p99).toFixed(2)}x)`;
-  out.push(
-    `4. close of ${int(c.entries)} entries: archived after ${c.archivedSeconds?.toFixed(1) ?? "n/a"} s, ${c.r2Operations} R2 operations (${Object.entries(
-      c.steps,
-    )
-      .map(([did, n]) => `${n} ${did}`)
-      .join(", ")}); pruned ${c.prunedSeconds?.toFixed(1) ?? "n/a"} s after the close; ` +
-      `charge p99 ${p(c.baseline?.p99)} without a close, ${p(c.duringArchive?.p99)} while archiving${ratio(c.duringArchive?.p99)}, ${p(c.duringPrune?.p99)} while pruning${ratio(c.duringPrune?.p99)} (at ${options.archiveRate} req/s)`,
-  );
+  if (c !== null) {
+    const p = (x: number | undefined) => (x === undefined ? "n/a" : `${x.toFixed(1)} ms`);
+    const ratio = (x: number | undefined) =>
+      x === undefined || c.baseline === null ? "" : ` (${(x / c.baseline.p99).toFixed(2)}x)`;
+    out.push(
+      `4. close of ${int(c.entries)} entries: archived after ${c.archivedSeconds?.toFixed(1) ?? "n/a"} s, ${c.r2Operations} R2 operations (${Object.entries(
+        c.steps,
+      )
+        .map(([did, n]) => `${n} ${did}`)
+        .join(", ")}); pruned ${c.prunedSeconds?.toFixed(1) ?? "n/a"} s after the close; ` +
+        `charge p99 ${p(c.baseline?.p99)} without a close, ${p(c.duringArchive?.p99)} while archiving${ratio(c.duringArchive?.p99)}, ${p(c.duringPrune?.p99)} while pruning${ratio(c.duringPrune?.p99)} (at ${options.archiveRate} req/s)`,
+    );
+  }
   out.push("", "cost model, per operation (this server; Worker req and object calls as the code makes them):");
   out.push(...renderCosts(s.costs));
   out.push(

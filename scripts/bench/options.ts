@@ -8,6 +8,9 @@ import { integer, readFlags, usage } from "../lib/flags.ts";
 export const SCENARIOS = ["a", "b", "c", "d", "a100k", "r1m", "sweep", "batch", "cold", "archive"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
+export const ARCHIVE_PARTS = ["cost", "accounts", "close"] as const;
+export type ArchivePart = (typeof ARCHIVE_PARTS)[number];
+
 export const SCENARIO_TITLES: Readonly<Record<ScenarioName, string>> = {
   a: "new keys, one hot account",
   b: "new keys over many accounts",
@@ -81,6 +84,11 @@ const SPECS = {
   "archive-retry-keys": integer(5000, 1, 1_000_000, "archive: distinct archived keys retried [500]"),
   "archive-close-entries": integer(100_000, 1, 10_000_000, "archive: entries of the period closed under load [5000]"),
   "archive-close-seconds": integer(240, 5, 3600, "archive: at most this long under load during that close [120]"),
+  "archive-parts": {
+    kind: "string",
+    default: ARCHIVE_PARTS.join(","),
+    help: "archive: comma-separated parts to run (cost: cost per operation; accounts: archived accounts, new keys and retries on them; close: the large close)",
+  },
   "check-entries": integer(
     20_000,
     100,
@@ -157,6 +165,7 @@ export interface BenchOptions {
   readonly archiveRetryKeys: number;
   readonly archiveCloseEntries: number;
   readonly archiveCloseSeconds: number;
+  readonly archiveParts: ReadonlySet<ArchivePart>;
   readonly checkEntries: number;
   readonly checkSeconds: number;
   readonly jsonPath: string;
@@ -184,6 +193,15 @@ export function readBenchOptions(args: readonly string[] = process.argv.slice(2)
     scenarios.add(name as ScenarioName);
   }
   if (scenarios.size === 0) usage("--scenarios names none", USAGE);
+  const archiveParts = new Set<ArchivePart>();
+  for (const name of flags["archive-parts"].split(",").map((s) => s.trim())) {
+    if (name === "") continue;
+    if (!(ARCHIVE_PARTS as readonly string[]).includes(name)) {
+      usage(`unknown archive part "${name}" (known: ${ARCHIVE_PARTS.join(", ")})`, USAGE);
+    }
+    archiveParts.add(name as ArchivePart);
+  }
+  if (archiveParts.size === 0) usage("--archive-parts names none", USAGE);
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "").replace("T", "-");
   return {
     scenarios,
@@ -218,6 +236,7 @@ export function readBenchOptions(args: readonly string[] = process.argv.slice(2)
     archiveRetryKeys: pick("archive-retry-keys"),
     archiveCloseEntries: pick("archive-close-entries"),
     archiveCloseSeconds: pick("archive-close-seconds"),
+    archiveParts,
     checkEntries: pick("check-entries"),
     checkSeconds: pick("check-seconds"),
     jsonPath: resolve(flags.json ?? join(REPO_ROOT, "bench-results", `bench-${stamp}.json`)),

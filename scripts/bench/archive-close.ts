@@ -36,6 +36,11 @@ export interface CloseFigures {
   readonly baseline: LatencySummary | null;
   readonly duringArchive: LatencySummary | null;
   readonly duringPrune: LatencySummary | null;
+  /**
+   * Charges by the archive step under way when they were sent: a step's window runs from the
+   * alarm line before it (the close, for the first) to its own line. Which step blocks longest.
+   */
+  readonly bySteps: Readonly<Record<string, { readonly steps: number; readonly latency: LatencySummary }>>;
   readonly notes: readonly string[];
 }
 
@@ -173,6 +178,21 @@ export async function closeUnderLoad(
     return ms.length === 0 ? null : summarizeLatencies(ms);
   };
   const duringArchive = window(closedAt, archivedAt);
+  const stepLatencies: Record<string, { steps: number; ms: number[] }> = {};
+  let stepFrom = closedAt;
+  for (const step of steps) {
+    if (archivedAt !== null && step.atMs > archivedAt) break;
+    const into = (stepLatencies[step.did] ??= { steps: 0, ms: [] });
+    into.steps += 1;
+    for (const [at, latency] of result.timeline ?? []) if (at > stepFrom && at <= step.atMs) into.ms.push(latency);
+    stepFrom = step.atMs;
+  }
+  const bySteps = Object.fromEntries(
+    Object.entries(stepLatencies).map(([did, { steps: n, ms }]) => [
+      did,
+      { steps: n, latency: summarizeLatencies(ms) },
+    ]),
+  );
   const duringPrune = window(pruneStartAt, prunedAt);
   const stepCounts: Record<string, number> = {};
   for (const step of steps) stepCounts[step.did] = (stepCounts[step.did] ?? 0) + 1;
@@ -187,6 +207,7 @@ export async function closeUnderLoad(
     baseline: baseline.latency,
     duringArchive,
     duringPrune,
+    bySteps,
     notes,
   };
   const p99 = (l: LatencySummary | null) => (l === null ? "n/a" : `${l.p99.toFixed(1)} ms`);
@@ -223,6 +244,12 @@ export async function closeUnderLoad(
             .map(([did, count]) => `${count} ${did}`)
             .join(", ")}), ${r2Operations} R2 operations`,
           `charge p99 ${p99(duringArchive)} while archiving${ratio(duringArchive)} vs ${p99(baseline.latency)} without a close (${rate} req/s)`,
+          `by the step under way when sent: ${Object.entries(bySteps)
+            .map(
+              ([did, { steps: n, latency }]) =>
+                `${did} (${n}) p99 ${p99(latency)}${ratio(latency)}, max ${latency.max.toFixed(1)} ms over ${latency.count}`,
+            )
+            .join("; ")}`,
           ...notes,
         ],
         detail: { figures, wholeRun: summary(result), serverLog: during },

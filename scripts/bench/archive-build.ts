@@ -154,13 +154,14 @@ export async function buildArchived(
 }
 
 export interface Settled {
-  /** Seconds from `fromMs` until no period of these accounts was closing, and until none held rows. */
+  /** Seconds from `fromMs` until no period of these accounts was closing, until none held rows, and until the locator settled. */
   readonly archivedSeconds: number | null;
   readonly prunedSeconds: number | null;
+  readonly locatorSeconds: number | null;
   readonly complete: boolean;
 }
 
-/** Waits (bounded) until every period of `accounts` is archived and its rows pruned, reading their SQLite files. */
+/** Waits (bounded) until every period of `accounts` is archived and its rows pruned, and the locator settled, reading their SQLite files. */
 export async function waitSettled(
   objects: AccountObjects,
   accounts: readonly string[],
@@ -169,30 +170,37 @@ export async function waitSettled(
 ): Promise<Settled> {
   const deadline = Date.now() + boundSeconds * 1000;
   let archivedAt: number | null = null;
+  let prunedAt: number | null = null;
   let lastNote = 0;
   for (;;) {
     const states = accounts.map((account) => objects.periods(account));
     const closing = states.reduce((s, p) => s + p.closing, 0);
     const unpruned = states.reduce((s, p) => s + p.unpruned, 0);
+    const locator = states.reduce((s, p) => s + p.locatorPending, 0);
     const now = Date.now();
     if (closing === 0) archivedAt ??= now;
-    if (unpruned === 0) {
+    if (unpruned === 0) prunedAt ??= now;
+    if (unpruned === 0 && locator === 0) {
       return {
         archivedSeconds: ((archivedAt ?? now) - fromMs) / 1000,
-        prunedSeconds: (now - fromMs) / 1000,
+        prunedSeconds: ((prunedAt ?? now) - fromMs) / 1000,
+        locatorSeconds: (now - fromMs) / 1000,
         complete: true,
       };
     }
     if (now > deadline) {
       return {
         archivedSeconds: archivedAt === null ? null : (archivedAt - fromMs) / 1000,
-        prunedSeconds: null,
+        prunedSeconds: prunedAt === null ? null : (prunedAt - fromMs) / 1000,
+        locatorSeconds: null,
         complete: false,
       };
     }
     if (now - lastNote > 15_000) {
       lastNote = now;
-      progress(`archive: waiting: ${closing} periods still closing, ${unpruned} not yet pruned`);
+      progress(
+        `archive: waiting: ${closing} periods still closing, ${unpruned} not yet pruned, ${locator} locator runs not settled`,
+      );
     }
     await sleep(500);
   }

@@ -134,7 +134,7 @@ export async function archiveRows(ctx: BenchContext): Promise<Row[]> {
         });
       }
       progress(
-        `archive: built in ${((Date.now() - buildFrom) / 1000).toFixed(0)} s; all archived after ${settled.archivedSeconds?.toFixed(0) ?? "n/a"} s, pruned after ${settled.prunedSeconds?.toFixed(0) ?? "n/a"} s`,
+        `archive: built in ${((Date.now() - buildFrom) / 1000).toFixed(0)} s; all archived after ${settled.archivedSeconds?.toFixed(0) ?? "n/a"} s, pruned after ${settled.prunedSeconds?.toFixed(0) ?? "n/a"} s, the locator settled after ${settled.locatorSeconds?.toFixed(0) ?? "n/a"} s`,
       );
 
       await timed("new keys, archived against empty", async () => {
@@ -522,7 +522,7 @@ function summary(
         .map(([did, n]) => `${int(n)} ${did}`)
         .join(
           ", ",
-        )}), ${int(r2)} R2 operations; every period archived ${s.settled.archivedSeconds?.toFixed(0) ?? "n/a"} s and pruned ${s.settled.prunedSeconds?.toFixed(0) ?? "NOT within --archive-wait-seconds"} s after the build began`,
+        )}), ${int(r2)} R2 operations; every period archived ${s.settled.archivedSeconds?.toFixed(0) ?? "n/a"} s and pruned ${s.settled.prunedSeconds?.toFixed(0) ?? "NOT within --archive-wait-seconds"} s after the build began, the locator settled (every run live, nothing staged, no merge due) ${s.settled.locatorSeconds?.toFixed(0) ?? "NOT within --archive-wait-seconds"} s after`,
     );
   }
   for (const c of s.comparisons) {

@@ -9,6 +9,7 @@
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { LOCATOR_MERGE_RATIO } from "../../src/domain/limits.ts";
 import { DatabaseSync } from "node:sqlite";
 import type { AccountObjectsDir } from "./context.ts";
 
@@ -108,15 +109,34 @@ export class AccountObjects {
     });
   }
 
-  /** How far the archive job has got with the account's periods. */
-  periods(account: string): { total: number; closing: number; unpruned: number } {
+  /**
+   * How far the archive job has got with the account's periods, and the
+   * locator's work left (src/ledger/locator-job.ts): runs not yet live,
+   * staged hashes, a merge due.
+   */
+  periods(account: string): { total: number; closing: number; unpruned: number; locatorPending: number } {
     return withDatabase(this.file(account), (db) => {
       const row = db
         .prepare(
           "SELECT COUNT(*) AS total, SUM(state = 'closing') AS closing, SUM(pruned < 2) AS unpruned FROM periods",
         )
         .get() as { total: number; closing: number | null; unpruned: number | null };
-      return { total: row.total, closing: row.closing ?? 0, unpruned: row.unpruned ?? 0 };
+      let locatorPending = 0;
+      try {
+        const runs = db.prepare("SELECT state, keys, staged FROM locator_runs ORDER BY keys").all() as Array<{
+          state: string;
+          keys: number;
+          staged: number;
+        }>;
+        locatorPending = runs.filter((run) => run.state !== "live" || run.staged === 1).length;
+        const [smaller, larger] = runs.filter((run) => run.state === "live");
+        if (smaller !== undefined && larger !== undefined && larger.keys < LOCATOR_MERGE_RATIO * smaller.keys) {
+          locatorPending += 1;
+        }
+      } catch {
+        // an older schema: no locator
+      }
+      return { total: row.total, closing: row.closing ?? 0, unpruned: row.unpruned ?? 0, locatorPending };
     });
   }
 

@@ -436,7 +436,7 @@ export class AccountLedger extends DurableObject<Env> {
           currency: () => opened.currency,
           publishesEvents: () => publishesEvents(optionalBindings(this.env).EVENTS),
           periodsLeft: () => this.archive.refresh(),
-          locatorChanged: () => this.archive.refresh(),
+          locatorChanged: () => this.archive.refreshLocator(),
           turn: () => (this.archiveTurn += 1),
         },
         nowMs,

@@ -56,9 +56,14 @@ export class ArchiveReader {
     this.prefix = prefix;
   }
 
-  /** Called when a period's rows begin to leave the object, and when the locator changes. */
+  /** Called when a period's rows begin to leave the object. */
   refresh(): void {
     this.left = null;
+    this.runs = null;
+  }
+
+  /** Called when the locator's runs or staged hashes change: the periods that left stay as they are. */
+  refreshLocator(): void {
     this.runs = null;
   }
 
@@ -112,7 +117,7 @@ export class ArchiveReader {
       const bytes = await this.readBytes(name, tally);
       if (bytes === null) {
         // A merge retired this run, and its objects were deleted, while this lookup waited: look again.
-        this.refresh();
+        this.refreshLocator();
         if (this.locator().read.some((r) => r.id === run.id)) {
           throw new Error(`archive: ${name} is missing from the bucket`);
         }

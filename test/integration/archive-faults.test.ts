@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
 import { call, fundedAccount, json, ledgerStub, post, uniqueKey } from "../support/api.ts";
+import { closeInside } from "../support/periods.ts";
 
 /**
  * Faults between every step of a close, on real local R2 and real alarms:
@@ -59,19 +60,6 @@ async function withCharges(count: number): Promise<{ account: string; keys: stri
   return { account, keys };
 }
 
-async function close(stub: Stub): Promise<void> {
-  const key = uniqueKey("close");
-  const outcome = await runInDurableObject(stub, (instance: AccountLedger) =>
-    instance.closePeriod({
-      requestId: key,
-      idempotencyKey: key,
-      fingerprint: "c".repeat(64),
-      origin: { requestId: key, keyId: null },
-    }),
-  );
-  expect(outcome.status).toBe(201);
-}
-
 type PeriodState = { state: string; sha256: string | null; pruned: number; progress: string; objects: number };
 
 function periodState(stub: Stub): Promise<PeriodState> {
@@ -120,7 +108,7 @@ describe("a close, faults between its steps", () => {
   it("survives a failed R2 write: nothing recorded, the next alarm writes it", async () => {
     const { account, keys } = await withCharges(5);
     const stub = ledgerStub(account);
-    await close(stub);
+    await closeInside(stub);
     const failures = { left: 1 };
     await runInDurableObject(stub, (instance: AccountLedger) => {
       envOf(instance).ARCHIVE = faulty(env.ARCHIVE, "put", failures);
@@ -138,7 +126,7 @@ describe("a close, faults between its steps", () => {
   it("does not record an object whose read-back differs, and writes it again", async () => {
     const { account, keys } = await withCharges(5);
     const stub = ledgerStub(account);
-    await close(stub);
+    await closeInside(stub);
     const failures = { left: 1 };
     await runInDurableObject(stub, (instance: AccountLedger) => {
       envOf(instance).ARCHIVE = faulty(env.ARCHIVE, "get", failures);
@@ -155,7 +143,7 @@ describe("a close, faults between its steps", () => {
   it("rewrites an object damaged before the seal, and seals with the digest of the true bytes", async () => {
     const { account, keys } = await withCharges(5);
     const stub = ledgerStub(account);
-    await close(stub);
+    await closeInside(stub);
     await alarmUntil(stub, (p) => (JSON.parse(p.progress) as { phase: string }).phase === "seal");
     const name = `acme/${account}/periods/0000000001/entries-000000.jsonl`;
     const good = await (await env.ARCHIVE.get(name))?.text();
@@ -172,7 +160,7 @@ describe("a close, faults between its steps", () => {
   it("writes the same bytes when an archive is run again from the start", async () => {
     const { account } = await withCharges(5);
     const stub = ledgerStub(account);
-    await close(stub);
+    await closeInside(stub);
     const first = await alarmUntil(stub, (p) => p.state === "archived");
     const before = await (await env.ARCHIVE.get(`acme/${account}/periods/0000000001/keys-000000.jsonl`))?.text();
     // As if the records of both objects were lost in a crash after their writes.
@@ -190,7 +178,7 @@ describe("a close, faults between its steps", () => {
   it("restarts before the delete: the new instance deletes, and answers from R2 after", async () => {
     const { account, keys } = await withCharges(5);
     const stub = ledgerStub(account);
-    await close(stub);
+    await closeInside(stub);
     await alarmUntil(stub, (p) => p.state === "archived");
     await expireKeys(stub);
     // The object is thrown away with whatever it held in memory; storage is all the next one has.
@@ -208,7 +196,7 @@ describe("a close, faults between its steps", () => {
   ])("answers every key while the delete is half done (%s): each row is here or in R2", async (_, deletes) => {
     const { account, keys } = await withCharges(6);
     const stub = ledgerStub(account);
-    await close(stub);
+    await closeInside(stub);
     await alarmUntil(stub, (p) => p.state === "archived");
     await expireKeys(stub);
     // Delete steps that committed, then a restart: the period marked as leaving, some rows gone.

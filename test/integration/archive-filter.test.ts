@@ -4,7 +4,8 @@ import { LOCATOR_MERGE_RATIO } from "../../src/domain/limits.ts";
 import { appendSegment, encodeGolombSet } from "../../src/lib/golomb-set.ts";
 import { hash64 } from "../../src/lib/hash64.ts";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
-import { call, fundedAccount, json, ledgerStub, uniqueKey } from "../support/api.ts";
+import { call, fundedAccount, json, ledgerStub } from "../support/api.ts";
+import { chargeAll, closeInside, expireReplayWindows } from "../support/periods.ts";
 
 /**
  * What an archived key leaves in the object, measured on real storage, and
@@ -34,39 +35,12 @@ function uuidv7(ms: number): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-async function chargeAll(account: string, keys: readonly string[]): Promise<void> {
-  for (let start = 0; start < keys.length; start += BATCH) {
-    const operations = keys
-      .slice(start, start + BATCH)
-      .map((key) => ({ type: "charge", idempotency_key: key, amount: 1, currency: "USD" }));
-    const response = await call(`/v1/accounts/${account}/batches`, { method: "POST", body: { operations } });
-    expect(response.status).toBe(200);
-  }
-}
-
 /** Closes the period, archives it and lets its rows leave (their replay window moved into the past). */
 async function archiveAll(account: string): Promise<void> {
   const stub = ledgerStub(account);
-  const key = uniqueKey("close");
-  const closed = await runInDurableObject(stub, (instance: AccountLedger) =>
-    instance.closePeriod({
-      requestId: key,
-      idempotencyKey: key,
-      fingerprint: "c".repeat(64),
-      origin: { requestId: key, keyId: null },
-    }),
-  );
-  expect(closed.status).toBe(201);
+  await closeInside(stub);
   for (let run = 0; run < 100; run += 1) {
-    await runInDurableObject(stub, (_, state) => {
-      const past = Date.now() - 1;
-      state.storage.sql.exec(
-        "UPDATE keys SET expires_ms = ? WHERE expires_ms > ? AND pos < (SELECT MAX(pos) FROM keys)",
-        past,
-        past,
-      );
-      state.storage.sql.exec("UPDATE periods SET hot_until_ms = ? WHERE hot_until_ms > ?", past, past);
-    });
+    await expireReplayWindows(stub);
     await runDurableObjectAlarm(stub);
     if (await settled(account)) return;
   }

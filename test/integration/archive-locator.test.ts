@@ -2,7 +2,8 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
-import { call, fundedAccount, ledgerStub, post, uniqueKey } from "../support/api.ts";
+import { call, fundedAccount, ledgerStub, post } from "../support/api.ts";
+import { chargeAll, closeInside, expireReplayWindows } from "../support/periods.ts";
 
 /**
  * The locator's job (locator-job.ts) on real local R2 and real alarms: at
@@ -74,45 +75,10 @@ function tampering(real: R2Bucket, tampered: ReadonlyMap<string, "absent" | "dam
 async function alarmUntil(stub: Stub, done: (runs: Run[]) => boolean, expire = false): Promise<void> {
   for (let run = 0; run < 200; run += 1) {
     if (done(await runs(stub))) return;
-    if (expire) await expireKeys(stub);
+    if (expire) await expireReplayWindows(stub);
     await runDurableObjectAlarm(stub);
   }
   throw new Error("the locator did not get there");
-}
-
-async function chargeAll(account: string, keys: readonly string[]): Promise<void> {
-  for (let start = 0; start < keys.length; start += 1_000) {
-    const operations = keys
-      .slice(start, start + 1_000)
-      .map((key) => ({ type: "charge", idempotency_key: key, amount: 1, currency: "USD" }));
-    expect((await call(`/v1/accounts/${account}/batches`, { method: "POST", body: { operations } })).status).toBe(200);
-  }
-}
-
-async function close(stub: Stub): Promise<void> {
-  const key = uniqueKey("close");
-  const outcome = await runInDurableObject(stub, (instance: AccountLedger) =>
-    instance.closePeriod({
-      requestId: key,
-      idempotencyKey: key,
-      fingerprint: "c".repeat(64),
-      origin: { requestId: key, keyId: null },
-    }),
-  );
-  expect(outcome.status).toBe(201);
-}
-
-/** Moves every replay window into the past, so archived periods may leave the object. */
-function expireKeys(stub: Stub): Promise<void> {
-  return runInDurableObject(stub, (_, state) => {
-    const past = Date.now() - 1;
-    state.storage.sql.exec(
-      "UPDATE keys SET expires_ms = ? WHERE expires_ms > ? AND pos < (SELECT MAX(pos) FROM keys)",
-      past,
-      past,
-    );
-    state.storage.sql.exec("UPDATE periods SET hot_until_ms = ? WHERE hot_until_ms > ?", past, past);
-  });
 }
 
 function runs(stub: Stub): Promise<Run[]> {
@@ -145,11 +111,11 @@ async function twoPeriods(): Promise<{ account: string; stub: Stub; keys: string
   const first = Array.from({ length: 2_000 }, () => crypto.randomUUID());
   const second = Array.from({ length: 499 }, () => crypto.randomUUID());
   await chargeAll(account, first);
-  await close(stub);
+  await closeInside(stub);
   await chargeAll(account, second);
-  await close(stub);
+  await closeInside(stub);
   for (let run = 0; run < 100 && (await unpruned(stub)) > 0; run += 1) {
-    await expireKeys(stub);
+    await expireReplayWindows(stub);
     await runDurableObjectAlarm(stub);
   }
   expect(await unpruned(stub)).toBe(0);
@@ -215,7 +181,7 @@ describe("the locator's job", () => {
     const stub = ledgerStub(account);
     const keys = Array.from({ length: 9_000 }, () => crypto.randomUUID());
     await chargeAll(account, keys);
-    await close(stub);
+    await closeInside(stub);
     const untilLive = async () => {
       for (let run = 0; run < 100; run += 1) {
         await runDurableObjectAlarm(stub);
@@ -267,13 +233,13 @@ describe("the locator's job", () => {
       });
       const first = Array.from({ length: 2_000 }, () => crypto.randomUUID());
       await chargeAll(account, first);
-      await close(stub);
+      await closeInside(stub);
       await alarmUntil(stub, (now) => now.some((r) => r.id === 1 && r.state === "live"));
       const victim = `acme/${account}/locator/0000000001/000000.bin`;
       tampered.set(victim, how);
       const second = Array.from({ length: 499 }, () => crypto.randomUUID());
       await chargeAll(account, second);
-      await close(stub);
+      await closeInside(stub);
       await alarmUntil(stub, (now) => now.some((r) => r.id === 3), true);
       for (let run = 0; run < 5; run += 1) await runDurableObjectAlarm(stub);
       // The merge cannot go on: its inputs are still the live runs, and it has built nothing.
@@ -299,7 +265,7 @@ describe("archive_reads", () => {
     const stub = ledgerStub(account);
     const archived = Array.from({ length: 200 }, () => crypto.randomUUID());
     await chargeAll(account, archived);
-    await close(stub);
+    await closeInside(stub);
     await alarmUntil(stub, (now) => now.length === 1 && now[0]?.state === "live" && now[0].staged === 0, true);
     expect(await unpruned(stub)).toBe(0);
     const before = await runInDurableObject(stub, (instance: AccountLedger) => archiveOf(instance).reads);

@@ -3,9 +3,8 @@ import {
   LOCATOR_KEYS_PER_BUCKET,
   LOCATOR_MATCH_BITS,
   LOCATOR_MAX_BUCKET_BITS,
-  LOCATOR_SUBSETS,
 } from "../domain/limits.ts";
-import { appendSegment, encodeGolombSet, golombSetContains, segments } from "../lib/golomb-set.ts";
+import { encodeGolombSet, golombSetContains } from "../lib/golomb-set.ts";
 import type { CountedSql } from "./sql.ts";
 
 /**
@@ -206,14 +205,18 @@ export function stagedPeriods(sql: CountedSql, hash: Hash): number[] {
     .map((row) => row.period_id);
 }
 
+/** A bucket's row id: its run's id x 2^LOCATOR_MAX_BUCKET_BITS plus its bucket, so a run's rows are one range. */
+export function bucketRowId(runId: number, bucket: number): number {
+  return runId * 2 ** LOCATOR_MAX_BUCKET_BITS + bucket;
+}
+
 const queries = new Map<number, string>();
 
 /** One statement reading a key's bucket in each of `runs` runs. */
 function bucketsQuery(runs: number): string {
   let query = queries.get(runs);
   if (query === undefined) {
-    const terms = Array.from({ length: runs }, () => "(run_id = ? AND bucket = ?)").join(" OR ");
-    query = `SELECT run_id, data FROM locator_buckets WHERE ${terms}`;
+    query = `SELECT id, data FROM locator_buckets WHERE id IN (${Array.from({ length: runs }, () => "?").join(", ")})`;
     queries.set(runs, query);
   }
   return query;
@@ -241,41 +244,23 @@ export function runsFor(runs: readonly RunRow[], hash: Hash): RunRow[] {
 /** Those of `runs` whose bucket matches `hash`, newest first (a false match among them is read in R2 and found absent). */
 export function matchingRuns(sql: CountedSql, runs: readonly RunRow[], hash: Hash): RunRow[] {
   if (runs.length === 0) return [];
-  const bindings = runs.flatMap((run) => [run.id, bucketOf(hash, run.bucketBits)]);
+  const bindings = runs.map((run) => bucketRowId(run.id, bucketOf(hash, run.bucketBits)));
   const byId = new Map(runs.map((run) => [run.id, run]));
   const out: RunRow[] = [];
-  for (const row of sql.rows<{ run_id: number; data: ArrayBuffer }>(bucketsQuery(runs.length), ...bindings)) {
-    const run = byId.get(row.run_id) as RunRow;
-    if (bucketHolds(new Uint8Array(row.data), run.valueRange, valueOf(hash, run.valueRange))) out.push(run);
+  for (const row of sql.rows<{ id: number; data: ArrayBuffer }>(bucketsQuery(runs.length), ...bindings)) {
+    const run = byId.get(Math.floor(row.id / 2 ** LOCATOR_MAX_BUCKET_BITS)) as RunRow;
+    if (bucketHolds(new Uint8Array(row.data), valueOf(hash, run.valueRange))) out.push(run);
   }
   return out.sort((a, b) => b.id - a.id);
 }
 
-/**
- * A bucket's row: its values split by range into LOCATOR_SUBSETS Golomb-coded
- * sets, each a segment tagged with its part, so a lookup decodes about a
- * quarter of the bucket (a set is read from its start: 1,024 values took
- * about 25 us, 256 about 5).
- */
+/** A bucket's row: a Golomb-coded set of its values, at most about 700 bytes (searched from its start, about 10 us). */
 export function encodeBucket(values: readonly number[], range: number): Uint8Array {
-  const part = Math.ceil(range / LOCATOR_SUBSETS);
-  const parts = Array.from({ length: LOCATOR_SUBSETS }, () => [] as number[]);
-  for (const value of values) {
-    const i = Math.floor(value / part);
-    (parts[i] as number[]).push(value - i * part);
-  }
-  let data: Uint8Array | null = null;
-  for (const [i, values] of parts.entries()) {
-    if (values.length > 0) data = appendSegment(data, i, encodeGolombSet(values, rangeBitsOf(part)));
-  }
-  return data ?? new Uint8Array(0);
+  return encodeGolombSet(values, rangeBitsOf(range));
 }
 
-export function bucketHolds(data: Uint8Array, range: number, value: number): boolean {
-  const part = Math.ceil(range / LOCATOR_SUBSETS);
-  const i = Math.floor(value / part);
-  for (const { tag, set } of segments(data)) if (tag === i) return golombSetContains(set, value - i * part);
-  return false;
+export function bucketHolds(data: Uint8Array, value: number): boolean {
+  return golombSetContains(data, value);
 }
 
 /**

@@ -3,6 +3,7 @@ import {
   allRuns,
   bucketBitsFor,
   bucketOf,
+  bucketRowId,
   compareEntries,
   decodeLocatorObject,
   encodeBucket,
@@ -171,9 +172,9 @@ async function buildNext(
       for (const id of [run.source.larger, run.source.smaller]) {
         const input = runs.find((r) => r.id === id) as RunRow;
         host.sql.run(
-          "DELETE FROM locator_buckets WHERE run_id = ? AND bucket < ?",
-          id,
-          Math.floor(range.to / 2 ** (32 - input.bucketBits)),
+          "DELETE FROM locator_buckets WHERE id >= ? AND id < ?",
+          bucketRowId(id, 0),
+          bucketRowId(id, Math.floor(range.to / 2 ** (32 - input.bucketBits))),
         );
         if (done) updateRun(host.sql, id, { state: "retired", nextObject: 0 });
       }
@@ -199,10 +200,9 @@ async function inputSlice(
   // object lost with its storage, whose run ids began again, is never read for a run that wrote none).
   const firstBucket = n * LOCATOR_BUCKETS_PER_OBJECT;
   const held = host.sql.first<{ n: number }>(
-    "SELECT COUNT(*) AS n FROM locator_buckets WHERE run_id = ? AND bucket >= ? AND bucket < ?",
-    input.id,
-    firstBucket,
-    firstBucket + LOCATOR_BUCKETS_PER_OBJECT,
+    "SELECT COUNT(*) AS n FROM locator_buckets WHERE id >= ? AND id < ?",
+    bucketRowId(input.id, firstBucket),
+    bucketRowId(input.id, firstBucket + LOCATOR_BUCKETS_PER_OBJECT),
   );
   if ((held?.n ?? 0) === 0) return { entries: [], reads: 0 };
   const name = locatorObjectName(host.prefix(), input.id, n);
@@ -232,9 +232,8 @@ function writeBuckets(sql: CountedSql, run: RunRow, entries: readonly LocatorEnt
   for (const [b, values] of buckets) {
     const set = encodeBucket(values, run.valueRange);
     sql.run(
-      "INSERT INTO locator_buckets (run_id, bucket, data) VALUES (?, ?, ?) ON CONFLICT (run_id, bucket) DO UPDATE SET data = excluded.data",
-      run.id,
-      b,
+      "INSERT INTO locator_buckets (id, data) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+      bucketRowId(run.id, b),
       set.buffer.slice(set.byteOffset, set.byteOffset + set.byteLength) as ArrayBuffer,
     );
   }
@@ -263,10 +262,10 @@ function unstage(host: LocatorHost, run: RunRow): LocatorStep {
 async function deleteRetired(host: LocatorHost, bucket: R2Bucket, run: RunRow): Promise<LocatorStep> {
   const rows = host.storage.transactionSync(() =>
     host.sql.write(
-      `DELETE FROM locator_buckets WHERE run_id = ? AND bucket IN
-         (SELECT bucket FROM locator_buckets WHERE run_id = ? ORDER BY bucket LIMIT ?)`,
-      run.id,
-      run.id,
+      `DELETE FROM locator_buckets WHERE id IN
+         (SELECT id FROM locator_buckets WHERE id >= ? AND id < ? ORDER BY id LIMIT ?)`,
+      bucketRowId(run.id, 0),
+      bucketRowId(run.id + 1, 0),
       LOCATOR_ROWS_PER_STEP,
     ),
   );

@@ -237,11 +237,9 @@ const MIGRATIONS: readonly Migration[] = [
        staged INTEGER NOT NULL CHECK (staged IN (0, 1))
      );
      CREATE TABLE locator_buckets (
-       run_id INTEGER NOT NULL,
-       bucket INTEGER NOT NULL,
-       data BLOB NOT NULL,
-       PRIMARY KEY (run_id, bucket)
-     ) WITHOUT ROWID;`,
+       id INTEGER PRIMARY KEY,
+       data BLOB NOT NULL
+     );`,
   },
 ];
 

@@ -200,9 +200,9 @@ describe("the locator's job", () => {
       }
       const buckets = await runInDurableObject(stub, (_, state) =>
         state.storage.sql
-          .exec<{ bucket: number; data: ArrayBuffer }>("SELECT bucket, data FROM locator_buckets ORDER BY bucket")
+          .exec<{ id: number; data: ArrayBuffer }>("SELECT id, data FROM locator_buckets ORDER BY id")
           .toArray()
-          .map((row) => `${row.bucket}:${[...new Uint8Array(row.data)].join(",")}`),
+          .map((row) => `${row.id}:${[...new Uint8Array(row.data)].join(",")}`),
       );
       return { objects, buckets };
     };

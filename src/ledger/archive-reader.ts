@@ -135,8 +135,10 @@ export class ArchiveReader {
 
   /** The key's line in the keys object of the first of `periods` (that left the object) holding it. */
   private async inPeriods(key: string, periods: readonly number[], tally: ReadTally): Promise<ArchivedKey | null> {
-    const ids = new Set(this.periods().map((period) => period.id));
-    for (const id of periods.filter((p) => ids.has(p)).sort((a, b) => a - b)) {
+    if (periods.length === 0) return null;
+    const left = this.periods();
+    const hasLeft = (id: number) => left.some((period) => period.id === id);
+    for (const id of periods.filter(hasLeft).sort((a, b) => a - b)) {
       const object = this.counted(tally, () => objectHolding(this.sql, id, "keys", key));
       if (object === null) continue;
       const text = await this.read(object, tally);

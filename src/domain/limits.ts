@@ -188,7 +188,7 @@ export const FILTER_KEYS_PER_STEP = 5_000;
 /**
  * The locator of archived untimed keys (src/ledger/key-locator.ts). A run's bucket holds about
  * LOCATOR_KEYS_PER_BUCKET hashes, each cut so a key never archived matches it with probability
- * about 2^-LOCATOR_MATCH_BITS (0.2%); a bucket is one row of at most about 700 bytes, in a table
+ * about 2^-LOCATOR_MATCH_BITS (0.1%; the largest run 2^-LOCATOR_MATCH_BITS_LARGEST); a bucket is one row of at most about 700 bytes, in a table
  * with a rowid, so SQLite's 4 KB pages stay nearly full (rows of a kilobyte or more in a table
  * without one spilled to overflow pages: 4.8 bytes a key instead of 1.4, measured).
  * LOCATOR_BUCKETS_PER_OBJECT buckets make one R2 object (about 100 KB). The two smallest
@@ -196,7 +196,9 @@ export const FILTER_KEYS_PER_STEP = 5_000;
  * lookup reads at most about log8(keys / smallest period) + 1 runs.
  */
 export const LOCATOR_KEYS_PER_BUCKET = 512;
-export const LOCATOR_MATCH_BITS = 9;
+export const LOCATOR_MATCH_BITS = 10;
+/** The run that holds most keys (most of the bytes) keeps fewer bits: about 0.39% false matches. */
+export const LOCATOR_MATCH_BITS_LARGEST = 8;
 export const LOCATOR_BUCKETS_PER_OBJECT = 16;
 export const LOCATOR_MERGE_RATIO = 8;
 /** 2^28 buckets: a run of up to about 137 billion keys (a bucket row's id is its run's id x 2^28 + its bucket). */

@@ -2,6 +2,7 @@ import {
   LOCATOR_BUCKETS_PER_OBJECT,
   LOCATOR_KEYS_PER_BUCKET,
   LOCATOR_MATCH_BITS,
+  LOCATOR_MATCH_BITS_LARGEST,
   LOCATOR_MAX_BUCKET_BITS,
 } from "../domain/limits.ts";
 import { encodeGolombSet, golombSetContains } from "../lib/golomb-set.ts";
@@ -9,7 +10,7 @@ import type { CountedSql } from "./sql.ts";
 
 /**
  * The locator: which period decided an archived key that carries no
- * trustworthy time (period-archive.ts sorts them out), in about 11 bits of
+ * trustworthy time (period-archive.ts sorts them out), in about 10 bits of
  * the object's storage a key whatever the number of periods, and at most one
  * R2 read to name the period.
  *
@@ -21,10 +22,10 @@ import type { CountedSql } from "./sql.ts";
  * (each at least that many times the next) and a lookup reads one bucket row
  * of each.
  *
- * A run splits its hashes into 2^bucketBits buckets by their high bits, about
- * LOCATOR_KEYS_PER_BUCKET each. In the object a bucket is a Golomb-coded set
- * of its hashes' low bits, cut so that a key never archived matches it with
- * probability at most 2^-LOCATOR_MATCH_BITS. In R2, every
+ * A run splits its hashes into 2^bucketBits buckets by their high bits, at
+ * most about LOCATOR_KEYS_PER_BUCKET each. In the object a bucket is a
+ * Golomb-coded set of its hashes' low bits, cut so that a key never archived
+ * matches it with probability about 2^-LOCATOR_MATCH_BITS (valueRangeFor). In R2, every
  * LOCATOR_BUCKETS_PER_OBJECT buckets are one object listing each whole hash
  * with its period: a match costs one read there, and names the period whose
  * keys object to read.
@@ -97,15 +98,19 @@ export function bucketBitsFor(keys: number): number {
 
 /**
  * The range a bucket's values are cut to: its average keys times
- * 2^LOCATOR_MATCH_BITS, so a key it does not hold matches with probability
- * about 2^-LOCATOR_MATCH_BITS, whatever the run's size (a power-of-two range
- * would waste up to a bit a key). All 2^32 for a run of one bucket, which is
+ * 2^LOCATOR_MATCH_BITS_LARGEST for the run that holds most of the keys,
+ * 2^LOCATOR_MATCH_BITS for any other, so a key it does not hold matches with
+ * probability about 2^-those bits whatever the run's size (a power-of-two
+ * range would waste up to a bit a key). The largest run is most of the
+ * bytes, so it takes the fewer bits; the others, an eighth of it or less,
+ * match less often for little. All 2^32 for a run of one bucket, which is
  * small (a period's few untimed keys, such as an account's funding) and
  * costs a few bytes more so that it almost never matches.
  */
-export function valueRangeFor(keys: number, bucketBits: number): number {
+export function valueRangeFor(keys: number, bucketBits: number, largest: boolean): number {
   if (bucketBits === 0) return 2 ** 32;
-  return Math.min(2 ** 32, Math.ceil(keys / 2 ** bucketBits) * 2 ** LOCATOR_MATCH_BITS);
+  const bits = largest ? LOCATOR_MATCH_BITS_LARGEST : LOCATOR_MATCH_BITS;
+  return Math.min(2 ** 32, Math.ceil(keys / 2 ** bucketBits) * 2 ** bits);
 }
 
 /** The bits a Golomb-coded set needs for values below `range`. */

@@ -67,10 +67,17 @@ export function startStagedRun(sql: CountedSql, periodId: number): void {
     state: "building",
     keys,
     bucketBits,
-    valueRange: valueRangeFor(keys, bucketBits),
+    valueRange: valueRangeFor(keys, bucketBits, keys >= otherKeys(allRuns(sql), [])),
     source: { kind: "staging", period: periodId },
     staged: true,
   });
+}
+
+/** The keys of the runs not retired, but for those in `replaced`: what a new run would sit beside. */
+function otherKeys(runs: readonly RunRow[], replaced: readonly number[]): number {
+  return runs
+    .filter((run) => run.state !== "retired" && !replaced.includes(run.id))
+    .reduce((sum, run) => sum + run.keys, 0);
 }
 
 function nextRunId(sql: CountedSql): number {
@@ -107,7 +114,7 @@ export async function locatorStep(host: LocatorHost, bucket: R2Bucket): Promise<
         state: "building",
         keys,
         bucketBits,
-        valueRange: valueRangeFor(keys, bucketBits),
+        valueRange: valueRangeFor(keys, bucketBits, keys >= otherKeys(runs, [larger.id, smaller.id])),
         source: { kind: "merge", larger: larger.id, smaller: smaller.id },
         staged: false,
       }),

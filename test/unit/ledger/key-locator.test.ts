@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { LOCATOR_BUCKETS_PER_OBJECT, LOCATOR_KEYS_PER_BUCKET, LOCATOR_MATCH_BITS } from "../../../src/domain/limits.ts";
+import {
+  LOCATOR_BUCKETS_PER_OBJECT,
+  LOCATOR_KEYS_PER_BUCKET,
+  LOCATOR_MATCH_BITS,
+  LOCATOR_MATCH_BITS_LARGEST,
+} from "../../../src/domain/limits.ts";
 import {
   bucketBitsFor,
   bucketHolds,
@@ -41,8 +46,9 @@ describe("the locator's arithmetic", () => {
     expect(bucketBitsFor(LOCATOR_KEYS_PER_BUCKET)).toBe(0);
     expect(bucketBitsFor(LOCATOR_KEYS_PER_BUCKET + 1)).toBe(1);
     expect(bucketBitsFor(1_000_000)).toBe(Math.ceil(Math.log2(1_000_000 / LOCATOR_KEYS_PER_BUCKET)));
-    expect(valueRangeFor(LOCATOR_KEYS_PER_BUCKET, 0)).toBe(2 ** 32);
-    expect(valueRangeFor(1_000_000, 12)).toBe(Math.ceil(1_000_000 / 2 ** 12) * 2 ** LOCATOR_MATCH_BITS);
+    expect(valueRangeFor(LOCATOR_KEYS_PER_BUCKET, 0, true)).toBe(2 ** 32);
+    expect(valueRangeFor(1_000_000, 12, false)).toBe(Math.ceil(1_000_000 / 2 ** 12) * 2 ** LOCATOR_MATCH_BITS);
+    expect(valueRangeFor(1_000_000, 12, true)).toBe(Math.ceil(1_000_000 / 2 ** 12) * 2 ** LOCATOR_MATCH_BITS_LARGEST);
   });
 
   it("puts every hash in the one object whose range holds it, the objects tiling the hash space", () => {

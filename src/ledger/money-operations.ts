@@ -61,24 +61,7 @@ function applyCredit(ctx: ApplyContext, input: MoneyInput): Applied {
   if (mismatch) return declined(mismatch);
   const result = deposit(ctx.head.balance, input.amount);
   if (!result.ok) return declined(result.error);
-  const entry = appendEntry(
-    ctx.sql,
-    ctx.head,
-    result.value,
-    {
-      type: "credit",
-      amount: input.amount,
-      createdMs: ctx.nowMs,
-      idempotencyKey: ctx.idempotencyKey,
-      keyPos: ctx.keyPos,
-      keyId: ctx.keyId,
-      chargeId: null,
-      description: input.description ?? null,
-      metadata: input.metadata ?? {},
-    },
-    ctx.later,
-  );
-  return decided(ctx, entry);
+  return appendMoney(ctx, result.value, "credit", input.amount, input);
 }
 
 function applyCharge(ctx: ApplyContext, input: MoneyInput): Applied {
@@ -86,13 +69,24 @@ function applyCharge(ctx: ApplyContext, input: MoneyInput): Applied {
   if (mismatch) return declined(mismatch);
   const result = debit(ctx.head.balance, input.amount, ctx.account.overdraftLimit);
   if (!result.ok) return declined(result.error);
+  return appendMoney(ctx, result.value, "charge", -input.amount, input);
+}
+
+/** Appends a credit's or a charge's entry, signed `amount`, and decides its key. */
+function appendMoney(
+  ctx: ApplyContext,
+  balanceAfter: number,
+  type: "credit" | "charge",
+  amount: number,
+  input: MoneyInput,
+): Applied {
   const entry = appendEntry(
     ctx.sql,
     ctx.head,
-    result.value,
+    balanceAfter,
     {
-      type: "charge",
-      amount: -input.amount,
+      type,
+      amount,
       createdMs: ctx.nowMs,
       idempotencyKey: ctx.idempotencyKey,
       keyPos: ctx.keyPos,

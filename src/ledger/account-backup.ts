@@ -2,7 +2,7 @@ import type { BackupChange, BackupDecision, BackupKey, BackupPage, BackupState }
 import { ENTRY_TYPES } from "../domain/entry-types.ts";
 import { bytesToHex } from "../lib/hex.ts";
 import { readEventCursor } from "./events.ts";
-import { parseDigests } from "./key-rows.ts";
+import { parseDigests, type KeyRowRecord } from "./key-rows.ts";
 import { changesAfter, formatEntryId, readHead, type AccountRow, type EntryRow } from "./ledger-store.ts";
 import { accountChangeView, timestamp } from "./row-views.ts";
 import type { CountedSql } from "./sql.ts";
@@ -68,23 +68,8 @@ export function backupChanges(sql: CountedSql, afterVersion: number, limit: numb
   };
 }
 
-type KeyRecord = {
-  pos: number;
-  key: string;
-  fingerprint: ArrayBuffer;
-  status: number;
-  code: string | null;
-  entry_seq: number | null;
-  decided_ms: number;
-  expires_ms: number;
-  request_tag: number;
-  origin: string;
-  digests: string | null;
-  view: number;
-  body: string | null;
-  tag: number | null;
-  type: number | null;
-};
+/** A key row with its key, and its entry's tag and type (for the entry's id). */
+type KeyRecord = KeyRowRecord & { key: string; tag: number | null; type: number | null };
 
 /** The key rows after pos `afterPos` up to `throughPos`, in pos order, each with its entry's id. */
 export function backupKeys(

@@ -54,7 +54,8 @@ export function storedDigests(digests: Readonly<Record<string, string>>): Record
   );
 }
 
-type Row = {
+/** A `keys` row as SQLite returns it, but its key (found by it). */
+export type KeyRowRecord = {
   pos: number;
   fingerprint: ArrayBuffer;
   status: number;
@@ -70,14 +71,14 @@ type Row = {
 };
 
 export function findKeyRow(sql: CountedSql, key: string): KeyRow | null {
-  const row = sql.first<Row>(
+  const row = sql.first<KeyRowRecord>(
     "SELECT pos, fingerprint, status, code, entry_seq, decided_ms, expires_ms, request_tag, origin, digests, view, body FROM keys WHERE key = ?",
     key,
   );
   return row === undefined ? null : checkedKeyRow(toKeyRow(key, row));
 }
 
-function toKeyRow(key: string, row: Row): KeyRow {
+function toKeyRow(key: string, row: KeyRowRecord): KeyRow {
   return {
     pos: row.pos,
     key,

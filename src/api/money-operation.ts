@@ -1,5 +1,4 @@
-import type { MoneyCommand } from "../domain/commands.ts";
-import { isEntryType, type EntryType } from "../domain/entry-types.ts";
+import { isMoneyOperation, type MoneyCommand, type MoneyOperation } from "../domain/commands.ts";
 import { fieldDigests, requestFingerprint } from "../domain/fingerprint.ts";
 import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
 import { MAX_BODY_BYTES } from "../domain/limits.ts";
@@ -26,10 +25,10 @@ export interface CheckedOperation {
 }
 
 /** The single routes' paths for the last account asked: a batch's operations all name one account. */
-let pathsOf: { account: string; paths: Partial<Record<EntryType, string>> } = { account: "", paths: {} };
+let pathsOf: { account: string; paths: Partial<Record<MoneyOperation, string>> } = { account: "", paths: {} };
 
 /** What makes two money requests on `account` "the same request": the single route's fingerprint. */
-export function moneyFingerprint(type: EntryType, account: string, body: unknown): string {
+export function moneyFingerprint(type: MoneyOperation, account: string, body: unknown): string {
   const route = MONEY_ROUTES[type];
   if (pathsOf.account !== account) pathsOf = { account, paths: {} };
   const path = (pathsOf.paths[type] ??= concretePath(route, { account }));
@@ -51,7 +50,7 @@ export function checkOperation(account: string, operation: unknown): Result<Chec
     return err({ code: "invalid_request", errors: [{ field: "body", message: "must be a JSON object" }] });
   }
   const { type, idempotency_key: rawKey, ...body } = operation as Record<string, unknown>;
-  if (isEntryType(type)) {
+  if (isMoneyOperation(type)) {
     const limitBytes = singleBodyLimitBytes(type);
     if (utf8Length(JSON.stringify(body)) > limitBytes) return err({ code: "payload_too_large", limitBytes });
   }
@@ -59,7 +58,7 @@ export function checkOperation(account: string, operation: unknown): Result<Chec
 }
 
 /** The body limit of a money operation's single route. */
-function singleBodyLimitBytes(type: EntryType): number {
+function singleBodyLimitBytes(type: MoneyOperation): number {
   const route: RouteDef = MONEY_ROUTES[type];
   return route.bodyLimitBytes ?? MAX_BODY_BYTES;
 }
@@ -74,7 +73,7 @@ export function checkMoneyOperation(
   rawKey: unknown,
   body: unknown,
 ): Result<CheckedOperation, Failure> {
-  if (!isEntryType(type)) {
+  if (!isMoneyOperation(type)) {
     return err({
       code: "invalid_request",
       errors: [{ field: "type", message: 'must be one of "credit", "charge", "refund"' }],

@@ -129,6 +129,11 @@ export function buildOpenApiDocument(): JsonSchema {
         name: "Ledger",
         description: "The ledger's entries, and its closed periods: sealed, chained by SHA-256 and archived.",
       },
+      {
+        name: "Holds",
+        description:
+          "Funds set aside, then captured (one entry), voided or left to expire: each change once per Idempotency-Key.",
+      },
       { name: "Idempotency", description: "What a key did, for reconciliation." },
     ],
     paths,

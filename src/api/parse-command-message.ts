@@ -1,5 +1,5 @@
 import { MAX_JSON_DEPTH } from "../domain/limits.ts";
-import type { EntryType } from "../domain/entry-types.ts";
+import type { MoneyOperation } from "../domain/commands.ts";
 import type { FieldError } from "../domain/field-error.ts";
 import { MAX_BODY_BYTES, MAX_COMMAND_MESSAGE_BYTES } from "../domain/limits.ts";
 import { err, ok, type Result } from "../lib/result.ts";
@@ -19,7 +19,7 @@ import { validate } from "./validation.ts";
 export interface CommandMessage {
   readonly tenant: string;
   readonly account: string;
-  readonly operation: EntryType;
+  readonly operation: MoneyOperation;
   /** The key as the message carried it (a result names it so), before the header's forms are read. */
   readonly sentKey: string;
   readonly checked: CheckedOperation;

@@ -1,5 +1,5 @@
 import type * as z from "zod/mini";
-import type { EntryType } from "../domain/entry-types.ts";
+import type { MoneyOperation } from "../domain/commands.ts";
 import type { ProblemCode } from "../domain/problems.ts";
 import { MAX_BATCH_BODY_BYTES, MAX_BATCH_OPERATIONS } from "../domain/limits.ts";
 import {
@@ -29,6 +29,8 @@ import {
   PeriodParams,
   Refund,
 } from "./schemas.ts";
+import { HOLD_ROUTES } from "./hold-routes.ts";
+import { BODY_ERRORS, COMMON, REPLAYED } from "./route-responses.ts";
 
 /**
  * Every route of the API as data: what the Worker validates each request
@@ -69,27 +71,6 @@ export interface RouteDef {
   readonly responses: Readonly<Record<number, ResponseDef>>;
 }
 
-const COMMON: Readonly<Record<number, ResponseDef>> = {
-  400: { description: "Invalid input", problems: ["invalid_request"] },
-  401: { description: "No valid API key", problems: ["unauthorized"], headers: ["WWW-Authenticate"] },
-  404: { description: "The account was never opened", problems: ["account_not_found"] },
-  429: {
-    description: "Over the tenant's request quota (when quotas are configured)",
-    problems: ["rate_limited"],
-    headers: ["Retry-After"],
-  },
-  500: { description: "A fault inside OnceLedger", problems: ["internal_error"] },
-  503: { description: "The account is overloaded", problems: ["overloaded"], headers: ["Retry-After"] },
-};
-
-const BODY_ERRORS: Readonly<Record<number, ResponseDef>> = {
-  400: { description: "Invalid input", problems: ["invalid_request", "invalid_json"] },
-  413: { description: "The body is too large", problems: ["payload_too_large"] },
-  415: { description: "The body is not JSON", problems: ["unsupported_media_type"] },
-};
-
-const REPLAYED: readonly ResponseHeader[] = ["Idempotent-Replayed"];
-
 function moneyResponses(
   created: ResponseDef,
   declines: Readonly<Record<number, ResponseDef>>,
@@ -110,7 +91,7 @@ function moneyResponses(
   };
 }
 
-const MONEY_ROUTE_TEXT: Readonly<Record<EntryType, { resource: string; summary: string; description: string }>> = {
+const MONEY_ROUTE_TEXT: Readonly<Record<MoneyOperation, { resource: string; summary: string; description: string }>> = {
   credit: {
     resource: "credits",
     summary: "Add funds",
@@ -131,7 +112,7 @@ const MONEY_ROUTE_TEXT: Readonly<Record<EntryType, { resource: string; summary: 
   },
 };
 
-function moneyRoute(type: EntryType, created: ResponseDef, declines: Readonly<Record<number, ResponseDef>>) {
+function moneyRoute(type: MoneyOperation, created: ResponseDef, declines: Readonly<Record<number, ResponseDef>>) {
   const text = MONEY_ROUTE_TEXT[type];
   return {
     method: "post" as const,
@@ -174,7 +155,7 @@ export const MONEY_ROUTES = {
       },
     },
   ),
-} as const satisfies Record<EntryType, RouteDef>;
+} as const satisfies Record<MoneyOperation, RouteDef>;
 
 export const openAccountRoute = {
   method: "put" as const,
@@ -417,6 +398,7 @@ export const ROUTES: readonly RouteDef[] = [
   closePeriodRoute,
   listPeriodsRoute,
   getPeriodRoute,
+  ...HOLD_ROUTES,
   listChangesRoute,
   lookupIdempotencyKeyRoute,
 ];

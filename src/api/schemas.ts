@@ -1,5 +1,13 @@
 import * as z from "zod/mini";
-import type { BatchOperation, MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
+import {
+  MONEY_OPERATIONS,
+  type BatchOperation,
+  type CaptureInput,
+  type HoldInput,
+  type MoneyInput,
+  type OpenAccountInput,
+  type RefundInput,
+} from "../domain/commands.ts";
 import { ENTRY_TYPES } from "../domain/entry-types.ts";
 import { IDEMPOTENCY_KEY_HEADER_PATTERNS, parseLookupKey } from "../domain/idempotency-key.ts";
 import {
@@ -16,6 +24,9 @@ import {
   MAX_PAGE_SIZE,
   DEFAULT_PAGE_SIZE,
   MIN_AMOUNT_MINOR,
+  HOLD_DEFAULT_EXPIRES_IN_SECONDS,
+  HOLD_MAX_EXPIRES_IN_SECONDS,
+  HOLD_MIN_EXPIRES_IN_SECONDS,
   MAX_TENANT_ID_LENGTH,
   TENANT_ID_PATTERN,
 } from "../domain/limits.ts";
@@ -29,6 +40,8 @@ import type {
   ChargeView,
   EntryList,
   EntryView,
+  HoldList,
+  HoldView,
   IdempotencyKeyLookupView,
   PeriodListView,
   PeriodView,
@@ -180,6 +193,44 @@ export const RefundBody = doc(
   { id: "RefundRequest" },
 );
 
+export const HoldBody = doc(
+  z.strictObject({
+    amount: AmountMinor,
+    currency: Currency,
+    expires_in: z.optional(
+      doc(
+        z
+          .number({ error: "must be a whole number of seconds" })
+          .check(
+            z.minimum(HOLD_MIN_EXPIRES_IN_SECONDS),
+            z.maximum(HOLD_MAX_EXPIRES_IN_SECONDS),
+            z.int({ error: "must be a whole number of seconds" }),
+          ),
+        {
+          type: "integer",
+          description: `Seconds until the hold expires and its funds go back: ${HOLD_MIN_EXPIRES_IN_SECONDS} to ${HOLD_MAX_EXPIRES_IN_SECONDS}, default ${HOLD_DEFAULT_EXPIRES_IN_SECONDS} (7 days).`,
+        },
+      ),
+    ),
+    description: z.optional(Description),
+    metadata: z.optional(Metadata),
+  }),
+  { id: "HoldRequest" },
+);
+
+export const CaptureBody = doc(
+  z.strictObject({
+    amount: z.optional(doc(AmountMinor.clone(), { description: "At most the held amount; all of it when omitted." })),
+  }),
+  { id: "CaptureRequest" },
+);
+
+export const VoidBody = doc(z.strictObject({}), {
+  id: "VoidRequest",
+  description: "Options of the void: none yet, so `{}`. Reserved: an unknown field is refused.",
+  example: {},
+});
+
 /** The body each entry type's route takes. */
 export const MONEY_BODIES = { credit: MoneyBody, charge: MoneyBody, refund: RefundBody } as const;
 
@@ -250,7 +301,7 @@ export const CommandMessageEnvelope = z.strictObject({
     .string()
     .check(z.regex(TENANT_ID_PATTERN, `must be 1 to ${MAX_TENANT_ID_LENGTH} characters of a-z, 0-9, _ or -`)),
   account: AccountName,
-  operation: z.enum(ENTRY_TYPES),
+  operation: z.enum(MONEY_OPERATIONS),
   idempotency_key: z.string(),
   request: z.record(z.string(), z.unknown()),
 });
@@ -270,6 +321,14 @@ export const ChargeParams = z.strictObject({
   id: doc(EntryId.clone(), {
     description: "A charge id.",
     // URLs resolve `.` and `..` as path segments, so no request can name them here.
+    pattern: `^(?!\\.{1,2}$)[\\x21-\\x7e]{1,${MAX_ENTRY_ID_LENGTH}}$`,
+  }),
+});
+
+export const HoldParams = z.strictObject({
+  account: AccountName,
+  hold: doc(EntryId.clone(), {
+    description: "A hold id.",
     pattern: `^(?!\\.{1,2}$)[\\x21-\\x7e]{1,${MAX_ENTRY_ID_LENGTH}}$`,
   }),
 });
@@ -358,6 +417,11 @@ export const ListEntriesQuery = z.strictObject({
   starting_after: z.optional(doc(EntryId.clone(), { description: "An entry id: the page starts after it." })),
 });
 
+export const ListHoldsQuery = z.strictObject({
+  limit: z.optional(PageSize),
+  starting_after: z.optional(doc(EntryId.clone(), { description: "A hold id: the page starts after it." })),
+});
+
 export const ListAccountsQuery = z.strictObject({
   limit: z.optional(PageSize),
   starting_after: z.optional(doc(AccountName.clone(), { description: "An account id: the page starts after it." })),
@@ -401,6 +465,12 @@ export const Account = doc(
     id: AccountName,
     currency: Currency,
     balance: SignedMinor,
+    held: doc(Count.clone(), {
+      description: "What held holds set aside: not available to charges and holds, though the balance has not moved.",
+    }),
+    available: doc(SignedMinor.clone(), {
+      description: "What a charge or a hold may take now: balance + overdraft_limit - held.",
+    }),
     overdraft_limit: Count,
     entry_count: Count,
     version: doc(z.int(), {
@@ -450,19 +520,44 @@ export const Entry = doc(
   z.object({
     id: z.string(),
     seq: doc(z.int(), { description: "Per-account, gapless, from 1." }),
-    type: z.enum(ENTRY_TYPES),
-    amount: doc(z.int(), { description: "Credits and refunds positive, charges negative." }),
+    type: doc(z.enum(ENTRY_TYPES), {
+      description: "More types may be added under /v1: a client must accept a type it does not know.",
+    }),
+    amount: doc(z.int(), { description: "Credits and refunds positive, charges and captures negative." }),
     currency: Currency,
     balance_after: SignedMinor,
     created: Timestamp,
     idempotency_key: z.string(),
-    charge: doc(z.nullable(z.string()), { description: "For a refund, the charge it refunds." }),
+    charge: doc(z.nullable(z.string()), { description: "For a refund, the charge (or capture) it refunds." }),
     description: z.nullable(z.string()),
     metadata: MetadataOut,
     key_id: KeyId,
+    hold: z.optional(doc(z.string(), { description: "Only on a capture: the hold it captured." })),
   }),
   { id: "Entry" },
 );
+
+export const Hold = doc(
+  z.object({
+    id: z.string(),
+    amount: Count,
+    currency: Currency,
+    state: doc(z.enum(["held", "captured", "voided", "expired"]), {
+      description: "`held` until captured, voided or expired; each of those is final.",
+    }),
+    captured: doc(Count.clone(), { description: "What its capture took; 0 unless captured. The rest went back." }),
+    capture: doc(z.nullable(z.string()), { description: "The capture's entry, once captured." }),
+    expires: Timestamp,
+    created: Timestamp,
+    resolved: doc(z.nullable(Timestamp.clone()), { description: "When it left `held`; null while held." }),
+    idempotency_key: z.string(),
+    description: z.nullable(z.string()),
+    metadata: MetadataOut,
+  }),
+  { id: "Hold" },
+);
+
+export const HoldListSchema = doc(z.object({ data: z.array(Hold), has_more: z.boolean() }), { id: "HoldList" });
 
 export const Charge = doc(
   z.object({
@@ -657,6 +752,10 @@ true satisfies Same<z.output<typeof Entry>, EntryView>;
 true satisfies Same<z.output<typeof Charge>, ChargeView>;
 true satisfies Same<z.output<typeof Refund>, RefundView>;
 true satisfies Same<z.output<typeof EntryListSchema>, EntryList>;
+true satisfies Same<z.output<typeof HoldBody>, HoldInput>;
+true satisfies Same<z.output<typeof CaptureBody>, Omit<CaptureInput, "hold">>;
+true satisfies Same<z.output<typeof Hold>, HoldView>;
+true satisfies Same<z.output<typeof HoldListSchema>, HoldList>;
 true satisfies Same<z.output<typeof IdempotencyKeyLookup>, IdempotencyKeyLookupView>;
 true satisfies Same<z.output<typeof Period>, PeriodView>;
 true satisfies Same<z.output<typeof PeriodListSchema>, PeriodListView>;

@@ -1,5 +1,4 @@
-import type { MoneyCommand, MoneyInputs } from "../domain/commands.ts";
-import type { EntryType } from "../domain/entry-types.ts";
+import type { MoneyCommand, MoneyInputs, MoneyOperation } from "../domain/commands.ts";
 
 /**
  * The Worker-to-object interface. A deploy rolls out gradually, so for a
@@ -31,11 +30,11 @@ export const OLDEST_OBJECT_INTERFACE_VERSION = 2;
 
 /** A money command as version 1 sent it. */
 export type LegacyMoneyCommand = {
-  [T in EntryType]: { readonly kind: T; readonly input: MoneyInputs[T] };
-}[EntryType];
+  [T in MoneyOperation]: { readonly kind: T; readonly input: MoneyInputs[T] };
+}[MoneyOperation];
 
 /** A command as this version sends it: readable by version-1 objects too. */
-export type WireMoneyCommand = MoneyCommand & { readonly kind: EntryType };
+export type WireMoneyCommand = MoneyCommand & { readonly kind: MoneyCommand["type"] };
 
 export function toWire(command: MoneyCommand): WireMoneyCommand {
   return { ...command, kind: command.type };

@@ -1,4 +1,15 @@
-import type { EntryType } from "./entry-types.ts";
+/**
+ * The operations that are each their own POST route (`/credits`, `/charges`,
+ * `/refunds`), an operation of a batch and a queue command: each appends an
+ * entry of its own type.
+ */
+export const MONEY_OPERATIONS = ["credit", "charge", "refund"] as const;
+
+export type MoneyOperation = (typeof MONEY_OPERATIONS)[number];
+
+export function isMoneyOperation(value: unknown): value is MoneyOperation {
+  return typeof value === "string" && (MONEY_OPERATIONS as readonly string[]).includes(value);
+}
 
 /**
  * What callers ask of an account, as plain data: the request bodies of the
@@ -31,19 +42,54 @@ export interface OpenAccountInput {
   readonly overdraft_limit?: number | undefined;
 }
 
-/** The input each entry type takes. */
+/** Sets funds aside until captured, voided or expired (hold-operations.ts). */
+export interface HoldInput {
+  readonly amount: number;
+  readonly currency: string;
+  /** Seconds until it expires; HOLD_DEFAULT_EXPIRES_IN_SECONDS when omitted. */
+  readonly expires_in?: number | undefined;
+  readonly description?: string | undefined;
+  readonly metadata?: Metadata | undefined;
+}
+
+/** Captures a held hold: its id (from the path) and at most its amount, all of it when omitted. */
+export interface CaptureInput {
+  readonly hold: string;
+  readonly amount?: number | undefined;
+}
+
+/** Voids a held hold, named by its id (from the path). */
+export interface VoidInput {
+  readonly hold: string;
+}
+
+/** The input each money operation takes. */
 export interface MoneyInputs {
   readonly credit: MoneyInput;
   readonly charge: MoneyInput;
   readonly refund: RefundInput;
 }
 
-export type MoneyCommand = { [T in EntryType]: { readonly type: T; readonly input: MoneyInputs[T] } }[EntryType];
+/** The input each command on holds takes. */
+export interface HoldInputs {
+  readonly hold: HoldInput;
+  readonly capture: CaptureInput;
+  readonly void: VoidInput;
+}
+
+/** A command on an account's holds. */
+export type HoldCommand = {
+  [T in keyof HoldInputs]: { readonly type: T; readonly input: HoldInputs[T] };
+}[keyof HoldInputs];
+
+/** Every keyed request that moves or sets aside money: decided once under its key (decide.ts). */
+export type MoneyCommand =
+  { [T in MoneyOperation]: { readonly type: T; readonly input: MoneyInputs[T] } }[MoneyOperation] | HoldCommand;
 
 /** One operation of a batch: the single route's body, its entry type and its own Idempotency-Key. */
 export type BatchOperation = {
-  [T in EntryType]: MoneyInputs[T] & { readonly type: T; readonly idempotency_key: string };
-}[EntryType];
+  [T in MoneyOperation]: MoneyInputs[T] & { readonly type: T; readonly idempotency_key: string };
+}[MoneyOperation];
 
 export interface BatchInput {
   readonly operations: readonly BatchOperation[];

@@ -1,9 +1,10 @@
 /**
  * The one list of ledger entry types. Everything that names them (the
  * TypeScript type, entry id prefixes, the audit's sign table, the schema
- * enum, the single-operation routes) is derived from this table.
+ * enum) is derived from this table. Types are only ever added: clients are
+ * told to accept types they do not know (CHANGELOG.md).
  */
-export const ENTRY_TYPES = ["credit", "charge", "refund"] as const;
+export const ENTRY_TYPES = ["credit", "charge", "refund", "capture"] as const;
 
 export type EntryType = (typeof ENTRY_TYPES)[number];
 
@@ -18,6 +19,8 @@ export const ENTRY_TYPE_RULES: Readonly<Record<EntryType, EntryTypeRule>> = {
   credit: { idPrefix: "cr", sign: 1 },
   charge: { idPrefix: "ch", sign: -1 },
   refund: { idPrefix: "re", sign: 1 },
+  // What a hold moves when it is captured (hold-operations.ts): a charge of funds set aside before.
+  capture: { idPrefix: "cp", sign: -1 },
 };
 
 export function isEntryType(value: unknown): value is EntryType {

@@ -43,6 +43,12 @@ export const MIN_IDEMPOTENCY_TTL_SECONDS = 60;
 export const MAX_IDEMPOTENCY_TTL_SECONDS = 30 * 86_400;
 /** Idempotency records one alarm run deletes at most; it re-arms for the rest. */
 export const EXPIRY_SWEEP_BATCH_SIZE = 100;
+/** A hold's `expires_in`: at least a minute, at most 30 days, 7 days (a card authorization's usual life) when omitted. */
+export const HOLD_MIN_EXPIRES_IN_SECONDS = 60;
+export const HOLD_MAX_EXPIRES_IN_SECONDS = 30 * 86_400;
+export const HOLD_DEFAULT_EXPIRES_IN_SECONDS = 7 * 86_400;
+/** Holds one expiry step releases (a group commit's, or an alarm run's); the next step takes the rest. */
+export const HOLD_EXPIRY_BATCH_SIZE = 100;
 /** Entries a ledger audit reads per query. */
 export const AUDIT_PAGE_SIZE = 1000;
 
@@ -139,6 +145,11 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<readonly [what: string, limit: str
     `${MIN_IDEMPOTENCY_TTL_SECONDS} s to ${MAX_IDEMPOTENCY_TTL_SECONDS / 86_400} days, default ${DEFAULT_IDEMPOTENCY_TTL_SECONDS / 3_600} h`,
   ],
   ["expiry sweep", `${EXPIRY_SWEEP_BATCH_SIZE} records per alarm run`],
+  [
+    "hold `expires_in`",
+    `${HOLD_MIN_EXPIRES_IN_SECONDS} s to ${HOLD_MAX_EXPIRES_IN_SECONDS / 86_400} days, default ${HOLD_DEFAULT_EXPIRES_IN_SECONDS / 86_400} days`,
+  ],
+  ["hold expiry", `${HOLD_EXPIRY_BATCH_SIZE} holds per step (a commit or an alarm run)`],
   ["Worker-to-object attempts", `${OBJECT_CALL_MAX_ATTEMPTS}`],
   ["operations decided in one commit (group commit)", `${MAX_GROUP_OPERATIONS}`],
   [

@@ -8,17 +8,35 @@ import { err, ok, type Result } from "../lib/result.ts";
  * from 2^53. A result's value is the balance after the movement.
  */
 
+/**
+ * Takes `amount` from what is available: the balance less what holds set
+ * aside (`held`), down to minus the overdraft limit. The value is the
+ * balance after; held funds stay held.
+ */
 export function debit(
   balance: number,
   amount: number,
   overdraftLimit: number,
+  held = 0,
 ): Result<number, FailureOf<"insufficient_funds">> {
   assertBalance(balance);
   assertAmount(amount);
   assertOverdraftLimit(overdraftLimit);
+  assertHeld(held);
   const balanceAfter = balance - amount;
-  if (balanceAfter < -overdraftLimit) return err({ code: "insufficient_funds", amount, balance, overdraftLimit });
+  if (balanceAfter - held < -overdraftLimit) {
+    return err(
+      held === 0
+        ? { code: "insufficient_funds", amount, balance, overdraftLimit }
+        : { code: "insufficient_funds", amount, balance, overdraftLimit, held },
+    );
+  }
   return ok(balanceAfter);
+}
+
+/** What holds set aside: never negative, never more than the largest balance and overdraft together. */
+export function assertHeld(held: number): void {
+  assertInRange("held", held, 0, MAX_BALANCE_MINOR + MAX_OVERDRAFT_LIMIT_MINOR);
 }
 
 export function deposit(balance: number, amount: number): Result<number, FailureOf<"balance_limit_exceeded">> {

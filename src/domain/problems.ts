@@ -34,7 +34,7 @@ export const PROBLEMS = {
   insufficient_funds: {
     status: 402,
     title: "Insufficient funds",
-    when: "a charge would take the balance below `-overdraft_limit`",
+    when: "a charge or a hold would take what is available (the balance less what holds set aside) below `-overdraft_limit`",
   },
   account_not_found: {
     status: 404,
@@ -42,6 +42,7 @@ export const PROBLEMS = {
     when: "the account was never opened (probing creates nothing)",
   },
   charge_not_found: { status: 404, title: "Charge not found", when: "no such charge on this account" },
+  hold_not_found: { status: 404, title: "Hold not found", when: "no hold with this id on this account" },
   period_not_found: { status: 404, title: "Period not found", when: "no period with this id on this account" },
   idempotency_key_not_found: {
     status: 404,
@@ -73,6 +74,26 @@ export const PROBLEMS = {
     status: 409,
     title: "Nothing to close",
     when: "`POST .../periods` when no entry was appended since the last close; recorded like any decision, so retry with a new key once entries exist",
+  },
+  hold_captured: {
+    status: 409,
+    title: "Hold already captured",
+    when: "a capture or void of a hold that was captured; recorded like any decision",
+  },
+  hold_voided: {
+    status: 409,
+    title: "Hold already voided",
+    when: "a capture or void of a hold that was voided; recorded like any decision",
+  },
+  hold_expired: {
+    status: 409,
+    title: "Hold expired",
+    when: "a capture or void of a hold at or after its `expires`, when its funds went back; recorded like any decision",
+  },
+  capture_exceeds_hold: {
+    status: 409,
+    title: "Capture exceeds the hold",
+    when: "a capture of more than the hold's amount (`amount_capturable` says how much)",
   },
   refund_exceeds_charge: {
     status: 409,
@@ -141,9 +162,20 @@ interface FailureFacts {
   idempotency_key_invalid: { readonly reason: string };
   /** Whether a key was sent (and is wrong), rather than none at all; `operator` on an operator route. */
   unauthorized: { readonly invalidToken: boolean; readonly operator?: boolean };
-  insufficient_funds: { readonly amount: number; readonly balance: number; readonly overdraftLimit: number };
+  /** `held`: what holds set aside of the balance, when any. */
+  insufficient_funds: {
+    readonly amount: number;
+    readonly balance: number;
+    readonly overdraftLimit: number;
+    readonly held?: number;
+  };
   account_not_found: object;
   charge_not_found: { readonly chargeId: string };
+  hold_not_found: { readonly holdId: string };
+  hold_captured: { readonly holdId: string };
+  hold_voided: { readonly holdId: string };
+  hold_expired: { readonly holdId: string };
+  capture_exceeds_hold: { readonly holdId: string; readonly capturable: number; readonly requested: number };
   period_not_found: { readonly id: string };
   period_empty: { readonly lastSeq: number };
   idempotency_key_not_found: object;
@@ -231,12 +263,28 @@ export function toProblem(failure: Failure): Problem {
     case "insufficient_funds":
       return problem(
         "insufficient_funds",
-        `A charge of ${failure.amount} would take the balance of ${failure.balance} below the overdraft limit of ${failure.overdraftLimit}.`,
+        failure.held === undefined
+          ? `A charge of ${failure.amount} would take the balance of ${failure.balance} below the overdraft limit of ${failure.overdraftLimit}.`
+          : `${failure.amount} is more than is available: the balance of ${failure.balance}, less ${failure.held} held, down to the overdraft limit of ${failure.overdraftLimit}.`,
       );
     case "account_not_found":
       return problem("account_not_found", "No such account. Open it with PUT first.");
     case "charge_not_found":
       return problem("charge_not_found", `No charge ${failure.chargeId} on this account.`);
+    case "hold_not_found":
+      return problem("hold_not_found", `No hold ${failure.holdId} on this account.`);
+    case "hold_captured":
+      return problem("hold_captured", `Hold ${failure.holdId} was captured: it cannot be captured or voided again.`);
+    case "hold_voided":
+      return problem("hold_voided", `Hold ${failure.holdId} was voided: its funds went back.`);
+    case "hold_expired":
+      return problem("hold_expired", `Hold ${failure.holdId} expired: its funds went back.`);
+    case "capture_exceeds_hold":
+      return problem(
+        "capture_exceeds_hold",
+        `Hold ${failure.holdId} holds ${failure.capturable}; asked to capture ${failure.requested}.`,
+        { amount_capturable: failure.capturable },
+      );
     case "period_not_found":
       return problem("period_not_found", `No period ${failure.id} on this account.`);
     case "period_empty":

@@ -14,6 +14,10 @@ export interface AccountView {
   readonly id: string;
   readonly currency: string;
   readonly balance: number;
+  /** What held holds set aside: not spendable, though the balance has not moved. */
+  readonly held: number;
+  /** What a charge or a hold may take now: balance + overdraft_limit - held. */
+  readonly available: number;
   readonly overdraft_limit: number;
   readonly entry_count: number;
   /** 1 when opened, one more on each real change of its settings; its ETag is `"<version>"`. */
@@ -60,6 +64,33 @@ export interface EntryView {
   readonly metadata: Metadata;
   /** The API key that moved the money (first 8 hex of its digest, or "queue"); null for entries older than key ids. */
   readonly key_id: string | null;
+  /** A capture's hold; only captures carry it. */
+  readonly hold?: string;
+}
+
+export type HoldState = "held" | "captured" | "voided" | "expired";
+
+export interface HoldView {
+  readonly id: string;
+  readonly amount: number;
+  readonly currency: string;
+  readonly state: HoldState;
+  /** What its capture took (0 until captured); the rest went back. */
+  readonly captured: number;
+  /** The capture's entry, once captured. */
+  readonly capture: string | null;
+  readonly expires: Timestamp;
+  readonly created: Timestamp;
+  /** When it left `held` (captured, voided or expired); null while held. */
+  readonly resolved: Timestamp | null;
+  readonly idempotency_key: string;
+  readonly description: string | null;
+  readonly metadata: Metadata;
+}
+
+export interface HoldList {
+  readonly data: HoldView[];
+  readonly has_more: boolean;
 }
 
 export interface ChargeView {

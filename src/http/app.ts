@@ -13,6 +13,7 @@ import { DEV_COMMANDS_PATH, sendDevCommand } from "./routes/dev-commands.ts";
 import { operatorAccountRoutes } from "./routes/operator-accounts.ts";
 import { authenticateOperatorRequest, isOperatorPath, operatorRoutes } from "./routes/operator-dead-letters.ts";
 import { readRoutes } from "./routes/reads.ts";
+import { holdRoutes } from "./routes/holds.ts";
 import { writeRoutes } from "./routes/writes.ts";
 
 /**
@@ -63,7 +64,7 @@ export function buildApp(): Hono<AppEnv> {
     app.on(method, path, handler);
     allowedMethods.set(path, [...(allowedMethods.get(path) ?? []), method]);
   }
-  for (const [route, handler] of [...writeRoutes(), ...batchRoutes(), ...readRoutes()]) {
+  for (const [route, handler] of [...writeRoutes(), ...holdRoutes(), ...batchRoutes(), ...readRoutes()]) {
     const path = honoPath(route);
     const method = route.method.toUpperCase();
     app.on(method, path, handler);

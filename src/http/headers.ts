@@ -30,3 +30,10 @@ export function periodHeaders(outcome: Outcome, params: { account: string }): Re
   const { id } = JSON.parse(outcome.body) as { id: number };
   return { location: `/v1/accounts/${params.account}/periods/${String(id)}` };
 }
+
+/** A placed hold's own URL; a capture's answer (its entry) names its hold. */
+export function holdHeaders(outcome: Outcome, params: { account: string }): Record<string, string> {
+  if (outcome.status !== 201) return {};
+  const body = JSON.parse(outcome.body) as { id: string; hold?: string };
+  return { location: `/v1/accounts/${params.account}/holds/${encodeURIComponent(body.hold ?? body.id)}` };
+}

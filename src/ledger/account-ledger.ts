@@ -52,10 +52,12 @@ import {
   chargeView,
   entryRowOf,
   entryView,
+  holdView,
   keyLookupView,
   renderDecidedEntry,
 } from "./row-views.ts";
 import { findKeyRow } from "./key-rows.ts";
+import { findHold, holdsAfter } from "./hold-store.ts";
 import type { BackupPageRequest, RestoreStep } from "../contract/backup-records.ts";
 import { backupChanges, backupDecisions, backupKeys, backupState } from "./account-backup.ts";
 import { refusalReason, restoreStep } from "./account-restore.ts";
@@ -89,6 +91,7 @@ export class AccountLedger extends DurableObject<Env> {
       list: () => this.listing.list(),
       publish: () => publishEvents(optionalBindings(this.env).EVENTS, outbox),
       periods: () => this.runPeriods(),
+      expireHolds: () => this.expireHolds(),
       periodsDue: (head, nowMs) => this.policy.dueMs(head, nowMs),
       measure: (run) => {
         const opened = account();
@@ -185,6 +188,39 @@ export class AccountLedger extends DurableObject<Env> {
     if (parsed === null || parsed.seq > this.archive.leftThroughSeq()) return null;
     const view = await this.archive.entry(parsed.seq, tally);
     return view === null || view.id !== id ? null : entryRowOf(view);
+  }
+
+  /** A hold as it is now. */
+  getHold(id: string): Outcome {
+    const state = this.writes.committed();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
+    const hold = findHold(this.sql, id);
+    if (hold === null) return failure({ code: "hold_not_found", holdId: id });
+    return success(200, holdView(hold, state.account.currency));
+  }
+
+  /** A page of holds, oldest first, each as it is now. */
+  listHolds(page: PageRequest): Outcome {
+    const state = this.writes.committed();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
+    let afterSeq = 0;
+    if (page.startingAfter !== undefined) {
+      const cursor = findHold(this.sql, page.startingAfter);
+      if (cursor === null) {
+        return failure({ code: "invalid_request", errors: [{ field: "starting_after", message: "no such hold" }] });
+      }
+      afterSeq = cursor.seq;
+    }
+    const rows = holdsAfter(this.sql, afterSeq, page.limit + 1);
+    const data = rows.slice(0, page.limit).map((hold) => holdView(hold, state.account.currency));
+    return success(200, { data, has_more: rows.length > page.limit });
+  }
+
+  /** The alarm's hold job: expires the holds due, through a group commit, only when some are. */
+  private async expireHolds(): Promise<number | null> {
+    const due = this.writes.committed()?.head.holdsDueMs ?? null;
+    if (due === null || due > Date.now()) return due;
+    return this.writes.expireHolds();
   }
 
   /** The account's settings changes after a version, oldest first. */

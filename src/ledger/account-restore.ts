@@ -6,7 +6,7 @@ import type {
   RestoreEvent,
   RestoreStep,
 } from "../contract/backup-records.ts";
-import { ENTRY_TYPE_RULES, ENTRY_TYPES, isEntryType } from "../domain/entry-types.ts";
+import { ENTRY_TYPE_RULES, isEntryType } from "../domain/entry-types.ts";
 import {
   ARCHIVE_OBJECT_MAX_BYTES,
   ARCHIVE_ROWS_PER_OBJECT,
@@ -21,7 +21,7 @@ import { saveDecision } from "./decisions.ts";
 import { readEventCursor } from "./events.ts";
 import { findKeyRow, insertKeyRow } from "./key-rows.ts";
 import { auditLedger } from "./ledger-audit.ts";
-import { addRefund, findEntryBySeq, parseEntryId, readHead, type LedgerHead } from "./ledger-store.ts";
+import { addRefund, entryTypeCode, findEntryBySeq, parseEntryId, readHead, type LedgerHead } from "./ledger-store.ts";
 import { stageHashes, type Hash } from "./key-locator.ts";
 import { startStagedRun } from "./locator-job.ts";
 import { keyIsTimed } from "./period-archive.ts";
@@ -746,12 +746,12 @@ function insertLedgerRow(sql: CountedSql, view: EntryView, keyPos: number): void
     "INSERT INTO ledger (seq, tag, type, amount, balance_after, created_ms, key_pos, charge_id, description, metadata, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     view.seq,
     parsed.tag,
-    ENTRY_TYPES.indexOf(parsed.type) + 1,
+    entryTypeCode(parsed.type),
     view.amount,
     view.balance_after,
     timeMs(view.created),
     keyPos,
-    view.charge,
+    view.hold ?? view.charge,
     view.description,
     Object.keys(view.metadata).length === 0 ? null : JSON.stringify(view.metadata),
     view.key_id,

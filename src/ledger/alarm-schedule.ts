@@ -18,6 +18,8 @@ export interface AlarmNeeds {
   readonly listed?: boolean | undefined;
   /** Periods: the next automatic close, archive step or prune (period-policy.ts, period-archive.ts). */
   readonly periodsDueMs?: number | null | undefined;
+  /** Holds: the earliest expiry of a held hold (hold-operations.ts). */
+  readonly holdsDueMs?: number | null | undefined;
 }
 
 /** When each job is next due, given what it needs; null when it has nothing to do. */
@@ -35,6 +37,8 @@ const DUE: { readonly [Job in keyof AlarmNeeds]-?: (needs: AlarmNeeds, nowMs: nu
   listed: (needs, nowMs) => (needs.listed === false ? nowMs + EVENT_RETRY_DELAY_MS : null),
   periodsDueMs: (needs, nowMs) =>
     needs.periodsDueMs === null || needs.periodsDueMs === undefined ? null : Math.max(needs.periodsDueMs, nowMs),
+  holdsDueMs: (needs, nowMs) =>
+    needs.holdsDueMs === null || needs.holdsDueMs === undefined ? null : Math.max(needs.holdsDueMs, nowMs),
 };
 const JOBS = Object.values(DUE);
 
@@ -54,6 +58,8 @@ export interface AlarmJobs {
   list(): Promise<boolean>;
   /** Publishes pending events: how many went out, whether more wait, and whether a send failed. */
   publish(): Promise<{ published: number; more: boolean; failed: boolean }>;
+  /** Expires the holds due (a bounded batch): when the next held hold expires, null when none is held. */
+  expireHolds(): Promise<number | null>;
   /** Runs the periods' job once (an automatic close when due, then one archive or prune step): when it is next due. */
   periods(): Promise<{ did: string; period: number | null; r2Operations: number; nextDueMs: number | null }>;
   /** When the periods' job is next due for a group that leaves the ledger at `head`: from memory, on the money path. */
@@ -77,7 +83,8 @@ export class AlarmSchedule {
     earliestExpiryMs: number | null;
     events: "new" | undefined;
     periodsDueMs: number | null;
-  } = { earliestExpiryMs: null, events: undefined, periodsDueMs: null };
+    holdsDueMs: number | null;
+  } = { earliestExpiryMs: null, events: undefined, periodsDueMs: null, holdsDueMs: null };
   /** The last run started, settled or not, and whether it is still under way. */
   private lastRun: Promise<void> = Promise.resolve();
   private underWay = false;
@@ -103,6 +110,7 @@ export class AlarmSchedule {
     needs.earliestExpiryMs = null;
     needs.events = newEvents ? "new" : undefined;
     needs.periodsDueMs = head === null ? null : this.jobs.periodsDue(head, nowMs);
+    needs.holdsDueMs = head?.holdsDueMs ?? null;
     const due = nextAlarmMs(needs, nowMs);
     if (due === null || (this.alarmAtMs !== null && this.alarmAtMs <= due)) return;
     // An alarm that used up its retries is gone: setting it again brings back the sweep of records stored before schema 7.
@@ -122,8 +130,9 @@ export class AlarmSchedule {
 
   /**
    * One alarm run: first, synchronously, it deletes one bounded batch of
-   * expired records; then it lists the account and publishes pending events,
-   * and re-arms for whatever is left of any of them. Safe to run twice.
+   * expired records; then it lists the account, expires the holds due,
+   * publishes pending events and runs the periods' job, and re-arms for
+   * whatever is left of any of them. Safe to run twice.
    */
   run(): Promise<void> {
     // One run at a time: a run that starts while another is under way (a platform retry, a
@@ -154,6 +163,7 @@ export class AlarmSchedule {
     });
     const work = workSince(this.sql, before);
     const listed = await this.jobs.list();
+    const holdsDueMs = await this.jobs.expireHolds();
     const events = await this.jobs.publish();
     const periods = await this.jobs.periods();
     const next = nextAlarmMs(
@@ -162,6 +172,7 @@ export class AlarmSchedule {
         events: events.more ? (events.failed ? "failed" : "pending") : undefined,
         listed,
         periodsDueMs: periods.nextDueMs,
+        holdsDueMs,
       },
       Date.now(),
     );

@@ -200,18 +200,15 @@ export function decide(ctx: DecisionContext, request: MoneyRequest, fresh = fals
   );
   const { entry } = applied;
   recordDecision(ctx.sql, request, applied.outcome, entry, pos, ctx.nowMs, ctx.ttlMs, ctx.later);
-  if (entry === null) {
-    return {
-      outcome: withFacts(applied.outcome, { recorded: true }),
-      head: { ...ctx.head, keyPos: pos },
-    };
-  }
+  // A hold placed or released moves what is held; the key row moves the pos; an entry moves the balance.
+  const head = { ...ctx.head, ...applied.held, keyPos: pos };
+  if (entry === null) return { outcome: withFacts(applied.outcome, { recorded: true }), head };
   return {
     outcome: withFacts(applied.outcome, {
       recorded: true,
       entry: { id: entry.id, seq: entry.seq, amount: entry.amount, currency: ctx.account.currency },
     }),
-    head: { balance: entry.balanceAfter, entryCount: entry.seq, keyPos: pos },
+    head: { ...head, balance: entry.balanceAfter, entryCount: entry.seq },
   };
 }
 

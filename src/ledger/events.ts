@@ -7,12 +7,15 @@ import {
   type EntryRow,
 } from "./ledger-store.ts";
 import type { CountedSql } from "./sql.ts";
-import { accountChangeView, entryView } from "./row-views.ts";
+import { accountChangeView, entryView, holdView } from "./row-views.ts";
+import { holdChangesAfter, type HoldChangeRow, type HoldRow } from "./hold-store.ts";
 
 /**
- * Ledger events: every entry and every account change, interleaved in the
- * order they happened (a change knows how many entries came before it) and
- * numbered gaplessly by `event_seq` as they are published. They are read
+ * Ledger events: every entry, every account change and every change of a
+ * hold's state, interleaved in the order they happened (a change knows how
+ * many entries came before it; at one place in the ledger, account changes
+ * come before hold changes) and numbered gaplessly by `event_seq` as they
+ * are published. They are read
  * straight from the ledger, so they cost a charge nothing; the cursor below
  * records how far publication got, in the same storage.
  */
@@ -20,24 +23,26 @@ import { accountChangeView, entryView } from "./row-views.ts";
 /**
  * A ledger event as published: `id` is stable across redeliveries (the
  * account and its `event_seq`), so a consumer deduplicates by it. `data` is
- * the entry (with its own `seq`) or the account change (with the account
- * `version` it produced).
+ * the entry (with its own `seq`), the account change (with the account
+ * `version` it produced) or the hold (in the state it changed to).
  */
 export interface LedgerEvent {
   readonly id: string;
   readonly tenant: string | null;
   readonly account: string;
   readonly event_seq: number;
-  readonly type: "entry" | "account_change";
+  readonly type: "entry" | "account_change" | "hold";
   readonly data: unknown;
 }
 
-/** How far publication got: the last event_seq sent, and the last entry and change it covered. */
+/** How far publication got: the last event_seq sent, and the last entry, change and hold change it covered. */
 export interface EventCursor {
   readonly publishedThrough: number;
   readonly entrySeq: number;
   readonly changeVersion: number;
   readonly changeField: string;
+  /** Hold changes are numbered gaplessly from 1: the last one sent (0: none). */
+  readonly holdChange: number;
 }
 
 /**
@@ -51,10 +56,13 @@ export function readEventCursor(sql: CountedSql): EventCursor {
     entry_seq: number;
     change_version: number;
     change_field: string;
+    hold_change: number;
     last_seq: number;
     changes_passed: number;
+    hold_changes: number;
   }>(
-    `SELECT c.published_through, c.entry_seq, c.change_version, c.change_field,
+    `SELECT c.published_through, c.entry_seq, c.change_version, c.change_field, c.hold_change,
+            (SELECT COALESCE(MAX(seq), 0) FROM hold_changes) AS hold_changes,
             MAX((SELECT COALESCE(MAX(seq), 0) FROM entries), (SELECT COALESCE(MAX(seq), 0) FROM ledger),
                 (SELECT COALESCE(MAX(last_seq), 0) FROM periods)) AS last_seq,
             (SELECT COUNT(*) FROM account_changes WHERE (version, field) <= (c.change_version, c.change_field)) AS changes_passed
@@ -64,9 +72,12 @@ export function readEventCursor(sql: CountedSql): EventCursor {
   if (row.entry_seq < 0 || row.entry_seq > row.last_seq) {
     throw new Error(`invariant: the event cursor is at entry ${row.entry_seq}, the ledger ends at ${row.last_seq}`);
   }
-  if (row.published_through !== row.entry_seq + row.changes_passed) {
+  if (row.hold_change < 0 || row.hold_change > row.hold_changes) {
+    throw new Error(`invariant: the event cursor is at hold change ${row.hold_change} of ${row.hold_changes}`);
+  }
+  if (row.published_through !== row.entry_seq + row.changes_passed + row.hold_change) {
     throw new Error(
-      `invariant: the event cursor counts ${row.published_through} events for ${row.entry_seq} entries and ${row.changes_passed} changes`,
+      `invariant: the event cursor counts ${row.published_through} events for ${row.entry_seq} entries, ${row.changes_passed} changes and ${row.hold_change} hold changes`,
     );
   }
   return {
@@ -74,6 +85,7 @@ export function readEventCursor(sql: CountedSql): EventCursor {
     entrySeq: row.entry_seq,
     changeVersion: row.change_version,
     changeField: row.change_field,
+    holdChange: row.hold_change,
   };
 }
 
@@ -89,6 +101,7 @@ export function saveEventCursor(sql: CountedSql, cursor: EventCursor): void {
     cursor.publishedThrough < stored.publishedThrough ||
     cursor.entrySeq < stored.entrySeq ||
     cursor.changeVersion < stored.changeVersion ||
+    cursor.holdChange < stored.holdChange ||
     (cursor.changeVersion === stored.changeVersion && cursor.changeField < stored.changeField)
   ) {
     throw new Error(
@@ -96,11 +109,12 @@ export function saveEventCursor(sql: CountedSql, cursor: EventCursor): void {
     );
   }
   sql.run(
-    "UPDATE event_cursor SET published_through = ?, entry_seq = ?, change_version = ?, change_field = ? WHERE published_through < ?",
+    "UPDATE event_cursor SET published_through = ?, entry_seq = ?, change_version = ?, change_field = ?, hold_change = ? WHERE published_through < ?",
     cursor.publishedThrough,
     cursor.entrySeq,
     cursor.changeVersion,
     cursor.changeField,
+    cursor.holdChange,
     cursor.publishedThrough,
   );
 }
@@ -119,30 +133,55 @@ export function nextEvents(
 ): { events: LedgerEvent[]; cursor: EventCursor } {
   const entries = entriesAfter(sql, cursor.entrySeq, limit);
   const changes = changesAfterPosition(sql, cursor.changeVersion, cursor.changeField, limit);
+  const holds = holdChangesAfter(sql, cursor.holdChange, limit);
   const events: LedgerEvent[] = [];
   let next = cursor;
   let bytes = 0;
   let i = 0;
   let j = 0;
+  let k = 0;
   while (events.length < limit) {
     const entry = entries[i];
     const change = changes[j];
+    const hold = holds[k];
     // A list read to its limit may go on in storage: stop at its end rather than skip past it.
-    if ((entry === undefined && entries.length === limit) || (change === undefined && changes.length === limit)) break;
-    if (entry === undefined && change === undefined) break;
-    const takeChange = change !== undefined && (entry === undefined || change.entrySeqBefore < entry.seq);
+    if (
+      (entry === undefined && entries.length === limit) ||
+      (change === undefined && changes.length === limit) ||
+      (hold === undefined && holds.length === limit)
+    ) {
+      break;
+    }
+    // Each stream's next item, placed after the entries before it; an entry is placed after the one before it.
+    const entryAt = entry === undefined ? Infinity : entry.seq - 1;
+    const changeAt = change === undefined ? Infinity : change.entrySeqBefore;
+    const holdAt = hold === undefined ? Infinity : hold.entrySeqBefore;
+    if (entryAt === Infinity && changeAt === Infinity && holdAt === Infinity) break;
     const eventSeq = next.publishedThrough + 1;
-    const event = takeChange
-      ? changeEvent(account, tenant, eventSeq, change)
-      : entryEvent(account, tenant, eventSeq, entry as EntryRow);
+    const take: "change" | "hold" | "entry" =
+      change !== undefined && changeAt <= holdAt && changeAt <= entryAt
+        ? "change"
+        : hold !== undefined && holdAt <= entryAt
+          ? "hold"
+          : "entry";
+    const event =
+      take === "change"
+        ? changeEvent(account, tenant, eventSeq, change as AccountChangeRow)
+        : take === "hold"
+          ? holdEvent(account, tenant, eventSeq, hold as HoldChangeRow)
+          : entryEvent(account, tenant, eventSeq, entry as EntryRow);
     // The platform limits a send in bytes: string length counts UTF-16 units, a third of CJK text's UTF-8.
     const size = utf8Length(JSON.stringify(event));
     if (events.length > 0 && bytes + size > maxBytes) break;
     events.push(event);
     bytes += size;
-    if (takeChange) {
-      next = { ...next, publishedThrough: eventSeq, changeVersion: change.version, changeField: change.field };
+    if (take === "change") {
+      const taken = change as AccountChangeRow;
+      next = { ...next, publishedThrough: eventSeq, changeVersion: taken.version, changeField: taken.field };
       j += 1;
+    } else if (take === "hold") {
+      next = { ...next, publishedThrough: eventSeq, holdChange: (hold as HoldChangeRow).seq };
+      k += 1;
     } else {
       next = { ...next, publishedThrough: eventSeq, entrySeq: (entry as EntryRow).seq };
       i += 1;
@@ -157,6 +196,19 @@ function envelope(account: AccountRow, tenant: string | null, eventSeq: number) 
 
 function entryEvent(account: AccountRow, tenant: string | null, eventSeq: number, entry: EntryRow): LedgerEvent {
   return { ...envelope(account, tenant, eventSeq), type: "entry", data: entryView(entry, account.currency) };
+}
+
+/**
+ * A hold's change of state. A hold leaves `held` once, so the row as it is
+ * now is the change to its final state; the change that placed it shows it
+ * as placed.
+ */
+function holdEvent(account: AccountRow, tenant: string | null, eventSeq: number, change: HoldChangeRow): LedgerEvent {
+  const hold: HoldRow =
+    change.state === "held"
+      ? { ...change.hold, state: "held", captured: 0, capture: null, resolvedMs: null }
+      : change.hold;
+  return { ...envelope(account, tenant, eventSeq), type: "hold", data: holdView(hold, account.currency) };
 }
 
 function changeEvent(

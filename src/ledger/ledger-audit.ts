@@ -1,6 +1,7 @@
 import { ENTRY_TYPE_RULES, isEntryType } from "../domain/entry-types.ts";
 import { AUDIT_PAGE_SIZE, MAX_BALANCE_MINOR, MAX_OVERDRAFT_LIMIT_MINOR } from "../domain/limits.ts";
-import { entriesAfter, findEntryById } from "./ledger-store.ts";
+import { holdSeqOf, readHeldFunds } from "./hold-store.ts";
+import { entriesAfter, entryTypeCode, findEntryById } from "./ledger-store.ts";
 import type { CountedSql } from "./sql.ts";
 
 /** A full recomputation of the ledger's invariants from storage. */
@@ -8,6 +9,8 @@ export interface LedgerAudit {
   readonly entryCount: number;
   readonly balance: number;
   readonly sumOfEntries: number;
+  /** What held holds set aside. */
+  readonly held: number;
   readonly violations: readonly string[];
 }
 
@@ -59,16 +62,17 @@ export function auditLedger(sql: CountedSql): LedgerAudit {
   const refundTotals = sql.rows<{ charge_id: string; refunded: number; summed: number }>(
     `SELECT charge_id, SUM(refunded) AS refunded, SUM(summed) AS summed FROM (
        SELECT charge_id, refunded, 0 AS summed FROM refund_totals
-       UNION ALL SELECT charge_id, 0, amount FROM ledger WHERE charge_id IS NOT NULL
+       UNION ALL SELECT charge_id, 0, amount FROM ledger WHERE charge_id IS NOT NULL AND type = ?
        UNION ALL SELECT charge_id, 0, amount FROM entries WHERE charge_id IS NOT NULL
      ) GROUP BY charge_id LIMIT ?`,
+    entryTypeCode("refund"),
     AUDIT_PAGE_SIZE,
   );
   for (const total of refundTotals) {
     const charge = findEntryById(sql, total.charge_id);
     if (
       charge !== null &&
-      (charge.type !== "charge" ||
+      ((charge.type !== "charge" && charge.type !== "capture") ||
         total.refunded !== total.summed ||
         total.refunded > -charge.amount ||
         total.refunded <= 0)
@@ -109,5 +113,25 @@ export function auditLedger(sql: CountedSql): LedgerAudit {
   );
   for (const r of orphanRecords) violations.push(`record ${r.key} has no matching decision`);
 
-  return { entryCount: expectedSeq - 1, balance, sumOfEntries: sum, violations };
+  // Holds: a captured hold names the capture entry that names it back, for what it captured (while the entry is
+  // here), and what is held never makes more unavailable than the balance and the largest overdraft.
+  const captures = sql.rows<{ seq: number; captured: number; capture: string }>(
+    "SELECT seq, captured, capture FROM holds WHERE state = 'captured' LIMIT ?",
+    AUDIT_PAGE_SIZE,
+  );
+  for (const hold of captures) {
+    const entry = findEntryById(sql, hold.capture);
+    if (
+      entry !== null &&
+      (entry.type !== "capture" || entry.amount !== -hold.captured || holdSeqOf(entry.names ?? "") !== hold.seq)
+    ) {
+      violations.push(
+        `hold ${hold.seq}: captured ${hold.captured} as ${hold.capture}, a ${entry.type} of ${entry.amount}`,
+      );
+    }
+  }
+  const { held } = readHeldFunds(sql);
+  if (held < 0 || balance - held < -MAX_OVERDRAFT_LIMIT_MINOR) violations.push(`holds set aside ${held} of ${balance}`);
+
+  return { entryCount: expectedSeq - 1, balance, sumOfEntries: sum, held, violations };
 }

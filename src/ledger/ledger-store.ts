@@ -1,6 +1,8 @@
 import type { Metadata } from "../domain/commands.ts";
 import { ENTRY_TYPE_RULES, ENTRY_TYPES, isEntryType, type EntryType } from "../domain/entry-types.ts";
-import { assertAmount, assertBalance, assertOverdraftLimit } from "../domain/money.ts";
+import { assertAmount, assertBalance, assertHeld, assertOverdraftLimit } from "../domain/money.ts";
+import { readHeldFunds, type HeldFunds } from "./hold-store.ts";
+import { formatRowId, parseRowId, randomTag } from "./row-ids.ts";
 import { insertedRows, type CountedSql } from "./sql.ts";
 
 /** Reads and appends of the account row and its ledger entries: SQL only; row-views.ts shapes them for the API. */
@@ -26,15 +28,23 @@ export interface EntryRow {
   readonly balanceAfter: number;
   readonly createdMs: number;
   readonly idempotencyKey: string;
-  readonly chargeId: string | null;
+  /** The id of what it names, kept in `charge_id`: a refund's charge, a capture's hold (NAMES_ROW); null for others. */
+  readonly names: string | null;
   readonly description: string | null;
   readonly metadata: Metadata;
   /** The API key that moved the money; null for entries from before keys were recorded. */
   readonly keyId: string | null;
 }
 
-/** The balance and entry count are not stored twice: both are read off the last entry (and kept in memory). */
-export interface LedgerHead {
+/** The entry types that name another row (EntryRow.names). */
+export const NAMES_ROW: ReadonlySet<string> = new Set<EntryType>(["refund", "capture"]);
+
+/**
+ * The balance and entry count are not stored twice: both are read off the
+ * last entry (and kept in memory). What holds set aside is summed from
+ * them once, then kept beside (hold-store.ts).
+ */
+export interface LedgerHead extends HeldFunds {
   readonly balance: number;
   readonly entryCount: number;
   /** The last key row's pos (key-rows.ts): the next decision takes the one after. */
@@ -257,15 +267,17 @@ export function readHead(sql: CountedSql): LedgerHead {
     sql.first<Last>("SELECT seq, amount, balance_after FROM ledger ORDER BY seq DESC LIMIT 1") ??
     sql.first<Last>("SELECT seq, amount, balance_after FROM entries ORDER BY seq DESC LIMIT 1");
   const closed = lastClose(sql);
+  const held = readHeldFunds(sql);
+  assertHeld(held.held);
   const keyPos = Math.max(
     sql.first<{ pos: number | null }>("SELECT MAX(pos) AS pos FROM keys")?.pos ?? 0,
     closed?.pos ?? 0,
   );
   // At or before the last close, the period's close is the head: its rows may be leaving (period-archive.ts).
   if (last === undefined || (closed !== null && closed.seq >= last.seq)) {
-    if (closed === null) return { balance: 0, entryCount: 0, keyPos };
+    if (closed === null) return { balance: 0, entryCount: 0, keyPos, ...held };
     assertBalance(closed.balance);
-    return { balance: closed.balance, entryCount: closed.seq, keyPos };
+    return { balance: closed.balance, entryCount: closed.seq, keyPos, ...held };
   }
   const before = balanceBefore(sql, last.seq);
   if (last.balance_after !== before + last.amount) {
@@ -274,7 +286,7 @@ export function readHead(sql: CountedSql): LedgerHead {
     );
   }
   assertBalance(last.balance_after);
-  return { balance: last.balance_after, entryCount: last.seq, keyPos };
+  return { balance: last.balance_after, entryCount: last.seq, keyPos, ...held };
 }
 
 /** The last period's last seq, last key pos and closing balance; null before the first close. */
@@ -306,61 +318,23 @@ export interface NewEntry {
   readonly idempotencyKey: string;
   /** The pos of the key row that decided it (key-rows.ts). */
   readonly keyPos: number;
-  readonly chargeId: string | null;
+  readonly names: string | null;
   readonly description: string | null;
   readonly metadata: Metadata;
   readonly keyId: string | null;
 }
 
-/**
- * An entry's id from schema 7 on: its type's prefix, 12 hex of a random tag
- * and its seq in 20 hex. The seq inside makes it found without an index of
- * its own; the tag keeps ids unguessable from their seq. Ids stored before
- * are 32 random hex and are found through `entries`' index.
- */
-const TAG_HEX = 12;
-const SEQ_HEX = 20;
-const NEW_ID = /^(cr|ch|re)_([0-9a-f]{12})([0-9a-f]{20})$/;
-
+/** An entry's id (row-ids.ts). Ids stored before schema 7 are 32 random hex and are found through `entries`' index. */
 export function formatEntryId(type: EntryType, tag: number, seq: number): string {
-  return `${ENTRY_TYPE_RULES[type].idPrefix}_${hexPadded(tag, TAG_HEX)}${hexPadded(seq, SEQ_HEX)}`;
+  return formatRowId(ENTRY_TYPE_RULES[type].idPrefix, tag, seq);
 }
 
-/**
- * A non-negative safe integer as lower-case hex, zero-padded to `width`. Above
- * 2^31 it is written in two halves: the runtime writes a small integer in
- * hex quickly and a larger one (a tag is 48 bits) slowly, as a double.
- */
-function hexPadded(value: number, width: number): string {
-  if (value < 0x80000000) return value.toString(16).padStart(width, "0");
-  const high = Math.floor(value / 0x1000000);
-  const low = value - high * 0x1000000;
-  return `${high.toString(16)}${low.toString(16).padStart(6, "0")}`.padStart(width, "0");
-}
-
-/** The seq and tag an id of the current form carries; null for any other string. */
+/** The type, seq and tag an entry id of the current form carries; null for any other string. */
 export function parseEntryId(id: string): { type: EntryType; tag: number; seq: number } | null {
-  const match = NEW_ID.exec(id);
-  if (match === null) return null;
-  const seq = Number.parseInt(match[3] as string, 16);
-  if (!Number.isSafeInteger(seq) || seq < 1) return null;
-  const type = ENTRY_TYPES.find((t) => ENTRY_TYPE_RULES[t].idPrefix === match[1]) as EntryType;
-  return { type, tag: Number.parseInt(match[2] as string, 16), seq };
-}
-
-/** Random bytes drawn a few hundred tags at a time: a batch's entries need not call the runtime each. */
-const tagBytes = new Uint8Array((TAG_HEX / 2) * 256);
-let tagBytesAt = tagBytes.length;
-
-function randomTag(): number {
-  if (tagBytesAt + TAG_HEX / 2 > tagBytes.length) {
-    crypto.getRandomValues(tagBytes);
-    tagBytesAt = 0;
-  }
-  let tag = 0;
-  for (let i = 0; i < TAG_HEX / 2; i += 1) tag = tag * 256 + (tagBytes[tagBytesAt + i] as number);
-  tagBytesAt += TAG_HEX / 2;
-  return tag;
+  const parsed = parseRowId(id);
+  if (parsed === null) return null;
+  const type = ENTRY_TYPES.find((t) => ENTRY_TYPE_RULES[t].idPrefix === parsed.prefix);
+  return type === undefined ? null : { type, tag: parsed.tag, seq: parsed.seq };
 }
 
 /**
@@ -377,8 +351,8 @@ export function appendEntry(
 ): EntryRow {
   assertBalance(balanceAfter);
   assertAmount(Math.abs(entry.amount));
-  if ((entry.chargeId !== null) !== (entry.type === "refund")) {
-    throw new Error(`invariant: a ${entry.type} names charge ${entry.chargeId ?? "none"}`);
+  if ((entry.names !== null) !== NAMES_ROW.has(entry.type)) {
+    throw new Error(`invariant: a ${entry.type} names ${entry.names ?? "nothing"}`);
   }
   if (balanceAfter !== head.balance + entry.amount) {
     throw new Error(`invariant: balance ${head.balance} + ${entry.amount} is not ${balanceAfter}`);
@@ -393,12 +367,12 @@ export function appendEntry(
   const stored: StoredEntry = {
     seq,
     tag,
-    type: typeCode(entry.type),
+    type: entryTypeCode(entry.type),
     amount: row.amount,
     balanceAfter: row.balanceAfter,
     createdMs: row.createdMs,
     keyPos,
-    chargeId: row.chargeId,
+    names: row.names,
     description: row.description,
     metadata: Object.keys(row.metadata).length === 0 ? null : JSON.stringify(row.metadata),
     keyId: row.keyId,
@@ -422,7 +396,7 @@ export interface StoredEntry {
   readonly balanceAfter: number;
   readonly createdMs: number;
   readonly keyPos: number;
-  readonly chargeId: string | null;
+  readonly names: string | null;
   readonly description: string | null;
   readonly metadata: string | null;
   readonly keyId: string | null;
@@ -458,7 +432,7 @@ SELECT v.column1, v.column2, ?1, v.column3, v.column4, ?2, v.column5, NULL, NULL
 }
 
 function isPlain(row: StoredEntry): boolean {
-  return row.chargeId === null && row.description === null && row.metadata === null;
+  return row.names === null && row.description === null && row.metadata === null;
 }
 
 /**
@@ -496,7 +470,7 @@ export function insertEntries(sql: CountedSql, rows: readonly StoredEntry[]): vo
         first.balanceAfter,
         first.createdMs,
         first.keyPos,
-        first.chargeId,
+        first.names,
         first.description,
         first.metadata,
         first.keyId,
@@ -518,7 +492,7 @@ export function insertEntries(sql: CountedSql, rows: readonly StoredEntry[]): vo
 }
 
 /** Entry types are stored in `ledger` as their place in ENTRY_TYPES, from 1. */
-function typeCode(type: EntryType): number {
+export function entryTypeCode(type: EntryType): number {
   return ENTRY_TYPES.indexOf(type) + 1;
 }
 
@@ -550,7 +524,7 @@ export function findEntryById(sql: CountedSql, id: string): EntryRow | null {
       `SELECT ${LEDGER_COLUMNS} FROM ${LEDGER_FROM} WHERE l.seq = ? AND l.tag = ? AND l.type = ?`,
       parsed.seq,
       parsed.tag,
-      typeCode(parsed.type),
+      entryTypeCode(parsed.type),
     );
     if (row !== undefined) return toEntryRow(fromLedger(row));
   }
@@ -616,8 +590,8 @@ function toEntryRow(row: EntryRecord): EntryRow {
   if (!isEntryType(row.type) || Math.sign(row.amount) !== ENTRY_TYPE_RULES[row.type].sign) {
     throw new Error(`invariant: stored entry ${row.seq} is a ${row.type} of ${row.amount}`);
   }
-  if ((row.charge_id !== null) !== (row.type === "refund")) {
-    throw new Error(`invariant: stored ${row.type} ${row.seq} names charge ${row.charge_id ?? "none"}`);
+  if ((row.charge_id !== null) !== NAMES_ROW.has(row.type)) {
+    throw new Error(`invariant: stored ${row.type} ${row.seq} names ${row.charge_id ?? "nothing"}`);
   }
   assertAmount(Math.abs(row.amount));
   assertBalance(row.balance_after);
@@ -629,7 +603,7 @@ function toEntryRow(row: EntryRecord): EntryRow {
     balanceAfter: row.balance_after,
     createdMs: row.created_ms,
     idempotencyKey: row.idempotency_key,
-    chargeId: row.charge_id,
+    names: row.charge_id,
     description: row.description,
     metadata: JSON.parse(row.metadata) as Metadata,
     keyId: row.key_id,

@@ -5,6 +5,7 @@ import { decideAccountSettings, preconditionFailure } from "./account-settings.t
 import type { AlarmSchedule } from "./alarm-schedule.ts";
 import { BatchRows } from "./batch-rows.ts";
 import { decide } from "./decide.ts";
+import { expireDueHolds } from "./hold-operations.ts";
 import { hasLegacyKeys } from "./key-state.ts";
 import { decideClose } from "./period-close.ts";
 import { GroupCommit } from "./group-commit.ts";
@@ -57,6 +58,14 @@ export interface ArchivedFacts {
 
 const NOTHING_ARCHIVED: ArchivedFacts = { answers: new Map(), charges: new Map() };
 
+/**
+ * Whether a decision appended an event: an entry, or a change of a hold
+ * (every hold change moves what is held, or appends an entry with it).
+ */
+function movedEvents(before: LedgerHead, after: LedgerHead): boolean {
+  return after.entryCount !== before.entryCount || after.held !== before.held;
+}
+
 /** The committed account and ledger head, as kept in memory. */
 export interface Committed {
   readonly account: AccountRow;
@@ -84,7 +93,9 @@ type Write =
       readonly archived: ArchivedFacts;
     })
   | (Answer<Outcome> & { readonly kind: "settings"; readonly request: OpenAccountRequest })
-  | (Answer<Outcome> & { readonly kind: "close"; readonly request: KeyedRequest });
+  | (Answer<Outcome> & { readonly kind: "close"; readonly request: KeyedRequest })
+  /** Nothing of its own: a group, whose start expires the holds due (the alarm's way to expire them). */
+  | (Answer<number | null> & { readonly kind: "expire" });
 
 /**
  * A write decided in its savepoint: its answer, given only once the group
@@ -139,7 +150,7 @@ export class LedgerWrites {
     this.commit = new GroupCommit<Write>({
       prepare: () => host.schedule.readBeforeGroup(),
       decideGroup: (writes) => this.decideGroup(writes),
-      weight: (write) => (write.kind === "batch" ? write.requests.length : 1),
+      weight: (write) => (write.kind === "batch" ? write.requests.length : write.kind === "expire" ? 0 : 1),
       maxGroupWeight: MAX_GROUP_OPERATIONS,
     });
   }
@@ -194,6 +205,16 @@ export class LedgerWrites {
     } finally {
       this.release(held, keys);
     }
+  }
+
+  /**
+   * Expires the holds due, in a group of their own or with the writes
+   * waiting: when the next held hold expires after (null when none is held).
+   */
+  expireHolds(): Promise<number | null> {
+    return new Promise<number | null>((resolve, reject) => {
+      this.commit.submit({ kind: "expire", resolve, reject });
+    });
   }
 
   /** Closes the open period (period-close.ts), recorded under its key. */
@@ -251,7 +272,7 @@ export class LedgerWrites {
     try {
       this.storage.transactionSync(() => {
         const nowMs = Date.now();
-        let newEvents = false;
+        let newEvents = this.expireDue(nowMs);
         for (const write of writes) {
           try {
             const decided = this.storage.transactionSync(() => this.decideWrite(write, nowMs));
@@ -273,6 +294,20 @@ export class LedgerWrites {
     for (const answer of answers) answer();
   }
 
+  /**
+   * At the start of every group, before anything is decided: holds whose
+   * expiry has come are expired (a bounded batch), so no decision counts
+   * them as held. Whether that appended events.
+   */
+  private expireDue(nowMs: number): boolean {
+    const state = this.committed();
+    const due = state?.head.holdsDueMs ?? null;
+    if (state === null || due === null || due > nowMs) return false;
+    const { expired, held } = this.storage.transactionSync(() => expireDueHolds(this.sql, state.head, nowMs));
+    state.head = { ...state.head, ...held };
+    return expired > 0 && this.host.publishesEvents();
+  }
+
   /** One write, inside its own savepoint; the in-memory head is moved by the caller once the savepoint has held. */
   private decideWrite(write: Write, nowMs: number): Decided {
     if (write.kind === "settings") {
@@ -290,6 +325,10 @@ export class LedgerWrites {
       };
     }
     const state = this.committed();
+    if (write.kind === "expire") {
+      const next = state?.head.holdsDueMs ?? null;
+      return { answer: () => write.resolve(next), head: null, events: false };
+    }
     if (write.kind === "close") {
       if (state === null) return { answer: () => write.resolve(failure(ACCOUNT_NOT_FOUND)), head: null, events: false };
       const before = this.sql.work();
@@ -323,7 +362,7 @@ export class LedgerWrites {
       return {
         answer: () => write.resolve(outcome),
         head: decision.head,
-        events: events && decision.head.entryCount !== state.head.entryCount,
+        events: events && movedEvents(state.head, decision.head),
       };
     }
     if (state === null) {
@@ -362,7 +401,7 @@ export class LedgerWrites {
         fresh,
       );
       rows?.noteDecided(request);
-      if (events && decision.head.entryCount !== head.entryCount) appended = true;
+      if (events && movedEvents(head, decision.head)) appended = true;
       head = decision.head;
       outcomes.push(withFacts(decision.outcome, { work: workOf(workSince(this.sql, before)) }));
     }

@@ -1,4 +1,6 @@
 import type { MoneyCommand, MoneyInput, RefundInput } from "../domain/commands.ts";
+import { applyCapture, applyHold, applyVoid } from "./hold-operations.ts";
+import type { HeldFunds } from "./hold-store.ts";
 import { debit, deposit } from "../domain/money.ts";
 import type { Failure, FailureOf } from "../domain/problems.ts";
 import {
@@ -16,13 +18,14 @@ import type { CountedSql } from "./sql.ts";
 import { ENTRY_VIEW_VERSION, renderDecidedEntry } from "./row-views.ts";
 
 /**
- * Where credits, charges and refunds are applied to the ledger. Each check
+ * Where credits, charges and refunds are applied to the ledger (holds and
+ * their captures in hold-operations.ts). Each check
  * runs in the order the API promises (currency, then funds, then the
  * balance cap) and a decline changes nothing. Callers run these inside the
  * account's storage transaction.
  */
 
-interface ApplyContext {
+export interface ApplyContext {
   readonly sql: CountedSql;
   readonly account: AccountRow;
   /** The ledger's last entry as it stands, kept in memory by the caller. */
@@ -39,10 +42,11 @@ interface ApplyContext {
   readonly later?: LaterRows | undefined;
 }
 
-/** The answer, and the entry appended when money moved (a decline appends none). */
+/** The answer, the entry appended when money moved (a decline appends none), and what is held after, when that moved. */
 export interface Applied {
   readonly outcome: Outcome;
   readonly entry: EntryRow | null;
+  readonly held?: HeldFunds;
 }
 
 export function applyMoneyCommand(ctx: ApplyContext, command: MoneyCommand): Applied {
@@ -53,6 +57,12 @@ export function applyMoneyCommand(ctx: ApplyContext, command: MoneyCommand): App
       return applyCharge(ctx, command.input);
     case "refund":
       return applyRefund(ctx, command.input);
+    case "hold":
+      return applyHold(ctx, command.input);
+    case "capture":
+      return applyCapture(ctx, command.input);
+    case "void":
+      return applyVoid(ctx, command.input);
   }
 }
 
@@ -67,18 +77,19 @@ function applyCredit(ctx: ApplyContext, input: MoneyInput): Applied {
 function applyCharge(ctx: ApplyContext, input: MoneyInput): Applied {
   const mismatch = checkCurrency(ctx.account, input.currency);
   if (mismatch) return declined(mismatch);
-  const result = debit(ctx.head.balance, input.amount, ctx.account.overdraftLimit);
+  const result = debit(ctx.head.balance, input.amount, ctx.account.overdraftLimit, ctx.head.held);
   if (!result.ok) return declined(result.error);
   return appendMoney(ctx, result.value, "charge", -input.amount, input);
 }
 
 /** Appends a credit's or a charge's entry, signed `amount`, and decides its key. */
-function appendMoney(
+export function appendMoney(
   ctx: ApplyContext,
   balanceAfter: number,
-  type: "credit" | "charge",
+  type: "credit" | "charge" | "capture",
   amount: number,
-  input: MoneyInput,
+  input: Pick<MoneyInput, "description" | "metadata">,
+  names: string | null = null,
 ): Applied {
   const entry = appendEntry(
     ctx.sql,
@@ -91,7 +102,7 @@ function appendMoney(
       idempotencyKey: ctx.idempotencyKey,
       keyPos: ctx.keyPos,
       keyId: ctx.keyId,
-      chargeId: null,
+      names,
       description: input.description ?? null,
       metadata: input.metadata ?? {},
     },
@@ -104,7 +115,10 @@ function applyRefund(ctx: ApplyContext, input: RefundInput): Applied {
   const mismatch = input.currency === undefined ? null : checkCurrency(ctx.account, input.currency);
   if (mismatch) return declined(mismatch);
   const charge = findEntryById(ctx.sql, input.charge) ?? ctx.archivedCharges?.get(input.charge) ?? null;
-  if (charge === null || charge.type !== "charge") return declined(chargeNotFound(input.charge));
+  // A capture is refunded as a charge is: both took money from the account.
+  if (charge === null || (charge.type !== "charge" && charge.type !== "capture")) {
+    return declined(chargeNotFound(input.charge));
+  }
   const refunded = refundedAmount(ctx.sql, charge.id);
   // Refunds never exceed their charge: each was at most what was left (below), so the stored total is too.
   if (refunded < 0 || refunded > -charge.amount) {
@@ -124,7 +138,7 @@ function applyRefund(ctx: ApplyContext, input: RefundInput): Applied {
     idempotencyKey: ctx.idempotencyKey,
     keyPos: ctx.keyPos,
     keyId: ctx.keyId,
-    chargeId: charge.id,
+    names: charge.id,
     description: input.description ?? null,
     metadata: input.metadata ?? {},
   });
@@ -133,12 +147,12 @@ function applyRefund(ctx: ApplyContext, input: RefundInput): Applied {
 }
 
 /** A 201 rendered exactly as its replays will render it (row-views.ts). */
-function decided(ctx: ApplyContext, entry: EntryRow): Applied {
+export function decided(ctx: ApplyContext, entry: EntryRow): Applied {
   const outcome = { status: 201, body: renderDecidedEntry(ENTRY_VIEW_VERSION, entry, ctx.account.currency) };
   return { outcome: { ...outcome, replayed: false, facts: { code: null } }, entry };
 }
 
-function declined(f: Failure): Applied {
+export function declined(f: Failure): Applied {
   return { outcome: failure(f), entry: null };
 }
 

@@ -3,11 +3,13 @@ import type {
   AccountView,
   ChargeView,
   EntryView,
+  HoldView,
   IdempotencyKeyLookupView,
   RefundView,
 } from "../domain/views.ts";
 import { assertOverdraftLimit } from "../domain/money.ts";
 import type { DecisionRow } from "./decisions.ts";
+import type { HoldRow } from "./hold-store.ts";
 import type { IdempotencyRecord } from "./idempotency-records.ts";
 import type { AccountChangeRow, AccountRow, EntryRow, LedgerHead } from "./ledger-store.ts";
 
@@ -35,6 +37,8 @@ export function accountView(account: AccountRow, head: LedgerHead, storageBytes:
     id: account.name,
     currency: account.currency,
     balance: head.balance,
+    held: head.held,
+    available: head.balance + account.overdraftLimit - head.held,
     overdraft_limit: account.overdraftLimit,
     entry_count: head.entryCount,
     version: account.version,
@@ -55,8 +59,10 @@ export function accountChangeView(change: AccountChangeRow): AccountChangeView {
   };
 }
 
+/** An entry as the API shows it; a capture alone carries `hold` (so no other type's JSON ever changed). */
 export function entryView(entry: EntryRow, currency: string): EntryView {
-  return {
+  const capture = entry.type === "capture";
+  const view: EntryView = {
     id: entry.id,
     seq: entry.seq,
     type: entry.type,
@@ -65,10 +71,28 @@ export function entryView(entry: EntryRow, currency: string): EntryView {
     balance_after: entry.balanceAfter,
     created: timestamp(entry.createdMs),
     idempotency_key: entry.idempotencyKey,
-    charge: entry.chargeId,
+    charge: capture ? null : entry.names,
     description: entry.description,
     metadata: entry.metadata,
     key_id: entry.keyId,
+  };
+  return capture ? { ...view, hold: entry.names as string } : view;
+}
+
+export function holdView(hold: HoldRow, currency: string): HoldView {
+  return {
+    id: hold.id,
+    amount: hold.amount,
+    currency,
+    state: hold.state,
+    captured: hold.captured,
+    capture: hold.capture,
+    expires: timestamp(hold.expiresMs),
+    created: timestamp(hold.createdMs),
+    resolved: hold.resolvedMs === null ? null : timestamp(hold.resolvedMs),
+    idempotency_key: hold.idempotencyKey,
+    description: hold.description,
+    metadata: hold.metadata,
   };
 }
 
@@ -91,10 +115,10 @@ export function chargeView(entry: EntryRow, currency: string, amountRefunded: nu
 }
 
 export function refundView(entry: EntryRow, currency: string): RefundView {
-  if (entry.chargeId === null) throw new Error(`invariant: refund ${entry.id} names no charge`);
+  if (entry.names === null) throw new Error(`invariant: refund ${entry.id} names no charge`);
   return {
     id: entry.id,
-    charge: entry.chargeId,
+    charge: entry.names,
     amount: entry.amount,
     currency,
     balance_after: entry.balanceAfter,
@@ -162,6 +186,8 @@ export function renderDecidedEntry(view: number, entry: EntryRow, currency: stri
       return JSON.stringify(chargeView(entry, currency, 0));
     case "refund":
       return JSON.stringify(refundView(entry, currency));
+    case "capture":
+      return JSON.stringify(entryView(entry, currency));
   }
 }
 
@@ -175,7 +201,7 @@ export function entryRowOf(view: EntryView): EntryRow {
     balanceAfter: view.balance_after,
     createdMs: Date.parse(view.created),
     idempotencyKey: view.idempotency_key,
-    chargeId: view.charge,
+    names: view.hold ?? view.charge,
     description: view.description,
     metadata: view.metadata,
     keyId: view.key_id,

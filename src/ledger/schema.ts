@@ -1,4 +1,4 @@
-import { ENTRY_TYPES } from "../domain/entry-types.ts";
+import type { CountedSql } from "./sql.ts";
 
 /**
  * The account object's SQLite schema; docs/storage.md describes it.
@@ -31,7 +31,7 @@ const MIGRATIONS: readonly Migration[] = [
      CREATE TABLE entries (
        seq INTEGER PRIMARY KEY,
        id TEXT NOT NULL UNIQUE,
-       type TEXT NOT NULL CHECK (type IN (${ENTRY_TYPES.map((type) => `'${type}'`).join(", ")})),
+       type TEXT NOT NULL CHECK (type IN ('credit', 'charge', 'refund')),
        amount INTEGER NOT NULL,
        balance_after INTEGER NOT NULL,
        created_ms INTEGER NOT NULL,
@@ -241,7 +241,46 @@ const MIGRATIONS: readonly Migration[] = [
        data BLOB NOT NULL
      );`,
   },
+  {
+    // Holds (hold-store.ts): funds set aside until captured, voided or expired, and each change of a
+    // hold's state, numbered gaplessly for the event outbox, whose cursor now counts them too. Code
+    // older than this would let a charge spend held funds, so the first hold placed raises the
+    // oldest reader to this schema (HOLDS_SCHEMA); an account that never held keeps its floor.
+    readableFrom: 8,
+    sql: `CREATE TABLE holds (
+       seq INTEGER PRIMARY KEY,
+       tag INTEGER NOT NULL,
+       amount INTEGER NOT NULL,
+       state TEXT NOT NULL CHECK (state IN ('held', 'captured', 'voided', 'expired')),
+       captured INTEGER NOT NULL DEFAULT 0,
+       capture TEXT,
+       expires_ms INTEGER NOT NULL,
+       created_ms INTEGER NOT NULL,
+       resolved_ms INTEGER,
+       idempotency_key TEXT NOT NULL,
+       description TEXT,
+       metadata TEXT,
+       key_id TEXT
+     );
+     CREATE INDEX holds_held_by_expiry ON holds (expires_ms) WHERE state = 'held';
+     CREATE TABLE hold_changes (
+       seq INTEGER PRIMARY KEY,
+       hold_seq INTEGER NOT NULL,
+       state TEXT NOT NULL,
+       created_ms INTEGER NOT NULL,
+       entry_seq_before INTEGER NOT NULL
+     );
+     ALTER TABLE event_cursor ADD COLUMN hold_change INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];
+
+/** The schema that brought holds: the oldest that may read an account that has placed one. */
+export const HOLDS_SCHEMA = 9;
+
+/** Raises the stored oldest reader to `version`, never lowering it. */
+export function raiseReadableFrom(sql: CountedSql, version: number): void {
+  sql.run("UPDATE schema_version SET readable_from = ? WHERE readable_from < ?", version, version);
+}
 
 /** The schema version this code writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -5,7 +5,7 @@
  * on it, so a column is only ever appended, never moved.
  *
  * request  blob1 "request", blob2 route template ("queue" for a command, "batch op" for a batch's operation),
- *          blob3 outcome code ("ok" or the problem code), blob4 operation ("credit", "charge", "refund" or ""),
+ *          blob3 outcome code ("ok" or the problem code), blob4 operation ("credit", "charge", "refund", "hold", "capture", "void" or ""),
  *          blob5 currency of money moved (or ""), blob6 replayed ("true"/"false"), blob7 key id, blob8 tenant;
  *          double1 status, double2 duration in ms, double3 money moved in minor units (absolute),
  *          double4 object-call retries, double5 requests this point stands for (1, or a batch's count);

@@ -21,6 +21,11 @@ import { arbitraryFor, type JsonSchema, type SchemaContext } from "../support/op
 const BUSINESS_REASONS = new Set<ProblemCode>([
   "account_not_found",
   "charge_not_found",
+  "hold_not_found",
+  "hold_captured",
+  "hold_voided",
+  "hold_expired",
+  "capture_exceeds_hold",
   "period_not_found",
   "period_empty",
   "insufficient_funds",
@@ -39,7 +44,7 @@ function isUnknownCursor(body: { code?: string; errors?: { field: string; messag
     body.code === "invalid_request" &&
     body.errors?.length === 1 &&
     body.errors[0]?.field === "starting_after" &&
-    body.errors[0].message === "no such entry"
+    (body.errors[0].message === "no such entry" || body.errors[0].message === "no such hold")
   );
 }
 

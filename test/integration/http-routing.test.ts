@@ -173,6 +173,10 @@ describe("GET /openapi.json", () => {
       "/v1/accounts/{account}/charges/{id}": ["get"],
       "/v1/accounts/{account}/periods": ["post", "get"],
       "/v1/accounts/{account}/periods/{id}": ["get"],
+      "/v1/accounts/{account}/holds": ["post", "get"],
+      "/v1/accounts/{account}/holds/{hold}": ["get"],
+      "/v1/accounts/{account}/holds/{hold}/captures": ["post"],
+      "/v1/accounts/{account}/holds/{hold}/voids": ["post"],
       "/v1/accounts/{account}/idempotency-keys/{key}": ["get"],
     };
     expect(Object.keys(doc.paths).sort()).toEqual(Object.keys(paths).sort());

@@ -240,13 +240,13 @@ describe("appending an entry (ledger-store.ts appendEntry)", () => {
 
   it("refuses an amount outside the limits, and a refund without its charge", async () => {
     const account = await fundedAccount(1000);
-    const head = { balance: 1000, entryCount: 1, keyPos: 1 };
+    const head = { balance: 1000, entryCount: 1, keyPos: 1, held: 0, holdsDueMs: null };
     const entry = {
       type: "credit" as const,
       createdMs: Date.now(),
       idempotencyKey: uniqueKey(),
       keyPos: 2,
-      chargeId: null,
+      names: null,
       description: null,
       metadata: {},
       keyId: null,
@@ -259,7 +259,7 @@ describe("appending an entry (ledger-store.ts appendEntry)", () => {
     await expectThrowsInside(
       account,
       (sql) => appendEntry(sql, head, 1010, { ...entry, type: "refund", amount: 10 }),
-      /^invariant: a refund names charge none/,
+      /^invariant: a refund names nothing/,
     );
   });
 });
@@ -267,9 +267,10 @@ describe("appending an entry (ledger-store.ts appendEntry)", () => {
 describe("entries read back from storage (ledger-store.ts toEntryRow)", () => {
   it("refuses an entry of the wrong sign, an unknown type, an amount outside the limits, a charge naming a charge", async () => {
     for (const change of [
-      // Types are stored as 1 credit, 2 charge, 3 refund.
+      // Types are stored as 1 credit, 2 charge, 3 refund, 4 capture.
       "UPDATE ledger SET type = 1 WHERE seq = 2",
       "UPDATE ledger SET type = 4 WHERE seq = 2",
+      "UPDATE ledger SET type = 5 WHERE seq = 2",
       "UPDATE ledger SET amount = 2e12 WHERE seq = 1",
       "UPDATE ledger SET charge_id = 'ch_0' WHERE seq = 2",
     ]) {
@@ -566,7 +567,10 @@ describe("the event cursor (events.ts readEventCursor, saveEventCursor)", () => 
   it("refuses a cursor whose count of events is not its entries and changes", async () => {
     const account = await published();
     await corrupt(account, "UPDATE event_cursor SET published_through = published_through - 1");
-    await expectAlarmRefused(account, /^invariant: the event cursor counts 3 events for 2 entries and 2 changes/);
+    await expectAlarmRefused(
+      account,
+      /^invariant: the event cursor counts 3 events for 2 entries, 2 changes and 0 hold changes/,
+    );
   });
 
   it("refuses to move the cursor back", async () => {
@@ -574,7 +578,13 @@ describe("the event cursor (events.ts readEventCursor, saveEventCursor)", () => 
     await expectThrowsInside(
       account,
       (sql) => {
-        saveEventCursor(sql, { publishedThrough: 3, entrySeq: 1, changeVersion: 1, changeField: "overdraft_limit" });
+        saveEventCursor(sql, {
+          publishedThrough: 3,
+          entrySeq: 1,
+          changeVersion: 1,
+          changeField: "overdraft_limit",
+          holdChange: 0,
+        });
       },
       /^invariant: the event cursor would move back from 4 to 3/,
     );

@@ -24,6 +24,8 @@ describe("accounts", () => {
       id: account,
       currency: "EUR",
       balance: 0,
+      held: 0,
+      available: 0,
       overdraft_limit: 0,
       entry_count: 0,
       version: 1,

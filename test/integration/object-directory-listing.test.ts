@@ -31,6 +31,7 @@ function withUnlistedAccount<R>(
         publish: () => Promise.resolve({ published: 0, more: false, failed: false }),
         periods: () => Promise.resolve({ did: "nothing", period: null, r2Operations: 0, nextDueMs: null }),
         periodsDue: () => null,
+        expireHolds: () => Promise.resolve(null),
         measure: () => undefined,
       }),
       directory: () => directory,

@@ -41,6 +41,7 @@ async function inWrites<R>(fn: (writes: LedgerWrites, storage: DurableObjectStor
       publish: () => Promise.resolve({ published: 0, more: false, failed: false }),
       periods: () => Promise.resolve({ did: "nothing", period: null, r2Operations: 0, nextDueMs: null }),
       periodsDue: () => null,
+      expireHolds: () => Promise.resolve(null),
       measure: () => undefined,
     };
     const writes = new LedgerWrites({

@@ -76,6 +76,55 @@ async function expectStreamMatchesLedger(account: string, stream: readonly Ledge
 }
 
 describe("ledger events", () => {
+  it("carry every change of a hold's state in its place among the entries", async () => {
+    const { account, events } = await accountPublishingTo();
+    await post(account, "credits", usd(1000));
+    const hold = (body: unknown) =>
+      call(`/v1/accounts/${account}/holds`, { method: "POST", body, idempotencyKey: uniqueKey() });
+    const captured = await json<{ id: string }>(await hold({ amount: 300, currency: "USD" }));
+    const voided = await json<{ id: string }>(await hold({ amount: 200, currency: "USD" }));
+    await hold({ amount: 10_000, currency: "USD" }); // declined: no hold, no event
+    const capture = await json<{ id: string }>(
+      await call(`/v1/accounts/${account}/holds/${captured.id}/captures`, {
+        method: "POST",
+        body: { amount: 250 },
+        idempotencyKey: uniqueKey(),
+      }),
+    );
+    await call(`/v1/accounts/${account}/holds/${voided.id}/voids`, {
+      method: "POST",
+      body: {},
+      idempotencyKey: uniqueKey(),
+    });
+    await drainEvents(account, events);
+
+    const stream = eventsOf(events, account);
+    await expectStreamMatchesLedger(account, stream);
+    const holdEvents = stream.filter((e) => e.type === "hold").map((e) => e.data as { id: string; state: string });
+    expect(stream.map((e) => e.type)).toEqual([
+      "account_change",
+      "account_change",
+      "entry",
+      "hold",
+      "hold",
+      "entry",
+      "hold",
+      "hold",
+    ]);
+    expect(holdEvents.map((e) => [e.id, e.state])).toEqual([
+      [captured.id, "held"],
+      [voided.id, "held"],
+      [captured.id, "captured"],
+      [voided.id, "voided"],
+    ]);
+    // A hold's events show it as it was then: placed, then as it ended.
+    expect(holdEvents[0]).toMatchObject({ captured: 0, capture: null, resolved: null });
+    expect(holdEvents[2]).toMatchObject({ captured: 250, capture: capture.id });
+    expect(stream[5]?.data).toMatchObject({ type: "capture", id: capture.id, hold: captured.id });
+    const final = await json(await call(`/v1/accounts/${account}/holds/${voided.id}`));
+    expect(holdEvents[3]).toEqual(final);
+  });
+
   it("carry every entry and account change, interleaved as they happened, numbered without a gap", async () => {
     const { account, events } = await accountPublishingTo();
     const credit = uniqueKey();

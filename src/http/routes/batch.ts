@@ -1,7 +1,7 @@
 import { checkOperation } from "../../api/money-operation.ts";
 import { batchRoute } from "../../api/routes.ts";
 import { moneyRequest, type MoneyRequest } from "../../contract/requests.ts";
-import { isEntryType } from "../../domain/entry-types.ts";
+import { isMoneyOperation } from "../../domain/commands.ts";
 import { failure, withFacts, type OperationGroup, type Outcome } from "../../contract/outcome.ts";
 import { handle } from "../pipeline.ts";
 import type { Result } from "../../lib/result.ts";
@@ -51,7 +51,7 @@ export function batchRoutes(): RouteTable {
 /** An operation's entry type as sent, for metrics ("invalid" when it names none). */
 function operationType(operation: unknown): string {
   const type = (operation as { type?: unknown } | null)?.type;
-  return isEntryType(type) ? type : "invalid";
+  return isMoneyOperation(type) ? type : "invalid";
 }
 
 /** The operations' outcomes grouped by type, outcome and currency: at most a few dozen groups. */

@@ -1,6 +1,5 @@
 import { closePeriodRoute, MONEY_ROUTES, openAccountRoute, type RouteDef } from "../../api/routes.ts";
-import type { MoneyCommand } from "../../domain/commands.ts";
-import { ENTRY_TYPES } from "../../domain/entry-types.ts";
+import { MONEY_OPERATIONS, type MoneyCommand } from "../../domain/commands.ts";
 import { keyedRequest, moneyRequest, openAccountRequest } from "../../contract/requests.ts";
 import { accountHeaders, chargeHeaders, periodHeaders } from "../headers.ts";
 import { handle } from "../pipeline.ts";
@@ -27,7 +26,7 @@ export function writeRoutes(): RouteTable {
         { headers: accountHeaders, pinsTenant: true },
       ),
     ],
-    ...ENTRY_TYPES.map((type): [RouteDef, ReturnType<typeof handle>] => {
+    ...MONEY_OPERATIONS.map((type): [RouteDef, ReturnType<typeof handle>] => {
       const route = MONEY_ROUTES[type];
       return [
         route,

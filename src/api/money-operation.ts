@@ -1,4 +1,4 @@
-import { isMoneyOperation, type MoneyCommand, type MoneyOperation } from "../domain/commands.ts";
+import { isMoneyOperation, MONEY_OPERATIONS, type MoneyCommand, type MoneyOperation } from "../domain/commands.ts";
 import { fieldDigests, requestFingerprint } from "../domain/fingerprint.ts";
 import { parseIdempotencyKey } from "../domain/idempotency-key.ts";
 import { MAX_BODY_BYTES } from "../domain/limits.ts";
@@ -76,7 +76,7 @@ export function checkMoneyOperation(
   if (!isMoneyOperation(type)) {
     return err({
       code: "invalid_request",
-      errors: [{ field: "type", message: 'must be one of "credit", "charge", "refund"' }],
+      errors: [{ field: "type", message: `must be one of ${MONEY_OPERATIONS.map((op) => `"${op}"`).join(", ")}` }],
     });
   }
   if (rawKey !== undefined && rawKey !== null && typeof rawKey !== "string") {

@@ -28,6 +28,8 @@ import {
   PeriodListSchema,
   PeriodParams,
   Refund,
+  Transfer,
+  TransferParams,
 } from "./schemas.ts";
 import { HOLD_ROUTES } from "./hold-routes.ts";
 import { BODY_ERRORS, COMMON, REPLAYED } from "./route-responses.ts";
@@ -110,6 +112,12 @@ const MONEY_ROUTE_TEXT: Readonly<Record<MoneyOperation, { resource: string; summ
     description:
       "Credits back all or part of a charge. Needs an Idempotency-Key: a retry with the same key and body replays the recorded answer and moves nothing.",
   },
+  transfer: {
+    resource: "transfers",
+    summary: "Move money to another account, exactly once",
+    description:
+      "Sets the amount aside on this account and records the transfer, `pending`, in one decision under the key; this account's object then has the destination apply its leg once (`transfer_in`), and posts its own (`transfer_out`), or voids the transfer if the destination refused (`reason` names its code). Declined as a charge would be (402 on funds, 409 on currency), and 409 `transfer_to_self`; each recorded and final. Needs an Idempotency-Key: a retry with the same key and body replays the recorded answer (the transfer as first answered; read it for its state now) and moves nothing more.",
+  },
 };
 
 function moneyRoute(type: MoneyOperation, created: ResponseDef, declines: Readonly<Record<number, ResponseDef>>) {
@@ -155,7 +163,36 @@ export const MONEY_ROUTES = {
       },
     },
   ),
+  transfer: moneyRoute(
+    "transfer",
+    { description: "The transfer, pending", schema: Transfer },
+    {
+      402: { description: "Declined", problems: ["insufficient_funds"], headers: REPLAYED },
+      409: {
+        ...EXPIRED,
+        problems: ["currency_mismatch", "transfer_to_self", "idempotency_key_expired"],
+      },
+    },
+  ),
 } as const satisfies Record<MoneyOperation, RouteDef>;
+
+export const getTransferRoute = {
+  method: "get",
+  path: "/v1/accounts/{account}/transfers/{transfer}",
+  operationId: "getTransfer",
+  tags: ["Money"],
+  summary: "Read a transfer as it is now",
+  description:
+    "The transfer from this account with its current state: `pending` until its destination has answered for good, then `posted` or `voided` (with `reason`).",
+  params: TransferParams,
+  query: NoQuery,
+  idempotencyKey: "none" as const,
+  responses: {
+    ...COMMON,
+    200: { description: "The transfer", schema: Transfer },
+    404: { description: "No such account or transfer", problems: ["account_not_found", "transfer_not_found"] },
+  },
+} as const satisfies RouteDef;
 
 export const openAccountRoute = {
   method: "put" as const,
@@ -392,6 +429,8 @@ export const ROUTES: readonly RouteDef[] = [
   MONEY_ROUTES.credit,
   MONEY_ROUTES.charge,
   MONEY_ROUTES.refund,
+  MONEY_ROUTES.transfer,
+  getTransferRoute,
   batchRoute,
   getChargeRoute,
   listEntriesRoute,

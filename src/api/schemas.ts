@@ -4,6 +4,7 @@ import {
   type BatchOperation,
   type CaptureInput,
   type HoldInput,
+  type TransferInput,
   type MoneyInput,
   type OpenAccountInput,
   type RefundInput,
@@ -43,6 +44,7 @@ import type {
   HoldList,
   HoldView,
   IdempotencyKeyLookupView,
+  TransferView,
   PeriodListView,
   PeriodView,
   RefundView,
@@ -193,6 +195,17 @@ export const RefundBody = doc(
   { id: "RefundRequest" },
 );
 
+export const TransferBody = doc(
+  z.strictObject({
+    to: doc(AccountName.clone(), { description: "The account the money goes to: the tenant's, in the same currency." }),
+    amount: AmountMinor,
+    currency: Currency,
+    description: z.optional(Description),
+    metadata: z.optional(Metadata),
+  }),
+  { id: "TransferRequest" },
+);
+
 export const HoldBody = doc(
   z.strictObject({
     amount: AmountMinor,
@@ -232,7 +245,12 @@ export const VoidBody = doc(z.strictObject({}), {
 });
 
 /** The body each entry type's route takes. */
-export const MONEY_BODIES = { credit: MoneyBody, charge: MoneyBody, refund: RefundBody } as const;
+export const MONEY_BODIES = {
+  credit: MoneyBody,
+  charge: MoneyBody,
+  refund: RefundBody,
+  transfer: TransferBody,
+} as const;
 
 const BatchIdempotencyKey = doc(z.string(), {
   description: `The operation's Idempotency-Key, with the header's rules and forms: 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters, bare or as an RFC 9651 string (\`k1\` and \`"k1"\` are one key).`,
@@ -261,6 +279,11 @@ export const BatchOperationSchema = doc(
     z.strictObject({
       ...RefundBody.def.shape,
       type: z.literal("refund"),
+      idempotency_key: BatchIdempotencyKey,
+    }),
+    z.strictObject({
+      ...TransferBody.def.shape,
+      type: z.literal("transfer"),
       idempotency_key: BatchIdempotencyKey,
     }),
   ]),
@@ -321,6 +344,14 @@ export const ChargeParams = z.strictObject({
   id: doc(EntryId.clone(), {
     description: "A charge id.",
     // URLs resolve `.` and `..` as path segments, so no request can name them here.
+    pattern: `^(?!\\.{1,2}$)[\\x21-\\x7e]{1,${MAX_ENTRY_ID_LENGTH}}$`,
+  }),
+});
+
+export const TransferParams = z.strictObject({
+  account: AccountName,
+  transfer: doc(EntryId.clone(), {
+    description: "A transfer id.",
     pattern: `^(?!\\.{1,2}$)[\\x21-\\x7e]{1,${MAX_ENTRY_ID_LENGTH}}$`,
   }),
 });
@@ -533,6 +564,9 @@ export const Entry = doc(
     metadata: MetadataOut,
     key_id: KeyId,
     hold: z.optional(doc(z.string(), { description: "Only on a capture: the hold it captured." })),
+    transfer: z.optional(
+      doc(z.string(), { description: "Only on a transfer's legs (`transfer_out`, `transfer_in`): the transfer." }),
+    ),
   }),
   { id: "Entry" },
 );
@@ -555,6 +589,29 @@ export const Hold = doc(
     metadata: MetadataOut,
   }),
   { id: "Hold" },
+);
+
+export const Transfer = doc(
+  z.object({
+    id: z.string(),
+    from: AccountName,
+    to: AccountName,
+    amount: Count,
+    currency: Currency,
+    state: doc(z.enum(["pending", "posted", "voided"]), {
+      description: "`pending` until the destination answers for good; then `posted` or `voided`, each final.",
+    }),
+    reason: doc(z.nullable(z.string()), {
+      description:
+        "Why it was voided: the problem code the destination answered (e.g. `account_not_found`); null unless voided.",
+    }),
+    created: Timestamp,
+    resolved: doc(z.nullable(Timestamp.clone()), { description: "When it left `pending`; null while pending." }),
+    idempotency_key: z.string(),
+    description: z.nullable(z.string()),
+    metadata: MetadataOut,
+  }),
+  { id: "Transfer" },
 );
 
 export const HoldListSchema = doc(z.object({ data: z.array(Hold), has_more: z.boolean() }), { id: "HoldList" });
@@ -753,6 +810,8 @@ true satisfies Same<z.output<typeof Charge>, ChargeView>;
 true satisfies Same<z.output<typeof Refund>, RefundView>;
 true satisfies Same<z.output<typeof EntryListSchema>, EntryList>;
 true satisfies Same<z.output<typeof HoldBody>, HoldInput>;
+true satisfies Same<z.output<typeof TransferBody>, TransferInput>;
+true satisfies Same<z.output<typeof Transfer>, TransferView>;
 true satisfies Same<z.output<typeof CaptureBody>, Omit<CaptureInput, "hold">>;
 true satisfies Same<z.output<typeof Hold>, HoldView>;
 true satisfies Same<z.output<typeof HoldListSchema>, HoldList>;

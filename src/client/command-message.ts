@@ -1,4 +1,4 @@
-import type { MoneyInput, RefundInput } from "../domain/commands.ts";
+import type { MoneyInput, RefundInput, TransferInput } from "../domain/commands.ts";
 import { uuidV7 } from "./uuid-v7.ts";
 
 /**
@@ -10,7 +10,8 @@ import { uuidV7 } from "./uuid-v7.ts";
 
 export type CommandInput =
   | { readonly operation: "credit" | "charge"; readonly request: MoneyInput }
-  | { readonly operation: "refund"; readonly request: RefundInput };
+  | { readonly operation: "refund"; readonly request: RefundInput }
+  | { readonly operation: "transfer"; readonly request: TransferInput };
 
 export interface CommandMessageOptions {
   readonly tenant: string;

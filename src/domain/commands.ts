@@ -1,9 +1,8 @@
 /**
  * The operations that are each their own POST route (`/credits`, `/charges`,
- * `/refunds`), an operation of a batch and a queue command: each appends an
- * entry of its own type.
+ * `/refunds`, `/transfers`), an operation of a batch and a queue command.
  */
-export const MONEY_OPERATIONS = ["credit", "charge", "refund"] as const;
+export const MONEY_OPERATIONS = ["credit", "charge", "refund", "transfer"] as const;
 
 export type MoneyOperation = (typeof MONEY_OPERATIONS)[number];
 
@@ -42,6 +41,15 @@ export interface OpenAccountInput {
   readonly overdraft_limit?: number | undefined;
 }
 
+/** Moves money to another account of the tenant, in two phases (transfer-operations.ts). */
+export interface TransferInput {
+  readonly to: string;
+  readonly amount: number;
+  readonly currency: string;
+  readonly description?: string | undefined;
+  readonly metadata?: Metadata | undefined;
+}
+
 /** Sets funds aside until captured, voided or expired (hold-operations.ts). */
 export interface HoldInput {
   readonly amount: number;
@@ -68,6 +76,7 @@ export interface MoneyInputs {
   readonly credit: MoneyInput;
   readonly charge: MoneyInput;
   readonly refund: RefundInput;
+  readonly transfer: TransferInput;
 }
 
 /** The input each command on holds takes. */
@@ -82,9 +91,34 @@ export type HoldCommand = {
   [T in keyof HoldInputs]: { readonly type: T; readonly input: HoldInputs[T] };
 }[keyof HoldInputs];
 
+/** A transfer's destination leg, as its source's object sends it: applied once per transfer, for ever. */
+export interface TransferLegInput {
+  readonly transfer: string;
+  readonly from: string;
+  readonly amount: number;
+  readonly currency: string;
+  /** The transfer's, so both legs carry them. */
+  readonly description?: string | undefined;
+  readonly metadata?: Metadata | undefined;
+}
+
+/** A transfer's resolution at its source, once its destination answered for good. */
+export interface TransferSettleInput {
+  readonly transfer: string;
+  /** Posted when the destination applied its leg; voided, naming the destination's code, when it refused. */
+  readonly outcome: { readonly post: true } | { readonly post: false; readonly reason: string };
+}
+
+/** Commands one account object sends another, or itself: never a client's request. */
+export type TransferCommand =
+  | { readonly type: "transfer_in"; readonly input: TransferLegInput }
+  | { readonly type: "transfer_settle"; readonly input: TransferSettleInput };
+
 /** Every keyed request that moves or sets aside money: decided once under its key (decide.ts). */
 export type MoneyCommand =
-  { [T in MoneyOperation]: { readonly type: T; readonly input: MoneyInputs[T] } }[MoneyOperation] | HoldCommand;
+  | { [T in MoneyOperation]: { readonly type: T; readonly input: MoneyInputs[T] } }[MoneyOperation]
+  | HoldCommand
+  | TransferCommand;
 
 /** One operation of a batch: the single route's body, its entry type and its own Idempotency-Key. */
 export type BatchOperation = {

@@ -47,6 +47,11 @@ export const EXPIRY_SWEEP_BATCH_SIZE = 100;
 export const HOLD_MIN_EXPIRES_IN_SECONDS = 60;
 export const HOLD_MAX_EXPIRES_IN_SECONDS = 30 * 86_400;
 export const HOLD_DEFAULT_EXPIRES_IN_SECONDS = 7 * 86_400;
+/** Pending transfers one alarm run delivers; the next run takes the rest. */
+export const TRANSFER_DELIVERIES_PER_ALARM = 20;
+/** After a delivery that got no final answer, the next waits this long, doubling per attempt up to the most. */
+export const TRANSFER_RETRY_BASE_MS = 1_000;
+export const TRANSFER_RETRY_MAX_MS = 60_000;
 /** Holds one expiry step releases (a group commit's, or an alarm run's); the next step takes the rest. */
 export const HOLD_EXPIRY_BATCH_SIZE = 100;
 /** Entries a ledger audit reads per query. */
@@ -150,6 +155,11 @@ export const DOCUMENTED_LIMITS: ReadonlyArray<readonly [what: string, limit: str
     `${HOLD_MIN_EXPIRES_IN_SECONDS} s to ${HOLD_MAX_EXPIRES_IN_SECONDS / 86_400} days, default ${HOLD_DEFAULT_EXPIRES_IN_SECONDS / 86_400} days`,
   ],
   ["hold expiry", `${HOLD_EXPIRY_BATCH_SIZE} holds per step (a commit or an alarm run)`],
+  ["transfer deliveries", `${TRANSFER_DELIVERIES_PER_ALARM} per alarm run`],
+  [
+    "transfer delivery retries",
+    `${TRANSFER_RETRY_BASE_MS / 1000} s after the first, doubling, at most ${TRANSFER_RETRY_MAX_MS / 1000} s apart`,
+  ],
   ["Worker-to-object attempts", `${OBJECT_CALL_MAX_ATTEMPTS}`],
   ["operations decided in one commit (group commit)", `${MAX_GROUP_OPERATIONS}`],
   [

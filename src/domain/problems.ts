@@ -43,6 +43,11 @@ export const PROBLEMS = {
   },
   charge_not_found: { status: 404, title: "Charge not found", when: "no such charge on this account" },
   hold_not_found: { status: 404, title: "Hold not found", when: "no hold with this id on this account" },
+  transfer_not_found: {
+    status: 404,
+    title: "Transfer not found",
+    when: "no transfer with this id from this account",
+  },
   period_not_found: { status: 404, title: "Period not found", when: "no period with this id on this account" },
   idempotency_key_not_found: {
     status: 404,
@@ -74,6 +79,11 @@ export const PROBLEMS = {
     status: 409,
     title: "Nothing to close",
     when: "`POST .../periods` when no entry was appended since the last close; recorded like any decision, so retry with a new key once entries exist",
+  },
+  transfer_to_self: {
+    status: 409,
+    title: "Transfer to the same account",
+    when: "a transfer whose `to` is its own account; recorded like any decision",
   },
   hold_captured: {
     status: 409,
@@ -172,6 +182,8 @@ interface FailureFacts {
   account_not_found: object;
   charge_not_found: { readonly chargeId: string };
   hold_not_found: { readonly holdId: string };
+  transfer_not_found: { readonly transferId: string };
+  transfer_to_self: { readonly account: string };
   hold_captured: { readonly holdId: string };
   hold_voided: { readonly holdId: string };
   hold_expired: { readonly holdId: string };
@@ -271,6 +283,10 @@ export function toProblem(failure: Failure): Problem {
       return problem("account_not_found", "No such account. Open it with PUT first.");
     case "charge_not_found":
       return problem("charge_not_found", `No charge ${failure.chargeId} on this account.`);
+    case "transfer_not_found":
+      return problem("transfer_not_found", `No transfer ${failure.transferId} from this account.`);
+    case "transfer_to_self":
+      return problem("transfer_to_self", `A transfer from ${failure.account} cannot go to ${failure.account}.`);
     case "hold_not_found":
       return problem("hold_not_found", `No hold ${failure.holdId} on this account.`);
     case "hold_captured":

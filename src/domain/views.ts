@@ -66,6 +66,27 @@ export interface EntryView {
   readonly key_id: string | null;
   /** A capture's hold; only captures carry it. */
   readonly hold?: string;
+  /** A transfer leg's transfer; only `transfer_out` and `transfer_in` carry it. */
+  readonly transfer?: string;
+}
+
+export type TransferState = "pending" | "posted" | "voided";
+
+export interface TransferView {
+  readonly id: string;
+  readonly from: string;
+  readonly to: string;
+  readonly amount: number;
+  readonly currency: string;
+  readonly state: TransferState;
+  /** Why it was voided: the destination's problem code; null unless voided. */
+  readonly reason: string | null;
+  readonly created: Timestamp;
+  /** When it left `pending`; null while pending. */
+  readonly resolved: Timestamp | null;
+  readonly idempotency_key: string;
+  readonly description: string | null;
+  readonly metadata: Metadata;
 }
 
 export type HoldState = "held" | "captured" | "voided" | "expired";

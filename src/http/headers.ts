@@ -37,3 +37,10 @@ export function holdHeaders(outcome: Outcome, params: { account: string }): Reco
   const body = JSON.parse(outcome.body) as { id: string; hold?: string };
   return { location: `/v1/accounts/${params.account}/holds/${encodeURIComponent(body.hold ?? body.id)}` };
 }
+
+/** A transfer's own URL. */
+export function transferHeaders(outcome: Outcome, params: { account: string }): Record<string, string> {
+  if (outcome.status !== 201) return {};
+  const { id } = JSON.parse(outcome.body) as { id: string };
+  return { location: `/v1/accounts/${params.account}/transfers/${encodeURIComponent(id)}` };
+}

@@ -54,10 +54,13 @@ import {
   entryView,
   holdView,
   keyLookupView,
+  transferView,
   renderDecidedEntry,
 } from "./row-views.ts";
 import { findKeyRow } from "./key-rows.ts";
 import { findHold, holdsAfter } from "./hold-store.ts";
+import { deliverTransfers, type DeliveryHost } from "./transfer-delivery.ts";
+import { findRefusal, findTransfer, recordRefusal } from "./transfer-store.ts";
 import type { BackupPageRequest, RestoreStep } from "../contract/backup-records.ts";
 import { backupChanges, backupDecisions, backupKeys, backupState } from "./account-backup.ts";
 import { refusalReason, restoreStep } from "./account-restore.ts";
@@ -80,6 +83,7 @@ export class AccountLedger extends DurableObject<Env> {
   /** Counts the archive job's steps (period-archive.ts archiveStep takes turns by it). */
   private archiveTurn = 0;
   private readonly policy: PeriodPolicy;
+  private readonly delivery: DeliveryHost;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -92,6 +96,7 @@ export class AccountLedger extends DurableObject<Env> {
       publish: () => publishEvents(optionalBindings(this.env).EVENTS, outbox),
       periods: () => this.runPeriods(),
       expireHolds: () => this.expireHolds(),
+      deliverTransfers: () => deliverTransfers(this.delivery, Date.now()),
       periodsDue: (head, nowMs) => this.policy.dueMs(head, nowMs),
       measure: (run) => {
         const opened = account();
@@ -104,6 +109,14 @@ export class AccountLedger extends DurableObject<Env> {
         );
       },
     });
+    this.delivery = {
+      storage: ctx.storage,
+      sql: this.sql,
+      account: () => this.writes.committed()?.account ?? null,
+      deliver: (to, request) => this.deliverLeg(to, request),
+      settle: (request) => this.decideMoney(request),
+      rescheduled: () => this.writes.refreshHeld(),
+    };
     this.archive = new ArchiveReader(
       this.sql,
       () => this.bucket(),
@@ -216,6 +229,63 @@ export class AccountLedger extends DurableObject<Env> {
     return success(200, { data, has_more: rows.length > page.limit });
   }
 
+  /** A transfer from this account as it is now. */
+  getTransfer(id: string): Outcome {
+    const state = this.writes.committed();
+    if (state === null) return failure(ACCOUNT_NOT_FOUND);
+    const transfer = findTransfer(this.sql, id);
+    if (transfer === null) return failure({ code: "transfer_not_found", transferId: id });
+    return success(200, transferView(transfer, state.account.name, state.account.currency));
+  }
+
+  /**
+   * A transfer's leg, sent by its source's object (transfer-delivery.ts):
+   * decided once under its leg key, as any keyed request is, so a delivery
+   * repeated at any time gets the first answer. An object whose account was
+   * never opened records its refusal, so that refusal is final too: the
+   * source voids the transfer on it, and an account opened later can never
+   * apply the leg.
+   */
+  async receiveTransfer(wire: WireMoneyRequest): Promise<Outcome> {
+    const unsupported = refuseInterface(wire.interfaceVersion);
+    if (unsupported !== null) return unsupported;
+    const request = currentRequest(wire);
+    if (request.command.type !== "transfer_in") {
+      throw new Error(`invariant: a transfer leg carries a ${request.command.type} command`);
+    }
+    const nowMs = Date.now();
+    if (this.writes.committed() === null) {
+      this.ctx.storage.transactionSync(() =>
+        recordRefusal(this.sql, request.idempotencyKey, ACCOUNT_NOT_FOUND.code, nowMs),
+      );
+    }
+    const refused = findRefusal(this.sql, request.idempotencyKey);
+    if (refused !== null) {
+      // Paired with recordRefusal: the one refusal kept there is of an account not opened.
+      if (refused !== ACCOUNT_NOT_FOUND.code) throw new Error(`invariant: leg refused as ${refused}`);
+      return withFacts(failure(ACCOUNT_NOT_FOUND), { recorded: true });
+    }
+    return this.decideMoney(request);
+  }
+
+  /** Where this account's object reaches another account's of its tenant: in its own namespace and jurisdiction. */
+  private async deliverLeg(to: string, request: MoneyRequest): Promise<Outcome | null> {
+    const account = this.writes.committed()?.account ?? null;
+    const tenant = account === null ? null : tenantOf(account, this.ctx.id.name);
+    if (tenant === null) {
+      logError("transferDeliveryFailed", { to, reason: "this account's tenant is unknown" });
+      return null;
+    }
+    const jurisdiction = this.ctx.id.jurisdiction as DurableObjectJurisdiction | undefined;
+    const namespace = jurisdiction === undefined ? this.env.ACCOUNTS : this.env.ACCOUNTS.jurisdiction(jurisdiction);
+    try {
+      return await namespace.getByName(`${tenant}:${to}`).receiveTransfer(request);
+    } catch (error) {
+      logError("transferDeliveryFailed", { to, error: String(error) });
+      return null;
+    }
+  }
+
   /** The alarm's hold job: expires the holds due, through a group commit, only when some are. */
   private async expireHolds(): Promise<number | null> {
     const due = this.writes.committed()?.head.holdsDueMs ?? null;
@@ -315,6 +385,12 @@ export class AccountLedger extends DurableObject<Env> {
     const unsupported = refuseInterface(wire.interfaceVersion);
     if (unsupported !== null) return unsupported;
     const request = currentRequest(wire);
+    if (isTransferCommand(request)) throw new Error(`invariant: a Worker sent a ${request.command.type} command`);
+    return this.decideMoney(request);
+  }
+
+  /** Decides a money request, of a caller or of this code: a used key answered at once, a new one in the next group. */
+  private async decideMoney(request: MoneyRequest): Promise<Outcome> {
     const before = this.sql.work();
     const state = this.writes.committed();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
@@ -573,6 +649,11 @@ export class AccountLedger extends DurableObject<Env> {
 }
 
 /** A 500 for a caller this object cannot understand (contract/interface-version.ts), logged; null when it can. */
+/** Whether a request carries a command only account objects send each other, never a Worker. */
+function isTransferCommand(request: MoneyRequest): boolean {
+  return request.command.type === "transfer_in" || request.command.type === "transfer_settle";
+}
+
 function refuseInterface(version: number | undefined): Outcome | null {
   const reason = unsupportedInterface(version);
   if (reason === null) return null;

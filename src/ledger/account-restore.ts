@@ -751,7 +751,7 @@ function insertLedgerRow(sql: CountedSql, view: EntryView, keyPos: number): void
     view.balance_after,
     timeMs(view.created),
     keyPos,
-    view.hold ?? view.charge,
+    view.hold ?? view.transfer ?? view.charge,
     view.description,
     Object.keys(view.metadata).length === 0 ? null : JSON.stringify(view.metadata),
     view.key_id,

@@ -20,6 +20,8 @@ export interface AlarmNeeds {
   readonly periodsDueMs?: number | null | undefined;
   /** Holds: the earliest expiry of a held hold (hold-operations.ts). */
   readonly holdsDueMs?: number | null | undefined;
+  /** Transfers: the earliest next delivery of a pending transfer (transfer-delivery.ts). */
+  readonly transfersDueMs?: number | null | undefined;
 }
 
 /** When each job is next due, given what it needs; null when it has nothing to do. */
@@ -39,6 +41,8 @@ const DUE: { readonly [Job in keyof AlarmNeeds]-?: (needs: AlarmNeeds, nowMs: nu
     needs.periodsDueMs === null || needs.periodsDueMs === undefined ? null : Math.max(needs.periodsDueMs, nowMs),
   holdsDueMs: (needs, nowMs) =>
     needs.holdsDueMs === null || needs.holdsDueMs === undefined ? null : Math.max(needs.holdsDueMs, nowMs),
+  transfersDueMs: (needs, nowMs) =>
+    needs.transfersDueMs === null || needs.transfersDueMs === undefined ? null : Math.max(needs.transfersDueMs, nowMs),
 };
 const JOBS = Object.values(DUE);
 
@@ -60,6 +64,8 @@ export interface AlarmJobs {
   publish(): Promise<{ published: number; more: boolean; failed: boolean }>;
   /** Expires the holds due (a bounded batch): when the next held hold expires, null when none is held. */
   expireHolds(): Promise<number | null>;
+  /** Delivers the pending transfers due (a bounded number): when the next is due, null when none is pending. */
+  deliverTransfers(): Promise<number | null>;
   /** Runs the periods' job once (an automatic close when due, then one archive or prune step): when it is next due. */
   periods(): Promise<{ did: string; period: number | null; r2Operations: number; nextDueMs: number | null }>;
   /** When the periods' job is next due for a group that leaves the ledger at `head`: from memory, on the money path. */
@@ -84,7 +90,8 @@ export class AlarmSchedule {
     events: "new" | undefined;
     periodsDueMs: number | null;
     holdsDueMs: number | null;
-  } = { earliestExpiryMs: null, events: undefined, periodsDueMs: null, holdsDueMs: null };
+    transfersDueMs: number | null;
+  } = { earliestExpiryMs: null, events: undefined, periodsDueMs: null, holdsDueMs: null, transfersDueMs: null };
   /** The last run started, settled or not, and whether it is still under way. */
   private lastRun: Promise<void> = Promise.resolve();
   private underWay = false;
@@ -111,6 +118,7 @@ export class AlarmSchedule {
     needs.events = newEvents ? "new" : undefined;
     needs.periodsDueMs = head === null ? null : this.jobs.periodsDue(head, nowMs);
     needs.holdsDueMs = head?.holdsDueMs ?? null;
+    needs.transfersDueMs = head?.transfersDueMs ?? null;
     const due = nextAlarmMs(needs, nowMs);
     if (due === null || (this.alarmAtMs !== null && this.alarmAtMs <= due)) return;
     // An alarm that used up its retries is gone: setting it again brings back the sweep of records stored before schema 7.
@@ -131,7 +139,7 @@ export class AlarmSchedule {
   /**
    * One alarm run: first, synchronously, it deletes one bounded batch of
    * expired records; then it lists the account, expires the holds due,
-   * publishes pending events and runs the periods' job, and re-arms for
+   * delivers the transfers due, publishes pending events and runs the periods' job, and re-arms for
    * whatever is left of any of them. Safe to run twice.
    */
   run(): Promise<void> {
@@ -164,6 +172,7 @@ export class AlarmSchedule {
     const work = workSince(this.sql, before);
     const listed = await this.jobs.list();
     const holdsDueMs = await this.jobs.expireHolds();
+    const transfersDueMs = await this.jobs.deliverTransfers();
     const events = await this.jobs.publish();
     const periods = await this.jobs.periods();
     const next = nextAlarmMs(
@@ -173,6 +182,7 @@ export class AlarmSchedule {
         listed,
         periodsDueMs: periods.nextDueMs,
         holdsDueMs,
+        transfersDueMs,
       },
       Date.now(),
     );

@@ -1,17 +1,10 @@
 import type { CaptureInput, HoldInput, VoidInput } from "../domain/commands.ts";
 import { HOLD_DEFAULT_EXPIRES_IN_SECONDS, HOLD_EXPIRY_BATCH_SIZE } from "../domain/limits.ts";
-import { assertHeld, debit } from "../domain/money.ts";
+import { debit } from "../domain/money.ts";
 import type { Failure } from "../domain/problems.ts";
 import { success } from "../contract/outcome.ts";
-import {
-  dueHolds,
-  findHold,
-  insertHold,
-  readHeldFunds,
-  resolveHold,
-  type HeldFunds,
-  type HoldRow,
-} from "./hold-store.ts";
+import { readHeldAfter, type HeldFunds } from "./held-funds.ts";
+import { dueHolds, findHold, insertHold, resolveHold, type HoldRow } from "./hold-store.ts";
 import type { LedgerHead } from "./ledger-store.ts";
 import { appendMoney, checkCurrency, declined, type Applied, type ApplyContext } from "./money-operations.ts";
 import { holdView } from "./row-views.ts";
@@ -48,6 +41,7 @@ export function applyHold(ctx: ApplyContext, input: HoldInput): Applied {
     entrySeqBefore: ctx.head.entryCount,
   });
   const held = {
+    ...ctx.head,
     held: ctx.head.held + hold.amount,
     holdsDueMs: ctx.head.holdsDueMs === null ? expiresMs : Math.min(ctx.head.holdsDueMs, expiresMs),
   };
@@ -126,18 +120,4 @@ function stateRefusal(state: "captured" | "voided" | "expired", holdId: string):
 /** What is held once `hold` has left `held`. */
 function released(sql: CountedSql, head: LedgerHead, hold: HoldRow): HeldFunds {
   return readHeldAfter(sql, head.held - hold.amount);
-}
-
-/**
- * The held funds after a release: the sum kept in memory less what left,
- * checked against storage's own sum (paired with insertHold and
- * resolveHold), and the next expiry, which only storage knows.
- */
-function readHeldAfter(sql: CountedSql, expectedHeld: number): HeldFunds {
-  const stored = readHeldFunds(sql);
-  assertHeld(stored.held);
-  if (stored.held !== expectedHeld) {
-    throw new Error(`invariant: holds set aside ${stored.held}, the ledger head says ${expectedHeld}`);
-  }
-  return stored;
 }

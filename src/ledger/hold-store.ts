@@ -28,12 +28,6 @@ export interface HoldRow {
   readonly keyId: string | null;
 }
 
-/** What is held now: the sum of held holds, and the earliest of their expiries (null when none is held). */
-export interface HeldFunds {
-  readonly held: number;
-  readonly holdsDueMs: number | null;
-}
-
 /** A change of a hold's state, as the event outbox reads it: its place in the ledger is after `entrySeqBefore` entries. */
 export interface HoldChangeRow {
   readonly seq: number;
@@ -193,21 +187,6 @@ export function dueHolds(sql: CountedSql, nowMs: number, limit: number): HoldRow
       limit,
     )
     .map(toHoldRow);
-}
-
-/** What held holds set aside now, read from storage (the money path keeps it in memory, in the ledger head). */
-export function readHeldFunds(sql: CountedSql): HeldFunds {
-  const row = sql.first<{ held: number | null; due: number | null }>(
-    "SELECT SUM(amount) AS held, MIN(expires_ms) AS due FROM holds WHERE state = 'held'",
-  );
-  return { held: row?.held ?? 0, holdsDueMs: row?.due ?? null };
-}
-
-/** The earliest expiry of a held hold, or null. */
-export function earliestHoldExpiry(sql: CountedSql): number | null {
-  return (
-    sql.first<{ due: number | null }>("SELECT MIN(expires_ms) AS due FROM holds WHERE state = 'held'")?.due ?? null
-  );
 }
 
 /** Changes of hold state after seq `afterSeq`, in order, at most `limit`, each with its hold as it is now. */

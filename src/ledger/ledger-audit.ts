@@ -1,6 +1,7 @@
 import { ENTRY_TYPE_RULES, isEntryType } from "../domain/entry-types.ts";
 import { AUDIT_PAGE_SIZE, MAX_BALANCE_MINOR, MAX_OVERDRAFT_LIMIT_MINOR } from "../domain/limits.ts";
-import { holdSeqOf, readHeldFunds } from "./hold-store.ts";
+import { readHeldFunds } from "./held-funds.ts";
+import { holdSeqOf } from "./hold-store.ts";
 import { entriesAfter, entryTypeCode, findEntryById } from "./ledger-store.ts";
 import type { CountedSql } from "./sql.ts";
 

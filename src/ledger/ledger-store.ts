@@ -1,7 +1,7 @@
 import type { Metadata } from "../domain/commands.ts";
 import { ENTRY_TYPE_RULES, ENTRY_TYPES, isEntryType, type EntryType } from "../domain/entry-types.ts";
 import { assertAmount, assertBalance, assertHeld, assertOverdraftLimit } from "../domain/money.ts";
-import { readHeldFunds, type HeldFunds } from "./hold-store.ts";
+import { readHeldFunds, type HeldFunds } from "./held-funds.ts";
 import { formatRowId, parseRowId, randomTag } from "./row-ids.ts";
 import { insertedRows, type CountedSql } from "./sql.ts";
 
@@ -37,7 +37,7 @@ export interface EntryRow {
 }
 
 /** The entry types that name another row (EntryRow.names). */
-export const NAMES_ROW: ReadonlySet<string> = new Set<EntryType>(["refund", "capture"]);
+export const NAMES_ROW: ReadonlySet<string> = new Set<EntryType>(["refund", "capture", "transfer_out", "transfer_in"]);
 
 /**
  * The balance and entry count are not stored twice: both are read off the

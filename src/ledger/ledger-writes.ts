@@ -6,6 +6,7 @@ import type { AlarmSchedule } from "./alarm-schedule.ts";
 import { BatchRows } from "./batch-rows.ts";
 import { decide } from "./decide.ts";
 import { expireDueHolds } from "./hold-operations.ts";
+import { readHeldFunds } from "./held-funds.ts";
 import { hasLegacyKeys } from "./key-state.ts";
 import { decideClose } from "./period-close.ts";
 import { GroupCommit } from "./group-commit.ts";
@@ -165,6 +166,14 @@ export class LedgerWrites {
     // A new account, or one opened before directories existed: listed now, beside the money path.
     if (!account.listed) this.host.unlisted();
     return this.state;
+  }
+
+  /**
+   * What is held, read again from storage after a change that moves no money
+   * outside a group (a pending transfer's next delivery rescheduled).
+   */
+  refreshHeld(): void {
+    if (this.state !== undefined) this.state.head = { ...this.state.head, ...readHeldFunds(this.sql) };
   }
 
   /** The account is now listed in storage: so it is in memory. */

@@ -1,6 +1,7 @@
 import type { MoneyCommand, MoneyInput, RefundInput } from "../domain/commands.ts";
 import { applyCapture, applyHold, applyVoid } from "./hold-operations.ts";
-import type { HeldFunds } from "./hold-store.ts";
+import { applySettle, applyTransfer, applyTransferIn } from "./transfer-operations.ts";
+import type { HeldFunds } from "./held-funds.ts";
 import { debit, deposit } from "../domain/money.ts";
 import type { Failure, FailureOf } from "../domain/problems.ts";
 import {
@@ -63,6 +64,12 @@ export function applyMoneyCommand(ctx: ApplyContext, command: MoneyCommand): App
       return applyCapture(ctx, command.input);
     case "void":
       return applyVoid(ctx, command.input);
+    case "transfer":
+      return applyTransfer(ctx, command.input);
+    case "transfer_in":
+      return applyTransferIn(ctx, command.input);
+    case "transfer_settle":
+      return applySettle(ctx, command.input);
   }
 }
 

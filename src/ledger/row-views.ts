@@ -5,11 +5,13 @@ import type {
   EntryView,
   HoldView,
   IdempotencyKeyLookupView,
+  TransferView,
   RefundView,
 } from "../domain/views.ts";
 import { assertOverdraftLimit } from "../domain/money.ts";
 import type { DecisionRow } from "./decisions.ts";
 import type { HoldRow } from "./hold-store.ts";
+import type { TransferRow } from "./transfer-store.ts";
 import type { IdempotencyRecord } from "./idempotency-records.ts";
 import type { AccountChangeRow, AccountRow, EntryRow, LedgerHead } from "./ledger-store.ts";
 
@@ -59,9 +61,14 @@ export function accountChangeView(change: AccountChangeRow): AccountChangeView {
   };
 }
 
-/** An entry as the API shows it; a capture alone carries `hold` (so no other type's JSON ever changed). */
+/**
+ * An entry as the API shows it. What it names is `charge` on a refund, and
+ * a field of its own on types added later (a capture's `hold`, a transfer
+ * leg's `transfer`), so no earlier type's JSON ever changed.
+ */
 export function entryView(entry: EntryRow, currency: string): EntryView {
   const capture = entry.type === "capture";
+  const leg = entry.type === "transfer_out" || entry.type === "transfer_in";
   const view: EntryView = {
     id: entry.id,
     seq: entry.seq,
@@ -71,12 +78,30 @@ export function entryView(entry: EntryRow, currency: string): EntryView {
     balance_after: entry.balanceAfter,
     created: timestamp(entry.createdMs),
     idempotency_key: entry.idempotencyKey,
-    charge: capture ? null : entry.names,
+    charge: capture || leg ? null : entry.names,
     description: entry.description,
     metadata: entry.metadata,
     key_id: entry.keyId,
   };
-  return capture ? { ...view, hold: entry.names as string } : view;
+  if (capture) return { ...view, hold: entry.names as string };
+  return leg ? { ...view, transfer: entry.names as string } : view;
+}
+
+export function transferView(transfer: TransferRow, from: string, currency: string): TransferView {
+  return {
+    id: transfer.id,
+    from,
+    to: transfer.to,
+    amount: transfer.amount,
+    currency,
+    state: transfer.state,
+    reason: transfer.reason,
+    created: timestamp(transfer.createdMs),
+    resolved: transfer.resolvedMs === null ? null : timestamp(transfer.resolvedMs),
+    idempotency_key: transfer.idempotencyKey,
+    description: transfer.description,
+    metadata: transfer.metadata,
+  };
 }
 
 export function holdView(hold: HoldRow, currency: string): HoldView {
@@ -187,6 +212,8 @@ export function renderDecidedEntry(view: number, entry: EntryRow, currency: stri
     case "refund":
       return JSON.stringify(refundView(entry, currency));
     case "capture":
+    case "transfer_out":
+    case "transfer_in":
       return JSON.stringify(entryView(entry, currency));
   }
 }
@@ -201,7 +228,7 @@ export function entryRowOf(view: EntryView): EntryRow {
     balanceAfter: view.balance_after,
     createdMs: Date.parse(view.created),
     idempotencyKey: view.idempotency_key,
-    names: view.hold ?? view.charge,
+    names: view.hold ?? view.transfer ?? view.charge,
     description: view.description,
     metadata: view.metadata,
     keyId: view.key_id,

@@ -18,6 +18,17 @@ interface Migration {
   readonly readableFrom: number;
 }
 
+/**
+ * Transfer legs refused by an object whose account was never opened: kept
+ * there (the one table such an object has), so the refusal is as final as
+ * any decision; schema 10 creates it in every account too.
+ */
+export const TRANSFER_REFUSALS_TABLE = `CREATE TABLE IF NOT EXISTS transfer_refusals (
+       leg_key TEXT PRIMARY KEY,
+       code TEXT NOT NULL,
+       decided_ms INTEGER NOT NULL
+     ) WITHOUT ROWID;`;
+
 const MIGRATIONS: readonly Migration[] = [
   {
     readableFrom: 1,
@@ -272,7 +283,36 @@ const MIGRATIONS: readonly Migration[] = [
      );
      ALTER TABLE event_cursor ADD COLUMN hold_change INTEGER NOT NULL DEFAULT 0;`,
   },
+  {
+    // Transfers (transfer-store.ts): a transfer out, pending until its destination answers for good,
+    // its amount set aside meanwhile; and the transfer legs an account refused before it was opened.
+    // Code older than this would spend what a pending transfer set aside, and cannot read a leg's
+    // entry type: the first transfer an account sends or receives raises the oldest reader to this
+    // schema (TRANSFERS_SCHEMA), as the first hold does to schema 9.
+    readableFrom: 8,
+    sql: `CREATE TABLE transfers (
+       seq INTEGER PRIMARY KEY,
+       tag INTEGER NOT NULL,
+       to_account TEXT NOT NULL,
+       amount INTEGER NOT NULL,
+       state TEXT NOT NULL CHECK (state IN ('pending', 'posted', 'voided')),
+       reason TEXT,
+       created_ms INTEGER NOT NULL,
+       resolved_ms INTEGER,
+       attempts INTEGER NOT NULL DEFAULT 0,
+       next_attempt_ms INTEGER NOT NULL,
+       idempotency_key TEXT NOT NULL,
+       description TEXT,
+       metadata TEXT,
+       key_id TEXT
+     );
+     CREATE INDEX transfers_pending_by_attempt ON transfers (next_attempt_ms) WHERE state = 'pending';
+     ${TRANSFER_REFUSALS_TABLE}`,
+  },
 ];
+
+/** The schema that brought transfers: the oldest that may read an account that sent or received one. */
+export const TRANSFERS_SCHEMA = 10;
 
 /** The schema that brought holds: the oldest that may read an account that has placed one. */
 export const HOLDS_SCHEMA = 9;

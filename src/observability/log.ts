@@ -45,6 +45,8 @@ export const LOG_LINES = {
   archiveUnbound: "archive bucket not bound: closed periods wait",
   archiveObjectMismatch: "archived object does not match its digest: writing it again",
   archiveStepFailed: "archive step failed: retried by the next alarm",
+  transferDeliveryFailed: "transfer leg not delivered: the transfer stays pending and is tried again",
+  transferSettleFailed: "transfer not settled: the transfer stays pending and is tried again",
   restoreRefused: "restore step refused",
 } as const;
 

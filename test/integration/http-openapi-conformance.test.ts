@@ -22,6 +22,8 @@ const BUSINESS_REASONS = new Set<ProblemCode>([
   "account_not_found",
   "charge_not_found",
   "hold_not_found",
+  "transfer_not_found",
+  "transfer_to_self",
   "hold_captured",
   "hold_voided",
   "hold_expired",

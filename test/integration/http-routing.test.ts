@@ -31,7 +31,7 @@ describe("routing", () => {
     ["GET", "/v1/nope"],
     ["GET", "/v1/accounts/"],
     ["GET", "/v1/accounts/x/nope"],
-    ["POST", "/v1/accounts/x/transfers"],
+    ["POST", "/v1/accounts/x/payouts"],
     ["GET", "/v1/accounts/x/charges/ch_x/extra"],
     ["GET", "/v1/accounts/x/refunds/re_x"],
   ])("answers an authenticated %s %s with 404 not_found", async (method, path) => {
@@ -109,7 +109,7 @@ describe("check order across auth and routing", () => {
   });
 
   it("404 comes before 413 and 415", async () => {
-    const response = await call(`/v1/accounts/${uniqueAccount()}/transfers`, {
+    const response = await call(`/v1/accounts/${uniqueAccount()}/payouts`, {
       method: "POST",
       body: oversized,
       contentType: "text/plain",
@@ -173,6 +173,8 @@ describe("GET /openapi.json", () => {
       "/v1/accounts/{account}/charges/{id}": ["get"],
       "/v1/accounts/{account}/periods": ["post", "get"],
       "/v1/accounts/{account}/periods/{id}": ["get"],
+      "/v1/accounts/{account}/transfers": ["post"],
+      "/v1/accounts/{account}/transfers/{transfer}": ["get"],
       "/v1/accounts/{account}/holds": ["post", "get"],
       "/v1/accounts/{account}/holds/{hold}": ["get"],
       "/v1/accounts/{account}/holds/{hold}/captures": ["post"],

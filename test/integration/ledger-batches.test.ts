@@ -171,7 +171,7 @@ describe("a batch", () => {
         { type: "charge", amount: 1, currency: "USD" },
         charge("bad key", 1),
         charge("ok-2", 1.5),
-        { type: "transfer", idempotency_key: "t", amount: 1, currency: "USD" },
+        { type: "payout", idempotency_key: "t", amount: 1, currency: "USD" },
         "not an object",
         charge("ok-3", 1, { surprise: true }),
         { type: "charge", idempotency_key: 7, amount: 1, currency: "USD" },
@@ -218,7 +218,7 @@ describe("a batch", () => {
         { type: "credit", idempotency_key: "wide", ...wide },
         charge("small", 2),
         // The single route's order: the route (type) before the size, the size before the key.
-        { type: "transfer", idempotency_key: "t", ...over },
+        { type: "payout", idempotency_key: "t", ...over },
         { type: "credit", ...over },
       ]),
     );

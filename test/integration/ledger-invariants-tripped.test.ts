@@ -240,7 +240,7 @@ describe("appending an entry (ledger-store.ts appendEntry)", () => {
 
   it("refuses an amount outside the limits, and a refund without its charge", async () => {
     const account = await fundedAccount(1000);
-    const head = { balance: 1000, entryCount: 1, keyPos: 1, held: 0, holdsDueMs: null };
+    const head = { balance: 1000, entryCount: 1, keyPos: 1, held: 0, holdsDueMs: null, transfersDueMs: null };
     const entry = {
       type: "credit" as const,
       createdMs: Date.now(),

@@ -14,11 +14,12 @@ const IDLE: AlarmJobs = {
   periods: () => Promise.resolve({ did: "nothing", period: null, r2Operations: 0, nextDueMs: null }),
   periodsDue: () => null,
   expireHolds: () => Promise.resolve(null),
+  deliverTransfers: () => Promise.resolve(null),
   measure: () => undefined,
 };
 
 /** A ledger head a group leaves: the periods' job says when it is next due for it. */
-const HEAD: LedgerHead = { balance: 0, entryCount: 1, keyPos: 1, held: 0, holdsDueMs: null };
+const HEAD: LedgerHead = { balance: 0, entryCount: 1, keyPos: 1, held: 0, holdsDueMs: null, transfersDueMs: null };
 
 function scheduleIn(
   account: string,

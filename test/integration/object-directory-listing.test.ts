@@ -32,6 +32,7 @@ function withUnlistedAccount<R>(
         periods: () => Promise.resolve({ did: "nothing", period: null, r2Operations: 0, nextDueMs: null }),
         periodsDue: () => null,
         expireHolds: () => Promise.resolve(null),
+        deliverTransfers: () => Promise.resolve(null),
         measure: () => undefined,
       }),
       directory: () => directory,

@@ -42,6 +42,7 @@ async function inWrites<R>(fn: (writes: LedgerWrites, storage: DurableObjectStor
       periods: () => Promise.resolve({ did: "nothing", period: null, r2Operations: 0, nextDueMs: null }),
       periodsDue: () => null,
       expireHolds: () => Promise.resolve(null),
+      deliverTransfers: () => Promise.resolve(null),
       measure: () => undefined,
     };
     const writes = new LedgerWrites({

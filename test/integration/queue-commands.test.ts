@@ -278,7 +278,7 @@ describe("a malformed message", () => {
       "invalid_command",
       "request.amount",
     ],
-    ["an unknown operation", JSON.stringify({ ...valid, operation: "transfer" }), "invalid_command", "operation"],
+    ["an unknown operation", JSON.stringify({ ...valid, operation: "payout" }), "invalid_command", "operation"],
     ["an unknown field", JSON.stringify({ ...valid, priority: 1 }), "invalid_command", "priority"],
     ["no key", JSON.stringify({ ...valid, idempotency_key: undefined }), "invalid_command", "idempotency_key"],
     [

@@ -123,7 +123,7 @@ export async function deliver(messages: readonly Delivery[], bindings: Partial<E
 /** A command message body, as JSON text, the way producers send it. */
 export function command(fields: {
   account: string;
-  operation: "credit" | "charge" | "refund";
+  operation: "credit" | "charge" | "refund" | "transfer";
   key: string;
   request: Record<string, unknown>;
   tenant?: string;

@@ -78,7 +78,7 @@ export function legacyRecords(account: string): Promise<LegacyRecordRow[]> {
 }
 
 /** The tables a decision writes from schema 7 on, and those older code wrote, still read. */
-export type Table = "ledger" | "keys" | "refund_totals" | "entries" | "idempotency_records" | "decisions";
+export type Table = "ledger" | "keys" | "refund_totals" | "entries" | "idempotency_records" | "decisions" | "transfers";
 
 export function countRows(storage: DurableObjectStorage, table: Table): number {
   return storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;

@@ -2,6 +2,7 @@ import {
   getAccountRoute,
   getChargeRoute,
   getPeriodRoute,
+  getTransferRoute,
   listChangesRoute,
   listAccountsRoute,
   listEntriesRoute,
@@ -69,6 +70,12 @@ export function readRoutes(): RouteTable {
       getChargeRoute,
       handle(getChargeRoute, ({ params }, callAccountOf) =>
         callAccountOf(params.account, (stub) => stub.getCharge(params.id)),
+      ),
+    ],
+    [
+      getTransferRoute,
+      handle(getTransferRoute, ({ params }, callAccountOf) =>
+        callAccountOf(params.account, (stub) => stub.getTransfer(params.transfer)),
       ),
     ],
     [

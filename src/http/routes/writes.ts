@@ -1,9 +1,17 @@
 import { closePeriodRoute, MONEY_ROUTES, openAccountRoute, type RouteDef } from "../../api/routes.ts";
-import { MONEY_OPERATIONS, type MoneyCommand } from "../../domain/commands.ts";
+import { MONEY_OPERATIONS, type MoneyCommand, type MoneyOperation } from "../../domain/commands.ts";
 import { keyedRequest, moneyRequest, openAccountRequest } from "../../contract/requests.ts";
-import { accountHeaders, chargeHeaders, periodHeaders } from "../headers.ts";
+import { accountHeaders, chargeHeaders, periodHeaders, transferHeaders } from "../headers.ts";
 import { handle } from "../pipeline.ts";
 import type { RouteTable } from "./route-table.ts";
+
+/** The headers a money operation's answer gets: where what it created can be read, if anywhere. */
+const CREATED_HEADERS: Readonly<Record<MoneyOperation, typeof chargeHeaders | undefined>> = {
+  credit: undefined,
+  charge: chargeHeaders,
+  refund: undefined,
+  transfer: transferHeaders,
+};
 
 /** The routes that change an account: opening it, the money-moving POSTs, and closing a period. */
 export function writeRoutes(): RouteTable {
@@ -39,7 +47,7 @@ export function writeRoutes(): RouteTable {
             const request = moneyRequest(crypto.randomUUID(), keyed, { type, input: body } as MoneyCommand, origin);
             return callAccountOf(params.account, (stub) => stub.moveMoney(request));
           },
-          type === "charge" ? { headers: chargeHeaders, operation: type } : { operation: type },
+          { headers: CREATED_HEADERS[type], operation: type },
         ),
       ];
     }),

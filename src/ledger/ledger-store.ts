@@ -329,6 +329,13 @@ export function formatEntryId(type: EntryType, tag: number, seq: number): string
   return formatRowId(ENTRY_TYPE_RULES[type].idPrefix, tag, seq);
 }
 
+/** The id of a `ledger` row from its stored seq, tag and type code; throws on a code no type has. */
+export function storedEntryId(seq: number, tag: number, typeCode: number): string {
+  const type = ENTRY_TYPES[typeCode - 1];
+  if (type === undefined) throw new Error(`invariant: stored entry ${seq} has type code ${typeCode}`);
+  return formatEntryId(type, tag, seq);
+}
+
 /** The type, seq and tag an entry id of the current form carries; null for any other string. */
 export function parseEntryId(id: string): { type: EntryType; tag: number; seq: number } | null {
   const parsed = parseRowId(id);

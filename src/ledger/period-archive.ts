@@ -12,7 +12,7 @@ import { hash64 } from "../lib/hash64.ts";
 import { stageHashes, type Hash } from "./key-locator.ts";
 import { locatorStep, startStagedRun } from "./locator-job.ts";
 import { readEventCursor } from "./events.ts";
-import { entriesAfter, parseEntryId } from "./ledger-store.ts";
+import { entriesAfter, storedEntryId } from "./ledger-store.ts";
 import {
   findPeriod,
   insertObject,
@@ -357,17 +357,10 @@ function keyLine(row: KeyArchiveRow): string {
     key: row.key,
     status: row.status,
     code: row.code,
-    entry: row.seq === null ? null : entryIdOf(row.seq, row.tag as number, row.type as number),
+    entry: row.seq === null ? null : storedEntryId(row.seq, row.tag as number, row.type as number),
     decided: timestamp(row.decided_ms),
   };
   return JSON.stringify(line);
-}
-
-function entryIdOf(seq: number, tag: number, type: number): string {
-  const prefix = ["cr", "ch", "re"][type - 1];
-  const id = `${prefix}_${tag.toString(16).padStart(12, "0")}${seq.toString(16).padStart(20, "0")}`;
-  if (parseEntryId(id)?.seq !== seq) throw new Error(`invariant: entry ${seq} has no id of the current form`);
-  return id;
 }
 
 /** As many whole lines as fit in one object's byte limit (always at least one). */

@@ -1,9 +1,10 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
 import type { CommandResult } from "../../src/queue/command-consumer.ts";
 import { call, expectProblem, fundedAccount, json, ledgerStub, post, uniqueKey } from "../support/api.ts";
+import { archiveAndPrune } from "../support/periods.ts";
 import { command, deliver, messageId, recordingQueues } from "../support/queues.ts";
 
 /**
@@ -27,28 +28,6 @@ async function closePeriod(account: string): Promise<Record<string, unknown>> {
   );
   expect(outcome.status).toBe(201);
   return JSON.parse(outcome.body) as Record<string, unknown>;
-}
-
-/** Runs the alarm until no period is closing or waiting to leave, the keys' replay window closed first. */
-export async function archiveAndPrune(account: string): Promise<void> {
-  await runInDurableObject(ledgerStub(account), (_, state) => {
-    state.storage.sql.exec("UPDATE keys SET expires_ms = ? WHERE expires_ms > ?", Date.now() - 1, Date.now() - 1);
-  });
-  for (let run = 0; run < 200; run += 1) {
-    await runDurableObjectAlarm(ledgerStub(account));
-    const left = await runInDurableObject(ledgerStub(account), (_, state) =>
-      state.storage.sql
-        .exec<{ n: number }>("SELECT COUNT(*) AS n FROM periods WHERE state = 'closing' OR pruned < 2")
-        .one(),
-    );
-    if (left.n === 0) return;
-    // A period archived before the expiry above has its own hot_until: move it too.
-    await runInDurableObject(ledgerStub(account), (_, state) => {
-      state.storage.sql.exec("UPDATE periods SET hot_until_ms = ? WHERE state = 'archived'", Date.now() - 1);
-      state.storage.sql.exec("UPDATE keys SET expires_ms = ? WHERE expires_ms > ?", Date.now() - 1, Date.now() - 1);
-    });
-  }
-  throw new Error("the archive did not finish in 200 alarm runs");
 }
 
 describe("a closed period, archived and gone from the object", () => {

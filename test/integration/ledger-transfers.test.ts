@@ -19,6 +19,7 @@ import {
   uniqueKey,
 } from "../support/api.ts";
 import { command, deliver, messageId, recordingQueues } from "../support/queues.ts";
+import { archiveAndPrune, closeInside } from "../support/periods.ts";
 import { healFault, inLedger, injectFault } from "../support/storage.ts";
 
 /**
@@ -261,6 +262,27 @@ async function redeliver(from: string, to: string, id: string): Promise<Outcome>
   });
   return ledgerStub(to).receiveTransfer(request);
 }
+
+describe("a transfer's leg, once its period has left the destination", () => {
+  it("is still applied only once: a leg sent again gets the final answer from the archive", async () => {
+    const from = await fundedAccount(1000);
+    const to = await fundedAccount(5);
+    const created = await pendingTransfer(from, to, 100);
+    expect(await settled(from, created.id)).toMatchObject({ state: "posted" });
+    await closeInside(ledgerStub(to));
+    await archiveAndPrune(to);
+    const left = await inLedger(to, (storage) =>
+      storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM ledger").one(),
+    );
+    expect(left.n).toBe(0);
+    const again = await redeliver(from, to, created.id);
+    expect(again.status).toBe(409);
+    expect(JSON.parse(again.body)).toMatchObject({ code: "idempotency_key_expired", original_status: 201 });
+    expect(await getAccount(to)).toMatchObject({ balance: 105, entry_count: 2 });
+    const transferIn = (await allEntries(to)).filter((entry) => entry.type === "transfer_in");
+    expect(transferIn).toHaveLength(1);
+  });
+});
 
 describe("faults at every step", () => {
   it("before the transfer commits: nothing is recorded, and the retry is decided once", async () => {

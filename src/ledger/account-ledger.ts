@@ -95,7 +95,7 @@ export class AccountLedger extends DurableObject<Env> {
       list: () => this.listing.list(),
       publish: () => publishEvents(optionalBindings(this.env).EVENTS, outbox),
       periods: () => this.runPeriods(),
-      expireHolds: () => this.expireHolds(),
+      expireHolds: () => this.expireDueHolds(),
       deliverTransfers: () => deliverTransfers(this.delivery, Date.now()),
       periodsDue: (head, nowMs) => this.policy.dueMs(head, nowMs),
       measure: (run) => {
@@ -177,7 +177,8 @@ export class AccountLedger extends DurableObject<Env> {
     return outcome;
   }
 
-  getAccount(): Outcome {
+  async getAccount(): Promise<Outcome> {
+    await this.expireDueHolds();
     const state = this.writes.committed();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
     return success(200, accountView(state.account, state.head, this.sql.databaseSize()));
@@ -204,7 +205,8 @@ export class AccountLedger extends DurableObject<Env> {
   }
 
   /** A hold as it is now. */
-  getHold(id: string): Outcome {
+  async getHold(id: string): Promise<Outcome> {
+    await this.expireDueHolds();
     const state = this.writes.committed();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
     const hold = findHold(this.sql, id);
@@ -213,7 +215,8 @@ export class AccountLedger extends DurableObject<Env> {
   }
 
   /** A page of holds, oldest first, each as it is now. */
-  listHolds(page: PageRequest): Outcome {
+  async listHolds(page: PageRequest): Promise<Outcome> {
+    await this.expireDueHolds();
     const state = this.writes.committed();
     if (state === null) return failure(ACCOUNT_NOT_FOUND);
     let afterSeq = 0;
@@ -286,8 +289,13 @@ export class AccountLedger extends DurableObject<Env> {
     }
   }
 
-  /** The alarm's hold job: expires the holds due, through a group commit, only when some are. */
-  private async expireHolds(): Promise<number | null> {
+  /**
+   * Expires the holds due, through a group commit, only when some are: the
+   * alarm's hold job, and first thing on a read that shows holds or what is
+   * available, so it never shows as held what the next decision would not
+   * count. When the next held hold expires.
+   */
+  private async expireDueHolds(): Promise<number | null> {
     const due = this.writes.committed()?.head.holdsDueMs ?? null;
     if (due === null || due > Date.now()) return due;
     return this.writes.expireHolds();

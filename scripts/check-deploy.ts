@@ -15,8 +15,8 @@ import { buildBundle } from "./bench/bundle.ts";
 import { environmentProblems, type EnvironmentFacts } from "./deploy/environments.ts";
 import { environmentNames, ROOT, WRANGLER_CONFIG } from "./settings/wrangler-cli.ts";
 
-/** The gzipped bundle may not exceed this (README, "Deploy"): raised from 100 KiB when periods, the archive, dead letters and restore came, and from 128 KiB with the locator. */
-export const BUNDLE_BUDGET_GZIP_BYTES = 144 * 1024;
+/** The gzipped bundle may not exceed this (README, "Deploy"): raised from 100 KiB when periods, the archive, dead letters and restore came, from 128 KiB with the locator, and from 144 KiB with holds and transfers (149 KiB then; the OpenAPI document alone grew from 12 to 17 KiB gzipped). */
+export const BUNDLE_BUDGET_GZIP_BYTES = 160 * 1024;
 
 /** What this script reads of Wrangler's config API (typed here: its declarations name a package it bundles). */
 interface WranglerConfigApi {

@@ -3,8 +3,8 @@
  * backup file (`npm run backup`) and the account's archive in R2, through
  * the operator's restore route (docs/operations.md, "Back up and restore an
  * account"). The object must hold no account: until the last step writes
- * it, the account answers as one never opened. --events adds the entries
- * and settings changes published after the backup. Exits 1 if the restore
+ * it, the account answers as one never opened. --events adds the entries,
+ * settings changes and hold changes published after the backup. Exits 1 if the restore
  * was refused or failed (the account then stays unopened: run it again),
  * 2 on bad arguments.
  *

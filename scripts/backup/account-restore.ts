@@ -3,8 +3,9 @@
  * file (backup-format.ts) and the account's archive in R2, through the
  * operator's restore route, in the order src/ledger/account-restore.ts
  * takes them: begin, the archived periods one by one, periods_done, the key
- * rows, the decisions kept before schema 7 and the entries in chunks, the
- * events after the backup if given, and finish, which writes the account.
+ * rows, the decisions kept before schema 7, the entries and the hold
+ * changes in chunks, the events after the backup if given, and finish,
+ * which writes the account.
  * The file is read twice: once whole, to refuse an incomplete one before
  * anything is written, then to send its rows. The transport is injected, so
  * the same code runs in Node and in workerd (the tests).
@@ -47,11 +48,16 @@ export interface RestoreReport {
   readonly keys: number;
   readonly decisions: number;
   readonly entries: number;
-  /** Entries and settings changes appended from the events. */
+  /** Hold changes written from the backup. */
+  readonly holds: number;
+  /** Entries, settings changes and hold changes appended from the events. */
   readonly events: number;
-  /** What finish answered: the restored balance, entry count, key pos, version and periods. */
+  /** What finish answered: the restored balance, what is held, entry count, key pos, version and periods. */
   readonly finished: Readonly<Record<string, unknown>>;
 }
+
+/** The backup's rows, sent in chunks in the order the file holds them. */
+type RowsKind = "keys" | "decisions" | "entries" | "holds";
 
 /** What the first reading keeps of the account: its cut, its history and periods, and its counts. */
 interface AccountSection {
@@ -96,8 +102,8 @@ export async function restoreAccount(options: RestoreOptions): Promise<RestoreRe
   say(`periods: ${JSON.stringify(done.done)}`);
 
   const chunk = options.chunk ?? 500;
-  const sent = { keys: 0, decisions: 0, entries: 0 };
-  let pending: { kind: "keys" | "decisions" | "entries"; rows: unknown[] } | null = null;
+  const sent = { keys: 0, decisions: 0, entries: 0, holds: 0 };
+  let pending: { kind: RowsKind; rows: unknown[] } | null = null;
   const flush = async () => {
     if (pending === null || pending.rows.length === 0) return;
     const answer = await step({ step: pending.kind, rows: pending.rows } as RestoreStep);
@@ -111,7 +117,7 @@ export async function restoreAccount(options: RestoreOptions): Promise<RestoreRe
     if (text === "") continue;
     const record = parseLine(text, lineNumber);
     if (!("account" in record) || record.account !== options.account) continue;
-    let kind: "keys" | "decisions" | "entries";
+    let kind: RowsKind;
     let row: unknown;
     if (record.type === "key") {
       // Key rows before the backup's run without a gap belong to periods R2 answers for.
@@ -124,6 +130,9 @@ export async function restoreAccount(options: RestoreOptions): Promise<RestoreRe
     } else if (record.type === "entry") {
       kind = "entries";
       row = record.entry;
+    } else if (record.type === "hold") {
+      kind = "holds";
+      row = record.hold;
     } else {
       continue;
     }
@@ -133,7 +142,7 @@ export async function restoreAccount(options: RestoreOptions): Promise<RestoreRe
     if (pending.rows.length >= chunk) await flush();
   }
   await flush();
-  say(`rows: ${sent.keys} key rows, ${sent.decisions} decisions, ${sent.entries} entries`);
+  say(`rows: ${sent.keys} key rows, ${sent.decisions} decisions, ${sent.entries} entries, ${sent.holds} hold changes`);
 
   let events = 0;
   if (options.events !== undefined) {
@@ -141,9 +150,9 @@ export async function restoreAccount(options: RestoreOptions): Promise<RestoreRe
     for (let i = 0; i < after.length; i += chunk) {
       const batch = after.slice(i, i + chunk);
       const answer = await step({ step: "events", events: batch });
-      events += Number(answer.done.entries) + Number(answer.done.changes);
+      events += Number(answer.done.entries) + Number(answer.done.changes) + Number(answer.done.holds);
     }
-    say(`events: ${events} entries and settings changes appended for ${options.account}`);
+    say(`events: ${events} entries, settings changes and hold changes appended for ${options.account}`);
   }
 
   const finished = await step({ step: "finish" });
@@ -159,7 +168,7 @@ async function readSection(options: RestoreOptions): Promise<AccountSection> {
   let end: AccountEndLine | null = null;
   const changes: BackupChange[] = [];
   const periods: PeriodView[] = [];
-  const counted = { changes: 0, periods: 0, keys: 0, decisions: 0, entries: 0 };
+  const counted = { changes: 0, periods: 0, keys: 0, decisions: 0, entries: 0, holds: 0 };
   for await (const text of options.backup()) {
     lineNumber += 1;
     if (text === "") continue;
@@ -203,6 +212,9 @@ async function readSection(options: RestoreOptions): Promise<AccountSection> {
       case "entry":
         counted.entries += 1;
         break;
+      case "hold":
+        counted.holds += 1;
+        break;
       case "account_end":
         end = record;
         break;
@@ -211,11 +223,9 @@ async function readSection(options: RestoreOptions): Promise<AccountSection> {
   if (!trailer) fail("the backup has no trailer: it was cut short");
   if (account === null || end === null) fail(`the backup holds no account ${options.account}`);
   for (const [what, count] of Object.entries(counted)) {
-    if (end[what as keyof typeof counted] !== count) {
-      fail(
-        `the backup counts ${String(end[what as keyof typeof counted])} ${what} of ${options.account}; it holds ${count}`,
-      );
-    }
+    // A file written before holds counts none.
+    const counts = end[what as keyof typeof counted] ?? 0;
+    if (counts !== count) fail(`the backup counts ${counts} ${what} of ${options.account}; it holds ${count}`);
   }
   return { account, changes, periods, end };
 }
@@ -242,7 +252,7 @@ async function eventsOf(lines: () => Lines, tenant: string, account: string): Pr
     }
     if (event.tenant !== tenant || event.account !== account) continue;
     const type = event.type;
-    if (typeof event.event_seq !== "number" || (type !== "entry" && type !== "account_change")) {
+    if (typeof event.event_seq !== "number" || (type !== "entry" && type !== "account_change" && type !== "hold")) {
       fail(`events line ${lineNumber} is not a ledger event`);
     }
     const data = event.data as RestoreEvent["data"];

@@ -3,11 +3,18 @@
  * (docs/operations.md, "Back up and restore an account"): JSON Lines, one
  * record a line. A header line first, then each account's lines together
  * (its account line, then its settings changes, periods, key rows, decisions
- * kept before schema 7 and entries, then its account_end line with their
- * counts), then a trailer; a file without its trailer is incomplete and is
- * refused.
+ * kept before schema 7, entries and hold changes, then its account_end line
+ * with their counts), then a trailer; a file without its trailer is
+ * incomplete and is refused. A file written before holds has no hold lines
+ * and no `holds` count, which reads as none.
  */
-import type { BackupChange, BackupDecision, BackupKey, BackupState } from "../../src/contract/backup-records.ts";
+import type {
+  BackupChange,
+  BackupDecision,
+  BackupHoldChange,
+  BackupKey,
+  BackupState,
+} from "../../src/contract/backup-records.ts";
 import type { AccountView, EntryView, PeriodView } from "../../src/domain/views.ts";
 
 export const BACKUP_FORMAT = "onceledger-backup";
@@ -36,7 +43,8 @@ export type AccountRecord =
   | { readonly type: "period"; readonly account: string; readonly period: PeriodView }
   | { readonly type: "key"; readonly account: string; readonly key: BackupKey }
   | { readonly type: "decision"; readonly account: string; readonly decision: BackupDecision }
-  | { readonly type: "entry"; readonly account: string; readonly entry: EntryView };
+  | { readonly type: "entry"; readonly account: string; readonly entry: EntryView }
+  | { readonly type: "hold"; readonly account: string; readonly hold: BackupHoldChange };
 
 /** How many of each record the account has, and where its run of key rows without a gap begins. */
 export interface AccountEndLine {
@@ -47,6 +55,8 @@ export interface AccountEndLine {
   readonly keys: number;
   readonly decisions: number;
   readonly entries: number;
+  /** Hold changes; absent in a file written before holds (none). */
+  readonly holds?: number | undefined;
   /** The first pos of the key rows held without a gap up to the head's key_pos (key_pos + 1 when none). */
   readonly keys_from: number;
 }

@@ -19,6 +19,7 @@ import {
 import type {
   BackupChange,
   BackupDecision,
+  BackupHoldChange,
   BackupKey,
   BackupPage,
   BackupState,
@@ -120,7 +121,7 @@ async function* accountLines(
   }
   yield line({ type: "account", account, state, view });
 
-  const counts = { changes: 0, periods: 0, keys: 0, decisions: 0, entries: 0 };
+  const counts = { changes: 0, periods: 0, keys: 0, decisions: 0, entries: 0, holds: 0 };
   for (const change of await changesOf(client, operator, account, state.account.version)) {
     counts.changes += 1;
     yield line({ type: "change", account, change });
@@ -222,8 +223,42 @@ async function* accountLines(
   if (counts.entries > 0 && balance !== head.balance) {
     fail(`account ${account}: the entries end at balance ${balance}, the head's is ${head.balance}`);
   }
+  counts.holds = yield* holdLines(operator, account, state, line);
   const end: AccountEndLine = { type: "account_end", account, ...counts, keys_from: keysFrom };
   yield line(end);
+}
+
+/**
+ * Every change of a hold's state up to the cut's last, in order, with its
+ * hold as that change left it (holds never leave the object, so they start
+ * at 1 with no gap). Yields their lines; returns how many.
+ */
+async function* holdLines(
+  operator: OperatorSource,
+  account: string,
+  state: BackupState,
+  line: (record: BackupLine) => string,
+): AsyncGenerator<string, number> {
+  const through = state.holds?.changes ?? 0;
+  let seq = 0;
+  for (let after = 0; seq < through;) {
+    const page = await backupPage<BackupPage<BackupHoldChange>>(operator, account, {
+      part: "holds",
+      after: String(after),
+      through,
+      limit: OPERATOR_PAGE,
+    });
+    for (const hold of page.data) {
+      if (hold.seq !== seq + 1) fail(`account ${account}: hold change ${hold.seq} where ${seq + 1} was due`);
+      seq = hold.seq;
+      yield line({ type: "hold", account, hold });
+    }
+    const last = page.data.at(-1);
+    if (!page.has_more || last === undefined) break;
+    after = last.seq;
+  }
+  if (seq !== through) fail(`account ${account}: the hold changes end at ${seq}, the cut at ${through}`);
+  return seq;
 }
 
 /**

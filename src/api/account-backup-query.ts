@@ -29,8 +29,10 @@ const Count = z.pipe(
 );
 
 export const BackupQuery = z.strictObject({
-  /** keys: a pos; changes: a version; decisions: a key. */
-  after: z.optional(z.string().check(z.maxLength(MAX_IDEMPOTENCY_KEY_LENGTH, "must be a pos, a version or a key"))),
+  /** keys: a pos; changes: a version; decisions: a key; holds: a hold change's seq. */
+  after: z.optional(
+    z.string().check(z.maxLength(MAX_IDEMPOTENCY_KEY_LENGTH, "must be a pos, a version, a key or a seq")),
+  ),
   through: z.optional(Count),
   limit: z.optional(
     z.pipe(

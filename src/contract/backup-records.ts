@@ -1,5 +1,5 @@
 import type { BackupPart } from "../domain/backups.ts";
-import type { AccountChangeView, EntryView, PeriodView } from "../domain/views.ts";
+import type { AccountChangeView, EntryView, HoldState, HoldView, PeriodView } from "../domain/views.ts";
 
 /**
  * What the operator's backup reads of an account object (src/ledger/account-backup.ts)
@@ -11,9 +11,12 @@ import type { AccountChangeView, EntryView, PeriodView } from "../domain/views.t
 
 export interface BackupPageRequest {
   readonly part: BackupPart;
-  /** Where the page starts after: a key pos (keys), a version (changes), a key (decisions). */
+  /** Where the page starts after: a key pos (keys), a version (changes), a key (decisions), a hold change's seq (holds). */
   readonly after?: string | undefined;
-  /** keys: the last pos a page may hold (the head's `key_pos` when the backup began). */
+  /**
+   * keys: the last pos a page may hold (the head's `key_pos` when the backup
+   * began); holds: the last hold change (the cut's `holds.changes`).
+   */
   readonly through?: number | undefined;
   readonly limit: number;
 }
@@ -35,12 +38,26 @@ export interface BackupState {
     readonly entry_seq: number;
     readonly change_version: number;
     readonly change_field: string;
+    /** The last hold change published; absent in a backup taken before holds (0). */
+    readonly hold_change?: number | undefined;
   };
+  /**
+   * The holds at the cut: the last hold's seq, the last hold change's seq,
+   * and what held holds set aside then. Absent in a backup taken before
+   * holds, which means none.
+   */
+  readonly holds?: BackupHoldsCut | undefined;
   /**
    * The last entry of the last period whose rows may have left the object
    * (null when none has): the entries a backup keeps are the ones after it.
    */
   readonly entries_after: { readonly seq: number; readonly id: string } | null;
+}
+
+export interface BackupHoldsCut {
+  readonly count: number;
+  readonly changes: number;
+  readonly held: number;
 }
 
 /** A settings change as the account's history keeps it: the tenants' view, and its place among the entries. */
@@ -87,6 +104,21 @@ export interface BackupDecision {
   } | null;
 }
 
+/**
+ * A change of a hold's state (a hold_changes row), paged by its seq: its
+ * place after `entry_seq_before` entries, and its hold as the change left it
+ * (as placed for `held`, as resolved for the others), with the API key that
+ * placed it. Replayed in seq order, the changes rebuild every hold.
+ */
+export interface BackupHoldChange {
+  readonly seq: number;
+  readonly state: HoldState;
+  readonly created: string;
+  readonly entry_seq_before: number;
+  readonly hold_seq: number;
+  readonly hold: HoldView & { readonly key_id: string | null };
+}
+
 export interface BackupPage<T> {
   readonly data: readonly T[];
   readonly has_more: boolean;
@@ -95,14 +127,14 @@ export interface BackupPage<T> {
 /** A ledger event as the events queue carried it (src/ledger/events.ts): what closes the gap after a backup. */
 export interface RestoreEvent {
   readonly event_seq: number;
-  readonly type: "entry" | "account_change";
-  readonly data: EntryView | AccountChangeView;
+  readonly type: "entry" | "account_change" | "hold";
+  readonly data: EntryView | AccountChangeView | HoldView;
 }
 
 /**
  * One step of a restore, in this order: begin, period (until it answers
- * `done`), periods_done, keys, decisions, entries (each in chunks, in
- * order), events (optional, in event order), finish. `status` reads where
+ * `done`), periods_done, keys, decisions, entries, holds (each in chunks,
+ * in order), events (optional, in event order), finish. `status` reads where
  * a restore stands. Every step but begin and status refuses an object that
  * is not being restored; every step refuses one whose account exists.
  */
@@ -121,6 +153,7 @@ export type RestoreStep =
   | { readonly step: "keys"; readonly rows: readonly BackupKey[] }
   | { readonly step: "decisions"; readonly rows: readonly BackupDecision[] }
   | { readonly step: "entries"; readonly rows: readonly EntryView[] }
+  | { readonly step: "holds"; readonly rows: readonly BackupHoldChange[] }
   | { readonly step: "events"; readonly events: readonly RestoreEvent[] }
   | { readonly step: "finish" }
   | { readonly step: "status" };

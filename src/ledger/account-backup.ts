@@ -1,10 +1,18 @@
-import type { BackupChange, BackupDecision, BackupKey, BackupPage, BackupState } from "../contract/backup-records.ts";
+import type {
+  BackupChange,
+  BackupDecision,
+  BackupHoldChange,
+  BackupKey,
+  BackupPage,
+  BackupState,
+} from "../contract/backup-records.ts";
 import { ENTRY_TYPES } from "../domain/entry-types.ts";
 import { bytesToHex } from "../lib/hex.ts";
 import { readEventCursor } from "./events.ts";
+import { holdAsChanged, holdChangeCount, holdChangesAfter, holdsThrough } from "./hold-store.ts";
 import { parseDigests, type KeyRowRecord } from "./key-rows.ts";
 import { changesAfter, formatEntryId, readHead, type AccountRow, type EntryRow } from "./ledger-store.ts";
-import { accountChangeView, timestamp } from "./row-views.ts";
+import { accountChangeView, holdView, timestamp } from "./row-views.ts";
 import type { CountedSql } from "./sql.ts";
 
 /**
@@ -13,15 +21,16 @@ import type { CountedSql } from "./sql.ts";
  * of rows, read-only. The entries, the periods and the settings history as
  * tenants see them are read through the tenants' API; these add the head
  * and event cursor the backup is cut at, each change's place among the
- * entries, and every key decision still in the object, whole (what a replay
- * needs), plus the decisions kept before schema 7.
+ * entries, every key decision still in the object, whole (what a replay
+ * needs), the decisions kept before schema 7, and every change of every
+ * hold (holds never leave the object).
  */
 
 /**
- * Where the backup is cut: the account, its head and event cursor, and the
- * last entry of the last period whose rows may have left (read through
- * `entryAt`, from the object or the archive), after which the backup's
- * entries start.
+ * Where the backup is cut: the account, its head and event cursor, its
+ * holds (how many, how many changes, what is held), and the last entry of
+ * the last period whose rows may have left (read through `entryAt`, from
+ * the object or the archive), after which the backup's entries start.
  */
 export async function backupState(
   sql: CountedSql,
@@ -30,6 +39,9 @@ export async function backupState(
 ): Promise<BackupState> {
   const head = readHead(sql);
   const cursor = readEventCursor(sql);
+  // Read before the first await, with the head: one state of the account.
+  const holds = holdsThrough(sql, holdChangeCount(sql));
+  if (holds.held !== head.held) throw new Error(`invariant: holds set aside ${holds.held}, the head says ${head.held}`);
   const left = sql.first<{ last_seq: number }>(
     "SELECT last_seq FROM periods WHERE pruned > 0 ORDER BY id DESC LIMIT 1",
   );
@@ -54,7 +66,9 @@ export async function backupState(
       entry_seq: cursor.entrySeq,
       change_version: cursor.changeVersion,
       change_field: cursor.changeField,
+      hold_change: cursor.holdChange,
     },
+    holds: { count: holds.holds, changes: holds.changes, held: holds.held },
     entries_after: entriesAfter,
   };
 }
@@ -65,6 +79,36 @@ export function backupChanges(sql: CountedSql, afterVersion: number, limit: numb
   return {
     data: rows.map((row) => ({ ...accountChangeView(row), entry_seq_before: row.entrySeqBefore })),
     has_more: hasMore,
+  };
+}
+
+/**
+ * The hold changes after seq `afterSeq` up to `throughSeq` (the cut's), in
+ * order, each with its hold as that change left it: a hold resolved after
+ * the cut shows in its `held` change as it was placed, and its later change
+ * is past `throughSeq`.
+ */
+export function backupHolds(
+  sql: CountedSql,
+  currency: string,
+  afterSeq: number,
+  throughSeq: number,
+  limit: number,
+): BackupPage<BackupHoldChange> {
+  const rows = holdChangesAfter(sql, afterSeq, limit + 1).filter((change) => change.seq <= throughSeq);
+  return {
+    data: rows.slice(0, limit).map((change) => {
+      const hold = holdAsChanged(change);
+      return {
+        seq: change.seq,
+        state: change.state,
+        created: timestamp(change.createdMs),
+        entry_seq_before: change.entrySeqBefore,
+        hold_seq: hold.seq,
+        hold: { ...holdView(hold, currency), key_id: hold.keyId },
+      };
+    }),
+    has_more: rows.length > limit,
   };
 }
 

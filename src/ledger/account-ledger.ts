@@ -58,11 +58,11 @@ import {
   renderDecidedEntry,
 } from "./row-views.ts";
 import { findKeyRow } from "./key-rows.ts";
-import { findHold, holdsAfter } from "./hold-store.ts";
+import { findHold, holdChangeCount, holdsAfter } from "./hold-store.ts";
 import { deliverTransfers, type DeliveryHost } from "./transfer-delivery.ts";
 import { findRefusal, findTransfer, recordRefusal } from "./transfer-store.ts";
 import type { BackupPageRequest, RestoreStep } from "../contract/backup-records.ts";
-import { backupChanges, backupDecisions, backupKeys, backupState } from "./account-backup.ts";
+import { backupChanges, backupDecisions, backupHolds, backupKeys, backupState } from "./account-backup.ts";
 import { refusalReason, restoreStep } from "./account-restore.ts";
 import { forgetLegacyKeys } from "./key-state.ts";
 
@@ -623,6 +623,17 @@ export class AccountLedger extends DurableObject<Env> {
         );
       case "decisions":
         return success(200, backupDecisions(this.sql, request.after ?? "", request.limit));
+      case "holds":
+        return success(
+          200,
+          backupHolds(
+            this.sql,
+            state.account.currency,
+            Number(request.after ?? 0),
+            request.through ?? holdChangeCount(this.sql),
+            request.limit,
+          ),
+        );
     }
   }
 

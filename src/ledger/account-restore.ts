@@ -1,6 +1,8 @@
 import type {
   BackupChange,
   BackupDecision,
+  BackupHoldChange,
+  BackupHoldsCut,
   BackupKey,
   BackupState,
   RestoreEvent,
@@ -10,18 +12,39 @@ import { ENTRY_TYPE_RULES, isEntryType } from "../domain/entry-types.ts";
 import {
   ARCHIVE_OBJECT_MAX_BYTES,
   ARCHIVE_ROWS_PER_OBJECT,
+  MAX_AMOUNT_MINOR,
   MAX_IDEMPOTENCY_KEY_LENGTH,
+  MAX_RESTORE_HOLD_CHANGES_PER_STEP,
+  MIN_AMOUNT_MINOR,
   TENANT_ID_PATTERN,
 } from "../domain/limits.ts";
 import { assertAmount, assertBalance, assertOverdraftLimit } from "../domain/money.ts";
-import type { AccountChangeView, EntryView, PeriodView } from "../domain/views.ts";
+import type { AccountChangeView, EntryView, HoldState, HoldView, PeriodView } from "../domain/views.ts";
 import { bytesToHex } from "../lib/hex.ts";
 import { hash64 } from "../lib/hash64.ts";
 import { saveDecision } from "./decisions.ts";
 import { readEventCursor } from "./events.ts";
+import {
+  findHold,
+  HOLD_STATES,
+  holdChangeCount,
+  holdSeqOf,
+  holdsThrough,
+  insertRestoredHold,
+  resolveHold,
+  type HoldRow,
+} from "./hold-store.ts";
 import { findKeyRow, insertKeyRow } from "./key-rows.ts";
 import { auditLedger } from "./ledger-audit.ts";
-import { addRefund, entryTypeCode, findEntryBySeq, parseEntryId, readHead, type LedgerHead } from "./ledger-store.ts";
+import {
+  addRefund,
+  entryTypeCode,
+  findEntryById,
+  findEntryBySeq,
+  parseEntryId,
+  readHead,
+  type LedgerHead,
+} from "./ledger-store.ts";
 import { stageHashes, type Hash } from "./key-locator.ts";
 import { startStagedRun } from "./locator-job.ts";
 import { keyIsTimed } from "./period-archive.ts";
@@ -35,7 +58,7 @@ import {
   type ObjectRow,
   type PeriodRow,
 } from "./period-store.ts";
-import { hasSchema, migrate } from "./schema.ts";
+import { HOLDS_SCHEMA, hasSchema, migrate, raiseReadableFrom } from "./schema.ts";
 import type { CountedSql } from "./sql.ts";
 
 /**
@@ -60,10 +83,13 @@ import type { CountedSql } from "./sql.ts";
  * - the periods the backup lists as closing that R2 does not hold whole,
  *   closing again: the archive job writes their objects again, the same bytes;
  * - the backup's key rows and entries after those, and the settings history;
- * - entries and settings changes from the events after the backup, each
- *   entry's key stored as a decision already expired (the events carry no
- *   fingerprint, so it could not be replayed): a retry gets 409
- *   idempotency_key_expired naming the entry.
+ * - every hold as it stood at the backup's cut, rebuilt by replaying its
+ *   changes of state in order (holds never leave the object), checked
+ *   against the cut's counts and what it held;
+ * - entries, settings changes and hold changes from the events after the
+ *   backup, each entry's and each placed hold's key stored as a decision
+ *   already expired (the events carry no fingerprint, so it could not be
+ *   replayed): a retry gets 409 idempotency_key_expired naming the entry.
  */
 
 /** A restore that cannot go on as asked; the object is left as it was before the step. */
@@ -130,6 +156,8 @@ export async function restoreStep(host: RestoreHost, step: RestoreStep): Promise
       return rowsStep(host, progress, "decisions", () => restoreDecisions(host.sql, step.rows));
     case "entries":
       return rowsStep(host, progress, "entries", () => restoreEntries(host.sql, progress, step.rows));
+    case "holds":
+      return rowsStep(host, progress, "holds", () => restoreHolds(host.sql, progress, step.rows));
     case "events":
       return rowsStep(host, progress, "events", () => restoreEvents(host.sql, step.events));
     case "finish":
@@ -199,6 +227,7 @@ async function begin(host: RestoreHost, step: Extract<RestoreStep, { step: "begi
   if (state.entries_after !== null && state.entries_after.seq > state.head.entry_count) {
     refuse("the backup's entries start after its head");
   }
+  checkHoldsCut(state);
   await host.storage.deleteAll();
   await host.storage.deleteAlarm();
   const progress: Progress = { tenant, account, state, keysFrom: step.keys_from, phase: "periods" };
@@ -605,7 +634,7 @@ function periodsDone(host: RestoreHost, progress: Progress, listed: readonly Per
 function rowsStep(
   host: RestoreHost,
   progress: Progress,
-  step: "keys" | "decisions" | "entries" | "events",
+  step: "keys" | "decisions" | "entries" | "holds" | "events",
   write: () => Record<string, unknown>,
 ): RestoreAnswer {
   if (progress.phase !== "rows") refuse(`${step} come after periods_done`);
@@ -759,67 +788,308 @@ function insertLedgerRow(sql: CountedSql, view: EntryView, keyPos: number): void
   if (written === 0) throw new Error(`invariant: entry ${view.seq} was not written`);
 }
 
+/** The backup's holds at its cut; a backup taken before holds has none. */
+function holdsCut(state: BackupState): BackupHoldsCut {
+  return state.holds ?? { count: 0, changes: 0, held: 0 };
+}
+
+/** The cut's hold counts are counts, and its event cursor is not past its hold changes. */
+function checkHoldsCut(state: BackupState): void {
+  const cut = holdsCut(state);
+  checkInteger("holds.count", cut.count, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger("holds.changes", cut.changes, cut.count, 2 * cut.count);
+  checkInteger("holds.held", cut.held, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger("event_cursor.hold_change", state.event_cursor.hold_change ?? 0, 0, cut.changes);
+}
+
 /**
- * The events published after the backup, in event order: each entry past
- * the ledger's end is appended with its own id, seq and time, under a key
- * row decided when it was created and expired at once (the events carry no
- * fingerprint, so a retry gets 409 idempotency_key_expired naming the entry,
- * never a replay); each settings change past the history is added, at the
- * place its event_seq gives it among the entries. Entries already held are
- * checked against the event where the object holds them.
+ * The backup's hold changes, in seq order from the first one this object
+ * lacks: each places its hold or resolves it, as hold-operations.ts did
+ * (applyHoldChange). Changes are never deleted, so the backup holds every
+ * one from 1 to its cut with no gap; once the last is in, the holds must
+ * be those the cut counts and set aside what it held.
+ */
+function restoreHolds(sql: CountedSql, progress: Progress, rows: readonly BackupHoldChange[]): Record<string, unknown> {
+  if (rows.length > MAX_RESTORE_HOLD_CHANGES_PER_STEP) {
+    refuse(`${rows.length} hold changes in one step; at most ${MAX_RESTORE_HOLD_CHANGES_PER_STEP}`);
+  }
+  const cut = holdsCut(progress.state);
+  let written = 0;
+  for (const row of rows) {
+    const have = holdChangeCount(sql);
+    if (row.seq <= have) continue;
+    if (row.seq > cut.changes) refuse(`hold change ${row.seq} is past the backup's cut, hold change ${cut.changes}`);
+    if (row.seq !== have + 1) refuse(`hold change ${row.seq} comes after hold change ${have}: the backup lacks some`);
+    checkInteger(`hold change ${row.seq} entry_seq_before`, row.entry_seq_before, 0, progress.state.head.entry_count);
+    applyHoldChange(sql, `hold change ${row.seq}`, {
+      state: row.state,
+      createdMs: timeMs(row.created),
+      entrySeqBefore: row.entry_seq_before,
+      holdSeq: row.hold_seq,
+      view: row.hold,
+      keyId: row.hold.key_id,
+    });
+    written += 1;
+  }
+  if (written > 0 && holdChangeCount(sql) === cut.changes) checkHoldsAtCut(sql, cut);
+  return { written, skipped: rows.length - written };
+}
+
+/** The holds restored up to the cut's last change are the ones the cut counts, setting aside what it held. */
+function checkHoldsAtCut(sql: CountedSql, cut: BackupHoldsCut): void {
+  const found = holdsThrough(sql, cut.changes);
+  if (found.changes !== cut.changes || found.holds !== cut.count) {
+    refuse(
+      `the holds restored up to the backup's cut are ${found.holds} holds and ${found.changes} changes; it counts ${cut.count} and ${cut.changes}: the backup lacks some`,
+    );
+  }
+  if (found.held !== cut.held) {
+    refuse(`the holds restored set aside ${found.held} at the backup's cut; the backup's state says ${cut.held}`);
+  }
+}
+
+/** A change of a hold's state to write back: from the backup (a hold_changes row) or from a hold event. */
+interface HoldChange {
+  readonly state: HoldState;
+  readonly createdMs: number;
+  readonly entrySeqBefore: number;
+  readonly holdSeq: number;
+  /** The hold as the change left it. */
+  readonly view: HoldView;
+  readonly keyId: string | null;
+}
+
+/**
+ * Writes one change of a hold's state as the next hold change: `held`
+ * places the hold (the next hold, under its own id), any other resolves a
+ * held hold once, a capture naming its entry, which comes before it. The
+ * first hold restored raises the object's oldest reader to HOLDS_SCHEMA, as
+ * placing one does (hold-operations.ts): older code would spend held funds.
+ */
+function applyHoldChange(sql: CountedSql, where: string, change: HoldChange): void {
+  const hold = holdOf(where, change);
+  if (change.state === "held") {
+    raiseReadableFrom(sql, HOLDS_SCHEMA);
+    insertRestoredHold(sql, hold, change.entrySeqBefore);
+    return;
+  }
+  const stored = findHold(sql, hold.id);
+  if (stored === null) refuse(`${where} ${change.state} hold ${hold.id}, which was never placed`);
+  if (stored.state !== "held") refuse(`${where} ${change.state} hold ${hold.id}, already ${stored.state}`);
+  if (!samePlacement(stored, hold)) refuse(`${where} shows hold ${hold.id} otherwise than it was placed`);
+  let capture: { amount: number; id: string } | null = null;
+  if (change.state === "captured") {
+    checkCapture(sql, where, hold, change.entrySeqBefore);
+    capture = { amount: hold.captured, id: hold.capture as string };
+  }
+  resolveHold(sql, stored, change.state, change.createdMs, change.entrySeqBefore, capture);
+}
+
+/**
+ * The hold a change carries, checked as hold-store.ts's reads check a row:
+ * its id parses to its seq, its state is the change's, an amount in bounds,
+ * captured only with a capture and never more than held, resolved (at the
+ * change's time) once it is no longer held, placed at the change's time.
+ */
+function holdOf(where: string, change: HoldChange): HoldRow {
+  const view = change.view;
+  if (!HOLD_STATES.includes(change.state) || view.state !== change.state) {
+    refuse(`${where} is a change to ${change.state} of a hold ${view.state}`);
+  }
+  if (holdSeqOf(view.id) !== change.holdSeq) refuse(`${where} is of hold ${change.holdSeq}, whose id is ${view.id}`);
+  checkInteger(`${where} amount`, view.amount, MIN_AMOUNT_MINOR, MAX_AMOUNT_MINOR);
+  const captured = view.state === "captured";
+  if (captured !== (view.capture !== null)) refuse(`${where}: a ${view.state} hold with capture ${view.capture}`);
+  checkInteger(`${where} captured`, view.captured, captured ? MIN_AMOUNT_MINOR : 0, captured ? view.amount : 0);
+  const createdMs = timeMs(view.created);
+  const resolvedMs = view.resolved === null ? null : timeMs(view.resolved);
+  const placedAt = view.state === "held" ? createdMs : resolvedMs;
+  if (placedAt !== change.createdMs) refuse(`${where} was made at ${change.createdMs}, its hold says ${placedAt}`);
+  if (typeof view.idempotency_key !== "string" || view.idempotency_key === "") refuse(`${where}: its hold has no key`);
+  return {
+    seq: change.holdSeq,
+    id: view.id,
+    amount: view.amount,
+    state: view.state,
+    captured: view.captured,
+    capture: view.capture,
+    expiresMs: timeMs(view.expires),
+    createdMs,
+    resolvedMs,
+    idempotencyKey: view.idempotency_key,
+    description: view.description,
+    metadata: view.metadata,
+    keyId: change.keyId,
+  };
+}
+
+/** What a hold was placed with, which no later change of it alters. */
+function samePlacement(a: HoldRow, b: HoldRow): boolean {
+  return (
+    a.amount === b.amount &&
+    a.expiresMs === b.expiresMs &&
+    a.createdMs === b.createdMs &&
+    a.idempotencyKey === b.idempotencyKey &&
+    a.description === b.description &&
+    JSON.stringify(a.metadata) === JSON.stringify(b.metadata)
+  );
+}
+
+/**
+ * A captured hold names its capture entry, placed just before the change
+ * (hold-operations.ts applyCapture): a capture at `entrySeqBefore`, which,
+ * when the object holds it (its period not answered from the archive),
+ * takes what the hold captured and names the hold back.
+ */
+function checkCapture(sql: CountedSql, where: string, hold: HoldRow, entrySeqBefore: number): void {
+  const parsed = parseEntryId(hold.capture ?? "");
+  if (parsed?.type !== "capture" || parsed.seq !== entrySeqBefore) {
+    refuse(`${where} captured hold ${hold.id} as ${String(hold.capture)}, not a capture at entry ${entrySeqBefore}`);
+  }
+  if (parsed.seq <= archivedFloor(sql).seq) return;
+  const entry = findEntryById(sql, hold.capture as string);
+  if (entry === null) refuse(`${where}: hold ${hold.id}'s capture ${String(hold.capture)} is not among the entries`);
+  if (entry.amount !== -hold.captured || entry.names !== hold.id) {
+    refuse(
+      `${where}: hold ${hold.id} captured ${hold.captured} as ${entry.id}, a capture of ${-entry.amount} naming ${String(entry.names)}`,
+    );
+  }
+}
+
+/**
+ * The events published after the backup, in event order. Events are
+ * numbered without a gap over the entries, settings changes and hold
+ * changes, so the object holds the events up to the count of those: an
+ * event after the next one is refused (the events lack some), one the
+ * object holds is checked against it, and the next one is applied. Each
+ * entry is appended with its own id, seq and time, under a key row decided
+ * when it was created and expired at once (the events carry no
+ * fingerprint, so a retry gets 409 idempotency_key_expired naming the
+ * entry, never a replay); each settings change is added, and each hold
+ * change placed or resolved (holdFromEvent), at the place in the ledger
+ * its event gives it.
  */
 function restoreEvents(sql: CountedSql, events: readonly RestoreEvent[]): Record<string, unknown> {
-  let entries = 0;
-  let changes = 0;
+  const applied = { entries: 0, changes: 0, holds: 0 };
   for (const event of events) {
-    if (event.type === "entry") {
-      const view = event.data as EntryView;
-      const head = readHead(sql);
-      if (view.seq <= head.entryCount) {
-        const held = findEntryBySeq(sql, view.seq);
-        if (held !== null && held.id !== view.id)
-          refuse(`event ${event.event_seq} is entry ${view.id}; entry ${view.seq} here is ${held.id}`);
-        continue;
-      }
-      if (view.seq !== head.entryCount + 1)
-        refuse(`event ${event.event_seq} is entry ${view.seq}; the ledger ends at ${head.entryCount}`);
-      appendFromEvent(sql, head, view);
-      entries += 1;
+    const next = eventsHeld(sql) + 1;
+    if (event.event_seq > next) {
+      refuse(
+        `event ${event.event_seq} comes after event ${next - 1}, the last this ledger holds: the events lack some`,
+      );
+    }
+    // The step's body is JSON from the operator: a type this restore does not know is refused, not skipped.
+    const type: string = event.type;
+    if (type === "entry") {
+      if (entryFromEvent(sql, event, next)) applied.entries += 1;
+    } else if (type === "account_change") {
+      if (changeFromEvent(sql, event, next)) applied.changes += 1;
+    } else if (type === "hold") {
+      if (holdFromEvent(sql, event, next)) applied.holds += 1;
     } else {
-      const change = event.data as AccountChangeView;
-      const known = sql.first<{ one: number }>(
-        "SELECT 1 AS one FROM account_changes WHERE version = ? AND field = ?",
-        change.version,
-        change.field,
-      );
-      if (known !== undefined) continue;
-      const counts = sql.first<{ version: number | null; changes: number }>(
-        "SELECT MAX(version) AS version, COUNT(*) AS changes FROM account_changes",
-      );
-      const version = counts?.version ?? 0;
-      if (change.version !== version + 1)
-        refuse(`event ${event.event_seq} is change ${change.version}; the history ends at ${version}`);
-      // event_seq counts every entry and change before it, plus one.
-      const entrySeqBefore = event.event_seq - 1 - (counts?.changes ?? 0);
-      if (entrySeqBefore < 0 || entrySeqBefore > readHead(sql).entryCount) {
-        refuse(`event ${event.event_seq} (change ${change.version}) comes before entries this ledger lacks`);
-      }
-      insertChange(sql, change, entrySeqBefore);
-      if (change.idempotency_key !== null && findKeyRow(sql, change.idempotency_key) === null) {
-        decidedFromEvent(
-          sql,
-          readHead(sql).keyPos + 1,
-          change.idempotency_key,
-          200,
-          null,
-          timeMs(change.created),
-          JSON.stringify(change),
-        );
-      }
-      changes += 1;
+      refuse(`event ${event.event_seq} is of type ${type}`);
     }
   }
-  return { entries, changes, skipped: events.length - entries - changes };
+  const written = applied.entries + applied.changes + applied.holds;
+  return { ...applied, skipped: events.length - written };
+}
+
+/** How many events the object holds: one for each entry, settings change and hold change. */
+function eventsHeld(sql: CountedSql): number {
+  const changes = sql.first<{ n: number }>("SELECT COUNT(*) AS n FROM account_changes")?.n ?? 0;
+  return readHead(sql).entryCount + changes + holdChangeCount(sql);
+}
+
+/** An event the object does not hold yet must be the next one. */
+function checkNext(event: RestoreEvent, next: number, what: string): void {
+  if (event.event_seq !== next) {
+    refuse(`event ${event.event_seq} is ${what}, which this ledger lacks; its next event is ${next}`);
+  }
+}
+
+/** An entry event: checked where the ledger holds it, else appended as the next entry. Whether it was appended. */
+function entryFromEvent(sql: CountedSql, event: RestoreEvent, next: number): boolean {
+  const view = event.data as EntryView;
+  const head = readHead(sql);
+  if (view.seq <= head.entryCount) {
+    const held = findEntryBySeq(sql, view.seq);
+    if (held !== null && held.id !== view.id)
+      refuse(`event ${event.event_seq} is entry ${view.id}; entry ${view.seq} here is ${held.id}`);
+    return false;
+  }
+  if (view.seq !== head.entryCount + 1)
+    refuse(`event ${event.event_seq} is entry ${view.seq}; the ledger ends at ${head.entryCount}`);
+  checkNext(event, next, `entry ${view.seq}`);
+  appendFromEvent(sql, head, view);
+  return true;
+}
+
+/** A settings change event: added after the history, at the ledger's end, unless the history holds it. */
+function changeFromEvent(sql: CountedSql, event: RestoreEvent, next: number): boolean {
+  const change = event.data as AccountChangeView;
+  const known = sql.first<{ one: number }>(
+    "SELECT 1 AS one FROM account_changes WHERE version = ? AND field = ?",
+    change.version,
+    change.field,
+  );
+  if (known !== undefined) return false;
+  const version =
+    sql.first<{ version: number | null }>("SELECT MAX(version) AS version FROM account_changes")?.version ?? 0;
+  if (change.version !== version + 1)
+    refuse(`event ${event.event_seq} is change ${change.version}; the history ends at ${version}`);
+  checkNext(event, next, `change ${change.version}`);
+  // The events before it are held: the entries before it are the ledger's.
+  insertChange(sql, change, readHead(sql).entryCount);
+  if (change.idempotency_key !== null && findKeyRow(sql, change.idempotency_key) === null) {
+    decidedFromEvent(
+      sql,
+      readHead(sql).keyPos + 1,
+      change.idempotency_key,
+      200,
+      null,
+      timeMs(change.created),
+      JSON.stringify(change),
+    );
+  }
+  return true;
+}
+
+/**
+ * A hold event (the hold as its change left it). One the object holds must
+ * agree with it: the hold is there, and in that state unless the event
+ * placed it. The next one is written as the next hold change, after the
+ * ledger's entries (a capture's own entry event comes before it); one that
+ * places a hold stores the hold's key as decided then and expired at once.
+ */
+function holdFromEvent(sql: CountedSql, event: RestoreEvent, next: number): boolean {
+  const view = event.data as HoldView;
+  const where = `event ${event.event_seq}`;
+  if (event.event_seq < next) {
+    const stored = findHold(sql, view.id);
+    if (stored === null) refuse(`${where} is hold ${view.id}, which this ledger does not hold`);
+    if (view.state !== "held" && stored.state !== view.state) {
+      refuse(`${where} says hold ${view.id} was ${view.state}; here it is ${stored.state}`);
+    }
+    return false;
+  }
+  checkNext(event, next, `hold ${view.id} ${view.state}`);
+  const holdSeq = holdSeqOf(view.id);
+  if (holdSeq === null) refuse(`${where} is hold ${view.id}, not a hold id`);
+  const createdMs = timeMs((view.state === "held" ? view.created : view.resolved) ?? "");
+  const head = readHead(sql);
+  applyHoldChange(sql, where, {
+    state: view.state,
+    createdMs,
+    entrySeqBefore: head.entryCount,
+    holdSeq,
+    view,
+    keyId: null,
+  });
+  if (view.state === "held") {
+    if (findKeyRow(sql, view.idempotency_key) !== null) refuse(`${where}: hold ${view.id}'s key was decided before`);
+    decidedFromEvent(sql, head.keyPos + 1, view.idempotency_key, 201, null, createdMs, JSON.stringify(view));
+  }
+  return true;
 }
 
 function appendFromEvent(sql: CountedSql, head: LedgerHead, view: EntryView): void {
@@ -865,8 +1135,9 @@ function decidedFromEvent(
 /**
  * Writes the account row last, in one transaction with every check: the
  * key rows of each period still in the object and of the open period have
- * no gap, the head reads back, the event cursor is the backup's, and the
- * audit (ledger-audit.ts) finds nothing. Any failure rolls it back, leaving
+ * no gap, the holds at the backup's cut are its holds, the head reads back,
+ * the event cursor is the backup's, and the audit (ledger-audit.ts) finds
+ * nothing. Any failure rolls it back, leaving
  * the object answering 404 as before.
  */
 function finish(host: RestoreHost, progress: Progress): RestoreAnswer {
@@ -922,13 +1193,15 @@ function finish(host: RestoreHost, progress: Progress): RestoreAnswer {
       timeMs(state.account.created),
       progress.tenant,
     );
+    checkHoldsAtCut(sql, holdsCut(state));
     const cursor = state.event_cursor;
     sql.run(
-      "UPDATE event_cursor SET published_through = ?, entry_seq = ?, change_version = ?, change_field = ?",
+      "UPDATE event_cursor SET published_through = ?, entry_seq = ?, change_version = ?, change_field = ?, hold_change = ?",
       cursor.published_through,
       cursor.entry_seq,
       cursor.change_version,
       cursor.change_field,
+      cursor.hold_change ?? 0,
     );
     readEventCursor(sql);
     const head = readHead(sql);
@@ -947,6 +1220,7 @@ function finish(host: RestoreHost, progress: Progress): RestoreAnswer {
       step: "finish",
       done: {
         balance: head.balance,
+        held: head.held,
         entry_count: head.entryCount,
         key_pos: head.keyPos,
         version,

@@ -8,7 +8,7 @@ import {
 } from "./ledger-store.ts";
 import type { CountedSql } from "./sql.ts";
 import { accountChangeView, entryView, holdView } from "./row-views.ts";
-import { holdChangesAfter, type HoldChangeRow, type HoldRow } from "./hold-store.ts";
+import { holdAsChanged, holdChangesAfter, type HoldChangeRow } from "./hold-store.ts";
 
 /**
  * Ledger events: every entry, every account change and every change of a
@@ -198,17 +198,13 @@ function entryEvent(account: AccountRow, tenant: string | null, eventSeq: number
   return { ...envelope(account, tenant, eventSeq), type: "entry", data: entryView(entry, account.currency) };
 }
 
-/**
- * A hold's change of state. A hold leaves `held` once, so the row as it is
- * now is the change to its final state; the change that placed it shows it
- * as placed.
- */
+/** A hold's change of state: the hold as the change left it. */
 function holdEvent(account: AccountRow, tenant: string | null, eventSeq: number, change: HoldChangeRow): LedgerEvent {
-  const hold: HoldRow =
-    change.state === "held"
-      ? { ...change.hold, state: "held", captured: 0, capture: null, resolvedMs: null }
-      : change.hold;
-  return { ...envelope(account, tenant, eventSeq), type: "hold", data: holdView(hold, account.currency) };
+  return {
+    ...envelope(account, tenant, eventSeq),
+    type: "hold",
+    data: holdView(holdAsChanged(change), account.currency),
+  };
 }
 
 function changeEvent(

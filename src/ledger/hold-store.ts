@@ -38,7 +38,8 @@ export interface HoldChangeRow {
 }
 
 const HOLD_PREFIX = "ho";
-const STATES: readonly HoldState[] = ["held", "captured", "voided", "expired"];
+/** Every state a hold can be in: `held` first, then the final ones. */
+export const HOLD_STATES: readonly HoldState[] = ["held", "captured", "voided", "expired"];
 
 type HoldRecord = {
   seq: number;
@@ -69,6 +70,39 @@ export interface NewHold {
   readonly keyId: string | null;
   /** Entries before it: its place among the ledger's events. */
   readonly entrySeqBefore: number;
+}
+
+/**
+ * Writes back a hold as it was placed, under its own id (a restore,
+ * account-restore.ts: the next seq, as insertHold would take), and records
+ * its first change of state as the next one.
+ */
+export function insertRestoredHold(sql: CountedSql, hold: HoldRow, entrySeqBefore: number): void {
+  const parsed = parseRowId(hold.id);
+  if (parsed?.prefix !== HOLD_PREFIX || parsed.seq !== hold.seq || hold.seq !== lastHoldSeq(sql) + 1) {
+    throw new Error(`invariant: hold ${hold.id} is not the next hold, ${lastHoldSeq(sql) + 1}`);
+  }
+  if (hold.state !== "held") throw new Error(`invariant: hold ${hold.id} is placed ${hold.state}`);
+  assertAmount(hold.amount);
+  sql.run(
+    `INSERT INTO holds (seq, tag, amount, state, expires_ms, created_ms, idempotency_key, description, metadata, key_id)
+     VALUES (?, ?, ?, 'held', ?, ?, ?, ?, ?, ?)`,
+    hold.seq,
+    parsed.tag,
+    hold.amount,
+    hold.expiresMs,
+    hold.createdMs,
+    hold.idempotencyKey,
+    hold.description,
+    Object.keys(hold.metadata).length === 0 ? null : JSON.stringify(hold.metadata),
+    hold.keyId,
+  );
+  insertChange(sql, hold.seq, "held", hold.createdMs, entrySeqBefore);
+}
+
+/** The last hold's seq (0: none); holds are never deleted, so it is also how many there are. */
+export function lastHoldSeq(sql: CountedSql): number {
+  return sql.first<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM holds")?.seq ?? 0;
 }
 
 /** Places a hold, held, as the next seq, and records its first change of state. */
@@ -210,13 +244,40 @@ export function holdChangesAfter(sql: CountedSql, afterSeq: number, limit: numbe
     }));
 }
 
+/**
+ * The hold as a change left it: a hold leaves `held` once, so the row as it
+ * is now is the change to its final state; the change that placed it shows
+ * it as placed.
+ */
+export function holdAsChanged(change: HoldChangeRow): HoldRow {
+  return change.state === "held"
+    ? { ...change.hold, state: "held", captured: 0, capture: null, resolvedMs: null }
+    : change.hold;
+}
+
+/**
+ * The holds as they stood after hold change `throughSeq`: how many were
+ * placed, how many changes there were, and what the held ones set aside
+ * (each placed hold's amount, less each resolved one's). One pass over the
+ * changes, each joined to its hold by its key.
+ */
+export function holdsThrough(sql: CountedSql, throughSeq: number): { holds: number; changes: number; held: number } {
+  const row = sql.first<{ holds: number | null; changes: number; held: number | null }>(
+    `SELECT SUM(c.state = 'held') AS holds, COUNT(*) AS changes,
+            SUM(CASE WHEN c.state = 'held' THEN h.amount ELSE -h.amount END) AS held
+       FROM hold_changes c JOIN holds h ON h.seq = c.hold_seq WHERE c.seq <= ?`,
+    throughSeq,
+  );
+  return { holds: row?.holds ?? 0, changes: row?.changes ?? 0, held: row?.held ?? 0 };
+}
+
 /** How many hold changes there are: the event cursor counts them. */
 export function holdChangeCount(sql: CountedSql): number {
   return sql.first<{ n: number | null }>("SELECT MAX(seq) AS n FROM hold_changes")?.n ?? 0;
 }
 
 function toState(state: string, seq: number): HoldState {
-  const known = STATES.find((s) => s === state);
+  const known = HOLD_STATES.find((s) => s === state);
   if (known === undefined) throw new Error(`invariant: hold ${seq} is in state ${state}`);
   return known;
 }

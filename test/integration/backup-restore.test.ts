@@ -1,6 +1,6 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Fetch } from "../../src/client/onceledger-client.ts";
 import type { LedgerEvent } from "../../src/ledger/events.ts";
 import { restoreAccount } from "../../scripts/backup/account-restore.ts";
@@ -31,6 +31,8 @@ import { drainEvents, eventsOf, publishEventsTo, RecordingQueue } from "../suppo
  * backed up, its object wiped, restored from the backup and R2. Every key
  * answers as it did, the ledger reads the same, the audit is clean and new
  * money continues the seq. The gap after a backup is closed from the events.
+ * Holds come back as they stood: held, captured, voided and expired, from
+ * the backup and from the events after it.
  */
 
 const worker: Fetch = (url, init) => exports.default.fetch(url, init);
@@ -488,5 +490,324 @@ describe("backup and restore of an account object", () => {
     );
     expect((await post(account, "refunds", { charge: charges[0], amount: 1700 })).status).toBe(201);
     await expectLedgerConsistent(account);
+  });
+});
+
+interface HoldJson {
+  readonly id: string;
+  readonly state: string;
+  readonly expires: string;
+  readonly idempotency_key: string;
+}
+
+function hold(account: string, amount: number, expiresIn = 3600): Decided {
+  return {
+    path: `/v1/accounts/${account}/holds`,
+    method: "POST",
+    body: { amount, currency: "USD", expires_in: expiresIn, metadata: { order: `o-${amount}` } },
+    key: uniqueKey("hold"),
+  };
+}
+
+function capture(account: string, holdId: string, amount?: number): Decided {
+  return {
+    path: `/v1/accounts/${account}/holds/${holdId}/captures`,
+    method: "POST",
+    body: amount === undefined ? {} : { amount },
+    key: uniqueKey("capture"),
+  };
+}
+
+function voidHold(account: string, holdId: string): Decided {
+  return { path: `/v1/accounts/${account}/holds/${holdId}/voids`, method: "POST", body: {}, key: uniqueKey("void") };
+}
+
+/** The account, its entries and every hold as the tenants' API shows them (listed, and each read alone). */
+async function holdsLedgerOf(account: string, holds: readonly string[]) {
+  const { storage_bytes: _bytes, ...view } = await json(await call(`/v1/accounts/${account}`));
+  const listed = await json(await call(`/v1/accounts/${account}/holds?limit=100`));
+  const each = [];
+  for (const id of holds) each.push(await json(await call(`/v1/accounts/${account}/holds/${id}`)));
+  return { view, listed, each, entries: await allEntries(account) };
+}
+
+function readableFrom(account: string): Promise<number> {
+  return runInDurableObject(
+    ledgerStub(account),
+    (_, state) =>
+      state.storage.sql.exec<{ readable_from: number }>("SELECT readable_from FROM schema_version").one().readable_from,
+  );
+}
+
+/** The backup's lines with `edit` applied to each record of `type`; the trailer's count still holds. */
+function edited(lines: readonly string[], type: string, edit: (record: Record<string, unknown>) => void): string[] {
+  return lines.map((line) => {
+    const record = JSON.parse(line) as Record<string, unknown>;
+    if (record.type !== type) return line;
+    edit(record);
+    return `${JSON.stringify(record)}\n`;
+  });
+}
+
+/** Records the events the account publishes from now on (the restored object's alarm may run at once). */
+async function recordEvents(account: string): Promise<RecordingQueue> {
+  const events = new RecordingQueue(env.EVENTS);
+  await publishEventsTo(account, events.binding);
+  return events;
+}
+
+/** The events recorded since recordEvents, once the alarm has published everything. */
+async function recorded(account: string, events: RecordingQueue): Promise<LedgerEvent[]> {
+  await drainEvents(account, events);
+  return eventsOf(events, account);
+}
+
+describe("backup and restore of an account's holds", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("brings back held, captured, voided and expired holds as they were; a restored hold is captured once", async () => {
+    const account = await fundedAccount(10_000);
+    const events = new RecordingQueue(env.EVENTS);
+    await publishEventsTo(account, events.binding);
+    const decisions: Decided[] = [];
+    const holds: string[] = [];
+    const place = async (amount: number, expiresIn?: number) => {
+      const placed = (await decide(decisions, hold(account, amount, expiresIn), 201)) as unknown as HoldJson;
+      holds.push(placed.id);
+      return placed;
+    };
+
+    // Period 1, archived and gone from the object: a hold voided.
+    await decide(decisions, voidHold(account, (await place(200)).id), 200);
+    await decide(decisions, closeRequest(account), 201);
+    await archiveAndPrune(account);
+
+    // The open period: captures, a hold left held, one that expires, money.
+    const captured = await place(500);
+    const entry = await decide(decisions, capture(account, captured.id, 300), 201);
+    const held = await place(700);
+    const expiring = await place(100, 60);
+    const second = await place(50);
+    await decide(decisions, capture(account, second.id), 201);
+    await decide(decisions, charge(account, 1_000), 201);
+    await decide(decisions, refund(account, entry.id as string, 100), 201);
+    await decide(decisions, charge(account, 9_000, "decline"), 402);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.parse(expiring.expires));
+    expect(await runDurableObjectAlarm(ledgerStub(account))).toBe(true);
+    vi.useRealTimers();
+    await drainEvents(account, events);
+    const published = eventsOf(events, account);
+
+    const lines = await backupLines(account);
+    const end = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((r) => r.type === "account_end");
+    // Every change of state: five placed, two captured, one voided, one expired.
+    expect(end).toMatchObject({ holds: 9 });
+    const before = {
+      answers: await answers(account, decisions),
+      ledger: await holdsLedgerOf(account, holds),
+    };
+    expect(before.ledger.view).toMatchObject({ held: 700 });
+    expect(before.ledger.each.map((h) => h.state)).toEqual(["voided", "captured", "held", "expired", "captured"]);
+    await wipe(account);
+
+    const report = await restore(account, lines);
+    const later = await recordEvents(account);
+    expect(report).toMatchObject({ holds: 9 });
+    expect(report.finished).toMatchObject({ held: 700 });
+    expect(await holdsLedgerOf(account, holds)).toEqual(before.ledger);
+    expect(await answers(account, decisions)).toEqual(before.answers);
+    expect(await readableFrom(account)).toBe(9);
+    await expectLedgerConsistent(account);
+
+    // The held hold is held still: captured once, then final; its funds are spendable only once released.
+    expect(before.ledger.view).toMatchObject({ balance: 8_750, available: 8_050 });
+    await expectProblem(await post(account, "charges", { amount: 8_051, currency: "USD" }), 402, "insufficient_funds");
+    const taken = await decide([], capture(account, held.id, 600), 201);
+    expect(taken).toMatchObject({ type: "capture", amount: -600, hold: held.id });
+    await expectProblem(
+      await call(capture(account, held.id).path, { method: "POST", body: {}, idempotencyKey: uniqueKey() }),
+      409,
+      "hold_captured",
+    );
+    await expectProblem(
+      await call(voidHold(account, held.id).path, { method: "POST", body: {}, idempotencyKey: uniqueKey() }),
+      409,
+      "hold_captured",
+    );
+    expect(await json(await call(`/v1/accounts/${account}`))).toMatchObject({ held: 0 });
+    await expectLedgerConsistent(account);
+
+    // Its events go on from where they were: the capture's entry, then its hold, numbered on without a gap.
+    const after = await recorded(account, later);
+    const last = published.at(-1)?.event_seq ?? 0;
+    expect(after.map((event) => [event.event_seq, event.type])).toEqual([
+      [last + 1, "entry"],
+      [last + 2, "hold"],
+    ]);
+    expect(after[1]?.data).toMatchObject({ id: held.id, state: "captured", captured: 600 });
+  });
+
+  it("places, captures, voids and keeps holds from the events after the backup, as the account had them", async () => {
+    const account = await fundedAccount(1_000);
+    const events = new RecordingQueue(env.EVENTS);
+    await publishEventsTo(account, events.binding);
+    const early = (await decide([], hold(account, 300), 201)) as unknown as HoldJson;
+    const lines = await backupLines(account);
+
+    // After the backup: a hold placed and captured in part, the earlier one voided, another left held, money.
+    const holds = [early.id];
+    const late = (await decide([], hold(account, 400), 201)) as unknown as HoldJson;
+    holds.push(late.id);
+    const entry = await decide([], capture(account, late.id, 250), 201);
+    await decide([], voidHold(account, early.id), 200);
+    const kept: Decided = hold(account, 150);
+    const keptHold = (await decide([], kept, 201)) as unknown as HoldJson;
+    holds.push(keptHold.id);
+    await decide([], charge(account, 100), 201);
+    await drainEvents(account, events);
+    const published = eventsOf(events, account);
+    const ledger = await holdsLedgerOf(account, holds);
+    expect(ledger.view).toMatchObject({ balance: 650, held: 150, available: 500 });
+    await wipe(account);
+
+    // An event missing from the file (the capture's hold change) is refused, not skipped.
+    const lacking = published.filter(
+      (event) => !(event.type === "hold" && (event.data as HoldJson).state === "captured"),
+    );
+    await expect(
+      restore(
+        account,
+        lines,
+        lacking.map((event) => JSON.stringify(event)),
+      ),
+    ).rejects.toThrow(/409 restore_refused: .*the events lack some/);
+    await expectProblem(await call(`/v1/accounts/${account}`), 404, "account_not_found");
+
+    const file = published.map((event) => JSON.stringify(event));
+    const report = await restore(account, lines, [...file, ...file]);
+    const later = await recordEvents(account);
+    // After the backup's cut: two holds placed, one captured (its entry too), one voided, and the charge.
+    expect(report).toMatchObject({ holds: 1, events: 6 });
+    expect(report.finished).toMatchObject({ held: 150, entry_count: 3 });
+    expect(await holdsLedgerOf(account, holds)).toEqual(ledger);
+    await expectLedgerConsistent(account);
+    expect(entry).toMatchObject({ hold: late.id });
+
+    // A hold's key known only from its event is final: 409, never a second hold.
+    const retry = await call(kept.path, { method: "POST", body: kept.body, idempotencyKey: kept.key });
+    expect(await json(retry)).toMatchObject({ code: "idempotency_key_expired", original_status: 201 });
+    expect(retry.status).toBe(409);
+    // The kept hold releases its funds once.
+    await decide([], voidHold(account, keptHold.id), 200);
+    await expectProblem(
+      await call(capture(account, keptHold.id).path, { method: "POST", body: {}, idempotencyKey: uniqueKey() }),
+      409,
+      "hold_voided",
+    );
+    expect(await json(await call(`/v1/accounts/${account}`))).toMatchObject({ held: 0, available: 650 });
+    // From the backup's event cursor on, the same events as before, then the void's, without a gap.
+    const after = await recorded(account, later);
+    const last = published.at(-1)?.event_seq ?? 0;
+    const first = after[0]?.event_seq ?? 0;
+    expect(after.map((event) => event.event_seq)).toEqual(
+      Array.from({ length: last + 2 - first }, (_, i) => first + i),
+    );
+    expect(after.slice(0, -1)).toEqual(published.filter((event) => event.event_seq >= first));
+    expect(after.at(-1)).toMatchObject({ type: "hold", data: { id: keptHold.id, state: "voided" } });
+    await expectLedgerConsistent(account);
+  });
+
+  it("refuses a corrupted backup hold with 409 restore_refused, and reads a backup taken before holds", async () => {
+    const account = await fundedAccount(1_000);
+    const kept = (await decide([], hold(account, 300), 201)) as unknown as HoldJson;
+    const captured = (await decide([], hold(account, 200), 201)) as unknown as HoldJson;
+    await decide([], capture(account, captured.id, 150), 201);
+    const lines = await backupLines(account);
+    const before = await holdsLedgerOf(account, [kept.id, captured.id]);
+    await wipe(account);
+
+    const corrupted: Array<[string[], RegExp]> = [
+      // More set aside than the backup's state says is held.
+      [
+        edited(lines, "hold", (r) => {
+          const change = r.hold as { seq: number; hold: { amount: number } };
+          if (change.seq === 1) change.hold.amount = 301;
+        }),
+        /set aside 301 at the backup's cut; the backup's state says 300/,
+      ],
+      // A hold id whose seq is not the hold's.
+      [
+        edited(lines, "hold", (r) => {
+          const change = r.hold as { hold: { id: string } };
+          if (change.hold.id === kept.id) change.hold.id = `${kept.id.slice(0, -1)}9`;
+        }),
+        /is of hold 1, whose id is/,
+      ],
+      // A capture that names another entry than its own.
+      [
+        edited(lines, "hold", (r) => {
+          const change = r.hold as { state: string; hold: { capture: string | null } };
+          if (change.state === "captured") change.hold.capture = before.entries[0]?.id ?? "";
+        }),
+        /not a capture at entry 2/,
+      ],
+      // A state no hold is in.
+      [
+        edited(lines, "hold", (r) => {
+          const change = r.hold as { state: string; hold: { state: string } };
+          if (change.state === "captured") {
+            change.state = "spent";
+            change.hold.state = "spent";
+          }
+        }),
+        /is a change to spent/,
+      ],
+    ];
+    for (const [file, reason] of corrupted) {
+      await expect(restore(account, file)).rejects.toThrow(/409 restore_refused: /);
+      await expect(restore(account, file)).rejects.toThrow(reason);
+      await expectProblem(await call(`/v1/accounts/${account}`), 404, "account_not_found");
+    }
+    // A backup whose hold lines were dropped is refused at finish, by the cut's counts.
+    await expect(
+      restore(
+        account,
+        lines
+          .filter((line) => !line.startsWith('{"type":"hold"'))
+          .map((line, i, all) =>
+            i === all.length - 1 ? `${JSON.stringify({ ...JSON.parse(line), lines: all.length - 1 })}\n` : line,
+          )
+          .map((line) =>
+            line.includes('"type":"account_end"') ? `${JSON.stringify({ ...JSON.parse(line), holds: 0 })}\n` : line,
+          ),
+      ),
+    ).rejects.toThrow(/the holds restored up to the backup's cut are 0 holds and 0 changes; it counts 2 and 3/);
+
+    await restore(account, lines);
+    expect(await holdsLedgerOf(account, [kept.id, captured.id])).toEqual(before);
+    await expectLedgerConsistent(account);
+
+    // A backup written before holds (no hold counts, no hold cursor) of an account that never held still restores.
+    const plain = await fundedAccount(500);
+    await post(plain, "charges", { amount: 5, currency: "USD" });
+    const old = edited(
+      edited(await backupLines(plain), "account", (r) => {
+        const state = r.state as { holds?: unknown; event_cursor: { hold_change?: unknown } };
+        delete state.holds;
+        delete state.event_cursor.hold_change;
+      }),
+      "account_end",
+      (r) => {
+        delete r.holds;
+      },
+    );
+    await wipe(plain);
+    await restore(plain, old);
+    expect(await json(await call(`/v1/accounts/${plain}`))).toMatchObject({ balance: 495, held: 0 });
+    expect(await readableFrom(plain)).toBe(8);
+    await expectLedgerConsistent(plain);
   });
 });

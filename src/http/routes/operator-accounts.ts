@@ -3,7 +3,7 @@ import { BackupQuery, MAX_RESTORE_BODY_BYTES, OperatorAccountParams } from "../.
 import { validate } from "../../api/validation.ts";
 import type { BackupPageRequest, RestoreStep } from "../../contract/backup-records.ts";
 import { failure, type Outcome } from "../../contract/outcome.ts";
-import { RESTORE_STEPS } from "../../domain/backups.ts";
+import { RESTORE_STEPS, type BackupPart } from "../../domain/backups.ts";
 import { logError, logInfo } from "../../observability/log.ts";
 import { accountStubs, callAccount, type AccountStub } from "../../transport/account-client.ts";
 import { placeTenant } from "../../transport/tenant-placement.ts";
@@ -34,9 +34,10 @@ export function operatorAccountRoutes(): ReadonlyArray<
 
 /**
  * `GET .../backup/{part}?after=&through=&limit=`: one page of `state` (the
- * cut: account, head, event cursor, where the backup's entries start),
- * `changes` (the settings history with each change's place among the
- * entries), `keys` (the key rows, whole) or `decisions` (kept before schema 7).
+ * cut: account, head, event cursor, holds, where the backup's entries
+ * start), `changes` (the settings history with each change's place among
+ * the entries), `keys` (the key rows, whole), `decisions` (kept before
+ * schema 7) or `holds` (every change of a hold's state, with its hold).
  */
 const readBackup: Handler<AppEnv> = (c) =>
   answer(c, "backup", async (target) => {
@@ -49,14 +50,19 @@ const readBackup: Handler<AppEnv> = (c) =>
       through: query.value.through,
       limit: query.value.limit ?? 100,
     };
-    if ((part === "keys" || part === "changes") && request.after !== undefined && !/^\d{1,16}$/.test(request.after)) {
-      return failure({
-        code: "invalid_request",
-        errors: [{ field: "after", message: `must be a ${part === "keys" ? "pos" : "version"}` }],
-      });
+    const afterName = AFTER_NAMES[part];
+    if (afterName !== undefined && request.after !== undefined && !/^\d{1,16}$/.test(request.after)) {
+      return failure({ code: "invalid_request", errors: [{ field: "after", message: `must be a ${afterName}` }] });
     }
     return callObject(c, target, (stub) => stub.readBackup(request));
   });
+
+/** What `after` is in each part that pages by a number. */
+const AFTER_NAMES: Partial<Record<BackupPart, string>> = {
+  keys: "pos",
+  changes: "version",
+  holds: "hold change's seq",
+};
 
 /** `POST .../restore` with one RestoreStep as its JSON body (what `npm run restore` sends). */
 const restoreStep: Handler<AppEnv> = (c) =>

@@ -124,7 +124,7 @@ export const getHoldRoute = {
   tags: ["Holds"],
   summary: "Read a hold as it is now",
   description:
-    "The hold with its current state. At `expires` the account's alarm expires a held hold; a capture, void, charge or hold decided after `expires` finds it expired even before that.",
+    "The hold with its current state. At `expires` the account's alarm expires a held hold; a request decided or read after `expires` finds it expired even before that.",
   params: HoldParams,
   query: NoQuery,
   idempotencyKey: "none" as const,

@@ -1,4 +1,11 @@
-import type { BatchOperation, MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
+import type {
+  BatchOperation,
+  HoldInput,
+  MoneyInput,
+  OpenAccountInput,
+  RefundInput,
+  TransferInput,
+} from "../domain/commands.ts";
 import { parseIdempotencyKey, parseLookupKey } from "../domain/idempotency-key.ts";
 import { renderProblem, toProblem, type ProblemDocument } from "../domain/problems.ts";
 import type {
@@ -9,10 +16,12 @@ import type {
   ChargeView,
   EntryList,
   EntryView,
+  HoldView,
   IdempotencyKeyLookupView,
   PeriodListView,
   PeriodView,
   RefundView,
+  TransferView,
 } from "../domain/views.ts";
 import { LedgerProblemError } from "./errors.ts";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry-policy.ts";
@@ -187,6 +196,44 @@ export function createLedgerClient(options: LedgerClientOptions) {
 
     refund: (account: string, body: RefundInput, opts?: MoneyOptions) =>
       moneyRequest<RefundView>(`${accountPath(account)}/refunds`, body, opts),
+
+    /**
+     * Moves money to another account of the tenant. The answer is the
+     * transfer as decided, `pending`: read it with `getTransfer` until it is
+     * `posted` (or `voided`, with the destination's `reason`).
+     */
+    transfer: (account: string, body: TransferInput, opts?: MoneyOptions) =>
+      moneyRequest<TransferView>(`${accountPath(account)}/transfers`, body, opts),
+
+    getTransfer: (account: string, transferId: string, opts: RequestOptions = {}) =>
+      request<TransferView>(
+        "GET",
+        `${accountPath(account)}/transfers/${encodeURIComponent(transferId)}`,
+        undefined,
+        null,
+        opts.signal,
+      ),
+
+    /** Sets funds aside until captured, voided or expired. */
+    hold: (account: string, body: HoldInput, opts?: MoneyOptions) =>
+      moneyRequest<HoldView>(`${accountPath(account)}/holds`, body, opts),
+
+    /** Captures all of a hold, or `amount` of it, as one `capture` entry; the rest goes back. */
+    capture: (account: string, holdId: string, body: { amount?: number } = {}, opts?: MoneyOptions) =>
+      moneyRequest<EntryView>(`${accountPath(account)}/holds/${encodeURIComponent(holdId)}/captures`, body, opts),
+
+    /** Releases all of a hold. */
+    voidHold: (account: string, holdId: string, opts?: MoneyOptions) =>
+      moneyRequest<HoldView>(`${accountPath(account)}/holds/${encodeURIComponent(holdId)}/voids`, {}, opts),
+
+    getHold: (account: string, holdId: string, opts: RequestOptions = {}) =>
+      request<HoldView>(
+        "GET",
+        `${accountPath(account)}/holds/${encodeURIComponent(holdId)}`,
+        undefined,
+        null,
+        opts.signal,
+      ),
 
     getCharge: (account: string, chargeId: string, opts: RequestOptions = {}) =>
       request<ChargeView>(

@@ -21,7 +21,14 @@ export type { GiveUpReason } from "./errors.ts";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.ts";
 export type { Fetch } from "./send-with-retries.ts";
 export { uuidV7 } from "./uuid-v7.ts";
-export type { BatchOperation, MoneyInput, OpenAccountInput, RefundInput } from "../domain/commands.ts";
+export type {
+  BatchOperation,
+  HoldInput,
+  MoneyInput,
+  OpenAccountInput,
+  RefundInput,
+  TransferInput,
+} from "../domain/commands.ts";
 export type { ProblemCode, ProblemDocument } from "../domain/problems.ts";
 export type {
   AccountChangeList,
@@ -33,8 +40,10 @@ export type {
   ChargeView,
   EntryList,
   EntryView,
+  HoldView,
   PeriodListView,
   PeriodObjectView,
   PeriodView,
   RefundView,
+  TransferView,
 } from "../domain/views.ts";

@@ -40,10 +40,10 @@ export function applyHold(ctx: ApplyContext, input: HoldInput): Applied {
     keyId: ctx.keyId,
     entrySeqBefore: ctx.head.entryCount,
   });
-  const held = {
-    ...ctx.head,
+  const held: HeldFunds = {
     held: ctx.head.held + hold.amount,
     holdsDueMs: ctx.head.holdsDueMs === null ? expiresMs : Math.min(ctx.head.holdsDueMs, expiresMs),
+    transfersDueMs: ctx.head.transfersDueMs,
   };
   return { outcome: success(201, holdView(hold, ctx.account.currency)), entry: null, held };
 }

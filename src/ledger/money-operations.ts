@@ -93,7 +93,7 @@ function applyCharge(ctx: ApplyContext, input: MoneyInput): Applied {
 export function appendMoney(
   ctx: ApplyContext,
   balanceAfter: number,
-  type: "credit" | "charge" | "capture",
+  type: "credit" | "charge" | "capture" | "transfer_out" | "transfer_in",
   amount: number,
   input: Pick<MoneyInput, "description" | "metadata">,
   names: string | null = null,
@@ -154,7 +154,7 @@ function applyRefund(ctx: ApplyContext, input: RefundInput): Applied {
 }
 
 /** A 201 rendered exactly as its replays will render it (row-views.ts). */
-export function decided(ctx: ApplyContext, entry: EntryRow): Applied {
+function decided(ctx: ApplyContext, entry: EntryRow): Applied {
   const outcome = { status: 201, body: renderDecidedEntry(ENTRY_VIEW_VERSION, entry, ctx.account.currency) };
   return { outcome: { ...outcome, replayed: false, facts: { code: null } }, entry };
 }

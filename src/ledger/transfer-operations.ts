@@ -3,9 +3,8 @@ import { deposit, debit } from "../domain/money.ts";
 import { requestFingerprint } from "../domain/fingerprint.ts";
 import { moneyRequest, type MoneyRequest } from "../contract/requests.ts";
 import { success, type Outcome } from "../contract/outcome.ts";
-import { readHeldAfter } from "./held-funds.ts";
-import { appendEntry } from "./ledger-store.ts";
-import { checkCurrency, decided, declined, type Applied, type ApplyContext } from "./money-operations.ts";
+import { readHeldAfter, type HeldFunds } from "./held-funds.ts";
+import { appendMoney, checkCurrency, declined, type Applied, type ApplyContext } from "./money-operations.ts";
 import { transferView } from "./row-views.ts";
 import { raiseReadableFrom, TRANSFERS_SCHEMA } from "./schema.ts";
 import { findTransfer, insertTransfer, resolveTransfer, type TransferRow } from "./transfer-store.ts";
@@ -39,9 +38,6 @@ export function settleKey(transfer: string): string {
   return `transfer_out ${transfer}`;
 }
 
-/** Who sent a request this code made, in logs: the transfer machinery, not an API key. */
-const ORIGIN_KEY_ID = "transfer";
-
 /** The destination's leg of `transfer`, as the source sends it on every delivery (`attempt` tells deliveries apart). */
 export function legRequest(from: string, currency: string, transfer: TransferRow, attempt: number): MoneyRequest {
   const input: TransferLegInput = {
@@ -57,7 +53,8 @@ export function legRequest(from: string, currency: string, transfer: TransferRow
     requestId,
     { idempotencyKey: legKey(from, transfer.id), fingerprint: requestFingerprint("POST", "transfer_in", input) },
     { type: "transfer_in", input },
-    { requestId, keyId: ORIGIN_KEY_ID },
+    // Both legs name the API key that asked for the transfer, as its entries' `key_id`.
+    { requestId, keyId: transfer.keyId },
   );
 }
 
@@ -69,7 +66,7 @@ export function settleRequest(transfer: TransferRow, outcome: TransferSettleInpu
     requestId,
     { idempotencyKey: settleKey(transfer.id), fingerprint: requestFingerprint("POST", "transfer_out", input) },
     { type: "transfer_settle", input },
-    { requestId, keyId: ORIGIN_KEY_ID },
+    { requestId, keyId: transfer.keyId },
   );
 }
 
@@ -109,7 +106,11 @@ export function applyTransfer(ctx: ApplyContext, input: TransferInput): Applied 
     metadata: input.metadata ?? {},
     keyId: ctx.keyId,
   });
-  const held = { ...ctx.head, held: ctx.head.held + transfer.amount, transfersDueMs: ctx.nowMs };
+  const held: HeldFunds = {
+    held: ctx.head.held + transfer.amount,
+    holdsDueMs: ctx.head.holdsDueMs,
+    transfersDueMs: ctx.nowMs,
+  };
   return { outcome: success(201, transferView(transfer, ctx.account.name, ctx.account.currency)), entry: null, held };
 }
 
@@ -120,18 +121,7 @@ export function applyTransferIn(ctx: ApplyContext, input: TransferLegInput): App
   const result = deposit(ctx.head.balance, input.amount);
   if (!result.ok) return declined(result.error);
   raiseReadableFrom(ctx.sql, TRANSFERS_SCHEMA);
-  const entry = appendEntry(ctx.sql, ctx.head, result.value, {
-    type: "transfer_in",
-    amount: input.amount,
-    createdMs: ctx.nowMs,
-    idempotencyKey: ctx.idempotencyKey,
-    keyPos: ctx.keyPos,
-    keyId: ctx.keyId,
-    names: input.transfer,
-    description: input.description ?? null,
-    metadata: input.metadata ?? {},
-  });
-  return decided(ctx, entry);
+  return appendMoney(ctx, result.value, "transfer_in", input.amount, input, input.transfer);
 }
 
 /** Phase 3, at the source: posted (one `transfer_out` entry) or voided, and what it set aside released. */
@@ -147,17 +137,15 @@ export function applySettle(ctx: ApplyContext, input: TransferSettleInput): Appl
     return { outcome: success(200, transferView(voided, ctx.account.name, ctx.account.currency)), entry: null, held };
   }
   // The amount was set aside when the transfer was decided: posting takes it whatever is available now.
-  const entry = appendEntry(ctx.sql, ctx.head, ctx.head.balance - transfer.amount, {
-    type: "transfer_out",
-    amount: -transfer.amount,
-    createdMs: ctx.nowMs,
-    idempotencyKey: ctx.idempotencyKey,
-    keyPos: ctx.keyPos,
-    keyId: transfer.keyId,
-    names: transfer.id,
-    description: transfer.description,
-    metadata: transfer.metadata,
-  });
+  const described = { description: transfer.description ?? undefined, metadata: transfer.metadata };
+  const posted = appendMoney(
+    ctx,
+    ctx.head.balance - transfer.amount,
+    "transfer_out",
+    -transfer.amount,
+    described,
+    transfer.id,
+  );
   resolveTransfer(ctx.sql, transfer, { state: "posted" }, ctx.nowMs);
-  return { ...decided(ctx, entry), held: readHeldAfter(ctx.sql, ctx.head.held - transfer.amount) };
+  return { ...posted, held: readHeldAfter(ctx.sql, ctx.head.held - transfer.amount) };
 }

@@ -60,8 +60,9 @@ export interface ArchivedFacts {
 const NOTHING_ARCHIVED: ArchivedFacts = { answers: new Map(), charges: new Map() };
 
 /**
- * Whether a decision appended an event: an entry, or a change of a hold
- * (every hold change moves what is held, or appends an entry with it).
+ * Whether a decision may have appended an event: an entry, or a change of a
+ * hold (each moves what is held, or appends an entry). A transfer decided
+ * moves what is held too, with no event: the outbox then finds nothing.
  */
 function movedEvents(before: LedgerHead, after: LedgerHead): boolean {
   return after.entryCount !== before.entryCount || after.held !== before.held;

@@ -47,8 +47,8 @@ export const EXPIRY_SWEEP_BATCH_SIZE = 100;
 export const HOLD_MIN_EXPIRES_IN_SECONDS = 60;
 export const HOLD_MAX_EXPIRES_IN_SECONDS = 30 * 86_400;
 export const HOLD_DEFAULT_EXPIRES_IN_SECONDS = 7 * 86_400;
-/** Pending transfers one alarm run delivers; the next run takes the rest. */
-export const TRANSFER_DELIVERIES_PER_ALARM = 20;
+/** Pending transfers one alarm run delivers, all at once; the next run takes the rest. */
+export const TRANSFER_DELIVERIES_PER_ALARM = 100;
 /** After a delivery that got no final answer, the next waits this long, doubling per attempt up to the most. */
 export const TRANSFER_RETRY_BASE_MS = 1_000;
 export const TRANSFER_RETRY_MAX_MS = 60_000;

@@ -98,6 +98,12 @@ export class AccountLedger extends DurableObject<Env> {
       expireHolds: () => this.expireDueHolds(),
       deliverTransfers: () => deliverTransfers(this.delivery, Date.now()),
       periodsDue: (head, nowMs) => this.policy.dueMs(head, nowMs),
+      headNeeds: (nowMs) => {
+        const head = this.writes.committed()?.head;
+        if (head === undefined) return {};
+        const { holdsDueMs, transfersDueMs } = head;
+        return { holdsDueMs, transfersDueMs, periodsDueMs: this.policy.dueMs(head, nowMs) };
+      },
       measure: (run) => {
         const opened = account();
         this.env.METRICS?.writeDataPoint(

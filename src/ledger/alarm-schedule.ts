@@ -68,6 +68,12 @@ export interface AlarmJobs {
   deliverTransfers(): Promise<number | null>;
   /** Runs the periods' job once (an automatic close when due, then one archive or prune step): when it is next due. */
   periods(): Promise<{ did: string; period: number | null; r2Operations: number; nextDueMs: number | null }>;
+  /**
+   * What the committed ledger head needs of the alarm now (holds to expire,
+   * transfers to deliver, the next automatic close), from memory: a group
+   * that committed while a run was under way may need it sooner than the run knew.
+   */
+  headNeeds(nowMs: number): AlarmNeeds;
   /** When the periods' job is next due for a group that leaves the ledger at `head`: from memory, on the money path. */
   periodsDue(head: LedgerHead, nowMs: number): number | null;
   /** Records a finished run's metric point. */
@@ -188,6 +194,10 @@ export class AlarmSchedule {
     );
     // The sweep already set its own time; another job due sooner moves it.
     if (next !== null && next !== sweep.next) await this.storage.setAlarm(next);
+    // A group that committed meanwhile (a transfer decided while this run delivered others) read the alarm before
+    // this run set it, and may have left it: what the head needs now is due no later than it says.
+    const headDue = nextAlarmMs(this.jobs.headNeeds(Date.now()), Date.now());
+    if (headDue !== null && (next === null || headDue < next)) await this.storage.setAlarm(headDue);
     logInfo("alarm", {
       deleted: sweep.deleted,
       events_published: events.published,

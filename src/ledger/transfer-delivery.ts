@@ -37,13 +37,17 @@ export interface DeliveryHost {
 export async function deliverTransfers(host: DeliveryHost, nowMs: number): Promise<number | null> {
   const account = host.account();
   if (account === null) return null;
-  for (const transfer of dueTransfers(host.sql, nowMs, TRANSFER_DELIVERIES_PER_ALARM)) {
-    if (!(await deliverOne(host, account, transfer))) {
-      host.storage.transactionSync(() =>
-        rescheduleTransfer(host.sql, transfer, nowMs + retryDelayMs(transfer.attempts)),
-      );
-      host.rescheduled();
-    }
+  // All at once: legs to one destination share its group commits, and the settlements share this one's.
+  const due = dueTransfers(host.sql, nowMs, TRANSFER_DELIVERIES_PER_ALARM);
+  const settled = await Promise.all(due.map((transfer) => deliverOne(host, account, transfer)));
+  const unsettled = due.filter((_, i) => settled[i] !== true);
+  if (unsettled.length > 0) {
+    host.storage.transactionSync(() => {
+      for (const transfer of unsettled) {
+        rescheduleTransfer(host.sql, transfer, nowMs + retryDelayMs(transfer.attempts));
+      }
+    });
+    host.rescheduled();
   }
   return readHeldFunds(host.sql).transfersDueMs;
 }

@@ -231,7 +231,7 @@ async function apply(step: Op, names: readonly string[], model: Model): Promise<
     }
     case "deliver": {
       await runInDurableObject(ledgerStub(names[step.account] as string), (instance) => instance.alarm());
-      // The alarm delivers every pending transfer due (at most 20 a run; a sequence makes fewer).
+      // The alarm delivers every pending transfer due (at most 100 a run; a sequence makes fewer).
       for (const transfer of model.transfers) {
         if (transfer.from !== step.account || transfer.state !== "pending") continue;
         const refused = transfer.to >= OPEN;

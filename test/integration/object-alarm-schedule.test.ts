@@ -15,6 +15,7 @@ const IDLE: AlarmJobs = {
   periodsDue: () => null,
   expireHolds: () => Promise.resolve(null),
   deliverTransfers: () => Promise.resolve(null),
+  headNeeds: () => ({}),
   measure: () => undefined,
 };
 
@@ -74,6 +75,32 @@ describe("the alarm schedule, on a real object", () => {
       schedule.armForGroup(true, HEAD, now);
       expect(await storage.getAlarm()).toBe(now + 5);
     });
+  });
+
+  it("a run sets the alarm no later than what a group that committed meanwhile needs", async () => {
+    const dayMs = 86_400_000;
+    const head: { transfersDueMs: number | null } = { transfersDueMs: null };
+    const jobs: AlarmJobs = {
+      ...IDLE,
+      // While this run publishes, a group decides a transfer: due at once, and the alarm it read was earlier still.
+      publish: () => {
+        head.transfersDueMs = Date.now();
+        return Promise.resolve({ published: 0, more: false, failed: false });
+      },
+      periods: () => Promise.resolve({ did: "none", period: null, r2Operations: 0, nextDueMs: Date.now() + dayMs }),
+      headNeeds: () => ({ transfersDueMs: head.transfersDueMs }),
+    };
+    await scheduleIn(
+      await fundedAccount(0),
+      async (schedule, storage) => {
+        await storage.deleteAlarm();
+        await schedule.run();
+        const alarm = await storage.getAlarm();
+        expect(alarm).not.toBeNull();
+        expect(alarm ?? Infinity).toBeLessThanOrEqual(Date.now() + 1000);
+      },
+      jobs,
+    );
   });
 
   it("a group's alarm rolls back with its transaction", async () => {

@@ -33,6 +33,7 @@ function withUnlistedAccount<R>(
         periodsDue: () => null,
         expireHolds: () => Promise.resolve(null),
         deliverTransfers: () => Promise.resolve(null),
+        headNeeds: () => ({}),
         measure: () => undefined,
       }),
       directory: () => directory,

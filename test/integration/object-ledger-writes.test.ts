@@ -43,6 +43,7 @@ async function inWrites<R>(fn: (writes: LedgerWrites, storage: DurableObjectStor
       periodsDue: () => null,
       expireHolds: () => Promise.resolve(null),
       deliverTransfers: () => Promise.resolve(null),
+      headNeeds: () => ({}),
       measure: () => undefined,
     };
     const writes = new LedgerWrites({

@@ -181,6 +181,14 @@ export const MAX_PERIOD_CLOSE_AT_ENTRIES = 10_000_000;
 /** One archived object holds at most this many entries, or keys, and at most this many bytes of JSON lines. */
 export const ARCHIVE_ROWS_PER_OBJECT = 10_000;
 export const ARCHIVE_OBJECT_MAX_BYTES = 8_000_000;
+/**
+ * An archive step's work between two yields to the object's other requests: rows read and
+ * written as lines, index entries of `keys` walked, and bytes hashed. Each slice is a few
+ * milliseconds of the object's one thread, so a charge that arrives meanwhile waits that long.
+ */
+export const ARCHIVE_ROWS_PER_SLICE = 500;
+export const ARCHIVE_KEYS_WALKED_PER_SLICE = 2_000;
+export const ARCHIVE_BYTES_PER_SLICE = 256 * 1024;
 /** Rows of an archived period deleted from the object per alarm step. */
 export const PRUNE_ROWS_PER_STEP = 10_000;
 /** Keys of a closing period sorted per alarm step into timed ones and the rest, which are staged for the locator. */

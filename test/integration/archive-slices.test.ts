@@ -1,0 +1,176 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Fetch } from "../../src/client/onceledger-client.ts";
+import {
+  ARCHIVE_KEYS_WALKED_PER_SLICE,
+  ARCHIVE_ROWS_PER_OBJECT,
+  ARCHIVE_ROWS_PER_SLICE,
+} from "../../src/domain/limits.ts";
+import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
+import type { CountedSql } from "../../src/ledger/sql.ts";
+import { verifyLedger } from "../../scripts/verify/ledger-read.ts";
+import { ACME_KEY, BASE_URL, call, fundedAccount, json, ledgerStub, uniqueKey } from "../support/api.ts";
+
+/**
+ * A close larger than one object, archived in slices: each entries and keys
+ * step yields to the object's requests every few hundred rows (a request
+ * arriving meanwhile waits for one slice, not the step), and the objects are
+ * still cut at ARCHIVE_ROWS_PER_OBJECT rows, in seq and key order, with the
+ * bytes the entries API shows and the digests `npm run verify` checks. The
+ * open period's keys, interleaved with the closed one's in key order, stay
+ * out of its keys objects.
+ */
+
+const BATCH = 1_000;
+/** The closed period: the funding credit and these charges, so two objects of each kind. */
+const CLOSED_CHARGES = ARCHIVE_ROWS_PER_OBJECT + 600;
+const OPEN_CHARGES = 3_000;
+
+const worker: Fetch = (url, init) => exports.default.fetch(url, init);
+
+async function chargeAll(account: string, keys: readonly string[]): Promise<void> {
+  for (let start = 0; start < keys.length; start += BATCH) {
+    const operations = keys
+      .slice(start, start + BATCH)
+      .map((key) => ({ type: "charge", idempotency_key: key, amount: 1, currency: "USD" }));
+    const response = await call(`/v1/accounts/${account}/batches`, { method: "POST", body: { operations } });
+    expect(response.status).toBe(200);
+  }
+}
+
+interface PeriodJson {
+  id: number;
+  state: string;
+  key_count: number;
+  objects: { name: string; kind: string }[];
+}
+
+async function period(account: string, id: number): Promise<PeriodJson> {
+  const response = await call(`/v1/accounts/${account}/periods/${id}`);
+  expect(response.status).toBe(200);
+  return json<PeriodJson>(response);
+}
+
+/** How many yields there were, and what the object's SQL read between two yields of one alarm run, at most. */
+interface Slicing {
+  yields: number;
+  mostRowsBetweenYields: number;
+  /** The rows read at the last yield; null at the start of an alarm run. */
+  readAt: number | null;
+}
+
+const realWait = scheduler.wait.bind(scheduler);
+afterEach(() => {
+  scheduler.wait = realWait;
+});
+
+/** Counts the object's yields (scheduler.wait) and the rows its SQL read between two of them. */
+function watchYields(account: string): Promise<Slicing> {
+  return runInDurableObject(ledgerStub(account), (instance: AccountLedger) => {
+    const sql = (instance as unknown as { sql: CountedSql }).sql;
+    const slicing: Slicing = { yields: 0, mostRowsBetweenYields: 0, readAt: null };
+    scheduler.wait = (delay, options) => {
+      const read = sql.work().rowsRead;
+      slicing.yields += 1;
+      if (slicing.readAt !== null) {
+        slicing.mostRowsBetweenYields = Math.max(slicing.mostRowsBetweenYields, read - slicing.readAt);
+      }
+      slicing.readAt = read;
+      return realWait(delay, options);
+    };
+    return slicing;
+  });
+}
+
+describe("a close larger than one object", () => {
+  it("is archived in slices that yield, into the objects and bytes of one pass", async () => {
+    const account = await fundedAccount(1_000_000_000);
+    const closedKeys = Array.from({ length: CLOSED_CHARGES }, () => crypto.randomUUID());
+    await chargeAll(account, closedKeys);
+    const closed = await call(`/v1/accounts/${account}/periods`, {
+      method: "POST",
+      body: {},
+      idempotencyKey: uniqueKey("close"),
+    });
+    expect(closed.status).toBe(201);
+    // Keys of the open period, spread through the closed period's keys in key order.
+    await chargeAll(
+      account,
+      Array.from({ length: OPEN_CHARGES }, () => crypto.randomUUID()),
+    );
+
+    const slicing = await watchYields(account);
+    const stub = ledgerStub(account);
+    const steps: { did: string; yields: number }[] = [];
+    for (let run = 0; run < 20 && (await period(account, 1)).state !== "archived"; run += 1) {
+      const before = await runInDurableObject(stub, () => {
+        slicing.readAt = null;
+        return slicing.yields;
+      });
+      await runDurableObjectAlarm(stub);
+      const after = await runInDurableObject(stub, () => slicing.yields);
+      const did = await runInDurableObject(
+        stub,
+        (_, state) =>
+          (
+            JSON.parse(
+              state.storage.sql.exec<{ progress: string }>("SELECT progress FROM periods WHERE id = 1").one().progress,
+            ) as { phase: string }
+          ).phase,
+      );
+      steps.push({ did, yields: after - before });
+    }
+    const archived = await period(account, 1);
+    expect(archived.state).toBe("archived");
+
+    // A full object's step yields at least once every ARCHIVE_ROWS_PER_SLICE rows (its hashing, more often).
+    const entrySteps = Math.ceil((CLOSED_CHARGES + 1) / ARCHIVE_ROWS_PER_OBJECT);
+    expect(steps[0]?.yields).toBeGreaterThanOrEqual(ARCHIVE_ROWS_PER_OBJECT / ARCHIVE_ROWS_PER_SLICE - 1);
+    expect(steps[entrySteps]?.yields).toBeGreaterThanOrEqual(
+      (CLOSED_CHARGES + OPEN_CHARGES) / ARCHIVE_KEYS_WALKED_PER_SLICE - 1,
+    );
+    // No slice reads more than a few windows' rows: never the period whole, as one read of it did (over 20,000 rows).
+    expect(slicing.mostRowsBetweenYields).toBeLessThan(4 * ARCHIVE_KEYS_WALKED_PER_SLICE);
+
+    // The objects: cut at ARCHIVE_ROWS_PER_OBJECT rows, entries in seq order, keys in key order, only the period's.
+    const lines = async (name: string) => {
+      const object = await env.ARCHIVE.get(name);
+      expect(object).not.toBeNull();
+      const text = await (object as R2ObjectBody).text();
+      expect(text.endsWith("\n")).toBe(true);
+      return text.slice(0, -1).split("\n");
+    };
+    const entries = archived.objects.filter((o) => o.kind === "entries");
+    const keys = archived.objects.filter((o) => o.kind === "keys");
+    expect(entries.length).toBe(2);
+    expect(keys.length).toBe(2);
+    const entryLines = [...(await lines(entries[0]?.name ?? "")), ...(await lines(entries[1]?.name ?? ""))];
+    expect((await lines(entries[0]?.name ?? "")).length).toBe(ARCHIVE_ROWS_PER_OBJECT);
+    expect(entryLines.map((line) => (JSON.parse(line) as { seq: number }).seq)).toEqual(
+      Array.from({ length: CLOSED_CHARGES + 1 }, (_, i) => i + 1),
+    );
+    const keyLines = [...(await lines(keys[0]?.name ?? "")), ...(await lines(keys[1]?.name ?? ""))];
+    expect((await lines(keys[0]?.name ?? "")).length).toBe(ARCHIVE_ROWS_PER_OBJECT);
+    const archivedKeys = keyLines.map((line) => (JSON.parse(line) as { key: string }).key);
+    expect(archivedKeys.length).toBe(archived.key_count);
+    expect(archivedKeys).toEqual([...archivedKeys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    expect(new Set(archivedKeys).size).toBe(archivedKeys.length);
+    const closedSet = new Set(closedKeys);
+    expect(archivedKeys.filter((key) => closedSet.has(key)).length).toBe(CLOSED_CHARGES);
+
+    // And `npm run verify`: every object's digest, and the period's chained digest over the entries' API text.
+    const report = await verifyLedger({
+      baseUrl: BASE_URL,
+      apiKey: ACME_KEY,
+      account,
+      fetch: worker,
+      readObject: async (name) => {
+        const object = await env.ARCHIVE.get(name);
+        return object === null ? null : new Uint8Array(await object.arrayBuffer());
+      },
+    });
+    expect(report.mismatch).toBeNull();
+    expect(report).toMatchObject({ periods: 1, archived: 1, openEntries: OPEN_CHARGES, objects: { read: 4 } });
+  }, 300_000);
+});

@@ -187,7 +187,7 @@ export const ARCHIVE_OBJECT_MAX_BYTES = 8_000_000;
  * milliseconds of the object's one thread, so a charge that arrives meanwhile waits that long.
  */
 export const ARCHIVE_ROWS_PER_SLICE = 500;
-export const ARCHIVE_KEYS_WALKED_PER_SLICE = 2_000;
+export const ARCHIVE_KEYS_WALKED_PER_SLICE = 500;
 export const ARCHIVE_BYTES_PER_SLICE = 256 * 1024;
 /** A period of at most this many entries and keys is archived without yielding: a step of it is a few slices' work. */
 export const ARCHIVE_SLICED_FROM_ROWS = 2_500;

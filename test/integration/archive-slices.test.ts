@@ -11,6 +11,7 @@ import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
 import type { CountedSql } from "../../src/ledger/sql.ts";
 import { verifyLedger } from "../../scripts/verify/ledger-read.ts";
 import { ACME_KEY, BASE_URL, call, fundedAccount, json, ledgerStub, uniqueKey } from "../support/api.ts";
+import { chargeAll } from "../support/periods.ts";
 
 /**
  * A close larger than one object, archived in slices: each entries and keys
@@ -22,22 +23,11 @@ import { ACME_KEY, BASE_URL, call, fundedAccount, json, ledgerStub, uniqueKey } 
  * out of its keys objects.
  */
 
-const BATCH = 1_000;
 /** The closed period: the funding credit and these charges, so two objects of each kind. */
 const CLOSED_CHARGES = ARCHIVE_ROWS_PER_OBJECT + 600;
 const OPEN_CHARGES = 3_000;
 
 const worker: Fetch = (url, init) => exports.default.fetch(url, init);
-
-async function chargeAll(account: string, keys: readonly string[]): Promise<void> {
-  for (let start = 0; start < keys.length; start += BATCH) {
-    const operations = keys
-      .slice(start, start + BATCH)
-      .map((key) => ({ type: "charge", idempotency_key: key, amount: 1, currency: "USD" }));
-    const response = await call(`/v1/accounts/${account}/batches`, { method: "POST", body: { operations } });
-    expect(response.status).toBe(200);
-  }
-}
 
 interface PeriodJson {
   id: number;

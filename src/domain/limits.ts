@@ -87,6 +87,12 @@ export const MAX_EVENT_SENDS_PER_ALARM = 10;
 export const EVENT_PUBLISH_DELAY_MS = 200;
 /** How long a failed publication waits before the alarm tries again. */
 export const EVENT_RETRY_DELAY_MS = 5_000;
+/**
+ * An alarm run under way for longer than this no longer holds the next run back: workerd can cancel
+ * a running handler at a timer it awaits (a test running the alarm by hand while the runtime runs it
+ * too), and such a run never ends. Well above one run's work: a sweep, a few sends and one archive step.
+ */
+export const ALARM_RUN_STALE_MS = 30_000;
 
 /** Attempts the Worker makes at one call into an account object. */
 export const OBJECT_CALL_MAX_ATTEMPTS = 3;

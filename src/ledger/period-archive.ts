@@ -14,6 +14,7 @@ import { bytesToHex } from "../lib/hex.ts";
 import { utf8Length } from "../lib/text.ts";
 import { logError } from "../observability/log.ts";
 import { hash64 } from "../lib/hash64.ts";
+import type { RunStorage } from "./alarm-schedule.ts";
 import { stageHashes, type Hash } from "./key-locator.ts";
 import { locatorStep, startStagedRun } from "./locator-job.ts";
 import { readEventCursor } from "./events.ts";
@@ -58,7 +59,11 @@ import type { CountedSql } from "./sql.ts";
  */
 
 export interface ArchiveHost {
-  readonly storage: DurableObjectStorage;
+  /**
+   * The alarm run's writes: each goes through only while no later run has taken over, which a step
+   * checks after every yield and before every R2 write too, so a run that resumes late records nothing.
+   */
+  readonly storage: RunStorage;
   readonly sql: CountedSql;
   /** The bucket this account archives into; null while it is not bound (the job waits, logged). */
   bucket(): R2Bucket | null;
@@ -115,7 +120,7 @@ export async function archiveStep(host: ArchiveHost, nowMs: number): Promise<Arc
 
 async function archiveClosing(host: ArchiveHost, bucket: R2Bucket, period: PeriodRow): Promise<ArchiveStep> {
   const progress = period.progress;
-  const pause = pauseFor(period);
+  const pause = pauseFor(host, period);
   switch (progress.phase) {
     case "entries": {
       const currency = host.currency();
@@ -135,7 +140,7 @@ async function archiveClosing(host: ArchiveHost, bucket: R2Bucket, period: Perio
         await text.endSlice();
       }
       const n = objectCount(host.sql, period.id, "entries");
-      const object = await writeVerified(bucket, pause, {
+      const object = await writeVerified(bucket, host.storage, pause, {
         name: objectName(host.prefix(), period.id, "entries", n),
         kind: "entries",
         n,
@@ -171,11 +176,13 @@ async function archiveClosing(host: ArchiveHost, bucket: R2Bucket, period: Perio
       }
       if (first === null || last === null) {
         // A period closed with no key of its own (its entries were all decided before its first pos).
-        setProgress(host.sql, period.id, { phase: "filter", afterPos: period.firstPos - 1 });
+        host.storage.transactionSync(() =>
+          setProgress(host.sql, period.id, { phase: "filter", afterPos: period.firstPos - 1 }),
+        );
         return { did: "keys", period: period.id, r2Operations: 0, nextDueMs: 0 };
       }
       const n = objectCount(host.sql, period.id, "keys");
-      const object = await writeVerified(bucket, pause, {
+      const object = await writeVerified(bucket, host.storage, pause, {
         name: objectName(host.prefix(), period.id, "keys", n),
         kind: "keys",
         n,
@@ -222,7 +229,7 @@ async function seal(host: ArchiveHost, bucket: R2Bucket, period: PeriodRow): Pro
     if (
       bytes === null ||
       bytes.length !== object.bytes ||
-      (await sha256InSlices(bytes, pauseFor(period), object.kind === "entries" ? writer : null)) !== object.sha256
+      (await sha256InSlices(bytes, pauseFor(host, period), object.kind === "entries" ? writer : null)) !== object.sha256
     ) {
       logError("archiveObjectMismatch", { period: period.id, object: object.name, found: bytes !== null });
       // The digest is abandoned with the stream: its promise rejects, and nothing waits for it.
@@ -503,10 +510,12 @@ export function objectName(prefix: string, periodId: number, kind: "entries" | "
 /** Writes an object and reads it back: recorded only if R2 holds exactly these bytes. */
 async function writeVerified(
   bucket: R2Bucket,
+  run: RunStorage,
   pause: () => Promise<void>,
   object: { name: string; kind: "entries" | "keys"; n: number; first: string; text: ObjectText },
 ): Promise<ObjectRow> {
   const { bytes, sha256 } = await object.text.finish();
+  run.check();
   await putInSlices(bucket, pause, object.name, bytes, sha256);
   const stored = await bucket.get(object.name);
   const back = stored === null ? null : new Uint8Array(await stored.arrayBuffer());
@@ -571,14 +580,18 @@ function yieldToRequests(): Promise<void> {
 
 /**
  * How a step of this period pauses between its slices: it yields to the object's requests when the
- * period holds more than ARCHIVE_SLICED_FROM_ROWS entries or keys; a smaller period's step runs at
- * once, as its whole work is about one slice's few milliseconds (and an alarm run that never waits
- * is not interleaved with anything; a test that runs the alarm by hand while it also runs on its
- * own relies on that).
+ * period holds more than ARCHIVE_SLICED_FROM_ROWS entries or keys, and goes on only while its run
+ * has not been taken over; a smaller period's step runs at once, as its whole work is about one
+ * slice's few milliseconds (and a run that never waits on a timer is never cut off at one, which
+ * would hold the next run back ALARM_RUN_STALE_MS: alarm-schedule.ts).
  */
-function pauseFor(period: PeriodRow): () => Promise<void> {
+function pauseFor(host: ArchiveHost, period: PeriodRow): () => Promise<void> {
   const rows = Math.max(period.lastSeq - period.firstSeq + 1, period.lastPos - period.firstPos + 1);
-  return rows > ARCHIVE_SLICED_FROM_ROWS ? yieldToRequests : proceed;
+  if (rows <= ARCHIVE_SLICED_FROM_ROWS) return proceed;
+  return async () => {
+    await yieldToRequests();
+    host.storage.check();
+  };
 }
 
 function proceed(): Promise<void> {

@@ -45,6 +45,8 @@ export const LOG_LINES = {
   archiveUnbound: "archive bucket not bound: closed periods wait",
   archiveObjectMismatch: "archived object does not match its digest: writing it again",
   archiveStepFailed: "archive step failed: retried by the next alarm",
+  alarmRunSuperseded:
+    "alarm run superseded: it was under way too long and a later run took over; it recorded nothing more",
   restoreRefused: "restore step refused",
 } as const;
 

@@ -3,11 +3,14 @@ import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Fetch } from "../../src/client/onceledger-client.ts";
 import {
+  ALARM_RUN_STALE_MS,
   ARCHIVE_KEYS_WALKED_PER_SLICE,
   ARCHIVE_ROWS_PER_OBJECT,
   ARCHIVE_ROWS_PER_SLICE,
+  ARCHIVE_SLICED_FROM_ROWS,
 } from "../../src/domain/limits.ts";
 import type { AccountLedger } from "../../src/ledger/account-ledger.ts";
+import { closeOpenPeriod } from "../../src/ledger/period-close.ts";
 import type { CountedSql } from "../../src/ledger/sql.ts";
 import { verifyLedger } from "../../scripts/verify/ledger-read.ts";
 import { ACME_KEY, BASE_URL, call, fundedAccount, json, ledgerStub, uniqueKey } from "../support/api.ts";
@@ -153,17 +156,75 @@ describe("a close larger than one object", () => {
     expect(archivedKeys.filter((key) => closedSet.has(key)).length).toBe(CLOSED_CHARGES);
 
     // And `npm run verify`: every object's digest, and the period's chained digest over the entries' API text.
-    const report = await verifyLedger({
-      baseUrl: BASE_URL,
-      apiKey: ACME_KEY,
-      account,
-      fetch: worker,
-      readObject: async (name) => {
-        const object = await env.ARCHIVE.get(name);
-        return object === null ? null : new Uint8Array(await object.arrayBuffer());
-      },
-    });
+    const report = await verify(account);
     expect(report.mismatch).toBeNull();
     expect(report).toMatchObject({ periods: 1, archived: 1, openEntries: OPEN_CHARGES, objects: { read: 4 } });
   }, 300_000);
+});
+
+/** `npm run verify` on the account, its objects read from the test's bucket. */
+function verify(account: string) {
+  return verifyLedger({
+    baseUrl: BASE_URL,
+    apiKey: ACME_KEY,
+    account,
+    fetch: worker,
+    readObject: async (name) => {
+      const object = await env.ARCHIVE.get(name);
+      return object === null ? null : new Uint8Array(await object.arrayBuffer());
+    },
+  });
+}
+
+describe("an alarm run cut off at a yield", () => {
+  it(`holds later runs back ${ALARM_RUN_STALE_MS} ms at most, and records nothing if it resumes`, async () => {
+    const account = await fundedAccount(1_000_000_000);
+    // Sliced: a step of this period yields, so a run can be cut off inside it.
+    await chargeAll(
+      account,
+      Array.from({ length: ARCHIVE_SLICED_FROM_ROWS + 500 }, () => crypto.randomUUID()),
+    );
+    const stub = ledgerStub(account);
+    // The charges' alarm (their events) runs now, so that no run the runtime starts is under way below.
+    await runDurableObjectAlarm(stub);
+
+    // The archive job's first yield waits on a timer that fires only when the test says: workerd cancels a handler
+    // waiting on a timer that way (a test running the alarm by hand while the runtime runs it too), and it never ends.
+    // The object is told in its own context (a promise settled in one runs its reactions there).
+    const { promise: gate, resolve: release } = Promise.withResolvers<undefined>();
+    let parked = false;
+    scheduler.wait = (delay, options) => {
+      if (parked) return realWait(delay, options);
+      parked = true;
+      return gate;
+    };
+    // The period is closed as the periods' job closes one, with no alarm left for the runtime to run (the next
+    // automatic close's), then one run starts and parks.
+    const cutOff = runInDurableObject(stub, async (instance: AccountLedger, state) => {
+      await state.storage.deleteAlarm();
+      const sql = (instance as unknown as { sql: CountedSql }).sql;
+      state.storage.transactionSync(() => closeOpenPeriod(sql, Date.now(), null));
+      return instance.alarm();
+    });
+    while (!(await runInDurableObject(stub, () => parked))) await realWait(5);
+
+    // Later runs wait for it no longer than ALARM_RUN_STALE_MS (before, the first of them waited for ever), and archive the period.
+    for (let run = 0; run < 40 && (await period(account, 1)).state !== "archived"; run += 1) {
+      await runInDurableObject(stub, (instance: AccountLedger) => instance.alarm());
+    }
+    const archived = await period(account, 1);
+    expect(archived.state).toBe("archived");
+
+    // The cut-off run resumes with what it read before its yield, out of date: it writes nothing, in R2 or the object.
+    await runInDurableObject(stub, () => {
+      release(undefined);
+    });
+    await cutOff;
+    expect(await period(account, 1)).toEqual(archived);
+    const listed = await env.ARCHIVE.list({ prefix: archived.objects[0]?.name.replace(/[^/]*$/, "") ?? "" });
+    expect(listed.objects.map((object) => object.key).sort()).toEqual(archived.objects.map((o) => o.name).sort());
+    const report = await verify(account);
+    expect(report.mismatch).toBeNull();
+    expect(report).toMatchObject({ periods: 1, archived: 1 });
+  }, 120_000);
 });

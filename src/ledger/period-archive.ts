@@ -221,17 +221,14 @@ async function seal(host: ArchiveHost, bucket: R2Bucket, period: PeriodRow): Pro
   const writer = chain.getWriter();
   await writer.write(encoder.encode(`${previous}\n`));
   let reads = 0;
+  const pause = pauseFor(host, period);
   for (const object of objects) {
     const stored = await bucket.get(object.name);
     reads += 1;
-    const bytes = stored === null ? null : new Uint8Array(await stored.arrayBuffer());
-    // An entries object's bytes go into the chain as they are hashed; a mismatch abandons the chain.
-    if (
-      bytes === null ||
-      bytes.length !== object.bytes ||
-      (await sha256InSlices(bytes, pauseFor(host, period), object.kind === "entries" ? writer : null)) !== object.sha256
-    ) {
-      logError("archiveObjectMismatch", { period: period.id, object: object.name, found: bytes !== null });
+    // An entries object's bytes go into the chain as they are read; a mismatch abandons the chain.
+    const read = stored === null ? null : await readInSlices(stored, pause, object.kind === "entries" ? writer : null);
+    if (read === null || read.bytes !== object.bytes || read.sha256 !== object.sha256) {
+      logError("archiveObjectMismatch", { period: period.id, object: object.name, found: read !== null });
       // The digest is abandoned with the stream: its promise rejects, and nothing waits for it.
       chain.digest.catch(() => undefined);
       await writer.abort();
@@ -518,8 +515,8 @@ async function writeVerified(
   run.check();
   await putInSlices(bucket, pause, object.name, bytes, sha256);
   const stored = await bucket.get(object.name);
-  const back = stored === null ? null : new Uint8Array(await stored.arrayBuffer());
-  if (back === null || back.length !== bytes.length || (await sha256InSlices(back, pause, null)) !== sha256) {
+  const back = stored === null ? null : await readInSlices(stored, pause, null);
+  if (back === null || back.bytes !== bytes.length || back.sha256 !== sha256) {
     throw new Error(`archive: ${object.name} did not read back as written`);
   }
   return { name: object.name, kind: object.kind, n: object.n, first: object.first, bytes: bytes.length, sha256 };
@@ -550,24 +547,39 @@ async function putInSlices(
 }
 
 /**
- * SHA-256 of some bytes, as hex, ARCHIVE_BYTES_PER_SLICE at a time with a yield after each;
- * each slice also goes to `also` (the period's chain), when given.
+ * Reads an object's body as it arrives, hashing it (and feeding it to `also`, the period's chain,
+ * when given) with a yield after every ARCHIVE_BYTES_PER_SLICE bytes: its length, and its SHA-256 as
+ * hex. Read whole (arrayBuffer), a 3 MB object came back in one piece of the object's thread where
+ * the bucket shares it (local R2).
  */
-async function sha256InSlices(
-  bytes: Uint8Array,
+async function readInSlices(
+  object: R2ObjectBody,
   pause: () => Promise<void>,
   also: WritableStreamDefaultWriter<Uint8Array> | null,
-): Promise<string> {
+): Promise<{ bytes: number; sha256: string }> {
   const digest = new crypto.DigestStream("SHA-256");
   const writer = digest.getWriter();
-  for (let at = 0; at < bytes.length; at += ARCHIVE_BYTES_PER_SLICE) {
-    const slice = bytes.subarray(at, at + ARCHIVE_BYTES_PER_SLICE);
-    await writer.write(slice);
-    if (also !== null) await also.write(slice);
-    await pause();
+  // An R2 object's body is its bytes (the types leave its chunks untyped).
+  const reader = (object.body as ReadableStream<Uint8Array>).getReader();
+  let bytes = 0;
+  let sincePause = 0;
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    const chunk = read.value;
+    for (let at = 0; at < chunk.length; at += ARCHIVE_BYTES_PER_SLICE) {
+      const slice = chunk.subarray(at, at + ARCHIVE_BYTES_PER_SLICE);
+      await writer.write(slice);
+      if (also !== null) await also.write(slice);
+      sincePause += slice.length;
+      // Chunks come as the bucket sends them, often far smaller than a slice: a pause per slice's worth.
+      if (sincePause >= ARCHIVE_BYTES_PER_SLICE) {
+        sincePause = 0;
+        await pause();
+      }
+    }
+    bytes += chunk.length;
   }
   await writer.close();
-  return bytesToHex(new Uint8Array(await digest.digest));
+  return { bytes, sha256: bytesToHex(new Uint8Array(await digest.digest)) };
 }
 
 /**

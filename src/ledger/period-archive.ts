@@ -200,9 +200,17 @@ async function archiveClosing(host: ArchiveHost, bucket: R2Bucket, period: Perio
       });
       return { did: "keys", period: period.id, r2Operations: 2, nextDueMs: 0 };
     }
-    case "filter":
-      host.storage.transactionSync(() => filterStep(host.sql, period, progress.afterPos, progress.facts));
+    case "filter": {
+      // FILTER_KEYS_PER_STEP keys a step, ARCHIVE_KEYS_WALKED_PER_SLICE a slice, each slice in its own transaction.
+      let at = { afterPos: progress.afterPos, facts: progress.facts };
+      for (let sorted = 0; sorted < FILTER_KEYS_PER_STEP; sorted += ARCHIVE_KEYS_WALKED_PER_SLICE) {
+        if (sorted > 0) await pause();
+        const next = host.storage.transactionSync(() => filterSlice(host.sql, period, at.afterPos, at.facts));
+        if (next === null) break;
+        at = next;
+      }
       return { did: "filter", period: period.id, r2Operations: 0, nextDueMs: 0 };
+    }
     case "seal":
       return seal(host, bucket, period);
   }
@@ -273,15 +281,21 @@ function previousKey(sql: CountedSql, period: PeriodRow, first: string): string 
 }
 
 /**
- * One filter step, in one transaction: the next FILTER_KEYS_PER_STEP keys of
+ * One slice of a filter step, in one transaction: the next ARCHIVE_KEYS_WALKED_PER_SLICE keys of
  * the period are sorted into timed ones (the embedded time is at most
  * KEY_TIME_WINDOW_MS before the decision, and not after), found later by the
  * period's decision times, and the rest, whose hashes are staged for the
  * locator (key-locator.ts), where a lookup finds them at once. The decision
- * times and last expiry carry over in the progress; the last step records
- * them and starts the locator run of the staged hashes.
+ * times and last expiry carry over in the progress, which the slice records and
+ * returns; the last slice records them and starts the locator run of the
+ * staged hashes (null: the period goes on to its seal).
  */
-function filterStep(sql: CountedSql, period: PeriodRow, afterPos: number, carried: KeyFacts | undefined): void {
+function filterSlice(
+  sql: CountedSql,
+  period: PeriodRow,
+  afterPos: number,
+  carried: KeyFacts | undefined,
+): { afterPos: number; facts: KeyFacts } | null {
   let { firstDecidedMs, lastDecidedMs, hotUntilMs } = carried ?? {
     firstDecidedMs: null,
     lastDecidedMs: null,
@@ -291,7 +305,7 @@ function filterStep(sql: CountedSql, period: PeriodRow, afterPos: number, carrie
     "SELECT pos, key, decided_ms, expires_ms FROM keys WHERE pos > ? AND pos <= ? ORDER BY pos LIMIT ?",
     afterPos,
     period.lastPos,
-    FILTER_KEYS_PER_STEP,
+    ARCHIVE_KEYS_WALKED_PER_SLICE,
   );
   const untimed: Hash[] = [];
   for (const row of rows) {
@@ -306,13 +320,14 @@ function filterStep(sql: CountedSql, period: PeriodRow, afterPos: number, carrie
   stageHashes(sql, period.id, untimed);
   const facts = { firstDecidedMs, lastDecidedMs, hotUntilMs };
   const last = rows.at(-1)?.pos ?? period.lastPos;
-  if (rows.length === FILTER_KEYS_PER_STEP && last < period.lastPos) {
+  if (rows.length === ARCHIVE_KEYS_WALKED_PER_SLICE && last < period.lastPos) {
     setProgress(sql, period.id, { phase: "filter", afterPos: last, facts });
-    return;
+    return { afterPos: last, facts };
   }
   setKeyFacts(sql, period.id, facts);
   startStagedRun(sql, period.id);
   setProgress(sql, period.id, { phase: "seal" });
+  return null;
 }
 
 /** Whether a key is found by time: its embedded time is at most KEY_TIME_WINDOW_MS before its decision, and not after. */

@@ -123,10 +123,11 @@ describe("a close larger than one object", () => {
     expect(steps.find((step) => step.phase === "keys")?.yields).toBeGreaterThanOrEqual(
       Math.floor(ARCHIVE_ROWS_PER_OBJECT / ARCHIVE_KEYS_WALKED_PER_SLICE) - 1,
     );
-    // A slice reads a few rows per row or key it takes (index entries, the row, its entry): never the period whole,
+    // A slice reads a few rows per row or key it takes (index entries, the row, its entry), and a batch of the
+    // open period's charges that runs between two yields counts too (2 rows a charge): never the period whole,
     // as one read of it did (over 20,000 rows).
     expect(Math.max(...steps.map((step) => step.mostRowsBetweenYields))).toBeLessThan(
-      8 * Math.max(ARCHIVE_ROWS_PER_SLICE, ARCHIVE_KEYS_WALKED_PER_SLICE),
+      8 * Math.max(ARCHIVE_ROWS_PER_SLICE, ARCHIVE_KEYS_WALKED_PER_SLICE) + 2 * 1_000,
     );
 
     // The objects: cut at ARCHIVE_ROWS_PER_OBJECT rows, entries in seq order, keys in key order, only the period's.

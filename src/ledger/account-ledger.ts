@@ -28,7 +28,7 @@ import { DirectoryListing } from "./directory-listing.ts";
 import { tenantOf, tenantOfName } from "./account-tenant.ts";
 import { ACCOUNT_NOT_FOUND, LedgerWrites, type ArchivedFacts } from "./ledger-writes.ts";
 import { findLiveRecord } from "./idempotency-records.ts";
-import { AlarmSchedule } from "./alarm-schedule.ts";
+import { AlarmSchedule, SupersededRun, type RunStorage } from "./alarm-schedule.ts";
 import { auditLedger, type LedgerAudit } from "./ledger-audit.ts";
 import {
   changesAfter,
@@ -90,13 +90,13 @@ export class AccountLedger extends DurableObject<Env> {
     this.sql = new CountedSql(ctx.storage.sql);
     // Bindings are read through this.env when used, never copied: tests point them elsewhere.
     const account = () => this.writes.committed()?.account ?? null;
-    const outbox = { storage: ctx.storage, sql: this.sql, objectName: ctx.id.name, account };
+    const outbox = { sql: this.sql, objectName: ctx.id.name, account };
     this.schedule = new AlarmSchedule(ctx.storage, this.sql, {
       list: () => this.listing.list(),
-      publish: () => publishEvents(optionalBindings(this.env).EVENTS, outbox),
-      periods: () => this.runPeriods(),
+      publish: (run) => publishEvents(optionalBindings(this.env).EVENTS, { ...outbox, storage: run }),
+      periods: (run) => this.runPeriods(run),
       expireHolds: () => this.expireDueHolds(),
-      deliverTransfers: () => deliverTransfers(this.delivery, Date.now()),
+      deliverTransfers: (run) => deliverTransfers(this.delivery, run, Date.now()),
       periodsDue: (head, nowMs) => this.policy.dueMs(head, nowMs),
       headNeeds: (nowMs) => {
         const head = this.writes.committed()?.head;
@@ -116,7 +116,6 @@ export class AccountLedger extends DurableObject<Env> {
       },
     });
     this.delivery = {
-      storage: ctx.storage,
       sql: this.sql,
       account: () => this.writes.committed()?.account ?? null,
       deliver: (to, request) => this.deliverLeg(to, request),
@@ -543,19 +542,19 @@ export class AccountLedger extends DurableObject<Env> {
   }
 
   /** The periods' job for one alarm run: an automatic close when due, then one archive or prune step. */
-  private async runPeriods(): Promise<ArchiveStep> {
+  private async runPeriods(run: RunStorage): Promise<ArchiveStep> {
     const state = this.writes.committed();
     if (state === null) return { did: "none", period: null, r2Operations: 0, nextDueMs: null };
     try {
       const nowMs = Date.now();
       if (this.policy.isDue(state.head, nowMs)) {
-        this.ctx.storage.transactionSync(() => closeOpenPeriod(this.sql, nowMs, null));
+        run.transactionSync(() => closeOpenPeriod(this.sql, nowMs, null));
         this.policy.forget();
       }
       const opened = state.account;
       const step = await archiveStep(
         {
-          storage: this.ctx.storage,
+          storage: run,
           sql: this.sql,
           bucket: () => this.bucket(),
           prefix: () => this.archivePrefix(),
@@ -573,6 +572,8 @@ export class AccountLedger extends DurableObject<Env> {
         step.nextDueMs === null ? policyDue : policyDue === null ? step.nextDueMs : Math.min(step.nextDueMs, policyDue);
       return { ...step, nextDueMs };
     } catch (error) {
+      // A superseded run records nothing, its failure included.
+      if (error instanceof SupersededRun) throw error;
       logError("archiveStepFailed", {
         error: String(error),
         stack: error instanceof Error ? (error.stack ?? null) : null,

@@ -1,5 +1,10 @@
-import { EVENT_PUBLISH_DELAY_MS, EVENT_RETRY_DELAY_MS, EXPIRY_SWEEP_BATCH_SIZE } from "../domain/limits.ts";
-import { logInfo } from "../observability/log.ts";
+import {
+  ALARM_RUN_STALE_MS,
+  EVENT_PUBLISH_DELAY_MS,
+  EVENT_RETRY_DELAY_MS,
+  EXPIRY_SWEEP_BATCH_SIZE,
+} from "../domain/limits.ts";
+import { logError, logInfo } from "../observability/log.ts";
 import { deleteExpired, earliestExpiry } from "./idempotency-records.ts";
 import type { LedgerHead } from "./ledger-store.ts";
 import { hasSchema } from "./schema.ts";
@@ -56,18 +61,40 @@ export function nextAlarmMs(needs: AlarmNeeds, nowMs: number): number | null {
   return due;
 }
 
+/** Thrown where a run that a later run has taken over would write: it records nothing more. */
+export class SupersededRun extends Error {
+  constructor() {
+    super("alarm run superseded: a later run took over");
+    this.name = "SupersededRun";
+  }
+}
+
+/**
+ * An alarm run's writes go through this. A run that a later one has taken over (it had been under
+ * way ALARM_RUN_STALE_MS) may still resume, with what it read before its await out of date: its
+ * every write after that throws SupersededRun instead.
+ */
+export interface RunStorage {
+  /** Throws SupersededRun if a later run has taken over: a job calls it after an await, before any write (R2 too). */
+  check(): void;
+  /** The object's transactionSync, once check() passes. */
+  transactionSync<T>(closure: () => T): T;
+}
+
 /** The jobs an alarm run does after its sweep. */
 export interface AlarmJobs {
   /** Lists the account in its tenant's directory: true once it is listed (or there is nothing to list it in). */
   list(): Promise<boolean>;
   /** Publishes pending events: how many went out, whether more wait, and whether a send failed. */
-  publish(): Promise<{ published: number; more: boolean; failed: boolean }>;
-  /** Expires the holds due (a bounded batch): when the next held hold expires, null when none is held. */
+  publish(run: RunStorage): Promise<{ published: number; more: boolean; failed: boolean }>;
+  /** Expires the holds due (a bounded batch, through the group commit): when the next held hold expires, null when none is held. */
   expireHolds(): Promise<number | null>;
   /** Delivers the pending transfers due (a bounded number): when the next is due, null when none is pending. */
-  deliverTransfers(): Promise<number | null>;
+  deliverTransfers(run: RunStorage): Promise<number | null>;
   /** Runs the periods' job once (an automatic close when due, then one archive or prune step): when it is next due. */
-  periods(): Promise<{ did: string; period: number | null; r2Operations: number; nextDueMs: number | null }>;
+  periods(
+    run: RunStorage,
+  ): Promise<{ did: string; period: number | null; r2Operations: number; nextDueMs: number | null }>;
   /**
    * What the committed ledger head needs of the alarm now (holds to expire,
    * transfers to deliver, the next automatic close), from memory: a group
@@ -98,9 +125,10 @@ export class AlarmSchedule {
     holdsDueMs: number | null;
     transfersDueMs: number | null;
   } = { earliestExpiryMs: null, events: undefined, periodsDueMs: null, holdsDueMs: null, transfersDueMs: null };
-  /** The last run started, settled or not, and whether it is still under way. */
-  private lastRun: Promise<void> = Promise.resolve();
-  private underWay = false;
+  /** The last run asked for, until it settles: when it started its jobs, and its end either way. */
+  private lastRun: { started: Promise<number>; settled: Promise<void> } | null = null;
+  /** The run whose writes go through: the latest to start its jobs. */
+  private current = 0;
 
   constructor(storage: DurableObjectStorage, sql: CountedSql, jobs: AlarmJobs) {
     this.storage = storage;
@@ -145,26 +173,64 @@ export class AlarmSchedule {
   /**
    * One alarm run: first, synchronously, it deletes one bounded batch of
    * expired records; then it lists the account, expires the holds due,
-   * delivers the transfers due, publishes pending events and runs the periods' job, and re-arms for
-   * whatever is left of any of them. Safe to run twice.
+   * delivers the transfers due, publishes pending events and runs the
+   * periods' job, and re-arms for whatever is left of any of them. Safe to
+   * run twice. A run asked for while another is under way waits for it, for
+   * ALARM_RUN_STALE_MS of its run at most; a run it then takes over from
+   * writes nothing more (RunStorage).
    */
   run(): Promise<void> {
-    // One run at a time: a run that starts while another is under way (a platform retry, a
-    // test's run) waits for it. Otherwise it starts at once, its sweep in this very turn.
-    const run = this.underWay ? this.lastRun.then(() => this.runJobs()) : this.runJobs();
-    this.underWay = true;
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.lastRun = settled;
-    void settled.then(() => {
-      if (this.lastRun === settled) this.underWay = false;
+    // One run at a time: a run asked for while another is under way (a platform retry, a test's
+    // run) waits for it, or until it is stale. Otherwise it starts at once, its sweep in this very turn.
+    const before = this.lastRun;
+    const { promise: started, resolve: start } = Promise.withResolvers<number>();
+    const begin = () => {
+      this.current += 1;
+      start(Date.now());
+      return this.runJobs(this.storageOf(this.current));
+    };
+    const run = (before === null ? begin() : this.outlast(before).then(begin)).catch((error: unknown) => {
+      if (!(error instanceof SupersededRun)) throw error;
+      logError("alarmRunSuperseded");
+    });
+    const record = { started, settled: run.catch(() => undefined) };
+    this.lastRun = record;
+    void record.settled.then(() => {
+      if (this.lastRun === record) this.lastRun = null;
     });
     return run;
   }
 
-  private async runJobs(): Promise<void> {
+  /**
+   * Until `run` has settled, or has been under way ALARM_RUN_STALE_MS: a run cancelled at a timer
+   * never settles, and every later run would wait for it. Its own writes, should it resume, fail.
+   */
+  private async outlast(run: { started: Promise<number>; settled: Promise<void> }): Promise<void> {
+    const startedMs = await Promise.race([run.started, run.settled.then(() => null)]);
+    if (startedMs === null) return;
+    let timer = 0;
+    const stale = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, startedMs + ALARM_RUN_STALE_MS - Date.now()));
+    });
+    await Promise.race([run.settled, stale]);
+    clearTimeout(timer);
+  }
+
+  /** The writes of run number `run`: each throws once a later run has started. */
+  private storageOf(run: number): RunStorage {
+    const check = () => {
+      if (this.current !== run) throw new SupersededRun();
+    };
+    return {
+      check,
+      transactionSync: (closure) => {
+        check();
+        return this.storage.transactionSync(closure);
+      },
+    };
+  }
+
+  private async runJobs(run: RunStorage): Promise<void> {
     const nowMs = Date.now();
     const before = this.sql.work();
     const sweep = this.storage.transactionSync(() => {
@@ -177,10 +243,15 @@ export class AlarmSchedule {
     });
     const work = workSince(this.sql, before);
     const listed = await this.jobs.list();
+    run.check();
     const holdsDueMs = await this.jobs.expireHolds();
-    const transfersDueMs = await this.jobs.deliverTransfers();
-    const events = await this.jobs.publish();
-    const periods = await this.jobs.periods();
+    run.check();
+    const transfersDueMs = await this.jobs.deliverTransfers(run);
+    run.check();
+    const events = await this.jobs.publish(run);
+    run.check();
+    const periods = await this.jobs.periods(run);
+    run.check();
     const next = nextAlarmMs(
       {
         earliestExpiryMs: sweep.next,

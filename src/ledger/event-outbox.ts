@@ -24,7 +24,8 @@ export function publishesEvents(queue: Queue | undefined): boolean {
 
 /** What the outbox reads of its object; the account is read again before each send, as a send awaits. */
 export interface OutboxSource {
-  readonly storage: DurableObjectStorage;
+  /** Where the cursor is recorded: an alarm run's storage (alarm-schedule.ts RunStorage), so a superseded run records nothing. */
+  readonly storage: Pick<DurableObjectStorage, "transactionSync">;
   readonly sql: CountedSql;
   readonly objectName: string | undefined;
   account(): AccountRow | null;

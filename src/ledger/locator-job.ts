@@ -20,6 +20,7 @@ import {
   type LocatorEntry,
   type RunRow,
 } from "./key-locator.ts";
+import type { RunStorage } from "./alarm-schedule.ts";
 import type { CountedSql } from "./sql.ts";
 
 /**
@@ -35,7 +36,8 @@ import type { CountedSql } from "./sql.ts";
  */
 
 export interface LocatorHost {
-  readonly storage: DurableObjectStorage;
+  /** The alarm run's writes: each R2 write is checked first, each storage write on its way. */
+  readonly storage: RunStorage;
   readonly sql: CountedSql;
   prefix(): string;
   /** Told after every change to which runs or staged hashes a lookup reads. */
@@ -159,6 +161,7 @@ async function buildNext(
   if (entries.length > 0) {
     const name = locatorObjectName(host.prefix(), run.id, n);
     const bytes = await encodeLocatorObject(entries);
+    host.storage.check();
     await bucket.put(name, bytes);
     const back = await bucket.get(name);
     r2Operations += 2;
@@ -283,6 +286,7 @@ async function deleteRetired(host: LocatorHost, bucket: R2Bucket, run: RunRow): 
   const names = Array.from({ length: upTo - run.nextObject }, (_, i) =>
     locatorObjectName(host.prefix(), run.id, run.nextObject + i),
   );
+  host.storage.check();
   if (names.length > 0) await bucket.delete(names);
   host.storage.transactionSync(() => {
     if (upTo < count) updateRun(host.sql, run.id, { nextObject: upTo });

@@ -3,6 +3,7 @@ import type { MoneyRequest } from "../contract/requests.ts";
 import type { Outcome } from "../contract/outcome.ts";
 import { logError } from "../observability/log.ts";
 import { readHeldFunds } from "./held-funds.ts";
+import type { RunStorage } from "./alarm-schedule.ts";
 import type { AccountRow } from "./ledger-store.ts";
 import type { CountedSql } from "./sql.ts";
 import { legRequest, settlementOf, settleRequest } from "./transfer-operations.ts";
@@ -21,7 +22,6 @@ import { dueTransfers, rescheduleTransfer, type TransferRow } from "./transfer-s
  */
 
 export interface DeliveryHost {
-  readonly storage: DurableObjectStorage;
   readonly sql: CountedSql;
   /** The account as committed; null before it exists. */
   account(): AccountRow | null;
@@ -34,7 +34,7 @@ export interface DeliveryHost {
 }
 
 /** Delivers the transfers due, a bounded number: when the next pending delivery is due, null when none is pending. */
-export async function deliverTransfers(host: DeliveryHost, nowMs: number): Promise<number | null> {
+export async function deliverTransfers(host: DeliveryHost, run: RunStorage, nowMs: number): Promise<number | null> {
   const account = host.account();
   if (account === null) return null;
   // All at once: legs to one destination share its group commits, and the settlements share this one's.
@@ -42,7 +42,8 @@ export async function deliverTransfers(host: DeliveryHost, nowMs: number): Promi
   const settled = await Promise.all(due.map((transfer) => deliverOne(host, account, transfer)));
   const unsettled = due.filter((_, i) => settled[i] !== true);
   if (unsettled.length > 0) {
-    host.storage.transactionSync(() => {
+    // Through the run: a run another has taken over from writes nothing (alarm-schedule.ts).
+    run.transactionSync(() => {
       for (const transfer of unsettled) {
         rescheduleTransfer(host.sql, transfer, nowMs + retryDelayMs(transfer.attempts));
       }

@@ -47,6 +47,8 @@ export const LOG_LINES = {
   archiveStepFailed: "archive step failed: retried by the next alarm",
   transferDeliveryFailed: "transfer leg not delivered: the transfer stays pending and is tried again",
   transferSettleFailed: "transfer not settled: the transfer stays pending and is tried again",
+  alarmRunSuperseded:
+    "alarm run superseded: it was under way too long and a later run took over; it recorded nothing more",
   restoreRefused: "restore step refused",
 } as const;
 

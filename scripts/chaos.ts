@@ -15,6 +15,8 @@ import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createLedgerClient, type RetryPolicy } from "../src/client/onceledger-client.ts";
 import { audit } from "./chaos/audit.ts";
+import { createHoldClient } from "./chaos/hold-client.ts";
+import { EXPIRY_GRACE_MS } from "./chaos/hold-checks.ts";
 import { totalViolations, violationRecorder } from "./chaos/checks.ts";
 import { crashSchedule } from "./chaos/crashes.ts";
 import { faultyNetwork } from "./chaos/faulty-network.ts";
@@ -25,7 +27,8 @@ import { progressBar } from "./chaos/progress.ts";
 import { lateRedeliveries, redeliverAfterExpiry } from "./chaos/redeliver.ts";
 import { seededRandom } from "./chaos/random.ts";
 import { renderReport, retries, summarize, type ChaosReport } from "./chaos/report.ts";
-import { newWorkload, openAccounts, runOperations } from "./chaos/workload.ts";
+import { waitForTransfers } from "./chaos/transfers.ts";
+import { newWorkload, openAccounts, runOperations, SHORT_EXPIRES_IN_SECONDS } from "./chaos/workload.ts";
 import { DEV_API_KEY, startDevServer, type DevServer } from "./lib/dev-server.ts";
 import { integer, readFlags, share, usage, type FlagSpec } from "./lib/flags.ts";
 import type { LocalArchive } from "./verify/local-r2.ts";
@@ -62,6 +65,21 @@ const FLAGS = {
     `share of answers held ${STALL_MS} ms, past the client's ${RETRY.attemptTimeoutMs} ms attempt timeout`,
   ),
   lookups: share(0.1, 0, 1, "share of operations checked through the key-lookup endpoint"),
+  holds: share(0.2, 0, 1, "share of operations on holds: placing one, capturing (whole or part) or voiding one"),
+  transfers: share(0.1, 0, 1, "share of operations that are transfers between the run's accounts"),
+  "expiring-holds": share(
+    0.2,
+    0,
+    1,
+    `share of placed holds given expires_in ${SHORT_EXPIRES_IN_SECONDS} s and left to expire (the audit waits for them)`,
+  ),
+  "ghost-transfers": share(0.1, 0, 1, "share of transfers sent to an account never opened (voided, account_not_found)"),
+  "transfer-timeout-seconds": integer(
+    180,
+    1,
+    3_600,
+    "after the run (its last crash and restart), wait at most this long for every transfer to leave pending",
+  ),
   crashes: integer(
     5,
     0,
@@ -151,8 +169,14 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
   const network = faultyNetwork(crashes.fetch, settings.faults, random);
   const client = createLedgerClient({ baseUrl: target, apiKey, fetch: network.fetch, retry: RETRY });
   const cleanClient = createLedgerClient({ baseUrl: target, apiKey, retry: RETRY });
+  const holdClient = createHoldClient({ baseUrl: target, apiKey, fetch: network.fetch, retry: RETRY });
+  const cleanHolds = createHoldClient({ baseUrl: target, apiKey, retry: RETRY });
+  const senders = { client, holdClient, cleanHolds };
+  const cleanSenders = { client: cleanClient, holdClient: cleanHolds, cleanHolds };
   const runId = `${Date.now().toString(36)}${settings.seed.toString(36)}`;
   const accounts = Array.from({ length: settings.accounts }, (_, i) => `chaos_${runId}_${i}`);
+  // Transfers go to it; it is never opened.
+  const ghost = `chaos_${runId}_never_opened`;
   const workload = newWorkload();
   const { violations, flag } = violationRecorder();
 
@@ -168,7 +192,7 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
     windowMs,
     pruneState === null ? null : (account, periodId) => pruneState.pruned(account, periodId),
   );
-  const late = lateRedeliveries(client, workload.ops, closes.closes, {
+  const late = lateRedeliveries(senders, workload.ops, closes.closes, {
     share: settings.redeliverAfterSeconds > 0 ? settings.lateRedeliveries : 0,
     ageMs: windowMs,
     random,
@@ -180,12 +204,14 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
     const periods = settings.closeEvery === 0 ? "" : ` closes ${closes.stats.asked}`;
     return `dropped ${dropped} duplicated ${duplicated} copies ${concurrentCopies}${periods} late ${late.counts.sent}`;
   });
-  await runOperations(client, workload, {
+  await runOperations(client, holdClient, workload, {
     accounts,
     count: settings.operations,
     concurrency: settings.concurrency,
     random,
     untimedKeys: settings.untimedKeys,
+    mix: { ...settings.mix, ghost },
+    cleanHolds,
     archived: (charge) => timeline.archivedAt(charge, Date.now()),
     onDone: () => {
       bar.tick();
@@ -200,6 +226,15 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
   await network.settle();
   bar.finish();
   const seconds = (performance.now() - startedMs) / 1000;
+
+  // The crashes are over: every transfer must now leave pending within the bound.
+  process.stderr.write(
+    `waiting for every transfer to leave pending (at most ${settings.transferTimeoutSeconds} s)...\n`,
+  );
+  const transfers = await waitForTransfers(cleanHolds, workload.ops, {
+    timeoutMs: settings.transferTimeoutSeconds * 1000,
+    concurrency: settings.concurrency,
+  });
 
   const closed = closes.closes.filter((close) => close.outcome?.kind === "closed").map((close) => close.account);
   const prunedWhenRunEnded = pruneState?.count(closed) ?? null;
@@ -219,13 +254,24 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
     await new Promise((resolve) => setTimeout(resolve, settings.redeliverAfterSeconds * 1000));
     prunedBeforeRedelivery = pruneState?.count(closed) ?? null;
     process.stderr.write("redelivering decided operations and closes after expiry...\n");
-    redelivered = await redeliverAfterExpiry(cleanClient, workload.ops, closes.closes, {
+    redelivered = await redeliverAfterExpiry(cleanSenders, workload.ops, closes.closes, {
       appliedShare: settings.redeliverApplied,
       concurrency: settings.concurrency,
       random,
       flag,
       timeline,
     });
+  }
+
+  // Every hold left to expire has expired, its alarm with it, before the audit reads the holds.
+  const lastExpiryMs = Math.max(
+    0,
+    ...workload.ops.filter((op) => op.leftToExpire === true).map((op) => op.expiresMs ?? 0),
+  );
+  const expiryWaitMs = lastExpiryMs + EXPIRY_GRACE_MS - Date.now();
+  if (expiryWaitMs > 0) {
+    process.stderr.write(`waiting ${Math.ceil(expiryWaitMs / 1000)} s for the last hold left to expire...\n`);
+    await new Promise((resolve) => setTimeout(resolve, expiryWaitMs));
   }
 
   // Locally the archive bucket is read too, as npm run verify -- --r2 reads it: every object's size and digest.
@@ -244,6 +290,11 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
     concurrency: settings.concurrency,
     random,
     recorder: { violations, flag },
+    holds: cleanHolds,
+    ghost,
+    ...(pruneState === null
+      ? {}
+      : { explainPending: (account: string, id: string) => pruneState.transfer(account, id) }),
   }).finally(() => archive?.close());
   const { requests: sentToServer, ...faults } = network.counts;
   return {
@@ -256,8 +307,10 @@ async function run(target: string, apiKey: string): Promise<ChaosReport> {
       closeEvery: settings.closeEvery,
       untimedKeys: settings.untimedKeys,
       lateRedeliveries: settings.lateRedeliveries,
+      ...settings.mix,
       ...settings.faults,
     },
+    transfers: transfers.quiescence,
     operations: summarize(workload.ops),
     requests: {
       sentToServer,
@@ -334,6 +387,12 @@ function readSettings() {
       usageLine,
     );
   }
+  if (flags.holds + flags.transfers > 1) {
+    usage(
+      `--holds (${flags.holds}) and --transfers (${flags.transfers}) are shares of one mix: at most 1 together`,
+      usageLine,
+    );
+  }
   return {
     url: flags.url,
     key,
@@ -351,6 +410,13 @@ function readSettings() {
     closeEvery: flags["close-every"],
     archiveTimeoutSeconds: flags["archive-timeout-seconds"],
     untimedKeys: flags["untimed-keys"],
+    transferTimeoutSeconds: flags["transfer-timeout-seconds"],
+    mix: {
+      holds: flags.holds,
+      transfers: flags.transfers,
+      expiringHolds: flags["expiring-holds"],
+      ghostTransfers: flags["ghost-transfers"],
+    },
     faults: {
       refuse: flags.refuse,
       drop: flags.drop,

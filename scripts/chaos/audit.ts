@@ -1,10 +1,17 @@
 /**
  * Reads the ledger back through its public API alone and runs every check:
  * each logical operation took effect exactly once or was declined exactly
- * once, every key's answers agree with its first decision, and every
- * period the run closed is archived and its chain verified.
+ * once, every key's answers agree with its first decision, every hold and
+ * transfer ended as the run's requests say, exactly once, the run's money is
+ * conserved, and every period the run closed is archived and its chain
+ * verified.
  */
-import { LedgerProblemError, type EntryView, type LedgerClient } from "../../src/client/onceledger-client.ts";
+import {
+  LedgerProblemError,
+  type AccountView,
+  type EntryView,
+  type LedgerClient,
+} from "../../src/client/onceledger-client.ts";
 import {
   checkAnswers,
   checkChain,
@@ -16,11 +23,24 @@ import {
   type Flag,
   type Violations,
 } from "./checks.ts";
-import type { CloseOp, LogicalOp, Observation } from "./model.ts";
+import type { HoldView, TransferView } from "../../src/domain/views.ts";
+import type { HoldClient } from "./hold-client.ts";
+import { checkHolds, emptyHoldTally, type HoldTally } from "./hold-checks.ts";
+import { ENTRY_KINDS, type CloseOp, type LogicalOp, type Observation } from "./model.ts";
 import { checkPeriods } from "./period-chain.ts";
 import type { ArchiveTimeline } from "./periods.ts";
 import type { Random } from "./random.ts";
 import { settledDecision } from "./redeliver.ts";
+import {
+  checkConservation,
+  checkGhost,
+  checkTransfers,
+  createdTransfers,
+  emptyTransferTally,
+  findUnnamedTransfers,
+  type Conservation,
+  type TransferTally,
+} from "./transfers.ts";
 import { forEachConcurrently } from "../lib/concurrency.ts";
 import type { ObjectReader } from "../verify/chain.ts";
 import { readLedger } from "../verify/ledger-read.ts";
@@ -34,6 +54,10 @@ export interface AuditResult {
   readonly comparedAnswers: number;
   /** Archived objects read back from the bucket and checked: null when the run could not read the bucket. */
   readonly periods: { listed: number; archived: number; verified: number; objectsRead: number | null };
+  readonly holds: HoldTally;
+  /** `unnamed`: created transfers answered only by their expired decision; `foundByPosting`: of them, found by their transfer_out. */
+  readonly transfers: TransferTally & { unnamed: number; foundByPosting: number };
+  readonly conservation: Conservation;
   readonly violations: Violations;
 }
 
@@ -55,6 +79,12 @@ export async function audit(
     random: Random;
     /** Where violations go; phases before the audit (the redelivery) may have recorded some. */
     recorder?: { violations: Violations; flag: Flag };
+    /** Reads holds and transfers (over a clean network). */
+    holds: HoldClient;
+    /** The account transfers were sent to that the run never opened. */
+    ghost: string;
+    /** On a local run, what the source's object file says of a transfer still pending. */
+    explainPending?: (account: string, transferId: string) => string | null;
   },
 ): Promise<AuditResult> {
   const { violations, flag } = options.recorder ?? violationRecorder();
@@ -67,6 +97,9 @@ export async function audit(
   }
 
   const entriesByKey = new Map<string, EntryView[]>();
+  const entriesByAccount = new Map<string, EntryView[]>();
+  const states = new Map<string, AccountView>();
+  const holdsRead = new Map<string, { holds: HoldView[]; atMs: number }>();
   let entryCount = 0;
   const periods = { listed: 0, archived: 0, verified: 0, objectsRead: options.readObject === undefined ? null : 0 };
   await forEachConcurrently(options.accounts, options.concurrency, async (account) => {
@@ -74,6 +107,9 @@ export async function audit(
     const snapshot = await readLedger({ ...options.ledger, account, fetch: (url, init) => fetch(url, init) });
     const entries = snapshot.entries.map((text) => JSON.parse(text) as EntryView);
     const state = snapshot.account;
+    entriesByAccount.set(account, entries);
+    states.set(account, state);
+    holdsRead.set(account, { holds: await options.holds.listHolds(account), atMs: Date.now() });
     entryCount += entries.length;
     checkChain(account, entries, state, flag);
     checkRules(account, entries, state, flag);
@@ -95,12 +131,56 @@ export async function audit(
     if (periods.objectsRead !== null) periods.objectsRead += tally.objectsRead ?? 0;
   });
 
+  // Transfers: those answered only by their expired decision found by their posting, then each read as it is now.
+  const unnamed = findUnnamedTransfers(options.ops, entriesByAccount);
+  const views = new Map<string, TransferView>();
+  await forEachConcurrently(createdTransfers(options.ops), options.concurrency, async (op) => {
+    const id = op.outcome?.kind === "applied" ? op.outcome.id : null;
+    if (id !== null) views.set(id, (await options.holds.getTransfer(op.account, id)).value);
+  });
+  const transfers = emptyTransferTally();
+  checkTransfers(options.ops, views, entriesByAccount, options.ghost, transfers, flag, options.explainPending);
+  await checkGhost(client, options.ghost, flag);
+  const pendingOut = new Map<string, number>();
+  for (const view of views.values()) {
+    if (view.state === "pending") pendingOut.set(view.from, (pendingOut.get(view.from) ?? 0) + view.amount);
+  }
+  const opsByAccount = new Map<string, LogicalOp[]>();
+  for (const op of options.ops) opsByAccount.set(op.account, [...(opsByAccount.get(op.account) ?? []), op]);
+  const holds = emptyHoldTally();
+  for (const account of options.accounts) {
+    const state = states.get(account);
+    const read = holdsRead.get(account);
+    if (state === undefined || read === undefined) continue;
+    checkHolds(
+      account,
+      {
+        state,
+        holds: read.holds,
+        entries: entriesByAccount.get(account) ?? [],
+        ops: opsByAccount.get(account) ?? [],
+        pendingOut: pendingOut.get(account) ?? 0,
+        nowMs: read.atMs,
+      },
+      holds,
+      flag,
+    );
+  }
+  const conservation = checkConservation(options.ops, [...states.values()], entriesByKey, entriesByAccount, flag);
+
   let comparedAnswers = 0;
   for (const op of options.ops) {
     checkOperation(op, entriesByKey, flag);
     if (op.key === null) continue;
     const answers = options.observations.get(op.key) ?? [];
-    comparedAnswers += checkAnswers(op.key, answers, options.unanswered.has(op.key), flag, settledDecision({ op }));
+    comparedAnswers += checkAnswers(
+      op.key,
+      answers,
+      options.unanswered.has(op.key),
+      flag,
+      settledDecision({ op }),
+      ENTRY_KINDS.has(op.kind),
+    );
   }
   for (const close of options.closes) {
     if (close.key === null) continue;
@@ -135,6 +215,9 @@ export async function audit(
     archivedLookups,
     comparedAnswers,
     periods,
+    holds,
+    transfers: { ...transfers, unnamed: unnamed.unnamed, foundByPosting: unnamed.found },
+    conservation,
     violations,
   };
 }

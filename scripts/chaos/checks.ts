@@ -3,7 +3,7 @@
  * the ledger's API returned, so each can be shown to catch what it claims to.
  */
 import type { EntryView, IdempotencyKeyLookup } from "../../src/client/onceledger-client.ts";
-import type { LogicalOp, Observation } from "./model.ts";
+import { ENTRY_KINDS, type LogicalOp, type Observation } from "./model.ts";
 
 /** Offending items kept per kind of violation; the counts are always exact. */
 export const MAX_EXAMPLES = 20;
@@ -23,6 +23,11 @@ export const VIOLATION_KINDS = [
   "periodMismatches",
   "chainMismatches",
   "unarchivedPeriods",
+  "pendingTransfers",
+  "transferMismatches",
+  "holdMismatches",
+  "heldMismatches",
+  "conservationMismatches",
 ] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
@@ -81,7 +86,14 @@ export function checkChain(
   }
 }
 
-/** The ledger's own rules, seen from outside: no charge below the overdraft limit, no refund beyond its charge. */
+/** Entry types that take money out: none may leave the balance below minus the overdraft limit. */
+const DEBITS = new Set(["charge", "capture", "transfer_out"]);
+
+/**
+ * The ledger's own rules, seen from outside: no charge, capture or
+ * transfer_out below the overdraft limit, no refund beyond its charge (or
+ * capture, refundable as a charge is).
+ */
 export function checkRules(
   account: string,
   entries: readonly EntryView[],
@@ -90,11 +102,11 @@ export function checkRules(
 ): void {
   const refundable = new Map<string, number>();
   for (const entry of entries) {
-    if (entry.type === "charge") {
+    if (DEBITS.has(entry.type) && entry.balance_after < -state.overdraft_limit) {
+      flag("ruleViolations", `${account}: ${entry.type} ${entry.id} took the balance to ${entry.balance_after}`);
+    }
+    if (entry.type === "charge" || entry.type === "capture") {
       refundable.set(entry.id, -entry.amount);
-      if (entry.balance_after < -state.overdraft_limit) {
-        flag("ruleViolations", `${account}: charge ${entry.id} took the balance to ${entry.balance_after}`);
-      }
     } else if (entry.type === "refund") {
       const left = entry.charge === null ? undefined : refundable.get(entry.charge);
       if (left === undefined || entry.amount > left) {
@@ -109,7 +121,11 @@ export function checkRules(
   }
 }
 
-/** Every entry must come from an operation this run sent to this account. */
+/**
+ * Every entry must come from an operation this run sent to this account. A
+ * transfer's legs carry keys of their own, not a request's: the transfer
+ * checks (transfer-checks.ts) judge them.
+ */
 export function checkEntryOwners(
   account: string,
   entries: readonly EntryView[],
@@ -117,6 +133,7 @@ export function checkEntryOwners(
   flag: Flag,
 ): void {
   for (const entry of entries) {
+    if (entry.type === "transfer_out" || entry.type === "transfer_in") continue;
     const owner = opsByKey.get(entry.idempotency_key);
     if (owner?.account !== account) {
       flag("unknownEntries", `${account}: entry ${entry.id} (key ${entry.idempotency_key}) belongs to no operation`);
@@ -124,7 +141,12 @@ export function checkEntryOwners(
   }
 }
 
-/** Applied: exactly the one entry the client was told about. Declined: no entry at all. */
+/**
+ * Applied: exactly the one entry the client was told about (a credit,
+ * charge, refund or capture), or none under its key (a hold, a void, a
+ * transfer: their effects are judged by hold-checks.ts and
+ * transfer-checks.ts). Declined: no entry at all.
+ */
 export function checkOperation(
   op: LogicalOp,
   entriesByKey: ReadonlyMap<string, readonly EntryView[]>,
@@ -145,12 +167,18 @@ export function checkOperation(
     if (entries.length > 0) flag("doubleApplied", `${label}: declined (${outcome.code}) yet moved money`);
     return;
   }
+  if (!ENTRY_KINDS.has(op.kind)) {
+    if (entries.length > 0)
+      flag("doubleApplied", `${label}: ${entries.length} entries under its key, which makes none`);
+    return;
+  }
   if (entries.length > 1) {
     flag("doubleApplied", `${label}: ${entries.length} entries`);
     return;
   }
   const entry = entries[0];
-  // An expired decision names the entry, not its amount: then the id alone is compared.
+  // An expired decision names the entry, not its amount: then the id alone is compared. A charge answers its
+  // amount unsigned; a capture answers its entry, signed.
   const signedAmount = outcome.amount === null ? null : op.kind === "charge" ? -outcome.amount : outcome.amount;
   if (entry?.id !== outcome.id || (signedAmount !== null && entry.amount !== signedAmount)) {
     flag(
@@ -238,7 +266,9 @@ export function expiredAnswerMismatch(answer: { status: number; body: string }, 
  * its period left for the archive (409 idempotency_key_expired), must be
  * exactly that answer reporting that same decision, and every such answer
  * the same bytes; when no recorded answer was seen, `settled` (the decision
- * the run settled on) is the one it must report. Arrival order proves
+ * the run settled on) is the one it must report; `namesEntry` false for a
+ * request whose success makes no entry under its key (a hold, a void, a
+ * transfer), whose answer's `id` is no entry. Arrival order proves
  * nothing: concurrent copies race. Returns how many repeated answers were
  * compared.
  */
@@ -248,6 +278,7 @@ export function checkAnswers(
   someUnanswered: boolean,
   flag: Flag,
   settled: DecisionSeen | null = null,
+  namesEntry = true,
 ): number {
   const recorded = answers.filter((answer) => !decisionOf(answer).expired);
   const expired = answers.filter((answer) => decisionOf(answer).expired);
@@ -262,7 +293,8 @@ export function checkAnswers(
       }
     }
   }
-  const decided = first === undefined ? settled : decisionOf(first);
+  // A hold's, a void's or a transfer's answer names the hold or transfer, not an entry: its expired answer names none.
+  const decided = first === undefined ? settled : { ...decisionOf(first), ...(namesEntry ? {} : { entry: null }) };
   const [firstExpired] = expired;
   for (const answer of expired) {
     const wrong = decided === null ? null : expiredAnswerMismatch(answer, decided);
@@ -301,7 +333,7 @@ export function checkLookup(
   flag: Flag,
 ): void {
   const key = op.key ?? "(none)";
-  const applied = op.outcome?.kind === "applied" ? op.outcome.id : null;
+  const applied = op.outcome?.kind === "applied" && ENTRY_KINDS.has(op.kind) ? op.outcome.id : null;
   if (lookup === null) {
     if (applied !== null) flag("lookupMismatches", `key ${key}: lookup found nothing, but it made entry ${applied}`);
     return;

@@ -42,8 +42,11 @@ export function crashSchedule(
     const caught = inFlight;
     server.crash();
     kills += 1;
-    options.log(`crash ${kills}: killed the server group (kill -9) with ${caught} requests in flight; restarting`);
+    options.log(
+      `crash ${kills} at ${new Date().toISOString()}: killed the server group (kill -9) with ${caught} requests in flight; restarting`,
+    );
     await server.restart();
+    options.log(`crash ${kills}: serving again at ${new Date().toISOString()}`);
   };
 
   return {

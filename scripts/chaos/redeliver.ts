@@ -14,19 +14,13 @@
  * every operation whose key a later close put in a period, and every
  * close, through a clean network.
  */
-import {
-  IdempotencyKeyExpiredError,
-  OutcomeUnknownError,
-  type LedgerClient,
-  type MoneyInput,
-  type RefundInput,
-} from "../../src/client/onceledger-client.ts";
+import { IdempotencyKeyExpiredError, OutcomeUnknownError } from "../../src/client/onceledger-client.ts";
 import { forEachConcurrently } from "../lib/concurrency.ts";
 import { expiredAnswerMismatch, type DecisionSeen, type Flag } from "./checks.ts";
-import type { CloseOp, LogicalOp } from "./model.ts";
+import { ENTRY_KINDS, type CloseOp, type LogicalOp } from "./model.ts";
 import type { ArchiveTimeline } from "./periods.ts";
 import { pick, type Random } from "./random.ts";
-import { MAX_CALLS_PER_OPERATION } from "./workload.ts";
+import { MAX_CALLS_PER_OPERATION, sendOperation, type Senders } from "./workload.ts";
 
 export interface Redelivered {
   readonly operations: number;
@@ -44,7 +38,10 @@ type Item = { readonly op: LogicalOp; readonly close?: never } | { readonly clos
 export function settledDecision(item: Item): DecisionSeen | null {
   if (item.op !== undefined) {
     const outcome = item.op.outcome;
-    if (outcome?.kind === "applied") return { status: outcome.status, code: null, entry: outcome.id };
+    // Only a credit, charge, refund or capture names an entry of its own; a hold, a void or a transfer none.
+    if (outcome?.kind === "applied") {
+      return { status: outcome.status, code: null, entry: ENTRY_KINDS.has(item.op.kind) ? outcome.id : null };
+    }
     if (outcome?.kind === "declined") return { status: outcome.status, code: outcome.code, entry: null };
     return null;
   }
@@ -55,7 +52,7 @@ export function settledDecision(item: Item): DecisionSeen | null {
 }
 
 export async function redeliverAfterExpiry(
-  client: LedgerClient,
+  client: Senders,
   ops: readonly LogicalOp[],
   closes: readonly CloseOp[],
   options: { appliedShare: number; concurrency: number; random: Random; flag: Flag; timeline: ArchiveTimeline },
@@ -110,7 +107,7 @@ const DRAWS = 4;
  * bad network's, and retried until it has a definite answer.
  */
 export function lateRedeliveries(
-  client: LedgerClient,
+  client: Senders,
   ops: readonly LogicalOp[],
   closes: readonly CloseOp[],
   options: { share: number; ageMs: number; random: Random; flag: Flag; timeline: ArchiveTimeline },
@@ -157,7 +154,7 @@ export function lateRedeliveries(
 }
 
 /** Sends one decided request again until it has a definite answer, and judges that answer. */
-async function redeliverOne(client: LedgerClient, item: Item, flag: Flag): Promise<void> {
+async function redeliverOne(client: Senders, item: Item, flag: Flag): Promise<void> {
   const decided = settledDecision(item);
   const key = item.op?.key ?? item.close?.key ?? null;
   if (decided === null || key === null) return;
@@ -187,12 +184,7 @@ async function redeliverOne(client: LedgerClient, item: Item, flag: Flag): Promi
   flag("undetermined", `${label}: redelivered after expiry, no definite answer in ${MAX_CALLS_PER_OPERATION} calls`);
 }
 
-function send(client: LedgerClient, item: Item, idempotencyKey: string) {
-  if (item.close !== undefined) return client.closePeriod(item.close.account, { idempotencyKey });
-  const op = item.op;
-  if (op.kind === "refund") return client.refund(op.account, op.body as RefundInput, { idempotencyKey });
-  const body = op.body as MoneyInput;
-  return op.kind === "credit"
-    ? client.credit(op.account, body, { idempotencyKey })
-    : client.charge(op.account, body, { idempotencyKey });
+function send(senders: Senders, item: Item, idempotencyKey: string) {
+  if (item.close !== undefined) return senders.client.closePeriod(item.close.account, { idempotencyKey });
+  return sendOperation(senders, item.op, idempotencyKey);
 }

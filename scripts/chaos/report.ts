@@ -6,6 +6,7 @@ import type { KeyShape } from "./keys.ts";
 import type { LogicalOp } from "./model.ts";
 import type { CloseStats, Quiescence } from "./periods.ts";
 import type { Redelivered } from "./redeliver.ts";
+import type { TransferQuiescence } from "./transfers.ts";
 import type { WorkloadStats } from "./workload.ts";
 
 export interface ChaosReport {
@@ -18,7 +19,13 @@ export interface ChaosReport {
     closeEvery: number;
     untimedKeys: number;
     lateRedeliveries: number;
+    holds: number;
+    transfers: number;
+    expiringHolds: number;
+    ghostTransfers: number;
   } & FaultRates;
+  /** The wait after the run for every transfer to leave pending. */
+  readonly transfers: TransferQuiescence;
   readonly operations: {
     total: number;
     byKind: Record<string, number>;
@@ -96,6 +103,11 @@ const SHAPES: Record<KeyShape, string> = {
 
 export function renderReport(report: ChaosReport): string {
   const { settings, operations, requests, faults, throughput, audit, periods, redelivered, lateRedelivered } = report;
+  const held = audit.holds;
+  const moved = audit.transfers;
+  const wait = report.transfers;
+  const money = audit.conservation;
+  const ms = (value: number | null) => (value === null ? "-" : `${(value / 1000).toFixed(1)} s`);
   const v = audit.violations.count;
   const closes = periods.closes;
   const quiet = periods.quiescence;
@@ -131,6 +143,8 @@ export function renderReport(report: ChaosReport): string {
       `refuse ${pct(settings.refuse)}, drop ${pct(settings.drop)}, duplicate ${pct(settings.duplicate)}, ` +
       `concurrent ${pct(settings.concurrent)}, delay ${pct(settings.delay)} up to ${settings.maxDelayMs} ms, ` +
       `stall ${pct(settings.stall)} for ${settings.stallMs} ms`,
+    `mix:        holds ${pct(settings.holds)} of operations (${pct(settings.expiringHolds)} of placed holds left to expire), ` +
+      `transfers ${pct(settings.transfers)} (${pct(settings.ghostTransfers)} of them to an account never opened)`,
     `operations: ${n(operations.total)} logical (${list(operations.byKind)}), the accounts' funding included`,
     `outcomes:   applied ${n(operations.applied)}; declined ${list(operations.declined)}`,
     `requests:   ${n(requests.sentToServer)} reached the server; client attempts ${n(requests.clientAttempts)}, retries ${n(requests.retries)}`,
@@ -142,6 +156,15 @@ export function renderReport(report: ChaosReport): string {
       `${n(lateRedelivered.sent)} decided requests redelivered during the run after expiry (${n(lateRedelivered.closes)} closes), ` +
       `${n(redelivered.operations)} operations and ${n(redelivered.closes)} closes after it (${n(redelivered.declines)} declines)`,
     ...periodLines,
+    `holds:      ${n(held.placed)} placed: ${n(held.captured)} captured (${n(held.capturedInPart)} in part), ${n(held.voided)} voided, ` +
+      `${n(held.expired)} expired (${n(held.leftToExpire)} left to expire), ${n(held.stillHeld)} still held; every account's held checked`,
+    `transfers:  ${n(wait.created)} created: ${n(moved.posted)} posted, ${n(moved.voided)} voided (${n(moved.voidedNotFound)} account_not_found), ` +
+      `${n(wait.pending)} pending after ${wait.seconds.toFixed(1)} s (bound ${wait.boundSeconds} s after the run); pending at most ` +
+      `${ms(wait.maxPendingMs)}, median ${ms(wait.medianPendingMs)}; ${n(moved.unnamed)} answered only by their expired decision ` +
+      `(${n(moved.foundByPosting)} found by their posting, ${n(moved.unread)} unread)`,
+    `money:      balances ${n(money.balances)} = credits ${n(money.credits)} + refunds ${n(money.refunds)} - charges ${n(money.charges)} ` +
+      `- captures ${n(money.captures)}: ${money.holds ? "conserved" : "NOT conserved"}; transferred out ${n(money.transferredOut)}, ` +
+      `in ${n(money.transferredIn)} (${n(moved.moved)} by posted transfers); ${n(money.amountsFromLedger)} amounts read from entries`,
     `replays:    ${n(requests.replayedAnswers)} final answers were replays; ${n(audit.comparedAnswers)} repeated answers compared byte for byte`,
     `throughput: ${n(throughput.operationsPerSecond)} operations/s, ${n(throughput.requestsPerSecond)} requests/s over ${throughput.seconds.toFixed(1)} s`,
     `audit:      ${n(audit.accounts)} accounts, ${n(audit.entries)} entries, ${n(audit.lookups)} key lookups, ${n(audit.periods.listed)} periods`,
@@ -151,7 +174,9 @@ export function renderReport(report: ChaosReport): string {
       `sequence gaps: ${v.sequenceGaps}, balance mismatches: ${v.balanceMismatches}, rule violations: ${v.ruleViolations}, ` +
       `replay mismatches: ${v.replayMismatches}, ` +
       `lookup mismatches: ${v.lookupMismatches}, declines turned into applications or other flipped decisions: ${v.flippedDecisions}, ` +
-      `period mismatches: ${v.periodMismatches}, chain mismatches: ${v.chainMismatches}, unarchived periods: ${v.unarchivedPeriods}`,
+      `period mismatches: ${v.periodMismatches}, chain mismatches: ${v.chainMismatches}, unarchived periods: ${v.unarchivedPeriods}, ` +
+      `pending transfers: ${v.pendingTransfers}, transfer mismatches: ${v.transferMismatches}, hold mismatches: ${v.holdMismatches}, ` +
+      `held mismatches: ${v.heldMismatches}, conservation mismatches: ${v.conservationMismatches}`,
   ];
   for (const [kind, examples] of Object.entries(audit.violations.examples) as [ViolationKind, string[]][]) {
     if (examples.length === 0) continue;
@@ -159,7 +184,7 @@ export function renderReport(report: ChaosReport): string {
   }
   lines.push(
     report.passed
-      ? `PASS: every logical operation took effect exactly once or was declined exactly once${settings.closeEvery === 0 ? "" : ", and every period's chain verified"}.`
+      ? `PASS: every logical operation took effect exactly once or was declined exactly once, every transfer posted or voided once, money conserved${settings.closeEvery === 0 ? "" : ", and every period's chain verified"}.`
       : "FAIL: see the violations above.",
   );
   return lines.join("\n");

@@ -5,6 +5,7 @@
  */
 import { runBatchLoad } from "./batch-load.ts";
 import { runClosedLoop } from "./closed-loop.ts";
+import { runFlowLoad } from "./flow-load.ts";
 import { runOpenLoop } from "./open-loop.ts";
 import type { LoadJob, LoadResult } from "./workload.ts";
 
@@ -21,6 +22,8 @@ async function run(job: LoadJob): Promise<LoadResult> {
       return runOpenLoop(job, () => stopRequested);
     case "batch":
       return runBatchLoad(job);
+    case "flow":
+      return runFlowLoad(job, () => stopRequested);
   }
 }
 

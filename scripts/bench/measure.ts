@@ -29,7 +29,7 @@ export function disturbed(results: readonly LoadResult[]): boolean {
 export async function load(ctx: BenchContext, job: LoadJob, expected: Expected | null): Promise<LoadResult> {
   const result = await runLoad(ctx.machine.pinning, job);
   if (expected !== null) {
-    expected.addLoad(result, job.kind === "batch" ? job.keyPrefix : job.plan.keyPrefix);
+    expected.addLoad(result, job.kind === "batch" || job.kind === "flow" ? job.keyPrefix : job.plan.keyPrefix);
   }
   return result;
 }

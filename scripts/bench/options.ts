@@ -5,7 +5,21 @@
 import { join, resolve } from "node:path";
 import { integer, readFlags, usage } from "../lib/flags.ts";
 
-export const SCENARIOS = ["a", "b", "c", "d", "a100k", "r1m", "sweep", "batch", "cold", "archive"] as const;
+export const SCENARIOS = [
+  "a",
+  "b",
+  "c",
+  "d",
+  "a100k",
+  "r1m",
+  "sweep",
+  "batch",
+  "tr",
+  "tr-b",
+  "hold",
+  "cold",
+  "archive",
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const ARCHIVE_PARTS = ["cost", "accounts", "close"] as const;
@@ -20,6 +34,9 @@ export const SCENARIO_TITLES: Readonly<Record<ScenarioName, string>> = {
   r1m: "charges on an account holding 1,000,000 records",
   sweep: "charges while the expiry alarm sweeps",
   batch: "batches of charges, one hot account",
+  tr: "transfers one way between two hot accounts, counted when posted",
+  "tr-b": "transfers between random pairs of many accounts, counted when posted",
+  hold: "holds placed and captured, one hot account",
   cold: "cold start",
   archive: "periods archived to R2: cost per charge, archived accounts, retries, a large close",
 };
@@ -51,6 +68,14 @@ const SPECS = {
   "preload-seconds": integer(120, 1, 3600, "time bound of each preload [10]"),
   "batch-size": integer(1000, 1, 1000, "operations per batch"),
   "batch-inflight": integer(4, 1, 64, "batches in flight"),
+  "transfer-accounts": integer(1000, 2, 100_000, "accounts of scenario tr-b [100]"),
+  "transfer-rate": integer(50, 1, 100_000, "tr, tr-b: open-loop transfers a second for time to posted"),
+  "transfer-drain-seconds": integer(
+    120,
+    1,
+    3600,
+    "tr, tr-b: after each run, at most this long for the server to go quiet and every transfer to post",
+  ),
   "cold-starts": integer(5, 1, 50, "fresh workerd processes timed to their first 201 [2]"),
   "archive-periods": integer(1000, 1, 100_000, "archive: periods of the archived account with UUIDv7 keys [20]"),
   "archive-period-charges": integer(1000, 1, 1_000_000, "archive: charges per archived period [200]"),
@@ -119,6 +144,7 @@ const QUICK: Partial<Record<Numeric, number>> = {
   "sweep-seconds": 40,
   "preload-seconds": 10,
   "cold-starts": 2,
+  "transfer-accounts": 100,
   "check-seconds": 60,
   "archive-periods": 20,
   "archive-period-charges": 200,
@@ -152,6 +178,9 @@ export interface BenchOptions {
   readonly preloadSeconds: number;
   readonly batchSize: number;
   readonly batchInflight: number;
+  readonly transferAccounts: number;
+  readonly transferRate: number;
+  readonly transferDrainSeconds: number;
   readonly coldStarts: number;
   readonly archivePeriods: number;
   readonly archivePeriodCharges: number;
@@ -223,6 +252,9 @@ export function readBenchOptions(args: readonly string[] = process.argv.slice(2)
     preloadSeconds: pick("preload-seconds"),
     batchSize: pick("batch-size"),
     batchInflight: pick("batch-inflight"),
+    transferAccounts: pick("transfer-accounts"),
+    transferRate: pick("transfer-rate"),
+    transferDrainSeconds: pick("transfer-drain-seconds"),
     coldStarts: pick("cold-starts"),
     archivePeriods: pick("archive-periods"),
     archivePeriodCharges: pick("archive-period-charges"),

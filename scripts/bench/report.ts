@@ -15,7 +15,8 @@ export interface Row {
   readonly title: string;
   readonly hop: boolean;
   readonly shape: HopShape | null;
-  readonly unit: "req/s" | "charges/s";
+  /** req/s, or what a run completes a second: charges (batches), posted transfers, hold-capture pairs. */
+  readonly unit: "req/s" | "charges/s" | "transfers/s" | "pairs/s";
   /** Throughput of each measured run. */
   readonly runs: readonly number[];
   /** Open-loop latency at the fixed rate. */
@@ -82,6 +83,13 @@ export function renderHeader(header: Header): string {
   ].join("\n");
 }
 
+const UNIT_SUFFIX: Readonly<Record<Row["unit"], string>> = {
+  "req/s": "",
+  "charges/s": " ch/s",
+  "transfers/s": " tr/s",
+  "pairs/s": " pairs/s",
+};
+
 function checkCell(row: Row): string {
   if (row.status === "not available") return "not available";
   if (row.status === "error") return "ERROR";
@@ -100,11 +108,7 @@ export function renderTable(rows: readonly Row[]): string {
     const spread = row.runs.length > 1 ? ` ±${(relativeSpread(row.runs) * 50).toFixed(0)}%` : "";
     return [
       `${row.id}${row.title === "" ? "" : `: ${row.title}`}`,
-      value === null
-        ? row.disturbed
-          ? "*"
-          : "-"
-        : `${int(value)}${row.unit === "charges/s" ? " ch/s" : ""}${row.disturbed ? "*" : ""}`,
+      value === null ? (row.disturbed ? "*" : "-") : `${int(value)}${UNIT_SUFFIX[row.unit]}${row.disturbed ? "*" : ""}`,
       row.runs.length === 0 ? "-" : `${row.runs.length}${spread}`,
       ratio === null ? (row.hop ? "1.00" : "-") : ratio.toFixed(2),
       row.latency === null ? "-" : ms(row.latency.p50),

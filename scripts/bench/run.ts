@@ -7,6 +7,7 @@
  */
 import { archiveRows } from "./archive.ts";
 import { measureColdStarts } from "./cold-start.ts";
+import { cpuRatioNote, holdRow, transferRow } from "./flows.ts";
 import type { BenchContext, Served } from "./context.ts";
 import { progress } from "./measure.ts";
 import type { ColdStart, HopShape, Row } from "./report.ts";
@@ -36,6 +37,9 @@ export const ROW_ORDER = [
   "sweep-base",
   "sweep",
   "batch",
+  "tr",
+  "tr-b",
+  "hold",
   "arch-charge",
   "arch-replay",
   "arch-batch",
@@ -155,6 +159,19 @@ export async function runScenarios(
       rows.push(await batchRow(ctx, await projectServer()));
     });
   }
+  // Transfers: each run waits for the server to go quiet and every transfer to post, then all are read back.
+  for (const id of ["tr", "tr-b"] as const) {
+    if (!selected.has(id)) continue;
+    const extra = id === "tr-b" ? options.transferAccounts / 50 : 0;
+    task(id, perScenario + (runs + 1) * 5 + 60 + extra, async () => {
+      rows.push(await transferRow(ctx, await projectServer(), id));
+    });
+  }
+  if (selected.has("hold")) {
+    task("hold", perScenario + 15, async () => {
+      rows.push(await holdRow(ctx, await projectServer()));
+    });
+  }
   task("stop", 1, async () => {
     if (project !== null) await project.server.stop();
     project = null;
@@ -193,5 +210,5 @@ export async function runScenarios(
     await next.run();
   }
   if (sweep !== null) await measureSweepNow(sweep);
-  return { rows, cold };
+  return { rows: cpuRatioNote(rows), cold };
 }

@@ -75,7 +75,37 @@ export type LoadJob =
       readonly stopAfterAccepted?: number;
       /** How keys are made (keys.ts); default counter. */
       readonly keyKind?: KeyKind;
-    };
+    }
+  | FlowJob;
+
+/**
+ * Two-step money flows (flow-load.ts): transfers from accounts[0] to
+ * accounts[1] ("one-way"), or between random distinct accounts ("random");
+ * or holds on accounts[0], each placed and then captured. Keys are
+ * `<keyPrefix>-<n>`.
+ */
+export interface FlowJob {
+  readonly kind: "flow";
+  readonly flow: "transfer" | "hold";
+  readonly pairs: "one-way" | "random";
+  readonly target: Target;
+  readonly accounts: readonly string[];
+  readonly keyPrefix: string;
+  readonly connections: number;
+  readonly seconds: number;
+  /** Transfers only: sent open loop at this many a second instead of closed loop. */
+  readonly rate?: number;
+}
+
+/** What a flow's load saw answered 201, for its check. */
+export interface FlowTally {
+  readonly transfers: Array<{ readonly id: string; readonly from: string; readonly to: string; readonly key: string }>;
+  readonly holdsPlaced: string[];
+  readonly captures: Array<{ readonly hold: string; readonly entry: string }>;
+  /** Requests sent (keys made), and of them never answered (cut off at the end: decided or not). */
+  sent: number;
+  unanswered: number;
+}
 
 export interface ChargeSample {
   readonly id: string;
@@ -122,6 +152,8 @@ export interface LoadResult {
   /** Batch: whether the route exists (false on 404/405), and the batch latency. */
   readonly batchAvailable?: boolean;
   readonly batchNote?: string;
+  /** Flow: what was answered 201. */
+  readonly flow?: FlowTally;
 }
 
 export interface PlannedRequest {

@@ -3,7 +3,8 @@
  * now, as JSON Lines (scripts/backup/backup-format.ts) for `npm run restore`
  * (docs/operations.md, "Back up and restore an account"): each account's
  * cut, settings history, periods, key decisions, the entries still in its
- * object and every change of its holds. Archived periods stay in R2, where a restore reads them.
+ * object, every change of its holds, its transfers out and the transfer legs
+ * it refused before it was opened. Archived periods stay in R2, where a restore reads them.
  * Writes a file, or with --r2 puts it in the archive's bucket through
  * Wrangler. Exits 1 if the backup failed (leaving no file behind), 2 on bad
  * arguments.
@@ -52,7 +53,7 @@ const FLAGS = {
 
 const usageLine = [
   "Usage: ONCELEDGER_API_KEY=olk_... ONCELEDGER_OPERATOR_KEY=olk_... npm run backup -- --tenant <id> --base-url <URL> [--out <file> | --r2]",
-  "Writes a tenant's accounts (cut, settings history, periods, key decisions, entries still in each object, holds) as JSON Lines",
+  "Writes a tenant's accounts (cut, settings history, periods, key decisions, entries still in each object, holds, transfers) as JSON Lines",
   'for npm run restore (docs/operations.md, "Back up and restore an account").',
 ].join("\n");
 const help = renderHelp(usageLine, FLAGS);

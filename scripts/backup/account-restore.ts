@@ -3,9 +3,9 @@
  * file (backup-format.ts) and the account's archive in R2, through the
  * operator's restore route, in the order src/ledger/account-restore.ts
  * takes them: begin, the archived periods one by one, periods_done, the key
- * rows, the decisions kept before schema 7, the entries and the hold
- * changes in chunks, the events after the backup if given, and finish,
- * which writes the account.
+ * rows, the decisions kept before schema 7, the entries, the hold changes,
+ * the transfers and the refused transfer legs in chunks, the events after
+ * the backup if given, and finish, which writes the account.
  * The file is read twice: once whole, to refuse an incomplete one before
  * anything is written, then to send its rows. The transport is injected, so
  * the same code runs in Node and in workerd (the tests).
@@ -50,6 +50,9 @@ export interface RestoreReport {
   readonly entries: number;
   /** Hold changes written from the backup. */
   readonly holds: number;
+  /** Transfers, and legs refused before the account was opened, written from the backup. */
+  readonly transfers: number;
+  readonly refusals: number;
   /** Entries, settings changes and hold changes appended from the events. */
   readonly events: number;
   /** What finish answered: the restored balance, what is held, entry count, key pos, version and periods. */
@@ -57,7 +60,7 @@ export interface RestoreReport {
 }
 
 /** The backup's rows, sent in chunks in the order the file holds them. */
-type RowsKind = "keys" | "decisions" | "entries" | "holds";
+type RowsKind = "keys" | "decisions" | "entries" | "holds" | "transfers" | "refusals";
 
 /** What the first reading keeps of the account: its cut, its history and periods, and its counts. */
 interface AccountSection {
@@ -102,7 +105,7 @@ export async function restoreAccount(options: RestoreOptions): Promise<RestoreRe
   say(`periods: ${JSON.stringify(done.done)}`);
 
   const chunk = options.chunk ?? 500;
-  const sent = { keys: 0, decisions: 0, entries: 0, holds: 0 };
+  const sent = { keys: 0, decisions: 0, entries: 0, holds: 0, transfers: 0, refusals: 0 };
   let pending: { kind: RowsKind; rows: unknown[] } | null = null;
   const flush = async () => {
     if (pending === null || pending.rows.length === 0) return;
@@ -133,6 +136,12 @@ export async function restoreAccount(options: RestoreOptions): Promise<RestoreRe
     } else if (record.type === "hold") {
       kind = "holds";
       row = record.hold;
+    } else if (record.type === "transfer") {
+      kind = "transfers";
+      row = record.transfer;
+    } else if (record.type === "refusal") {
+      kind = "refusals";
+      row = record.refusal;
     } else {
       continue;
     }
@@ -142,7 +151,9 @@ export async function restoreAccount(options: RestoreOptions): Promise<RestoreRe
     if (pending.rows.length >= chunk) await flush();
   }
   await flush();
-  say(`rows: ${sent.keys} key rows, ${sent.decisions} decisions, ${sent.entries} entries, ${sent.holds} hold changes`);
+  say(
+    `rows: ${sent.keys} key rows, ${sent.decisions} decisions, ${sent.entries} entries, ${sent.holds} hold changes, ${sent.transfers} transfers, ${sent.refusals} refused legs`,
+  );
 
   let events = 0;
   if (options.events !== undefined) {
@@ -168,7 +179,7 @@ async function readSection(options: RestoreOptions): Promise<AccountSection> {
   let end: AccountEndLine | null = null;
   const changes: BackupChange[] = [];
   const periods: PeriodView[] = [];
-  const counted = { changes: 0, periods: 0, keys: 0, decisions: 0, entries: 0, holds: 0 };
+  const counted = { changes: 0, periods: 0, keys: 0, decisions: 0, entries: 0, holds: 0, transfers: 0, refusals: 0 };
   for await (const text of options.backup()) {
     lineNumber += 1;
     if (text === "") continue;
@@ -215,6 +226,12 @@ async function readSection(options: RestoreOptions): Promise<AccountSection> {
       case "hold":
         counted.holds += 1;
         break;
+      case "transfer":
+        counted.transfers += 1;
+        break;
+      case "refusal":
+        counted.refusals += 1;
+        break;
       case "account_end":
         end = record;
         break;
@@ -223,7 +240,7 @@ async function readSection(options: RestoreOptions): Promise<AccountSection> {
   if (!trailer) fail("the backup has no trailer: it was cut short");
   if (account === null || end === null) fail(`the backup holds no account ${options.account}`);
   for (const [what, count] of Object.entries(counted)) {
-    // A file written before holds counts none.
+    // A file written before holds, or before transfers, counts none of them.
     const counts = end[what as keyof typeof counted] ?? 0;
     if (counts !== count) fail(`the backup counts ${counts} ${what} of ${options.account}; it holds ${count}`);
   }

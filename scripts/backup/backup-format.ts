@@ -3,17 +3,21 @@
  * (docs/operations.md, "Back up and restore an account"): JSON Lines, one
  * record a line. A header line first, then each account's lines together
  * (its account line, then its settings changes, periods, key rows, decisions
- * kept before schema 7, entries and hold changes, then its account_end line
- * with their counts), then a trailer; a file without its trailer is
- * incomplete and is refused. A file written before holds has no hold lines
- * and no `holds` count, which reads as none.
+ * kept before schema 7, entries, hold changes, transfers and refused
+ * transfer legs, then its account_end line with their counts), then a
+ * trailer; a file without its trailer is incomplete and is refused. A file
+ * written before holds has no hold lines and no `holds` count, which reads
+ * as none; one written before transfers, likewise no transfer or refusal
+ * lines and no counts of them.
  */
 import type {
   BackupChange,
   BackupDecision,
   BackupHoldChange,
   BackupKey,
+  BackupRefusal,
   BackupState,
+  BackupTransfer,
 } from "../../src/contract/backup-records.ts";
 import type { AccountView, EntryView, PeriodView } from "../../src/domain/views.ts";
 
@@ -44,7 +48,9 @@ export type AccountRecord =
   | { readonly type: "key"; readonly account: string; readonly key: BackupKey }
   | { readonly type: "decision"; readonly account: string; readonly decision: BackupDecision }
   | { readonly type: "entry"; readonly account: string; readonly entry: EntryView }
-  | { readonly type: "hold"; readonly account: string; readonly hold: BackupHoldChange };
+  | { readonly type: "hold"; readonly account: string; readonly hold: BackupHoldChange }
+  | { readonly type: "transfer"; readonly account: string; readonly transfer: BackupTransfer }
+  | { readonly type: "refusal"; readonly account: string; readonly refusal: BackupRefusal };
 
 /** How many of each record the account has, and where its run of key rows without a gap begins. */
 export interface AccountEndLine {
@@ -57,6 +63,9 @@ export interface AccountEndLine {
   readonly entries: number;
   /** Hold changes; absent in a file written before holds (none). */
   readonly holds?: number | undefined;
+  /** Transfers, and legs refused before the account was opened; absent in a file written before transfers (none). */
+  readonly transfers?: number | undefined;
+  readonly refusals?: number | undefined;
   /** The first pos of the key rows held without a gap up to the head's key_pos (key_pos + 1 when none). */
   readonly keys_from: number;
 }

@@ -4,7 +4,9 @@
  * tenants' API gives the accounts, the settings history, the periods and the
  * entries; the operator's backup routes give what it does not show: the
  * head and event cursor the account is cut at, each change's place among
- * the entries, and every key decision still in the object, whole. What the
+ * the entries, every key decision still in the object, whole, every change
+ * of its holds, every transfer out as it stood at the cut and every leg it
+ * refused before it was opened. What the
  * archive already holds in R2 (the periods whose rows left the object) is
  * not copied: a restore reads it there. The transport is injected, so the
  * same code runs in Node and in workerd (the tests).
@@ -22,7 +24,9 @@ import type {
   BackupHoldChange,
   BackupKey,
   BackupPage,
+  BackupRefusal,
   BackupState,
+  BackupTransfer,
 } from "../../src/contract/backup-records.ts";
 import { MAX_PAGE_SIZE } from "../../src/domain/limits.ts";
 import type { PeriodView } from "../../src/domain/views.ts";
@@ -121,7 +125,7 @@ async function* accountLines(
   }
   yield line({ type: "account", account, state, view });
 
-  const counts = { changes: 0, periods: 0, keys: 0, decisions: 0, entries: 0, holds: 0 };
+  const counts = { changes: 0, periods: 0, keys: 0, decisions: 0, entries: 0, holds: 0, transfers: 0, refusals: 0 };
   for (const change of await changesOf(client, operator, account, state.account.version)) {
     counts.changes += 1;
     yield line({ type: "change", account, change });
@@ -224,6 +228,8 @@ async function* accountLines(
     fail(`account ${account}: the entries end at balance ${balance}, the head's is ${head.balance}`);
   }
   counts.holds = yield* holdLines(operator, account, state, line);
+  counts.transfers = yield* transferLines(operator, account, state, line);
+  counts.refusals = yield* refusalLines(operator, account, state, line);
   const end: AccountEndLine = { type: "account_end", account, ...counts, keys_from: keysFrom };
   yield line(end);
 }
@@ -259,6 +265,67 @@ async function* holdLines(
   }
   if (seq !== through) fail(`account ${account}: the hold changes end at ${seq}, the cut at ${through}`);
   return seq;
+}
+
+/**
+ * Every transfer out up to the cut's last, in seq order from 1 with no gap
+ * (transfers never leave the object), each as it stood at the cut's key
+ * position. Yields their lines; returns how many.
+ */
+async function* transferLines(
+  operator: OperatorSource,
+  account: string,
+  state: BackupState,
+  line: (record: BackupLine) => string,
+): AsyncGenerator<string, number> {
+  const count = state.transfers?.count ?? 0;
+  let seq = 0;
+  for (let after = 0; seq < count;) {
+    const page = await backupPage<BackupPage<BackupTransfer>>(operator, account, {
+      part: "transfers",
+      after: String(after),
+      through: state.head.key_pos,
+      limit: OPERATOR_PAGE,
+    });
+    // Transfers past the cut's count were decided after it: the next backup holds them.
+    for (const transfer of page.data.filter((row) => row.seq <= count)) {
+      if (transfer.seq !== seq + 1) fail(`account ${account}: transfer ${transfer.seq} where ${seq + 1} was due`);
+      seq = transfer.seq;
+      yield line({ type: "transfer", account, transfer });
+    }
+    const last = page.data.at(-1);
+    if (!page.has_more || last === undefined) break;
+    after = last.seq;
+  }
+  if (seq !== count) fail(`account ${account}: the transfers end at ${seq}, the cut at ${count}`);
+  return seq;
+}
+
+/** Every transfer leg the account refused before it was opened, in key order. Yields their lines; returns how many. */
+async function* refusalLines(
+  operator: OperatorSource,
+  account: string,
+  state: BackupState,
+  line: (record: BackupLine) => string,
+): AsyncGenerator<string, number> {
+  let count = 0;
+  for (let after = ""; ;) {
+    const page = await backupPage<BackupPage<BackupRefusal>>(operator, account, {
+      part: "refusals",
+      after,
+      limit: OPERATOR_PAGE,
+    });
+    for (const refusal of page.data) {
+      count += 1;
+      yield line({ type: "refusal", account, refusal });
+    }
+    const last = page.data.at(-1);
+    if (!page.has_more || last === undefined) break;
+    after = last.leg_key;
+  }
+  const cut = state.transfers?.refusals ?? 0;
+  if (count !== cut) fail(`account ${account}: ${count} refused transfer legs, the cut counts ${cut}`);
+  return count;
 }
 
 /**

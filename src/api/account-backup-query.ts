@@ -29,7 +29,7 @@ const Count = z.pipe(
 );
 
 export const BackupQuery = z.strictObject({
-  /** keys: a pos; changes: a version; decisions: a key; holds: a hold change's seq. */
+  /** keys: a pos; changes: a version; decisions: a key; holds: a hold change's seq; transfers: a seq; refusals: a leg key. */
   after: z.optional(
     z.string().check(z.maxLength(MAX_IDEMPOTENCY_KEY_LENGTH, "must be a pos, a version, a key or a seq")),
   ),

@@ -1,5 +1,5 @@
 import type { BackupPart } from "../domain/backups.ts";
-import type { AccountChangeView, EntryView, HoldState, HoldView, PeriodView } from "../domain/views.ts";
+import type { AccountChangeView, EntryView, HoldState, HoldView, PeriodView, TransferView } from "../domain/views.ts";
 
 /**
  * What the operator's backup reads of an account object (src/ledger/account-backup.ts)
@@ -11,11 +11,16 @@ import type { AccountChangeView, EntryView, HoldState, HoldView, PeriodView } fr
 
 export interface BackupPageRequest {
   readonly part: BackupPart;
-  /** Where the page starts after: a key pos (keys), a version (changes), a key (decisions), a hold change's seq (holds). */
+  /**
+   * Where the page starts after: a key pos (keys), a version (changes), a key
+   * (decisions), a hold change's seq (holds), a transfer's seq (transfers), a
+   * leg key (refusals).
+   */
   readonly after?: string | undefined;
   /**
    * keys: the last pos a page may hold (the head's `key_pos` when the backup
-   * began); holds: the last hold change (the cut's `holds.changes`).
+   * began); holds: the last hold change (the cut's `holds.changes`);
+   * transfers: the cut's `key_pos`, each transfer shown as it stood then.
    */
   readonly through?: number | undefined;
   readonly limit: number;
@@ -47,6 +52,8 @@ export interface BackupState {
    * holds, which means none.
    */
   readonly holds?: BackupHoldsCut | undefined;
+  /** The transfers at the cut. Absent in a backup taken before transfers, which means none. */
+  readonly transfers?: BackupTransfersCut | undefined;
   /**
    * The last entry of the last period whose rows may have left the object
    * (null when none has): the entries a backup keeps are the ones after it.
@@ -58,6 +65,37 @@ export interface BackupHoldsCut {
   readonly count: number;
   readonly changes: number;
   readonly held: number;
+}
+
+export interface BackupTransfersCut {
+  /** The last transfer's seq: transfers never leave the object, so the backup holds 1 to it. */
+  readonly count: number;
+  /** What the transfers pending at the cut set aside (the head's `held` less the holds'). */
+  readonly held: number;
+  /** The transfer legs refused while the account was not opened (none is recorded once it is). */
+  readonly refusals: number;
+}
+
+/**
+ * A transfer out as it stood at the cut (a transfers row), paged by its
+ * seq: the tenants' view, the API key that sent it, its deliveries so far,
+ * and, when posted, its `transfer_out` entry (null when that entry's key has
+ * left the object with its period). One settled after the cut shows as
+ * pending: its settlement is not in the backup.
+ */
+export type BackupTransfer = TransferView & {
+  readonly seq: number;
+  readonly key_id: string | null;
+  readonly attempts: number;
+  readonly next_attempt: string;
+  readonly entry: string | null;
+};
+
+/** A transfer leg refused while the account was not opened (a transfer_refusals row), paged by its key. */
+export interface BackupRefusal {
+  readonly leg_key: string;
+  readonly code: string;
+  readonly decided: string;
 }
 
 /** A settings change as the account's history keeps it: the tenants' view, and its place among the entries. */
@@ -133,8 +171,9 @@ export interface RestoreEvent {
 
 /**
  * One step of a restore, in this order: begin, period (until it answers
- * `done`), periods_done, keys, decisions, entries, holds (each in chunks,
- * in order), events (optional, in event order), finish. `status` reads where
+ * `done`), periods_done, keys, decisions, entries, holds, transfers,
+ * refusals (each in chunks, in order), events (optional, in event order),
+ * finish. `status` reads where
  * a restore stands. Every step but begin and status refuses an object that
  * is not being restored; every step refuses one whose account exists.
  */
@@ -154,6 +193,8 @@ export type RestoreStep =
   | { readonly step: "decisions"; readonly rows: readonly BackupDecision[] }
   | { readonly step: "entries"; readonly rows: readonly EntryView[] }
   | { readonly step: "holds"; readonly rows: readonly BackupHoldChange[] }
+  | { readonly step: "transfers"; readonly rows: readonly BackupTransfer[] }
+  | { readonly step: "refusals"; readonly rows: readonly BackupRefusal[] }
   | { readonly step: "events"; readonly events: readonly RestoreEvent[] }
   | { readonly step: "finish" }
   | { readonly step: "status" };

@@ -4,7 +4,7 @@
  */
 
 /** The parts of an account object a backup pages through, besides what the tenants' API shows. */
-export const BACKUP_PARTS = ["state", "changes", "keys", "decisions", "holds"] as const;
+export const BACKUP_PARTS = ["state", "changes", "keys", "decisions", "holds", "transfers", "refusals"] as const;
 export type BackupPart = (typeof BACKUP_PARTS)[number];
 
 /** A restore's steps, in the order they are taken (`status` at any time). */
@@ -16,6 +16,8 @@ export const RESTORE_STEPS = [
   "decisions",
   "entries",
   "holds",
+  "transfers",
+  "refusals",
   "events",
   "finish",
   "status",

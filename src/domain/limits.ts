@@ -56,6 +56,8 @@ export const TRANSFER_RETRY_MAX_MS = 60_000;
 export const HOLD_EXPIRY_BATCH_SIZE = 100;
 /** Hold changes (each with its hold) one restore step writes at most, in one transaction; `npm run restore` sends 500. */
 export const MAX_RESTORE_HOLD_CHANGES_PER_STEP = 1000;
+/** Transfers, or refused transfer legs, one restore step writes at most, in one transaction; `npm run restore` sends 500. */
+export const MAX_RESTORE_TRANSFERS_PER_STEP = 1000;
 /** Entries a ledger audit reads per query. */
 export const AUDIT_PAGE_SIZE = 1000;
 

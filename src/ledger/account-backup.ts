@@ -4,16 +4,34 @@ import type {
   BackupHoldChange,
   BackupKey,
   BackupPage,
+  BackupRefusal,
   BackupState,
+  BackupTransfer,
 } from "../contract/backup-records.ts";
 import { ENTRY_TYPES } from "../domain/entry-types.ts";
 import { bytesToHex } from "../lib/hex.ts";
 import { readEventCursor } from "./events.ts";
 import { holdAsChanged, holdChangeCount, holdChangesAfter, holdsThrough } from "./hold-store.ts";
-import { parseDigests, type KeyRowRecord } from "./key-rows.ts";
-import { changesAfter, formatEntryId, readHead, type AccountRow, type EntryRow } from "./ledger-store.ts";
-import { accountChangeView, holdView, timestamp } from "./row-views.ts";
+import { findKeyRow, parseDigests, type KeyRowRecord } from "./key-rows.ts";
+import {
+  changesAfter,
+  findEntryBySeq,
+  formatEntryId,
+  readHead,
+  type AccountRow,
+  type EntryRow,
+} from "./ledger-store.ts";
+import { accountChangeView, holdView, timestamp, transferView } from "./row-views.ts";
 import type { CountedSql } from "./sql.ts";
+import { settleKey } from "./transfer-operations.ts";
+import {
+  pendingTransfersHeld,
+  refusalCount,
+  refusalsAfter,
+  transferCount,
+  transfersAfter,
+  type TransferRow,
+} from "./transfer-store.ts";
 
 /**
  * The operator's backup reads of an account object: what the tenants' API
@@ -22,13 +40,16 @@ import type { CountedSql } from "./sql.ts";
  * tenants see them are read through the tenants' API; these add the head
  * and event cursor the backup is cut at, each change's place among the
  * entries, every key decision still in the object, whole (what a replay
- * needs), the decisions kept before schema 7, and every change of every
- * hold (holds never leave the object).
+ * needs), the decisions kept before schema 7, every change of every
+ * hold (holds never leave the object), every transfer out as it stood at
+ * the cut and every leg refused before the account was opened (neither
+ * leaves the object).
  */
 
 /**
  * Where the backup is cut: the account, its head and event cursor, its
- * holds (how many, how many changes, what is held), and the last entry of
+ * holds (how many, how many changes, what is held), its transfers (how
+ * many, what the pending ones set aside, how many legs were refused), and the last entry of
  * the last period whose rows may have left (read through `entryAt`, from
  * the object or the archive), after which the backup's entries start.
  */
@@ -41,7 +62,13 @@ export async function backupState(
   const cursor = readEventCursor(sql);
   // Read before the first await, with the head: one state of the account.
   const holds = holdsThrough(sql, holdChangeCount(sql));
-  if (holds.held !== head.held) throw new Error(`invariant: holds set aside ${holds.held}, the head says ${head.held}`);
+  const transfers = { count: transferCount(sql), held: pendingTransfersHeld(sql), refusals: refusalCount(sql) };
+  // Paired with held-funds.ts: what is set aside is the held holds and the pending transfers, nothing else.
+  if (holds.held + transfers.held !== head.held) {
+    throw new Error(
+      `invariant: holds set aside ${holds.held} and transfers ${transfers.held}, the head says ${head.held}`,
+    );
+  }
   const left = sql.first<{ last_seq: number }>(
     "SELECT last_seq FROM periods WHERE pruned > 0 ORDER BY id DESC LIMIT 1",
   );
@@ -69,6 +96,7 @@ export async function backupState(
       hold_change: cursor.holdChange,
     },
     holds: { count: holds.holds, changes: holds.changes, held: holds.held },
+    transfers,
     entries_after: entriesAfter,
   };
 }
@@ -108,6 +136,59 @@ export function backupHolds(
         hold: { ...holdView(hold, currency), key_id: hold.keyId },
       };
     }),
+    has_more: rows.length > limit,
+  };
+}
+
+/**
+ * The transfers after seq `afterSeq`, in seq order, each as it stood when
+ * the keys ended at `throughPos` (the cut's key_pos): a transfer is settled
+ * under its own key (transfer-operations.ts settleKey), so one whose
+ * settlement's key comes after the cut shows as pending, as the cut counted
+ * it. A posted one names its transfer_out entry while its key is here.
+ */
+export function backupTransfers(
+  sql: CountedSql,
+  account: AccountRow,
+  afterSeq: number,
+  throughPos: number,
+  limit: number,
+): BackupPage<BackupTransfer> {
+  const rows = transfersAfter(sql, afterSeq, limit + 1);
+  return {
+    data: rows.slice(0, limit).map((row) => backupTransfer(sql, account, row, throughPos)),
+    has_more: rows.length > limit,
+  };
+}
+
+function backupTransfer(sql: CountedSql, account: AccountRow, row: TransferRow, throughPos: number): BackupTransfer {
+  // Keys leave the object before their entries, and only with a period archived long before any cut taken now.
+  const settled = row.state === "pending" ? null : findKeyRow(sql, settleKey(row.id));
+  const afterCut = settled !== null && settled.pos > throughPos;
+  const atCut: TransferRow = afterCut ? { ...row, state: "pending", reason: null, resolvedMs: null } : row;
+  let entry: string | null = null;
+  if (atCut.state === "posted" && settled?.entrySeq != null) {
+    const posted = findEntryBySeq(sql, settled.entrySeq);
+    if (posted === null) throw new Error(`invariant: transfer ${row.id}'s entry ${settled.entrySeq} is not here`);
+    entry = posted.id;
+  }
+  return {
+    ...transferView(atCut, account.name, account.currency),
+    seq: row.seq,
+    key_id: row.keyId,
+    attempts: row.attempts,
+    next_attempt: timestamp(row.nextAttemptMs),
+    entry,
+  };
+}
+
+/** The legs refused before the account was opened, after leg key `afterKey`, in key order. */
+export function backupRefusals(sql: CountedSql, afterKey: string, limit: number): BackupPage<BackupRefusal> {
+  const rows = refusalsAfter(sql, afterKey, limit + 1);
+  return {
+    data: rows
+      .slice(0, limit)
+      .map((row) => ({ leg_key: row.legKey, code: row.code, decided: timestamp(row.decidedMs) })),
     has_more: rows.length > limit,
   };
 }

@@ -62,7 +62,15 @@ import { findHold, holdChangeCount, holdsAfter } from "./hold-store.ts";
 import { deliverTransfers, type DeliveryHost } from "./transfer-delivery.ts";
 import { findRefusal, findTransfer, recordRefusal } from "./transfer-store.ts";
 import type { BackupPageRequest, RestoreStep } from "../contract/backup-records.ts";
-import { backupChanges, backupDecisions, backupHolds, backupKeys, backupState } from "./account-backup.ts";
+import {
+  backupChanges,
+  backupDecisions,
+  backupHolds,
+  backupKeys,
+  backupRefusals,
+  backupState,
+  backupTransfers,
+} from "./account-backup.ts";
 import { refusalReason, restoreStep } from "./account-restore.ts";
 import { forgetLegacyKeys } from "./key-state.ts";
 
@@ -641,6 +649,19 @@ export class AccountLedger extends DurableObject<Env> {
             request.limit,
           ),
         );
+      case "transfers":
+        return success(
+          200,
+          backupTransfers(
+            this.sql,
+            state.account,
+            Number(request.after ?? 0),
+            request.through ?? state.head.keyPos,
+            request.limit,
+          ),
+        );
+      case "refusals":
+        return success(200, backupRefusals(this.sql, request.after ?? "", request.limit));
     }
   }
 
@@ -661,8 +682,12 @@ export class AccountLedger extends DurableObject<Env> {
         forgetLegacyKeys(this.sql);
         this.archive.refresh();
         this.policy.forget();
-        this.writes.committed();
-        await this.schedule.armBy({ periodsDueMs: Date.now(), events: "pending" }, Date.now());
+        const head = this.writes.committed()?.head ?? null;
+        // The restored pending transfers are due at once (account-restore.ts): the alarm resumes their delivery.
+        await this.schedule.armBy(
+          { periodsDueMs: Date.now(), events: "pending", transfersDueMs: head?.transfersDueMs ?? null },
+          Date.now(),
+        );
       }
       return success(200, answer);
     } catch (error) {

@@ -4,7 +4,10 @@ import type {
   BackupHoldChange,
   BackupHoldsCut,
   BackupKey,
+  BackupRefusal,
   BackupState,
+  BackupTransfer,
+  BackupTransfersCut,
   RestoreEvent,
   RestoreStep,
 } from "../contract/backup-records.ts";
@@ -15,11 +18,13 @@ import {
   MAX_AMOUNT_MINOR,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   MAX_RESTORE_HOLD_CHANGES_PER_STEP,
+  MAX_RESTORE_TRANSFERS_PER_STEP,
   MIN_AMOUNT_MINOR,
   TENANT_ID_PATTERN,
 } from "../domain/limits.ts";
 import { assertAmount, assertBalance, assertOverdraftLimit } from "../domain/money.ts";
 import type { AccountChangeView, EntryView, HoldState, HoldView, PeriodView } from "../domain/views.ts";
+import { ACCOUNT_NOT_FOUND } from "./ledger-writes.ts";
 import { bytesToHex } from "../lib/hex.ts";
 import { hash64 } from "../lib/hash64.ts";
 import { saveDecision } from "./decisions.ts";
@@ -58,8 +63,21 @@ import {
   type ObjectRow,
   type PeriodRow,
 } from "./period-store.ts";
-import { HOLDS_SCHEMA, hasSchema, migrate, raiseReadableFrom } from "./schema.ts";
+import { HOLDS_SCHEMA, hasSchema, migrate, raiseReadableFrom, TRANSFERS_SCHEMA } from "./schema.ts";
 import type { CountedSql } from "./sql.ts";
+import { legKey, settleKey } from "./transfer-operations.ts";
+import {
+  findTransfer,
+  insertRestoredTransfer,
+  parseTransferId,
+  pendingTransfersHeld,
+  recordRefusal,
+  refusalCount,
+  resolveTransfer,
+  TRANSFER_STATES,
+  transferCount,
+  type TransferRow,
+} from "./transfer-store.ts";
 
 /**
  * Rebuilds an account object whose storage was lost, from what survives
@@ -86,10 +104,15 @@ import type { CountedSql } from "./sql.ts";
  * - every hold as it stood at the backup's cut, rebuilt by replaying its
  *   changes of state in order (holds never leave the object), checked
  *   against the cut's counts and what it held;
+ * - every transfer out as it stood at the backup's cut (transfers never
+ *   leave the object), the pending ones due for delivery at once, checked
+ *   against the cut's count and what the pending ones set aside; and every
+ *   leg refused before the account was opened;
  * - entries, settings changes and hold changes from the events after the
  *   backup, each entry's and each placed hold's key stored as a decision
  *   already expired (the events carry no fingerprint, so it could not be
  *   replayed): a retry gets 409 idempotency_key_expired naming the entry.
+ *   A transfer_out entry among them posts its transfer, if pending here.
  */
 
 /** A restore that cannot go on as asked; the object is left as it was before the step. */
@@ -158,6 +181,10 @@ export async function restoreStep(host: RestoreHost, step: RestoreStep): Promise
       return rowsStep(host, progress, "entries", () => restoreEntries(host.sql, progress, step.rows));
     case "holds":
       return rowsStep(host, progress, "holds", () => restoreHolds(host.sql, progress, step.rows));
+    case "transfers":
+      return rowsStep(host, progress, "transfers", () => restoreTransfers(host.sql, progress, step.rows));
+    case "refusals":
+      return rowsStep(host, progress, "refusals", () => restoreRefusals(host.sql, progress.state, step.rows));
     case "events":
       return rowsStep(host, progress, "events", () => restoreEvents(host.sql, step.events));
     case "finish":
@@ -228,6 +255,7 @@ async function begin(host: RestoreHost, step: Extract<RestoreStep, { step: "begi
     refuse("the backup's entries start after its head");
   }
   checkHoldsCut(state);
+  checkTransfersCut(state);
   await host.storage.deleteAll();
   await host.storage.deleteAlarm();
   const progress: Progress = { tenant, account, state, keysFrom: step.keys_from, phase: "periods" };
@@ -361,6 +389,7 @@ async function restorePeriod(
   let seq = firstSeq;
   let balance = openingBalance;
   let latestMs = 0;
+  let legs = false;
   for (const [n, name] of entriesNames.entries()) {
     const bytes = await readObject(bucket, name);
     await writer.write(bytes);
@@ -374,6 +403,7 @@ async function restorePeriod(
       latestMs = Math.max(latestMs, timeMs(view.created));
       if (view.charge !== null) refunds.set(view.charge, (refunds.get(view.charge) ?? 0) + view.amount);
       if (!isCurrentForm(view)) legacy.push(view);
+      legs ||= isTransferLeg(view.type);
     }
     objects.push({
       kind: "entries",
@@ -471,6 +501,8 @@ async function restorePeriod(
     );
     for (const object of objects) insertObject(sql, id, object);
     for (const [charge, amount] of refunds) addRefund(sql, charge, amount);
+    // Code older than transfers cannot read a leg, even one answered from the archive.
+    if (legs) raiseReadableFrom(sql, TRANSFERS_SCHEMA);
   });
   return { step: "period", done: { id, found: true, whole: true, ...counts, sha256 }, next: `period ${id + 1}` };
 }
@@ -634,7 +666,7 @@ function periodsDone(host: RestoreHost, progress: Progress, listed: readonly Per
 function rowsStep(
   host: RestoreHost,
   progress: Progress,
-  step: "keys" | "decisions" | "entries" | "holds" | "events",
+  step: "keys" | "decisions" | "entries" | "holds" | "transfers" | "refusals" | "events",
   write: () => Record<string, unknown>,
 ): RestoreAnswer {
   if (progress.phase !== "rows") refuse(`${step} come after periods_done`);
@@ -771,6 +803,13 @@ function keyPosOf(sql: CountedSql, view: EntryView): number {
 function insertLedgerRow(sql: CountedSql, view: EntryView, keyPos: number): void {
   const parsed = parseEntryId(view.id);
   if (parsed?.seq !== view.seq || parsed.type !== view.type) refuse(`entry ${view.seq} has id ${view.id}`);
+  if (isTransferLeg(parsed.type)) {
+    if (view.transfer === undefined || parseTransferId(view.transfer) === null) {
+      refuse(`entry ${view.seq} is a ${view.type} of transfer ${String(view.transfer)}, not a transfer id`);
+    }
+    // As sending or receiving a transfer does (transfer-operations.ts): older code cannot read a leg.
+    raiseReadableFrom(sql, TRANSFERS_SCHEMA);
+  }
   const written = sql.write(
     "INSERT INTO ledger (seq, tag, type, amount, balance_after, created_ms, key_pos, charge_id, description, metadata, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     view.seq,
@@ -786,6 +825,188 @@ function insertLedgerRow(sql: CountedSql, view: EntryView, keyPos: number): void
     view.key_id,
   );
   if (written === 0) throw new Error(`invariant: entry ${view.seq} was not written`);
+}
+
+function isTransferLeg(type: string): boolean {
+  return type === "transfer_out" || type === "transfer_in";
+}
+
+/** The backup's transfers at its cut; a backup taken before transfers has none. */
+function transfersCut(state: BackupState): BackupTransfersCut {
+  return state.transfers ?? { count: 0, held: 0, refusals: 0 };
+}
+
+/** The cut's transfer counts are counts, and nothing is set aside by no transfer. */
+function checkTransfersCut(state: BackupState): void {
+  const cut = transfersCut(state);
+  checkInteger("transfers.count", cut.count, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger("transfers.held", cut.held, 0, cut.count * MAX_AMOUNT_MINOR);
+  checkInteger("transfers.refusals", cut.refusals, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/**
+ * The backup's transfers, in seq order from the first one this object
+ * lacks, each written as it stood at the cut (transferOf): transfers are
+ * never deleted, so the backup holds every one from 1 to the cut's count
+ * with no gap; once the last is in, the pending ones must set aside what
+ * the cut says. The first one raises readable_from to TRANSFERS_SCHEMA, as
+ * sending one does.
+ */
+function restoreTransfers(
+  sql: CountedSql,
+  progress: Progress,
+  rows: readonly BackupTransfer[],
+): Record<string, unknown> {
+  if (rows.length > MAX_RESTORE_TRANSFERS_PER_STEP) {
+    refuse(`${rows.length} transfers in one step; at most ${MAX_RESTORE_TRANSFERS_PER_STEP}`);
+  }
+  const cut = transfersCut(progress.state);
+  // One time for the step: every pending transfer it writes is due for delivery at once.
+  const nowMs = Date.now();
+  let written = 0;
+  for (const row of rows) {
+    const have = transferCount(sql);
+    if (row.seq <= have) continue;
+    if (row.seq > cut.count) refuse(`transfer ${row.seq} is past the backup's cut, transfer ${cut.count}`);
+    if (row.seq !== have + 1) refuse(`transfer ${row.seq} comes after transfer ${have}: the backup lacks some`);
+    raiseReadableFrom(sql, TRANSFERS_SCHEMA);
+    insertRestoredTransfer(sql, transferOf(sql, progress, row, nowMs));
+    written += 1;
+  }
+  if (written > 0 && transferCount(sql) === cut.count) checkTransfersHeld(sql, cut);
+  return { written, skipped: rows.length - written };
+}
+
+/** The transfers pending once the cut's last one is in set aside what the cut says they did. */
+function checkTransfersHeld(sql: CountedSql, cut: BackupTransfersCut): void {
+  const held = pendingTransfersHeld(sql);
+  if (held !== cut.held) {
+    refuse(`the transfers restored pending set aside ${held}; the backup's state says ${cut.held}`);
+  }
+}
+
+/** At finish: every transfer up to the cut's, and every refused leg it counts, is in. */
+function checkTransfersAtFinish(sql: CountedSql, cut: BackupTransfersCut): void {
+  const count = transferCount(sql);
+  if (count !== cut.count) {
+    refuse(`the restored transfers end at ${count}; the backup's cut counts ${cut.count}: the backup lacks some`);
+  }
+  const refusals = refusalCount(sql);
+  if (refusals !== cut.refusals) {
+    refuse(`${refusals} refused transfer legs were restored; the backup's cut counts ${cut.refusals}`);
+  }
+}
+
+/**
+ * The transfer a backup row carries, checked as transfer-store.ts's reads
+ * check a row, and against what the restored keys and entries say of its
+ * settlement (its key, transfer-operations.ts settleKey, and a posted one's
+ * transfer_out entry, where the object holds them). A pending one keeps
+ * its deliveries so far and is due at `nowMs`: its destination may have
+ * applied its leg already, and delivering it again is how the source learns.
+ */
+function transferOf(sql: CountedSql, progress: Progress, row: BackupTransfer, nowMs: number): TransferRow {
+  const where = `transfer ${row.seq}`;
+  if (parseTransferId(row.id)?.seq !== row.seq)
+    refuse(`${where} has id ${row.id}, not a transfer id of seq ${row.seq}`);
+  if (!TRANSFER_STATES.includes(row.state)) refuse(`${where} is in state ${row.state}`);
+  if (row.from !== progress.account) refuse(`${where} is from ${row.from}, not ${progress.account}`);
+  if (typeof row.to !== "string" || row.to === "" || row.to === row.from) refuse(`${where} goes to ${row.to}`);
+  checkInteger(`${where} amount`, row.amount, MIN_AMOUNT_MINOR, MAX_AMOUNT_MINOR);
+  checkInteger(`${where} attempts`, row.attempts, 0, Number.MAX_SAFE_INTEGER);
+  if ((row.state === "voided") !== (typeof row.reason === "string" && row.reason !== "")) {
+    refuse(`${where} is ${row.state} with reason ${String(row.reason)}`);
+  }
+  if ((row.state === "pending") !== (row.resolved === null)) {
+    refuse(`${where} is ${row.state}, resolved ${String(row.resolved)}`);
+  }
+  if (typeof row.idempotency_key !== "string" || row.idempotency_key === "") refuse(`${where} has no key`);
+  checkSettlement(sql, progress.state, where, row);
+  return {
+    seq: row.seq,
+    id: row.id,
+    to: row.to,
+    amount: row.amount,
+    state: row.state,
+    reason: row.reason,
+    createdMs: timeMs(row.created),
+    resolvedMs: row.resolved === null ? null : timeMs(row.resolved),
+    attempts: row.attempts,
+    nextAttemptMs: row.state === "pending" ? nowMs : timeMs(row.next_attempt),
+    idempotencyKey: row.idempotency_key,
+    description: row.description,
+    metadata: row.metadata,
+    keyId: row.key_id,
+  };
+}
+
+/**
+ * A transfer is settled under its own key, once (transfer-operations.ts):
+ * pending at the cut, its key is not among the backup's; posted, the key
+ * (while here) names its transfer_out entry, which comes no later than the
+ * cut and, where the object holds it, takes the amount and names the
+ * transfer back; voided, the key names no entry.
+ */
+function checkSettlement(sql: CountedSql, state: BackupState, where: string, row: BackupTransfer): void {
+  const settled = findKeyRow(sql, settleKey(row.id));
+  if (row.state === "pending") {
+    if (settled !== null) refuse(`${where} is pending, yet it was settled at key ${settled.pos}`);
+    return;
+  }
+  if (row.state === "voided") {
+    if (settled?.entrySeq != null) refuse(`${where} is voided, yet its settlement appended entry ${settled.entrySeq}`);
+    return;
+  }
+  if (row.entry === null) {
+    // Its key left the object with an archived period, and its entry is in R2.
+    if (settled !== null) refuse(`${where} is posted naming no entry, yet its settlement is key ${settled.pos}`);
+    return;
+  }
+  const parsed = parseEntryId(row.entry);
+  if (parsed?.type !== "transfer_out" || parsed.seq > state.head.entry_count) {
+    refuse(`${where} was posted as ${row.entry}, not a transfer_out entry up to the backup's head`);
+  }
+  if (settled !== null && settled.entrySeq !== parsed.seq) {
+    refuse(`${where} was posted as ${row.entry}; its settlement appended entry ${String(settled.entrySeq)}`);
+  }
+  if (parsed.seq <= archivedFloor(sql).seq) return;
+  const entry = findEntryById(sql, row.entry);
+  if (entry === null) refuse(`${where}'s transfer_out ${row.entry} is not among the entries`);
+  if (entry.amount !== -row.amount || entry.names !== row.id) {
+    refuse(`${where} of ${row.amount} was posted as ${entry.id}, of ${-entry.amount} naming ${String(entry.names)}`);
+  }
+}
+
+/**
+ * The legs this account refused before it was opened, in key order from
+ * the first one it lacks: each of a leg's key, refused as an account not
+ * found (the one refusal an object records so: AccountLedger.receiveTransfer),
+ * so a leg sent again is still refused once restored.
+ */
+function restoreRefusals(sql: CountedSql, state: BackupState, rows: readonly BackupRefusal[]): Record<string, unknown> {
+  if (rows.length > MAX_RESTORE_TRANSFERS_PER_STEP) {
+    refuse(`${rows.length} refused legs in one step; at most ${MAX_RESTORE_TRANSFERS_PER_STEP}`);
+  }
+  const have = sql.first<{ key: string | null }>("SELECT MAX(leg_key) AS key FROM transfer_refusals")?.key ?? "";
+  let previous = have;
+  let written = 0;
+  for (const row of rows) {
+    if (row.leg_key <= have) continue;
+    if (!(row.leg_key > previous)) refuse(`refused leg ${row.leg_key} is out of key order`);
+    previous = row.leg_key;
+    const [, from, transfer] = row.leg_key.split(" ");
+    if (from === undefined || transfer === undefined || legKey(from, transfer) !== row.leg_key) {
+      refuse(`refused leg ${row.leg_key} is not a transfer leg's key`);
+    }
+    if (parseTransferId(transfer) === null) refuse(`refused leg ${row.leg_key} names no transfer id`);
+    if (row.code !== ACCOUNT_NOT_FOUND.code) refuse(`refused leg ${row.leg_key} was refused as ${row.code}`);
+    recordRefusal(sql, row.leg_key, row.code, timeMs(row.decided));
+    written += 1;
+  }
+  if (refusalCount(sql) > transfersCut(state).refusals) {
+    refuse(`more refused legs than the backup's cut counts, ${transfersCut(state).refusals}`);
+  }
+  return { written, skipped: rows.length - written };
 }
 
 /** The backup's holds at its cut; a backup taken before holds has none. */
@@ -1021,7 +1242,35 @@ function entryFromEvent(sql: CountedSql, event: RestoreEvent, next: number): boo
     refuse(`event ${event.event_seq} is entry ${view.seq}; the ledger ends at ${head.entryCount}`);
   checkNext(event, next, `entry ${view.seq}`);
   appendFromEvent(sql, head, view);
+  if (view.type === "transfer_out") postFromEvent(sql, `event ${event.event_seq}`, view);
   return true;
+}
+
+/**
+ * A transfer_out entry from the events: its transfer was posted after the
+ * cut. One the backup holds pending is posted now, at the entry's time, so
+ * the restored object never delivers and posts it again; one it holds
+ * settled, or otherwise, is refused. One decided after the cut is in no
+ * backup and no event (a transfer's own change of state is not an event):
+ * the entry stands alone, its settlement key stored with it, so it is
+ * posted once, and GET .../transfers/{id} answers 404 (its destination is
+ * in no event either).
+ */
+function postFromEvent(sql: CountedSql, where: string, view: EntryView): void {
+  const id = view.transfer ?? "";
+  const parsed = parseTransferId(id);
+  if (parsed === null) refuse(`${where} is a transfer_out of ${id}, not a transfer id`);
+  const transfer = findTransfer(sql, id);
+  if (transfer === null) {
+    if (parsed.seq <= transferCount(sql))
+      refuse(`${where} posts transfer ${id}; transfer ${parsed.seq} here is another`);
+    return;
+  }
+  if (transfer.state !== "pending") refuse(`${where} posts transfer ${id}, which is ${transfer.state} here`);
+  if (-view.amount !== transfer.amount) {
+    refuse(`${where} posts ${-view.amount} of transfer ${id}, which sets aside ${transfer.amount}`);
+  }
+  resolveTransfer(sql, transfer, { state: "posted" }, timeMs(view.created));
 }
 
 /** A settings change event: added after the history, at the ledger's end, unless the history holds it. */
@@ -1194,6 +1443,7 @@ function finish(host: RestoreHost, progress: Progress): RestoreAnswer {
       progress.tenant,
     );
     checkHoldsAtCut(sql, holdsCut(state));
+    checkTransfersAtFinish(sql, transfersCut(state));
     const cursor = state.event_cursor;
     sql.run(
       "UPDATE event_cursor SET published_through = ?, entry_seq = ?, change_version = ?, change_field = ?, hold_change = ?",
@@ -1221,6 +1471,7 @@ function finish(host: RestoreHost, progress: Progress): RestoreAnswer {
       done: {
         balance: head.balance,
         held: head.held,
+        transfers: transferCount(sql),
         entry_count: head.entryCount,
         key_pos: head.keyPos,
         version,

@@ -31,7 +31,7 @@ export interface TransferRow {
 }
 
 const TRANSFER_PREFIX = "tr";
-const STATES: readonly TransferState[] = ["pending", "posted", "voided"];
+export const TRANSFER_STATES: readonly TransferState[] = ["pending", "posted", "voided"];
 
 type TransferRecord = {
   seq: number;
@@ -122,6 +122,66 @@ export function rescheduleTransfer(sql: CountedSql, transfer: TransferRow, nextA
   );
 }
 
+/**
+ * Writes back a transfer as a backup held it (a restore,
+ * account-restore.ts): under its own id, as the next seq, as insertTransfer
+ * would take it. Paired with toTransferRow's checks, made here first so a
+ * restore refuses a bad row rather than storing one no read can take.
+ */
+export function insertRestoredTransfer(sql: CountedSql, transfer: TransferRow): void {
+  const parsed = parseRowId(transfer.id);
+  const next = transferCount(sql) + 1;
+  if (parsed?.prefix !== TRANSFER_PREFIX || parsed.seq !== transfer.seq || transfer.seq !== next) {
+    throw new Error(`invariant: transfer ${transfer.id} is not the next transfer, ${next}`);
+  }
+  assertAmount(transfer.amount);
+  sql.run(
+    `INSERT INTO transfers (seq, tag, to_account, amount, state, reason, created_ms, resolved_ms, attempts, next_attempt_ms, idempotency_key, description, metadata, key_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    transfer.seq,
+    parsed.tag,
+    transfer.to,
+    transfer.amount,
+    transfer.state,
+    transfer.reason,
+    transfer.createdMs,
+    transfer.resolvedMs,
+    transfer.attempts,
+    transfer.nextAttemptMs,
+    transfer.idempotencyKey,
+    transfer.description,
+    Object.keys(transfer.metadata).length === 0 ? null : JSON.stringify(transfer.metadata),
+    transfer.keyId,
+  );
+  // Read back through the one reader, so its invariants hold for what was written.
+  findTransfer(sql, transfer.id);
+}
+
+/** The last transfer's seq (0: none); transfers are never deleted, so it is also how many there are. */
+export function transferCount(sql: CountedSql): number {
+  return sql.first<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM transfers")?.seq ?? 0;
+}
+
+/** What pending transfers set aside now. */
+export function pendingTransfersHeld(sql: CountedSql): number {
+  return (
+    sql.first<{ held: number | null }>("SELECT SUM(amount) AS held FROM transfers WHERE state = 'pending'")?.held ?? 0
+  );
+}
+
+/** Transfers after seq `afterSeq`, in seq order, at most `limit`. */
+export function transfersAfter(sql: CountedSql, afterSeq: number, limit: number): TransferRow[] {
+  return sql
+    .rows<TransferRecord>(`SELECT ${COLUMNS} FROM transfers WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
+    .map(toTransferRow);
+}
+
+/** The seq and tag a transfer id of the current form carries; null for any other string. */
+export function parseTransferId(id: string): { seq: number; tag: number } | null {
+  const parsed = parseRowId(id);
+  return parsed?.prefix === TRANSFER_PREFIX ? { seq: parsed.seq, tag: parsed.tag } : null;
+}
+
 /** The transfer with this id, or null. */
 export function findTransfer(sql: CountedSql, id: string): TransferRow | null {
   const parsed = parseRowId(id);
@@ -160,8 +220,30 @@ export function recordRefusal(sql: CountedSql, legKey: string, code: string, now
   sql.run("INSERT OR IGNORE INTO transfer_refusals (leg_key, code, decided_ms) VALUES (?, ?, ?)", legKey, code, nowMs);
 }
 
+export interface RefusalRow {
+  readonly legKey: string;
+  readonly code: string;
+  readonly decidedMs: number;
+}
+
+/** The refused legs after `afterKey`, in key order, at most `limit`. */
+export function refusalsAfter(sql: CountedSql, afterKey: string, limit: number): RefusalRow[] {
+  return sql
+    .rows<{ leg_key: string; code: string; decided_ms: number }>(
+      "SELECT leg_key, code, decided_ms FROM transfer_refusals WHERE leg_key > ? ORDER BY leg_key LIMIT ?",
+      afterKey,
+      limit,
+    )
+    .map((row) => ({ legKey: row.leg_key, code: row.code, decidedMs: row.decided_ms }));
+}
+
+/** How many legs this object refused; none is ever deleted. */
+export function refusalCount(sql: CountedSql): number {
+  return sql.first<{ n: number }>("SELECT COUNT(*) AS n FROM transfer_refusals")?.n ?? 0;
+}
+
 function toState(state: string, seq: number): TransferState {
-  const known = STATES.find((s) => s === state);
+  const known = TRANSFER_STATES.find((s) => s === state);
   if (known === undefined) throw new Error(`invariant: transfer ${seq} is in state ${state}`);
   return known;
 }

@@ -14,14 +14,29 @@ import {
   expectLedgerConsistent,
   expectProblem,
   fundedAccount,
+  getAccount,
   json,
   ledgerStub,
+  openAccount,
   post,
+  uniqueAccount,
   uniqueKey,
 } from "../support/api.ts";
 import FIXTURE from "../fixtures/account-schema-1.sql?raw";
 import { TEST_OPERATOR_KEYS } from "../support/keys.ts";
 import { drainEvents, eventsOf, publishEventsTo, RecordingQueue } from "../support/queues.ts";
+import {
+  getTransfer,
+  pendingTransfer,
+  redeliver,
+  restoreDeliveries,
+  settled,
+  totalBalance,
+  wrapDeliveries,
+  type TransferJson,
+} from "../support/transfers.ts";
+import { failure } from "../../src/contract/outcome.ts";
+import { TRANSFER_RETRY_MAX_MS } from "../../src/domain/limits.ts";
 
 /**
  * `npm run backup` and `npm run restore`, their own modules, against the
@@ -32,7 +47,9 @@ import { drainEvents, eventsOf, publishEventsTo, RecordingQueue } from "../suppo
  * answers as it did, the ledger reads the same, the audit is clean and new
  * money continues the seq. The gap after a backup is closed from the events.
  * Holds come back as they stood: held, captured, voided and expired, from
- * the backup and from the events after it.
+ * the backup and from the events after it. Transfers come back as they
+ * stood at the cut, a pending one delivered and posted once after the
+ * restore, and a destination's legs stay applied once.
  */
 
 const worker: Fetch = (url, init) => exports.default.fetch(url, init);
@@ -798,10 +815,13 @@ describe("backup and restore of an account's holds", () => {
         const state = r.state as { holds?: unknown; event_cursor: { hold_change?: unknown } };
         delete state.holds;
         delete state.event_cursor.hold_change;
+        delete (state as { transfers?: unknown }).transfers;
       }),
       "account_end",
       (r) => {
         delete r.holds;
+        delete r.transfers;
+        delete r.refusals;
       },
     );
     await wipe(plain);
@@ -809,5 +829,247 @@ describe("backup and restore of an account's holds", () => {
     expect(await json(await call(`/v1/accounts/${plain}`))).toMatchObject({ balance: 495, held: 0 });
     expect(await readableFrom(plain)).toBe(8);
     await expectLedgerConsistent(plain);
+  });
+});
+
+/** The account, each transfer and the entries as the tenants' API shows them. */
+async function transfersLedgerOf(account: string, transfers: readonly string[]) {
+  const { storage_bytes: _bytes, ...view } = await json(await call(`/v1/accounts/${account}`));
+  const each: TransferJson[] = [];
+  for (const id of transfers) each.push(await getTransfer(account, id));
+  return { view, each, entries: await allEntries(account) };
+}
+
+/** Deliveries that get no final answer: the transfer stays pending. */
+const overloaded = () => Promise.resolve(failure({ code: "overloaded" }));
+
+/**
+ * A restore whose object delivers no transfer until the test lets it: the
+ * deliveries are stopped just before finish, which arms the alarm at once,
+ * so the object can be read as the restore left it.
+ */
+function restoreUndelivered(account: string, lines: readonly string[], events?: readonly string[]) {
+  const fetch: Fetch = async (url, init) => {
+    if (typeof init.body === "string" && init.body.startsWith('{"step":"finish"')) {
+      await wrapDeliveries(account, overloaded);
+    }
+    return worker(url, init);
+  };
+  return restoreAccount({
+    baseUrl: BASE_URL,
+    operatorKey: OPERATOR_KEY,
+    tenant: "acme",
+    account,
+    backup: () => linesOf(lines),
+    events: events === undefined ? undefined : () => linesOf(events),
+    fetch,
+    sleep: noWait,
+    chunk: 2,
+  });
+}
+
+/** An account with a posted, a voided and a pending transfer, the pending one's leg applied at its destination, its answer lost. */
+async function transferring() {
+  const from = await fundedAccount(1_000);
+  const to = await fundedAccount(0);
+  const posted = await pendingTransfer(from, to, 100);
+  expect(await settled(from, posted.id)).toMatchObject({ state: "posted" });
+  const voided = await pendingTransfer(from, uniqueAccount(), 50);
+  expect(await settled(from, voided.id)).toMatchObject({ state: "voided", reason: "account_not_found" });
+  await wrapDeliveries(from, async (_request, real) => {
+    await real();
+    throw new Error("injected: the answer was lost");
+  });
+  const pending = await pendingTransfer(from, to, 300);
+  expect(await settled(from, pending.id, 1)).toMatchObject({ state: "pending" });
+  expect(await getAccount(to)).toMatchObject({ balance: 400 });
+  return { from, to, ids: [posted.id, voided.id, pending.id], pending };
+}
+
+describe("backup and restore of an account's transfers", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("brings back pending, posted and voided transfers; the pending one is delivered and posted once after it", async () => {
+    const { from, to, ids, pending } = await transferring();
+    const lines = await backupLines(from);
+    const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records.find((r) => r.type === "account_end")).toMatchObject({ transfers: 3, refusals: 0 });
+    expect(records.find((r) => r.type === "account")).toMatchObject({
+      state: { transfers: { count: 3, held: 300, refusals: 0 } },
+    });
+    const before = await transfersLedgerOf(from, ids);
+    expect(before.view).toMatchObject({ balance: 900, held: 300, available: 600 });
+    expect(before.each.map((t) => t.state)).toEqual(["posted", "voided", "pending"]);
+    await wipe(from);
+
+    const report = await restoreUndelivered(from, lines);
+    expect(report).toMatchObject({ transfers: 3, refusals: 0 });
+    expect(report.finished).toMatchObject({ held: 300, transfers: 3 });
+    expect(await transfersLedgerOf(from, ids)).toEqual(before);
+    expect(await readableFrom(from)).toBe(10);
+    await expectLedgerConsistent(from);
+    await expectProblem(await post(from, "charges", { amount: 601, currency: "USD" }), 402, "insufficient_funds");
+
+    // Its destination applied the leg before the loss: delivered again, it is answered as applied, and posted once.
+    await restoreDeliveries(from);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + TRANSFER_RETRY_MAX_MS);
+    expect(await settled(from, pending.id)).toMatchObject({ state: "posted" });
+    expect(await getAccount(from)).toMatchObject({ balance: 600, held: 0, available: 600 });
+    expect(await getAccount(to)).toMatchObject({ balance: 400 });
+    const legs = (account: string) =>
+      allEntries(account).then((entries) =>
+        entries.filter((entry) => (entry as { transfer?: string }).transfer === pending.id),
+      );
+    expect((await legs(from)).map((entry) => entry.type)).toEqual(["transfer_out"]);
+    expect((await legs(to)).map((entry) => entry.type)).toEqual(["transfer_in"]);
+    expect(await totalBalance([from, to])).toBe(1_000);
+    await expectLedgerConsistent(from);
+    await expectLedgerConsistent(to);
+  });
+
+  it("restores a destination's legs and refusals: a leg sent again is still applied once, or still refused", async () => {
+    const from = await fundedAccount(1_000);
+    const to = await fundedAccount(0);
+    const applied = await pendingTransfer(from, to, 200);
+    expect(await settled(from, applied.id)).toMatchObject({ state: "posted" });
+    // A leg refused while its account was not opened, then the account opened.
+    const late = uniqueAccount();
+    const refused = await pendingTransfer(from, late, 70);
+    expect(await settled(from, refused.id)).toMatchObject({ state: "voided", reason: "account_not_found" });
+    await openAccount(late);
+
+    for (const account of [to, late]) {
+      const lines = await backupLines(account);
+      const before = await transfersLedgerOf(account, []);
+      await wipe(account);
+      const report = await restore(account, lines);
+      expect(report).toMatchObject({ transfers: 0, refusals: account === late ? 1 : 0 });
+      expect(await transfersLedgerOf(account, [])).toEqual(before);
+      await expectLedgerConsistent(account);
+    }
+    expect(await readableFrom(to)).toBe(10);
+
+    const again = await redeliver(from, to, applied.id);
+    expect(again.status).toBe(201);
+    expect(JSON.parse(again.body)).toMatchObject({ type: "transfer_in", amount: 200, transfer: applied.id });
+    expect(await getAccount(to)).toMatchObject({ balance: 200, entry_count: 1 });
+    const still = await redeliver(from, late, refused.id);
+    expect(still).toMatchObject({ status: 404 });
+    expect(await getAccount(late)).toMatchObject({ balance: 0, entry_count: 0 });
+  });
+
+  it("closes the gap from the events: a transfer posted after the backup is posted, and its leg stays applied", async () => {
+    const from = await fundedAccount(1_000);
+    const to = await fundedAccount(0);
+    const queues = { from: await recordEvents(from), to: await recordEvents(to) };
+    await wrapDeliveries(from, overloaded);
+    const pending = await pendingTransfer(from, to, 250);
+    const lines = { from: await backupLines(from), to: await backupLines(to) };
+
+    // After the backups: the transfer is delivered and posted. Then both objects are lost.
+    await restoreDeliveries(from);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + TRANSFER_RETRY_MAX_MS);
+    expect(await settled(from, pending.id)).toMatchObject({ state: "posted" });
+    vi.useRealTimers();
+    const events = {
+      from: (await recorded(from, queues.from)).map((event) => JSON.stringify(event)),
+      to: (await recorded(to, queues.to)).map((event) => JSON.stringify(event)),
+    };
+    const before = { from: await transfersLedgerOf(from, [pending.id]), to: await transfersLedgerOf(to, []) };
+    await wipe(from);
+    await wipe(to);
+
+    // The transfer_out entry posts the transfer the backup holds pending: it is not delivered again.
+    await restoreUndelivered(from, lines.from, events.from);
+    expect(await transfersLedgerOf(from, [pending.id])).toEqual(before.from);
+    expect(before.from.view).toMatchObject({ balance: 750, held: 0 });
+    await restore(to, lines.to, events.to);
+    expect(await transfersLedgerOf(to, [])).toEqual(before.to);
+    expect(await readableFrom(to)).toBe(10);
+    await expectLedgerConsistent(from);
+    await expectLedgerConsistent(to);
+
+    // The leg known only from its event is final: sent again, it is answered as applied, never twice. (Its
+    // key expired a millisecond after the leg, whose time the clock moved forward above: move it there again.)
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 2 * TRANSFER_RETRY_MAX_MS);
+    const again = await redeliver(from, to, pending.id);
+    expect(again.status).toBe(409);
+    expect(JSON.parse(again.body)).toMatchObject({ code: "idempotency_key_expired", original_status: 201 });
+    expect(await totalBalance([from, to])).toBe(1_000);
+  });
+
+  it("refuses a corrupted backup transfer with 409 restore_refused, and one whose transfers were dropped", async () => {
+    const { from, ids } = await transferring();
+    const lines = await backupLines(from);
+    const before = await transfersLedgerOf(from, ids);
+    const credit = before.entries[0]?.id ?? "";
+    await wipe(from);
+
+    const transferLine = (edit: (transfer: Record<string, unknown>) => void) =>
+      edited(lines, "transfer", (r) => edit(r.transfer as Record<string, unknown>));
+    const corrupted: Array<[string[], RegExp]> = [
+      // An id of another kind of row.
+      [
+        transferLine((t) => {
+          if (t.seq === 1) t.id = `ho_${(t.id as string).slice(3)}`;
+        }),
+        /transfer 1 has id ho_.*, not a transfer id of seq 1/,
+      ],
+      // A state no transfer is in.
+      [
+        transferLine((t) => {
+          if (t.seq === 2) t.state = "spent";
+        }),
+        /transfer 2 is in state spent/,
+      ],
+      // More set aside than the backup's state says.
+      [
+        transferLine((t) => {
+          if (t.seq === 3) t.amount = 301;
+        }),
+        /the transfers restored pending set aside 301; the backup's state says 300/,
+      ],
+      // A posted transfer naming another entry than its transfer_out.
+      [
+        transferLine((t) => {
+          if (t.seq === 1) t.entry = credit;
+        }),
+        /transfer 1 was posted as .*, not a transfer_out entry/,
+      ],
+      // A posted transfer shown pending, though its settlement is among the backup's keys.
+      [
+        transferLine((t) => {
+          if (t.seq === 1) Object.assign(t, { state: "pending", resolved: null, entry: null });
+        }),
+        /transfer 1 is pending, yet it was settled/,
+      ],
+    ];
+    for (const [file, reason] of corrupted) {
+      await expect(restore(from, file)).rejects.toThrow(/409 restore_refused: /);
+      await expect(restore(from, file)).rejects.toThrow(reason);
+      await expectProblem(await call(`/v1/accounts/${from}`), 404, "account_not_found");
+    }
+    // A backup whose transfer lines were dropped is refused at finish, by the cut's count.
+    const dropped = edited(
+      lines.filter((line) => !line.startsWith('{"type":"transfer"')),
+      "account_end",
+      (r) => {
+        r.transfers = 0;
+      },
+    );
+    const trailer = JSON.parse(dropped.at(-1) ?? "{}") as Record<string, unknown>;
+    dropped[dropped.length - 1] = `${JSON.stringify({ ...trailer, lines: dropped.length - 1 })}\n`;
+    await expect(restore(from, dropped)).rejects.toThrow(
+      /the restored transfers end at 0; the backup's cut counts 3: the backup lacks some/,
+    );
+
+    await restoreUndelivered(from, lines);
+    expect(await transfersLedgerOf(from, ids)).toEqual(before);
+    await expectLedgerConsistent(from);
   });
 });

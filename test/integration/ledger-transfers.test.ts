@@ -1,9 +1,6 @@
-import { runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, TRANSFER_RETRY_MAX_MS } from "../../src/domain/limits.ts";
-import { failure, type Outcome } from "../../src/contract/outcome.ts";
-import type { MoneyRequest } from "../../src/contract/requests.ts";
+import { failure } from "../../src/contract/outcome.ts";
 import {
   allEntries,
   call,
@@ -21,6 +18,18 @@ import {
 import { command, deliver, messageId, recordingQueues } from "../support/queues.ts";
 import { archiveAndPrune, closeInside } from "../support/periods.ts";
 import { healFault, inLedger, injectFault } from "../support/storage.ts";
+import {
+  getTransfer,
+  pendingTransfer,
+  redeliver,
+  restoreDeliveries,
+  runAlarm,
+  settled,
+  totalBalance,
+  transfer,
+  wrapDeliveries,
+  type TransferJson,
+} from "../support/transfers.ts";
 
 /**
  * Transfers between two accounts, two objects with no shared transaction:
@@ -29,75 +38,6 @@ import { healFault, inLedger, injectFault } from "../support/storage.ts";
  * by the transfer) and then posts or voids. Faults are injected at every
  * step, with the real objects, storage and alarm.
  */
-
-interface TransferJson {
-  id: string;
-  from: string;
-  to: string;
-  amount: number;
-  state: string;
-  reason: string | null;
-  resolved: string | null;
-}
-
-function transfer(from: string, body: Record<string, unknown>, key: string = uniqueKey("transfer")) {
-  return call(`/v1/accounts/${from}/transfers`, { method: "POST", body, idempotencyKey: key });
-}
-
-async function pendingTransfer(from: string, to: string, amount: number): Promise<TransferJson> {
-  const response = await transfer(from, { to, amount, currency: "USD" });
-  expect(response.status).toBe(201);
-  return json<TransferJson>(response);
-}
-
-async function getTransfer(from: string, id: string): Promise<TransferJson> {
-  const response = await call(`/v1/accounts/${from}/transfers/${id}`);
-  expect(response.status).toBe(200);
-  return json<TransferJson>(response);
-}
-
-/** Runs the source's alarm handler in the object (as the runtime does, without deleting the alarm). */
-function runAlarm(account: string): Promise<void> {
-  return runInDurableObject(ledgerStub(account), (instance) => instance.alarm());
-}
-
-/** Runs the source's alarm until the transfer leaves `pending` (the runtime may run it meanwhile too). */
-async function settled(from: string, id: string, runs = 5): Promise<TransferJson> {
-  for (let run = 0; run < runs; run += 1) {
-    const now = await getTransfer(from, id);
-    if (now.state !== "pending") return now;
-    await runAlarm(from);
-  }
-  return getTransfer(from, id);
-}
-
-/** Sums balances: what conservation compares with the money that came in from outside. */
-async function totalBalance(accounts: readonly string[]): Promise<number> {
-  let total = 0;
-  for (const account of accounts) total += ((await getAccount(account)) as { balance: number }).balance;
-  return total;
-}
-
-type LegCall = (request: MoneyRequest, real: () => Promise<Outcome>) => Promise<Outcome>;
-
-/** Points the source's ACCOUNTS binding at one whose receiveTransfer goes through `leg` (the real call is `real`). */
-function wrapDeliveries(from: string, leg: LegCall): Promise<void> {
-  return runInDurableObject(ledgerStub(from), (instance) => {
-    const object = instance as unknown as { env: Env };
-    const accounts = env.ACCOUNTS;
-    const wrapped = {
-      getByName: (name: string) => {
-        const stub = accounts.getByName(name);
-        return { receiveTransfer: (request: MoneyRequest) => leg(request, () => stub.receiveTransfer(request)) };
-      },
-    };
-    object.env = { ...object.env, ACCOUNTS: wrapped as unknown as Env["ACCOUNTS"] };
-  });
-}
-
-function restoreDeliveries(from: string): Promise<void> {
-  return wrapDeliveries(from, (_request, real) => real());
-}
 
 afterEach(() => {
   vi.useRealTimers();
@@ -249,19 +189,6 @@ describe("a destination that refuses its leg", () => {
     await expectLedgerConsistent(from);
   });
 });
-
-/** Sends a transfer's leg again, as its source would, and returns the destination's answer. */
-async function redeliver(from: string, to: string, id: string): Promise<Outcome> {
-  const { legRequest } = await import("../../src/ledger/transfer-operations.ts");
-  const { findTransfer } = await import("../../src/ledger/transfer-store.ts");
-  const { CountedSql } = await import("../../src/ledger/sql.ts");
-  const request = await inLedger(from, (storage) => {
-    const row = findTransfer(new CountedSql(storage.sql), id);
-    if (row === null) throw new Error(`no transfer ${id}`);
-    return legRequest(from, "USD", row, 99);
-  });
-  return ledgerStub(to).receiveTransfer(request);
-}
 
 describe("a transfer's leg, once its period has left the destination", () => {
   it("is still applied only once: a leg sent again gets the final answer from the archive", async () => {

@@ -37,7 +37,9 @@ export function operatorAccountRoutes(): ReadonlyArray<
  * cut: account, head, event cursor, holds, where the backup's entries
  * start), `changes` (the settings history with each change's place among
  * the entries), `keys` (the key rows, whole), `decisions` (kept before
- * schema 7) or `holds` (every change of a hold's state, with its hold).
+ * schema 7), `holds` (every change of a hold's state, with its hold),
+ * `transfers` (every transfer out, as it stood at the cut) or `refusals`
+ * (the legs refused before the account was opened).
  */
 const readBackup: Handler<AppEnv> = (c) =>
   answer(c, "backup", async (target) => {
@@ -62,6 +64,7 @@ const AFTER_NAMES: Partial<Record<BackupPart, string>> = {
   keys: "pos",
   changes: "version",
   holds: "hold change's seq",
+  transfers: "transfer's seq",
 };
 
 /** `POST .../restore` with one RestoreStep as its JSON body (what `npm run restore` sends). */
